@@ -1,0 +1,28 @@
+/*
+ * control: the control socket. A Unix stream socket; one command per line,
+ * one JSON document per reply line (doc/internals/control-protocol.md).
+ * SO_PEERCRED decides who may run mutating commands: root, or members of
+ * the configured group.
+ */
+#ifndef FEDGATE_CONTROL_H
+#define FEDGATE_CONTROL_H
+
+#include <sys/types.h>
+
+struct daemon;
+struct control;
+
+/*
+ * Create the socket at path with mode, owned by group (NULL: root's),
+ * replacing a stale socket but refusing to steal one that a live daemon
+ * answers on. Return NULL after logging why.
+ */
+struct control *control_new(struct daemon *d, const char *path, mode_t mode,
+	    const char *group);
+/* Start accepting clients (after privileges are dropped). */
+int	control_listen(struct control *);
+/* Disconnect every client, close and unlink the socket. NULL: no-op. */
+void	control_free(struct control *);
+unsigned control_client_count(const struct control *);
+
+#endif

@@ -1,0 +1,58 @@
+/*
+ * daemon: the running gateway as one object: the event base, the current
+ * configuration, listeners, the control socket, and the lifecycle (start,
+ * reload, drain, stop). fedgated.c (main) drives it; control.c reads and
+ * steers it through these functions only.
+ */
+#ifndef FEDGATE_DAEMON_H
+#define FEDGATE_DAEMON_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct event_base;
+struct config;
+struct daemon;
+
+enum daemon_state {
+	DAEMON_STARTING,
+	DAEMON_RUNNING,
+	DAEMON_DRAINING,	/* no new legs; waiting for queues to flush */
+	DAEMON_STOPPED
+};
+
+/* Take over c (one reference). Return NULL on failure. */
+struct daemon *daemon_new(struct event_base *base, struct config *c,
+	    const char *config_path);
+/* Close everything, unlink the control socket. daemon_free(NULL): no-op. */
+void	daemon_free(struct daemon *);
+/*
+ * Bind the listeners and the control socket (before privileges are
+ * dropped). Return 0, or -1 after logging why.
+ */
+int	daemon_bind(struct daemon *);
+/* Start serving: accept on listeners and the control socket. */
+void	daemon_run(struct daemon *);
+/*
+ * Re-read the configuration file: parse, validate, swap. Return 0; or -1
+ * with *errors a malloc'd text (one "FILE:LINE: message" per line) and the
+ * running configuration untouched.
+ */
+int	daemon_reload(struct daemon *, char **errors);
+/* Stop accepting, drain, close every stream, then leave the event loop. */
+void	daemon_stop(struct daemon *, const char *reason);
+
+struct event_base *daemon_base(const struct daemon *);
+/* The current configuration (borrowed: config_ref() to keep it). */
+struct config *daemon_config(const struct daemon *);
+const char *daemon_config_path(const struct daemon *);
+enum daemon_state daemon_state(const struct daemon *);
+const char *daemon_state_name(enum daemon_state);
+/* Wall-clock start time (seconds since the epoch) and reload count. */
+int64_t	daemon_started(const struct daemon *);
+unsigned daemon_reloads(const struct daemon *);
+/* Counts for status: listeners bound, legs open. */
+unsigned daemon_listener_count(const struct daemon *);
+unsigned daemon_leg_count(const struct daemon *);
+
+#endif

@@ -1,0 +1,8 @@
+/* placeholder: being written */
+%{
+int yylex(void);
+void yyerror(const char *);
+%}
+%%
+grammar: ;
+%%

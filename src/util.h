@@ -1,0 +1,49 @@
+/*
+ * util: small helpers with no better home: sizes and durations with units,
+ * socket addresses as text, monotonic time.
+ */
+#ifndef FEDGATE_UTIL_H
+#define FEDGATE_UTIL_H
+
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Room for "[ffff:...:ffff]:65535" and a NUL. */
+#define UTIL_SOCKADDR_STRLEN	(INET6_ADDRSTRLEN + 9)
+
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+
+/*
+ * Parse a size: digits with an optional suffix k, m or g (powers of 1024),
+ * e.g. "256k". Store bytes in *out. Return 0, or -1 if malformed or too big.
+ */
+int	util_parse_size(const char *s, uint64_t *out);
+/*
+ * Parse a duration: digits with a unit ms, s, m, h or d; bare digits are
+ * seconds, e.g. "30s", "10m". Store milliseconds in *out. Return 0 or -1.
+ */
+int	util_parse_duration(const char *s, uint64_t *out);
+/* Render a size or duration as the shortest exact text ("256k", "10m"). */
+const char *util_size_str(uint64_t bytes, char *buf, size_t len);
+const char *util_duration_str(uint64_t ms, char *buf, size_t len);
+/*
+ * Render sa as "192.0.2.1:5269", "[2001:db8::1]:5269" or a Unix path in buf
+ * (UTIL_SOCKADDR_STRLEN bytes suffice for IP). Return buf.
+ */
+const char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+/*
+ * Parse a numeric IPv4/IPv6 address (or "*" for any) and port into ss.
+ * Return 0, or -1 if host is not a numeric address.
+ */
+int	util_sockaddr_parse(const char *host, uint16_t port,
+	    struct sockaddr_storage *ss, socklen_t *sslen);
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t util_now_ms(void);
+/* Set O_NONBLOCK and FD_CLOEXEC. Return 0 or -1 with errno set. */
+int	util_fd_nonblock(int fd);
+
+#endif
