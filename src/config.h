@@ -28,7 +28,7 @@
 #define RUNSTATEDIR	"/run"
 #endif
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fedgated.conf"
-#define CONFIG_DEFAULT_CONTROL	RUNSTATEDIR "/fedgated.sock"
+#define CONFIG_DEFAULT_CONTROL	RUNSTATEDIR "/fedgated/fedgated.sock"
 #define CONFIG_DEFAULT_PORT	5269
 
 /* Where a setting was written, for messages ("fedgated.conf:12"). */

@@ -1,1 +1,304 @@
-int main(void) { return 0; }
+/*
+ * fedgated: the XMPP S2S federation gateway daemon. Options, start-up,
+ * signals, privilege drop; the rest is the daemon module's.
+ */
+#include "fgconfig.h"
+
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <linux/capability.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <libgen.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+struct options {
+	const char	*config_path;
+	bool		 check_only;	/* -n */
+	bool		 foreground;	/* -d */
+	int		 verbose;	/* -v count */
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: fedgated [-dnVv] [-f file]\n");
+	exit(1);
+}
+
+static void
+parse_options(int argc, char *argv[], struct options *o)
+{
+	int ch;
+
+	o->config_path = CONFIG_DEFAULT_PATH;
+	while ((ch = getopt(argc, argv, "df:hnVv")) != -1) {
+		switch (ch) {
+		case 'd':
+			o->foreground = true;
+			break;
+		case 'f':
+			o->config_path = optarg;
+			break;
+		case 'n':
+			o->check_only = true;
+			break;
+		case 'V':
+			printf("fedgated %s\n", PACKAGE_VERSION);
+			exit(0);
+		case 'v':
+			o->verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+}
+
+/* Load and check the configuration; on any error print them all and exit. */
+static struct config *
+load_config(const char *path)
+{
+	struct config *c;
+	char *errors = NULL;
+
+	if ((c = config_load(path, &errors)) == NULL ||
+	    config_check_supported(c, &errors) > 0) {
+		fputs(errors != NULL ? errors : "configuration error\n", stderr);
+		free(errors);
+		exit(1);
+	}
+	return c;
+}
+
+static void
+needs_net_admin_rule(const struct policy_rule *r, void *arg)
+{
+	const struct policy_settings *s = policy_rule_settings(r);
+
+	if ((s->set & POLICY_SET_RESOLVE) && s->resolve == POLICY_RESOLVE_ORIGINAL)
+		*(bool *)arg = true;
+}
+
+/*
+ * The capabilities the configuration needs after the privilege drop:
+ * CAP_NET_ADMIN for conntrack look-ups and transparent sockets.
+ */
+static uint32_t
+needed_caps(const struct config *c)
+{
+	const struct config_listen *l;
+	const struct config_domain *dom;
+	bool admin = false;
+
+	TAILQ_FOREACH(l, &c->listens, entry)
+		if (l->face == CONFIG_FACE_TRANSPARENT)
+			admin = true;
+	TAILQ_FOREACH(dom, &c->domains, entry)
+		if (dom->upstream_transparent)
+			admin = true;
+	policy_foreach(c->policy, needs_net_admin_rule, &admin);
+	return admin ? 1u << CAP_NET_ADMIN : 0;
+}
+
+static void
+set_caps(uint32_t caps)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0,
+	};
+	struct __user_cap_data_struct data[2] = {
+		{ .effective = caps, .permitted = caps, .inheritable = 0 },
+		{ 0, 0, 0 },
+	};
+
+	if (syscall(SYS_capset, &hdr, data) == -1)
+		fatal("capset");
+}
+
+/*
+ * Become the configured user and group, keeping only the capabilities the
+ * configuration needs. Without a user, stay as started.
+ */
+static void
+drop_privileges(const struct config *c)
+{
+	struct passwd *pw;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+	uint32_t caps = needed_caps(c);
+
+	if (c->user == NULL)
+		return;
+	if ((pw = getpwnam(c->user)) == NULL)
+		fatalx("unknown user \"%s\"", c->user);
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (c->group != NULL) {
+		if ((gr = getgrnam(c->group)) == NULL)
+			fatalx("unknown group \"%s\"", c->group);
+		gid = gr->gr_gid;
+	}
+	if (caps != 0 && prctl(PR_SET_KEEPCAPS, 1) == -1)
+		fatal("prctl(PR_SET_KEEPCAPS)");
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+	    setresuid(uid, uid, uid) == -1)
+		fatal("cannot drop privileges to %s", c->user);
+	set_caps(caps);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
+		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+	log_info("running as %s:%u%s", c->user, (unsigned)gid,
+	    caps != 0 ? " keeping CAP_NET_ADMIN" : "");
+}
+
+/*
+ * Make sure the control socket's directory exists and, when a user is
+ * configured, belongs to it, so that the socket can be removed at exit.
+ */
+static void
+prepare_control_dir(const struct config *c)
+{
+	char *copy, *dir;
+	struct passwd *pw;
+	struct stat st;
+
+	if ((copy = strdup(c->control_path)) == NULL)
+		fatal("strdup");
+	dir = dirname(copy);
+	if (stat(dir, &st) == -1) {
+		if (errno != ENOENT || mkdir(dir, 0755) == -1)
+			fatal("control socket directory %s", dir);
+		if (c->user != NULL && (pw = getpwnam(c->user)) != NULL &&
+		    chown(dir, pw->pw_uid, (gid_t)-1) == -1)
+			fatal("chown %s", dir);
+	}
+	free(copy);
+}
+
+static void
+write_pid_file(const char *path)
+{
+	FILE *f;
+
+	if (path == NULL)
+		return;
+	if ((f = fopen(path, "w")) == NULL)
+		fatal("pid file %s", path);
+	fprintf(f, "%ld\n", (long)getpid());
+	if (fclose(f) != 0)
+		fatal("pid file %s", path);
+}
+
+static void
+remove_pid_file(const char *path)
+{
+	if (path != NULL && unlink(path) == -1 && errno != ENOENT)
+		log_debug("cannot remove pid file %s: %s", path,
+		    strerror(errno));
+}
+
+static void
+on_signal(evutil_socket_t sig, short events, void *arg)
+{
+	struct daemon *d = arg;
+	char *errors = NULL;
+
+	switch (sig) {
+	case SIGHUP:
+		log_info("SIGHUP: reloading %s", daemon_config_path(d));
+		daemon_reload(d, &errors);
+		free(errors);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		daemon_stop(d, sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		break;
+	}
+}
+
+static void
+setup_logging(const struct options *o, const struct config *c)
+{
+	enum log_level level = c->log_level;
+
+	log_init(o->foreground || !c->log_syslog, c->log_facility);
+	if (level + (unsigned)o->verbose > LOG_LEVEL_TRACE)
+		level = LOG_LEVEL_TRACE;
+	else
+		level += (unsigned)o->verbose;
+	log_set_level(level);
+	log_hook_libevent();
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const int signals[] = { SIGHUP, SIGTERM, SIGINT };
+	struct event *sigev[nitems(signals)];
+	struct options o = { 0 };
+	struct event_base *base;
+	struct daemon *d;
+	struct config *c;
+	char *pid_file = NULL;
+
+	parse_options(argc, argv, &o);
+	log_init(true, LOG_DAEMON);
+	c = load_config(o.config_path);
+	if (o.check_only) {
+		printf("configuration OK\n");
+		config_unref(c);
+		return 0;
+	}
+	setup_logging(&o, c);
+	signal(SIGPIPE, SIG_IGN);
+	if (!o.foreground && daemon(0, 0) == -1)
+		fatal("daemon");
+	if (c->pid_file != NULL && (pid_file = strdup(c->pid_file)) == NULL)
+		fatal("strdup");
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot create the event base");
+	if ((d = daemon_new(base, c, o.config_path)) == NULL)
+		fatalx("out of memory");
+	prepare_control_dir(c);
+	if (daemon_bind(d) == -1)
+		fatalx("start-up failed");
+	write_pid_file(pid_file);
+	drop_privileges(c);
+	for (size_t i = 0; i < nitems(signals); i++) {
+		sigev[i] = evsignal_new(base, signals[i], on_signal, d);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", signals[i]);
+	}
+	daemon_run(d);
+	event_base_dispatch(base);
+	for (size_t i = 0; i < nitems(signals); i++)
+		event_free(sigev[i]);
+	daemon_free(d);
+	remove_pid_file(pid_file);
+	free(pid_file);
+	event_base_free(base);
+	log_info("fedgated stopped");
+	return 0;
+}

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -158,6 +159,21 @@ util_sockaddr_parse(const char *host, uint16_t port,
 		return 0;
 	}
 	return -1;
+}
+
+int
+util_append_line(char **text, const char *line)
+{
+	size_t old = *text != NULL ? strlen(*text) : 0, len = strlen(line);
+	char *n;
+
+	if ((n = realloc(*text, old + len + 2)) == NULL)
+		return -1;
+	memcpy(n + old, line, len);
+	n[old + len] = '\n';
+	n[old + len + 1] = '\0';
+	*text = n;
+	return 0;
 }
 
 uint64_t

@@ -41,6 +41,11 @@ const char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
  */
 int	util_sockaddr_parse(const char *host, uint16_t port,
 	    struct sockaddr_storage *ss, socklen_t *sslen);
+/*
+ * Append line and a newline to the malloc'd text *text (NULL: start one).
+ * Return 0, or -1 if out of memory (*text is then unchanged).
+ */
+int	util_append_line(char **text, const char *line);
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t util_now_ms(void);
 /* Set O_NONBLOCK and FD_CLOEXEC. Return 0 or -1 with errno set. */

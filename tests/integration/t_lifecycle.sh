@@ -1,0 +1,114 @@
+#!/bin/sh
+# fedgated's lifecycle: start, control socket, reload good and broken
+# configurations, authorisation of mutating commands, SIGTERM.
+set -u
+. "$top_srcdir/tests/lib.sh"
+
+conf=$TEST_TMP/fedgated.conf
+sock=$TEST_TMP/ctl.sock
+pidf=$TEST_TMP/fedgated.pid
+log=$TEST_TMP/fedgated.log
+
+write_conf() {
+	cat >"$conf" <<CONF
+control socket "$sock" mode 0666
+log stderr
+log level debug
+pid-file "$pidf"
+dialback secret "integration-test-secret-0123456789"
+domain "corp.example" {
+	upstream "127.0.0.1" port 15269
+}
+peer "legacy.example" {
+	allow
+	tls none
+	auth dialback
+}
+$1
+peer default {
+	deny
+}
+CONF
+}
+
+write_conf ""
+if fedgated_start "$conf" "$log"; then
+	ok "fedgated starts and answers status"
+else
+	not_ok "fedgated starts and answers status"
+	diag <"$log"
+	tap_done
+	exit 1
+fi
+
+out=$("$FEDGATECTL" -s "$sock" status)
+check "status shows the running state" \
+    sh -c "echo '$out' | grep -Eq 'state: +running'"
+check "pid file holds the daemon's pid" \
+    test "$(cat "$pidf" 2>/dev/null)" = "$FG_PID"
+check "status -j is one JSON document" sh -c \
+    "'$FEDGATECTL' -j -s '$sock' status | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"ok\"] and d[\"state\"] == \"running\"'"
+
+check "policy check matches the exact rule" sh -c \
+    "'$FEDGATECTL' -j -s '$sock' policy check LEGACY.example. | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rule\"][\"pattern\"] == \"legacy.example\", d; assert d[\"settings\"][\"tls\"] == \"none\" and d[\"settings\"][\"allow\"] is True, d'"
+check "policy check falls back to the default rule" sh -c \
+    "'$FEDGATECTL' -j -s '$sock' policy check other.example | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rule\"][\"pattern\"] == \"default\", d; assert d[\"settings\"][\"allow\"] is False'"
+check "policy check refuses an invalid domain" sh -c \
+    "! '$FEDGATECTL' -s '$sock' policy check 'bad..example' >/dev/null 2>&1"
+
+# A good reload takes effect.
+write_conf 'peer "*.partner.example" {
+	allow
+	tls required
+}'
+check "reload of a good configuration succeeds" \
+    "$FEDGATECTL" -s "$sock" reload
+check "the reloaded rule is in force" sh -c \
+    "'$FEDGATECTL' -j -s '$sock' policy check a.partner.example | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rule\"][\"pattern\"] == \"*.partner.example\", d'"
+
+# A broken reload is refused with the file's errors; the old config stays.
+cp "$conf" "$conf.good"
+printf 'peer "x.example" {\n\ttls-requird\n}\n' >>"$conf"
+out=$("$FEDGATECTL" -s "$sock" reload 2>&1)
+rc=$?
+check "reload of a broken configuration is refused" test "$rc" -ne 0
+check "the refusal names FILE:LINE" sh -c \
+    "echo '$out' | grep -q 'fedgated.conf:[0-9]*: '"
+check "the daemon still serves the old configuration" sh -c \
+    "'$FEDGATECTL' -j -s '$sock' policy check a.partner.example | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d[\"rule\"][\"pattern\"] == \"*.partner.example\"'"
+kill -HUP "$FG_PID"
+check "SIGHUP with a broken file is logged as refused" \
+    wait_log "$log" 'reload: configuration .* refused' 10
+check "still serving after SIGHUP" "$FEDGATECTL" -s "$sock" status
+cp "$conf.good" "$conf"
+
+# Mutating commands need root or the control group.
+if id nobody >/dev/null 2>&1 && command -v setpriv >/dev/null; then
+	check "an unprivileged client may read status" \
+	    setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$FEDGATECTL" -s "$sock" status
+	out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	    "$FEDGATECTL" -s "$sock" reload 2>&1)
+	rc=$?
+	check "an unprivileged client may not reload" test "$rc" -ne 0
+	check "the refusal says why" sh -c "echo '$out' | grep -qi 'permission'"
+fi
+
+# A dead daemon gives a one-line error, not a hang.
+out=$(timeout 5 "$FEDGATECTL" -s "$TEST_TMP/nothing.sock" status 2>&1)
+rc=$?
+check "a missing socket fails at once with one line" sh -c \
+    "[ $rc -eq 1 ] && [ \$(echo '$out' | wc -l) -eq 1 ]"
+
+kill -TERM "$FG_PID"
+if wait_until 10 sh -c "! kill -0 $FG_PID"; then
+	wait "$FG_PID"
+	rc=$?
+	check "SIGTERM ends fedgated with status 0" test "$rc" -eq 0
+else
+	not_ok "SIGTERM ends fedgated with status 0"
+fi
+check "the control socket is removed" test ! -e "$sock"
+check "the pid file is removed" test ! -e "$pidf"
+check "the shutdown is logged" grep -q 'shutdown: SIGTERM' "$log"
+tap_done
