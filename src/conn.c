@@ -1,0 +1,433 @@
+/*
+ * conn: a bufferevent per connection. The "raw" bufferevent owns the socket
+ * for the connection's whole life; STARTTLS stacks an OpenSSL filter on it,
+ * and the owner then talks to the filter ("top"). Direct TLS uses an
+ * OpenSSL socket bufferevent as both.
+ */
+#include "fgconfig.h"
+
+#include <sys/socket.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <openssl/err.h>
+
+#include "conn.h"
+#include "log.h"
+#include "util.h"
+
+struct conn {
+	struct event_base	*base;
+	struct bufferevent	*raw;		/* owns the socket */
+	struct bufferevent	*top;		/* raw, or the TLS filter on it */
+	SSL			*ssl;		/* borrowed from top; NULL plain */
+	bool			 tls_done;	/* handshake finished */
+	bool			 closing;	/* conn_close() called */
+	bool			 congested;
+	size_t			 high;		/* output high watermark */
+	struct ev_token_bucket_cfg *rate;
+	const struct conn_handler *handler;
+	void			*arg;
+	struct sockaddr_storage	 peer;
+	socklen_t		 peerlen;
+	char			 peer_str[UTIL_SOCKADDR_STRLEN];
+	char			 error[160];
+	uint64_t		 bytes_in;
+	uint64_t		 bytes_out;
+};
+
+static void conn_read_cb(struct bufferevent *, void *);
+static void conn_write_cb(struct bufferevent *, void *);
+static void conn_event_cb(struct bufferevent *, short, void *);
+
+static void
+conn_count_in(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	((struct conn *)arg)->bytes_in += info->n_added;
+}
+
+static void
+conn_count_out(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	((struct conn *)arg)->bytes_out += info->n_deleted;
+}
+
+/* Make bev the one the owner talks to: callbacks, counters, reading on. */
+static int
+conn_attach_top(struct conn *c, struct bufferevent *bev)
+{
+	c->top = bev;
+	bufferevent_setcb(bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	if (evbuffer_add_cb(bufferevent_get_input(bev), conn_count_in, c) == NULL ||
+	    evbuffer_add_cb(bufferevent_get_output(bev), conn_count_out, c) == NULL)
+		return -1;
+	return bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static struct conn *
+conn_alloc(struct event_base *base, const struct sockaddr *peer,
+    socklen_t peerlen, const struct conn_handler *h, void *arg)
+{
+	struct conn *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return NULL;
+	c->base = base;
+	c->handler = h;
+	c->arg = arg;
+	c->high = 1024 * 1024;
+	if (peer != NULL && peerlen <= sizeof(c->peer)) {
+		memcpy(&c->peer, peer, peerlen);
+		c->peerlen = peerlen;
+		util_sockaddr_str(peer, c->peer_str, sizeof(c->peer_str));
+	}
+	return c;
+}
+
+struct conn *
+conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, SSL *ssl, const struct conn_handler *h, void *arg)
+{
+	struct conn *c;
+	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+
+	if ((c = conn_alloc(base, peer, peerlen, h, arg)) == NULL)
+		goto fail;
+	if (util_fd_nonblock(fd) == -1)
+		goto fail;
+	if (ssl != NULL) {
+		c->raw = bufferevent_openssl_socket_new(base, fd, ssl,
+		    BUFFEREVENT_SSL_ACCEPTING, opt);
+		c->ssl = ssl;
+		ssl = NULL;
+	} else
+		c->raw = bufferevent_socket_new(base, fd, opt);
+	if (c->raw == NULL) {
+		close(fd);
+		goto fail;
+	}
+	if (c->ssl != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(c->raw, 1);
+	if (conn_attach_top(c, c->raw) == -1)
+		goto fail;
+	return c;
+ fail:
+	if (c == NULL || c->raw == NULL)
+		SSL_free(ssl);
+	conn_free(c);
+	return NULL;
+}
+
+struct conn *
+conn_new_connect(struct event_base *base, const struct sockaddr *addr,
+    socklen_t addrlen, SSL *ssl, const struct conn_handler *h, void *arg)
+{
+	struct conn *c;
+	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+
+	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	if (ssl != NULL) {
+		c->raw = bufferevent_openssl_socket_new(base, -1, ssl,
+		    BUFFEREVENT_SSL_CONNECTING, opt);
+		if (c->raw == NULL)
+			SSL_free(ssl);
+		c->ssl = ssl;
+	} else
+		c->raw = bufferevent_socket_new(base, -1, opt);
+	if (c->raw == NULL || conn_attach_top(c, c->raw) == -1)
+		goto fail;
+	if (c->ssl != NULL)
+		bufferevent_openssl_set_allow_dirty_shutdown(c->raw, 1);
+	if (bufferevent_socket_connect(c->raw, addr, (int)addrlen) == -1) {
+		snprintf(c->error, sizeof(c->error), "connect: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	return c;
+ fail:
+	conn_free(c);
+	return NULL;
+}
+
+void
+conn_free(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	/* Freeing the filter frees raw too (BEV_OPT_CLOSE_ON_FREE). */
+	if (c->top != NULL)
+		bufferevent_free(c->top);
+	else if (c->raw != NULL)
+		bufferevent_free(c->raw);
+	if (c->rate != NULL)
+		ev_token_bucket_cfg_free(c->rate);
+	free(c);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	bufferevent_disable(c->top, EV_READ);
+	bufferevent_setwatermark(c->top, EV_WRITE, 0, 0);
+	/* The write callback runs (deferred) and finishes when output is empty. */
+	bufferevent_trigger(c->top, EV_WRITE,
+	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+int
+conn_starttls(struct conn *c, SSL *ssl, bool server)
+{
+	struct bufferevent *filter;
+
+	if (c->ssl != NULL || c->closing) {
+		SSL_free(ssl);
+		return -1;
+	}
+	evbuffer_drain(bufferevent_get_input(c->raw),
+	    evbuffer_get_length(bufferevent_get_input(c->raw)));
+	evbuffer_remove_cb(bufferevent_get_input(c->raw), conn_count_in, c);
+	evbuffer_remove_cb(bufferevent_get_output(c->raw), conn_count_out, c);
+	filter = bufferevent_openssl_filter_new(c->base, c->raw, ssl,
+	    server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (filter == NULL) {
+		SSL_free(ssl);
+		return -1;
+	}
+	c->ssl = ssl;
+	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
+	return conn_attach_top(c, filter);
+}
+
+static void
+conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (!c->closing)
+		c->handler->read(c, c->arg);
+}
+
+static void
+conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+
+	if (c->closing) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
+			return;
+		c->handler->event(c, CONN_EV_CLOSED, c->arg);
+		conn_free(c);
+		return;
+	}
+	if (c->congested &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) <= c->high / 2) {
+		c->congested = false;
+		c->handler->event(c, CONN_EV_DRAINED, c->arg);
+	}
+}
+
+/* Describe the error behind a BEV_EVENT_ERROR in c->error. */
+static void
+conn_set_error(struct conn *c, struct bufferevent *bev)
+{
+	unsigned long e;
+	int saved = EVUTIL_SOCKET_ERROR();
+
+	if (c->ssl != NULL && (e = bufferevent_get_openssl_error(bev)) != 0) {
+		snprintf(c->error, sizeof(c->error), "TLS: ");
+		ERR_error_string_n(e, c->error + 5, sizeof(c->error) - 5);
+		while (bufferevent_get_openssl_error(bev) != 0)
+			;
+	} else if (saved != 0)
+		snprintf(c->error, sizeof(c->error), "%s", strerror(saved));
+	else
+		snprintf(c->error, sizeof(c->error), "connection failed");
+}
+
+static void
+conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (c->ssl != NULL) {
+			bool was_plain_connect = !c->tls_done && c->top == c->raw;
+
+			c->tls_done = true;
+			if (was_plain_connect && SSL_is_server(c->ssl) == 0)
+				c->handler->event(c, CONN_EV_CONNECTED, c->arg);
+			c->handler->event(c, CONN_EV_TLS_DONE, c->arg);
+		} else
+			c->handler->event(c, CONN_EV_CONNECTED, c->arg);
+		return;
+	}
+	if (what & BEV_EVENT_ERROR) {
+		conn_set_error(c, bev);
+		c->handler->event(c, CONN_EV_ERROR, c->arg);
+	} else if (what & BEV_EVENT_EOF) {
+		snprintf(c->error, sizeof(c->error), "connection closed by peer");
+		c->handler->event(c, CONN_EV_EOF, c->arg);
+	}
+}
+
+struct evbuffer *
+conn_input(struct conn *c)
+{
+	return bufferevent_get_input(c->top);
+}
+
+int
+conn_write(struct conn *c, const void *data, size_t len)
+{
+	if (c->closing)
+		return -1;
+	if (bufferevent_write(c->top, data, len) == -1)
+		return -1;
+	if (evbuffer_get_length(bufferevent_get_output(c->top)) > c->high)
+		c->congested = true;
+	return 0;
+}
+
+int
+conn_write_buffer(struct conn *c, struct evbuffer *buf)
+{
+	if (c->closing)
+		return -1;
+	if (bufferevent_write_buffer(c->top, buf) == -1)
+		return -1;
+	if (evbuffer_get_length(bufferevent_get_output(c->top)) > c->high)
+		c->congested = true;
+	return 0;
+}
+
+size_t
+conn_output_length(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->top));
+}
+
+void
+conn_set_reading(struct conn *c, bool on)
+{
+	if (c->closing)
+		return;
+	if (on)
+		bufferevent_enable(c->top, EV_READ);
+	else
+		bufferevent_disable(c->top, EV_READ);
+}
+
+void
+conn_set_watermark(struct conn *c, size_t high)
+{
+	c->high = high;
+}
+
+bool
+conn_is_congested(const struct conn *c)
+{
+	return c->congested;
+}
+
+int
+conn_set_rate(struct conn *c, uint64_t rate, uint64_t burst)
+{
+	struct ev_token_bucket_cfg *cfg = NULL;
+
+	if (rate != 0) {
+		if (burst < rate)
+			burst = rate;
+		if (rate > EV_RATE_LIMIT_MAX || burst > EV_RATE_LIMIT_MAX)
+			return -1;
+		cfg = ev_token_bucket_cfg_new((size_t)rate, (size_t)burst,
+		    EV_RATE_LIMIT_MAX, EV_RATE_LIMIT_MAX, NULL);
+		if (cfg == NULL)
+			return -1;
+	}
+	if (bufferevent_set_rate_limit(c->raw, cfg) == -1) {
+		if (cfg != NULL)
+			ev_token_bucket_cfg_free(cfg);
+		return -1;
+	}
+	if (c->rate != NULL)
+		ev_token_bucket_cfg_free(c->rate);
+	c->rate = cfg;
+	return 0;
+}
+
+bool
+conn_is_tls(const struct conn *c)
+{
+	return c->ssl != NULL && c->tls_done;
+}
+
+SSL *
+conn_ssl(const struct conn *c)
+{
+	return c->tls_done ? c->ssl : NULL;
+}
+
+const char *
+conn_tls_description(const struct conn *c, char *buf, size_t len)
+{
+	if (!conn_is_tls(c))
+		snprintf(buf, len, "%s", "");
+	else
+		snprintf(buf, len, "%s %s", SSL_get_version(c->ssl),
+		    SSL_get_cipher_name(c->ssl));
+	return buf;
+}
+
+const char *
+conn_peer(const struct conn *c)
+{
+	return c->peer_str;
+}
+
+const struct sockaddr *
+conn_peer_addr(const struct conn *c, socklen_t *len)
+{
+	*len = c->peerlen;
+	return (const struct sockaddr *)&c->peer;
+}
+
+const char *
+conn_error(const struct conn *c)
+{
+	return c->error[0] != '\0' ? c->error : "no error";
+}
+
+uint64_t
+conn_bytes_in(const struct conn *c)
+{
+	return c->bytes_in;
+}
+
+uint64_t
+conn_bytes_out(const struct conn *c)
+{
+	return c->bytes_out;
+}
+
+int
+conn_fd(const struct conn *c)
+{
+	return (int)bufferevent_getfd(c->raw);
+}

@@ -1,0 +1,35 @@
+/*
+ * listener: one listening TCP socket (public, internal or transparent
+ * face). Binds at start-up, before privileges are dropped; accepts only
+ * once enabled; hands each accepted socket to its owner.
+ */
+#ifndef FEDGATE_LISTENER_H
+#define FEDGATE_LISTENER_H
+
+#include <sys/socket.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct listener;
+
+/* Called with each accepted socket (the callee owns fd). */
+typedef void (*listener_accept_fn)(struct listener *, int fd,
+    const struct sockaddr *peer, socklen_t peerlen, void *arg);
+
+/*
+ * Bind addr (an IPv6 wildcard also accepts IPv4). Return the listener, not
+ * yet accepting, or NULL with the reason in err (errlen bytes).
+ */
+struct listener *listener_new(struct event_base *, const struct sockaddr *addr,
+	    socklen_t addrlen, listener_accept_fn, void *arg, char *err,
+	    size_t errlen);
+/* Close the socket. listener_free(NULL) is a no-op. */
+void	listener_free(struct listener *);
+/* Start or stop accepting. Return 0 or -1. */
+int	listener_enable(struct listener *, bool on);
+/* The bound address as text ("[::]:5269"). */
+const char *listener_address(const struct listener *);
+
+#endif

@@ -1,0 +1,389 @@
+"""Scripted XMPP S2S peers for fedgated's integration tests.
+
+A Peer is one TCP connection speaking the server-to-server protocol byte by
+byte as a test scripts it: send raw bytes, expect the stream header, expect
+top-level elements (parsed incrementally with expat, namespace aware), do
+STARTTLS, and read stream errors. A Server accepts connections on loopback
+and runs a handler per connection in a thread (a fake authoritative server
+or a fake internal server). Every wait is bounded by a timeout.
+
+Only the standard library is used.
+"""
+
+import hashlib
+import hmac
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import xml.parsers.expat
+
+NS_STREAM = "http://etherx.jabber.org/streams"
+NS_SERVER = "jabber:server"
+NS_DB = "jabber:server:dialback"
+NS_TLS = "urn:ietf:params:xml:ns:xmpp-tls"
+NS_SASL = "urn:ietf:params:xml:ns:xmpp-sasl"
+NS_STREAMS_ERR = "urn:ietf:params:xml:ns:xmpp-streams"
+NS_STANZA_ERR = "urn:ietf:params:xml:ns:xmpp-stanzas"
+
+DEFAULT_TIMEOUT = 10.0
+
+
+class PeerError(Exception):
+    pass
+
+
+class Element:
+    """A parsed top-level element: ns, name, attrs, children, text."""
+
+    def __init__(self, ns, name, attrs):
+        self.ns, self.name, self.attrs = ns, name, attrs
+        self.children = []
+        self.text = ""
+
+    def find(self, name, ns=None):
+        for c in self.children:
+            if c.name == name and (ns is None or c.ns == ns):
+                return c
+        return None
+
+    def get(self, key, default=None):
+        return self.attrs.get(key, default)
+
+    def __repr__(self):
+        kids = "".join("<%s/>" % c.name for c in self.children)
+        return "<%s {%s} %r>%s%s" % (self.name, self.ns, self.attrs, kids,
+                                      self.text[:40])
+
+
+def split_name(qname):
+    if " " in qname:
+        ns, name = qname.split(" ", 1)
+        return ns, name.split(" ")[0]
+    return "", qname
+
+
+class StreamReader:
+    """Incremental expat reader of one XML stream: header, then elements."""
+
+    def __init__(self):
+        self.reset()
+
+    def reset(self):
+        p = xml.parsers.expat.ParserCreate(namespace_separator=" ")
+        p.StartElementHandler = self._start
+        p.EndElementHandler = self._end
+        p.CharacterDataHandler = self._text
+        self.parser = p
+        self.depth = 0
+        self.stack = []
+        self.header = None
+        self.events = []      # ("header", attrs) | ("element", el) | ("end",)
+
+    def _start(self, qname, attrs):
+        ns, name = split_name(qname)
+        plain = {}
+        for k, v in attrs.items():
+            plain[split_name(k)[1] if " " in k else k] = v
+        el = Element(ns, name, plain)
+        if self.depth == 0:
+            self.header = el
+            self.events.append(("header", el))
+        elif self.depth >= 2:
+            self.stack[-1].children.append(el)
+        self.stack.append(el)
+        self.depth += 1
+
+    def _end(self, qname):
+        self.depth -= 1
+        el = self.stack.pop()
+        if self.depth == 1:
+            self.events.append(("element", el))
+        elif self.depth == 0:
+            self.events.append(("end", el))
+
+    def _text(self, data):
+        if self.depth >= 2:
+            self.stack[-1].text += data
+
+    def feed(self, data):
+        self.parser.Parse(data, False)
+
+
+class Peer:
+    """One scripted S2S connection."""
+
+    def __init__(self, host="127.0.0.1", port=5269, sock=None,
+                 timeout=DEFAULT_TIMEOUT):
+        self.timeout = timeout
+        if sock is None:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        sock.settimeout(timeout)
+        self.sock = sock
+        self.reader = StreamReader()
+        self.closed = False
+        self.received = b""
+
+    # -- writing
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def open_stream(self, frm=None, to=None, version="1.0", db=True,
+                    extra=""):
+        attrs = ""
+        if frm is not None:
+            attrs += " from='%s'" % frm
+        if to is not None:
+            attrs += " to='%s'" % to
+        if version is not None:
+            attrs += " version='%s'" % version
+        dbns = " xmlns:db='%s'" % NS_DB if db else ""
+        self.send("<?xml version='1.0'?><stream:stream xmlns='jabber:server'"
+                  " xmlns:stream='%s'%s%s%s>" % (NS_STREAM, dbns, attrs, extra))
+
+    def close_stream(self):
+        self.send("</stream:stream>")
+
+    # -- reading
+    def _pump(self, deadline):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise PeerError("timeout")
+        self.sock.settimeout(remaining)
+        try:
+            data = self.sock.recv(65536)
+        except socket.timeout:
+            raise PeerError("timeout")
+        except (ConnectionResetError, ssl.SSLError) as e:
+            raise PeerError("connection error: %s" % e)
+        if not data:
+            self.closed = True
+            raise PeerError("connection closed")
+        self.received += data
+        try:
+            self.reader.feed(data)
+        except xml.parsers.expat.ExpatError as e:
+            raise PeerError("peer sent bad XML: %s" % e)
+
+    def next_event(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while not self.reader.events:
+            self._pump(deadline)
+        return self.reader.events.pop(0)
+
+    def expect_header(self, timeout=None):
+        kind, el = self.next_event(timeout)
+        if kind != "header":
+            raise PeerError("expected a stream header, got %s %r" % (kind, el))
+        return el
+
+    def expect_element(self, name=None, ns=None, timeout=None):
+        kind, el = self.next_event(timeout)
+        if kind != "element":
+            raise PeerError("expected <%s/>, got %s %r" % (name, kind, el))
+        if name is not None and (el.name != name or
+                                 (ns is not None and el.ns != ns)):
+            raise PeerError("expected <%s/>, got %r" % (name, el))
+        return el
+
+    def expect_stream_error(self, timeout=None):
+        """Read until a stream error; return its condition name."""
+        el = self.expect_element(timeout=timeout)
+        if el.name != "error" or el.ns != NS_STREAM:
+            raise PeerError("expected a stream error, got %r" % el)
+        for c in el.children:
+            if c.ns == NS_STREAMS_ERR and c.name != "text":
+                return c.name
+        raise PeerError("stream error without condition: %r" % el)
+
+    def expect_closed(self, timeout=None):
+        """Wait for </stream:stream> and/or the TCP close."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            if self.reader.events:
+                kind, el = self.reader.events.pop(0)
+                if kind == "end":
+                    continue
+                raise PeerError("expected the close, got %s %r" % (kind, el))
+            try:
+                self._pump(deadline)
+            except PeerError as e:
+                if self.closed:
+                    return True
+                raise e
+
+    # -- TLS
+    def starttls_client(self, ctx, server_hostname=None):
+        self.send("<starttls xmlns='%s'/>" % NS_TLS)
+        self.expect_element("proceed", NS_TLS)
+        self.sock = ctx.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.reader.reset()
+
+    def starttls_server(self, ctx):
+        self.sock = ctx.wrap_socket(self.sock, server_side=True)
+        self.reader.reset()
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Server:
+    """Accept connections on loopback; run handler(peer) in a thread each."""
+
+    def __init__(self, handler, host="127.0.0.1", port=0):
+        self.handler = handler
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, port))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        self.errors = []
+        self.connections = 0
+        self.threads = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self):
+        self.lsock.settimeout(0.2)
+        while not self.stopping:
+            try:
+                s, _ = self.lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self.connections += 1
+            t = threading.Thread(target=self._run, args=(s,), daemon=True)
+            self.threads.append(t)
+            t.start()
+
+    def _run(self, s):
+        peer = Peer(sock=s)
+        try:
+            self.handler(peer)
+        except Exception as e:  # reported by the test, never lost
+            self.errors.append(repr(e))
+        finally:
+            peer.close()
+
+    def stop(self):
+        self.stopping = True
+        self.lsock.close()
+        self.thread.join(5)
+        for t in self.threads:
+            t.join(5)
+
+
+def dialback_key(secret, receiving, originating, stream_id):
+    """XEP-0185: HMAC-SHA256 keyed with the hex SHA-256 of the secret."""
+    k = hashlib.sha256(secret.encode()).hexdigest().encode()
+    msg = ("%s %s %s" % (receiving, originating, stream_id)).encode()
+    return hmac.new(k, msg, hashlib.sha256).hexdigest()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_until(fn, timeout=DEFAULT_TIMEOUT, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if fn():
+            return True
+        time.sleep(interval)
+    return False
+
+
+class Tap:
+    """TAP output for a scenario script."""
+
+    def __init__(self):
+        self.n = 0
+        self.failed = 0
+
+    def ok(self, cond, desc, diag=None):
+        self.n += 1
+        if cond:
+            print("ok %d - %s" % (self.n, desc), flush=True)
+        else:
+            self.failed += 1
+            print("not ok %d - %s" % (self.n, desc), flush=True)
+            if diag:
+                for line in str(diag).splitlines():
+                    print("# " + line, flush=True)
+        return cond
+
+    def done(self):
+        print("1..%d" % self.n, flush=True)
+        return 1 if self.failed else 0
+
+
+class Fedgated:
+    """Start fedgated -d with a config text; stop it by PID."""
+
+    def __init__(self, conf_text, tmpdir):
+        self.builddir = os.environ["builddir"]
+        self.tmp = tmpdir
+        self.sock = os.path.join(tmpdir, "ctl.sock")
+        self.conf = os.path.join(tmpdir, "fedgated.conf")
+        self.log = os.path.join(tmpdir, "fedgated.log")
+        with open(self.conf, "w") as f:
+            f.write('control socket "%s" mode 0600\nlog stderr\n'
+                    'log level debug\n' % self.sock)
+            f.write(conf_text)
+        self.logf = open(self.log, "w")
+        self.proc = subprocess.Popen(
+            [os.path.join(self.builddir, "src", "fedgated"), "-d", "-f",
+             self.conf], stdout=self.logf, stderr=subprocess.STDOUT)
+        if not wait_until(lambda: self.ctl("status", check=False)[0] == 0 or
+                          self.proc.poll() is not None, 10) or \
+                self.proc.poll() is not None:
+            raise PeerError("fedgated did not start:\n" + self.log_text())
+
+    def ctl(self, *args, check=True):
+        p = subprocess.run(
+            [os.path.join(self.builddir, "src", "fedgatectl", "fedgatectl"),
+             "-s", self.sock] + list(args), capture_output=True, text=True,
+            timeout=15)
+        if check and p.returncode != 0:
+            raise PeerError("fedgatectl %s: %s" % (" ".join(args), p.stderr))
+        return p.returncode, p.stdout, p.stderr
+
+    def ctl_json(self, *args):
+        import json
+        rc, out, err = self.ctl("-j", *args)
+        return json.loads(out)
+
+    def log_text(self):
+        self.logf.flush()
+        with open(self.log) as f:
+            return f.read()
+
+    def wait_log(self, needle, timeout=DEFAULT_TIMEOUT):
+        return wait_until(lambda: needle in self.log_text(), timeout)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.logf.close()
+        return self.proc.returncode

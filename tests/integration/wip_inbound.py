@@ -1,0 +1,212 @@
+"""Public incoming legs: a remote server connects to fedgated's public face.
+
+Scenario: remote.example (scripted) opens a stream to corp.example, is
+verified by dialback against its authoritative server (scripted, reached by
+a static route), and sends a message; fedgated relays it to the internal
+server (scripted, corp.internal through the rewrite map), which verifies
+fedgated's dialback key through fedgated's internal face. Then every way a
+peer can be refused, each with its exact stream error, while fedgated keeps
+serving.
+"""
+
+import os
+import sys
+import tempfile
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from s2speer import (NS_DB, NS_SERVER, NS_STREAM, NS_TLS, Fedgated, Peer,
+                     PeerError, Server, Tap, dialback_key, free_port)
+
+SECRET = "integration-secret-0123456789abcdef"       # fedgated's
+REMOTE_SECRET = "remote-secret-for-its-own-keys-0001"  # remote.example's
+tap = Tap()
+tmp = tempfile.mkdtemp(prefix="fg-inbound-")
+public_port, internal_port = free_port(), free_port()
+got = {"internal": [], "verify": []}
+lock = threading.Lock()
+
+
+def authoritative(peer):
+    """remote.example's authoritative server: answers db:verify."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="remote.example", to=hdr.get("from"),
+                     extra=" id='auth-1'")
+    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
+              "dialback'/></stream:features>")
+    v = peer.expect_element("verify", NS_DB)
+    good = v.text == dialback_key(REMOTE_SECRET, v.get("from"), v.get("to"),
+                                  v.get("id"))
+    with lock:
+        got["verify"].append(v)
+    peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
+        v.get("to"), v.get("from"), v.get("id"),
+        "valid" if good else "invalid"))
+    peer.close_stream()
+
+
+def internal(peer):
+    """The internal server for corp.internal: checks fedgated's key by
+    connecting back to fedgated's internal face, then takes stanzas."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
+                     extra=" id='int-7'")
+    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
+              "dialback'/></stream:features>")
+    r = peer.expect_element("result", NS_DB)
+    back = Peer(port=internal_port)
+    back.open_stream(frm="corp.internal", to=r.get("from"))
+    back.expect_header()
+    back.expect_element("features", NS_STREAM)
+    back.send("<db:verify from='corp.internal' to='%s' id='int-7'>%s"
+              "</db:verify>" % (r.get("from"), r.text))
+    v = back.expect_element("verify", NS_DB)
+    back.close_stream()
+    back.close()
+    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
+        r.get("from"), v.get("type")))
+    while True:
+        try:
+            el = peer.expect_element(timeout=15)
+        except PeerError:
+            return
+        with lock:
+            got["internal"].append(el)
+
+
+auth_srv = Server(authoritative)
+int_srv = Server(internal)
+conf = """
+dialback secret "%s"
+listen public on 127.0.0.1 port %d
+listen internal on 127.0.0.1 port %d
+domain "corp.example" {
+	upstream "127.0.0.1" port %d
+	internal-name "corp.internal"
+}
+peer "remote.example" {
+	allow
+	tls none
+	auth dialback
+	route "127.0.0.1" port %d
+}
+peer "secure.example" {
+	allow
+	tls required
+}
+peer "denied.example" {
+	deny
+}
+peer default {
+	deny
+}
+""" % (SECRET, public_port, internal_port, int_srv.port, auth_srv.port)
+
+try:
+    fg = Fedgated(conf, tmp)
+except PeerError as e:
+    tap.ok(False, "fedgated starts", e)
+    sys.exit(tap.done())
+
+
+def remote_stream(frm="remote.example", to="corp.example"):
+    p = Peer(port=public_port)
+    p.open_stream(frm=frm, to=to)
+    return p
+
+
+def dialback_in(p):
+    hdr = p.expect_header()
+    feats = p.expect_element("features", NS_STREAM)
+    key = dialback_key(REMOTE_SECRET, "corp.example", "remote.example",
+                       hdr.get("id"))
+    p.send("<db:result from='remote.example' to='corp.example'>%s"
+           "</db:result>" % key)
+    return hdr, feats, p.expect_element("result", NS_DB)
+
+
+# 1. The whole inbound flow.
+try:
+    p = remote_stream()
+    hdr, feats, res = dialback_in(p)
+    tap.ok(hdr.get("from") == "corp.example" and hdr.get("id"),
+           "fedgated answers as corp.example with a stream id")
+    tap.ok(feats.find("starttls", NS_TLS) is None,
+           "a tls-none peer is not offered STARTTLS")
+    tap.ok(res.get("type") == "valid", "dialback: remote.example is valid",
+           res)
+    p.send("<message from='alice@remote.example/pc' to='bob@corp.example' "
+           "type='chat' id='m1'><body>token-inbound-1 &amp; more</body>"
+           "<x xmlns='urn:example:extra'><y a='1'/></x></message>")
+    ok = any(el.get("id") == "m1" for el in got["internal"]) or \
+        __import__("s2speer").wait_until(
+            lambda: any(el.get("id") == "m1" for el in got["internal"]), 15)
+    m = [el for el in got["internal"] if el.get("id") == "m1"]
+    tap.ok(ok and m, "the message reaches the internal server", got)
+    if m:
+        tap.ok(m[0].get("to") == "bob@corp.internal",
+               "to is rewritten to the internal name", m[0])
+        tap.ok(m[0].get("from") == "alice@remote.example/pc",
+               "from is kept", m[0])
+        tap.ok(m[0].find("body").text == "token-inbound-1 & more" and
+               m[0].find("x", "urn:example:extra") is not None,
+               "the payload passes unchanged", m[0])
+    # A stanza from a domain that did not authenticate on this leg.
+    p.send("<message from='eve@other.example' to='bob@corp.example'>"
+           "<body>x</body></message>")
+    tap.ok(p.expect_stream_error() == "invalid-from",
+           "an unauthenticated from ends the leg with invalid-from")
+    p.close()
+except PeerError as e:
+    tap.ok(False, "inbound dialback flow", "%s\n%s" % (e, fg.log_text()))
+
+
+def refused(desc, cond, frm, to, before=None):
+    try:
+        p = Peer(port=public_port)
+        p.open_stream(frm=frm, to=to)
+        if before:
+            before(p)
+        tap.ok(p.expect_stream_error() == cond, desc)
+        p.close()
+    except PeerError as e:
+        tap.ok(False, desc, e)
+
+
+refused("a denied domain gets policy-violation before TLS",
+        "policy-violation", "denied.example", "corp.example")
+refused("an unknown local domain gets host-unknown",
+        "host-unknown", "remote.example", "nowhere.example")
+
+
+def restricted(p):
+    p.expect_header()
+    p.expect_element("features", NS_STREAM)
+    p.send("<!-- a comment -->")
+
+
+refused("a comment gets restricted-xml", "restricted-xml",
+        "remote.example", "corp.example", restricted)
+
+
+def skip_tls(p):
+    p.expect_header()
+    feats = p.expect_element("features", NS_STREAM)
+    if feats.find("starttls", NS_TLS) is None:
+        raise PeerError("STARTTLS not offered to a tls-required peer")
+    p.send("<db:result from='secure.example' to='corp.example'>00</db:result>")
+
+
+refused("a tls-required peer that skips STARTTLS gets policy-violation",
+        "policy-violation", "secure.example", "corp.example", skip_tls)
+
+tap.ok(fg.alive(), "fedgated is still serving")
+rc, out, err = fg.ctl("status", check=False)
+tap.ok(rc == 0, "the control socket still answers")
+fg.stop()
+auth_srv.stop()
+int_srv.stop()
+tap.ok(not auth_srv.errors and not int_srv.errors,
+       "the scripted servers saw no protocol error",
+       auth_srv.errors + int_srv.errors)
+sys.exit(tap.done())
