@@ -115,7 +115,7 @@ vlog(enum log_level level, const char *fmt, va_list ap)
 	errno = saved_errno;
 }
 
-static void
+static void __attribute__((format(printf, 1, 0)))
 vlog_errno(const char *fmt, va_list ap)
 {
 	char buf[1024];
