@@ -5,6 +5,13 @@
  * libidn2 (non-transitional, NFC input), as lower-case A-labels
  * ("xn--bcher-kva.example"), without a trailing dot; an IPv4 literal or a
  * bracketed IPv6 literal is kept as written (lower case).
+ *
+ * Input is UTF-8; case and width are folded (UTS #46 mapping), so
+ * "BÜCHER.Example." normalises to "xn--bcher-kva.example". A-labels in the
+ * input are decoded and checked, not trusted. The result must be a host name
+ * (RFC 1123: letters, digits, hyphens; labels of 1 to 63 bytes, at most 253
+ * bytes in all): "a..b", "a_b", "-a", "ab--c" (a reserved label that is not
+ * an A-label) and a second trailing dot are invalid.
  */
 #ifndef FEDGATE_JID_H
 #define FEDGATE_JID_H
@@ -32,13 +39,18 @@ bool	jid_domain_is_equal(const char *a, const char *b);
 /*
  * Split the JID s (len bytes, not necessarily NUL-terminated) into j, the
  * domain normalised. Local part and resource are copied as they are (no
- * PRECIS profile is applied: fedgate routes on domains only). Return 0, or
- * -1 if s is not a valid JID.
+ * PRECIS profile is applied: fedgate routes on domains only). The resource
+ * is everything after the first '/'; the local part is what precedes the
+ * first '@' before that '/'. Return 0, or -1 if s is not a valid JID: a NUL
+ * byte, an empty or invalid domain, an empty local part or resource after
+ * its separator, a part longer than JID_PART_MAX. j is unchanged on -1.
  */
 int	jid_parse(const char *s, size_t len, struct jid *j);
 /*
  * Find the domain part of the JID s (len bytes) without copying: store its
- * offset and length. Return 0, or -1 if s has no valid shape.
+ * offset and length. The domain is neither checked nor normalised (it may
+ * have upper case or a trailing dot); the shape is, as in jid_parse(). Return
+ * 0, or -1 if s has no valid shape.
  */
 int	jid_domain_span(const char *s, size_t len, size_t *off, size_t *dlen);
 

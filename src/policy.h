@@ -2,10 +2,18 @@
  * policy: peer rules and their matching. A rule matches a remote domain by
  * exact name, by "*.suffix" wildcard, or as the default rule; the most
  * specific rule wins (exact, then the longest suffix, then default).
+ * "*.example.org" matches "a.example.org" and "b.a.example.org" but not
+ * "example.org" itself: give that its own exact rule. Patterns and domains
+ * are compared normalised (jid_domain_normalize(): IDNA2008 A-labels, lower
+ * case, no trailing dot), so "*.Bücher.example." and "*.xn--bcher-kva.example"
+ * are the same pattern. The keyword "default" (any case) names the default
+ * rule, never a domain.
  *
  * A rule sets some of the settings below; what it leaves unset is taken from
  * the default rule, and what that leaves unset from the built-in defaults
- * (policy_settings_init()). The result is the effective settings.
+ * (policy_settings_init()). The result is the effective settings. The
+ * built-in defaults deny: a gateway with no rule (and no default rule that
+ * allows) federates with nobody.
  *
  * Rules come from the configuration file or from the control socket (runtime
  * overrides); the latter survive a reload (policy_copy_overrides()).
@@ -57,6 +65,7 @@ enum policy_kind {
 #define POLICY_SET_RATE		0x080
 #define POLICY_SET_CONNECTIONS	0x100
 #define POLICY_SET_DANE		0x200
+#define POLICY_SET_ALL		0x3ff
 
 #define POLICY_ROUTE_HOST_MAX	256
 
@@ -68,9 +77,11 @@ struct policy_settings {
 	enum policy_auth	 auth;
 	enum policy_resolve	 resolve;
 	bool			 dane;		/* check TLSA records (DNSSEC) */
+	/* POLICY_SET_ROUTE covers route_host and route_port. */
 	char			 route_host[POLICY_ROUTE_HOST_MAX]; /* "" none */
 	uint16_t		 route_port;
 	uint64_t		 stanza_size;	/* bytes; 0: the global limit */
+	/* POLICY_SET_RATE covers rate and burst. */
 	uint64_t		 rate;		/* bytes/s per leg; 0: unlimited */
 	uint64_t		 burst;		/* bytes; 0: same as rate */
 	unsigned		 connections;	/* legs per domain; 0: unlimited */
@@ -79,13 +90,24 @@ struct policy_settings {
 struct policy_rule;
 struct policy;
 
-/* The result of a match: the rule that matched and the effective settings. */
+/*
+ * The result of a match: the rule that matched (the default rule when no
+ * exact or wildcard rule did; NULL when there is none) and the effective
+ * settings: every field holds a value; settings.set has the bits of the
+ * fields that the rule or the default rule supplied, the others hold the
+ * built-in defaults. rule points into the policy: valid until that rule is
+ * removed or replaced, or the policy freed.
+ */
 struct policy_match {
 	const struct policy_rule *rule;
 	struct policy_settings	 settings;	/* effective: every field set */
 };
 
-/* Fill s with the built-in defaults, set = 0 (nothing set by a rule). */
+/*
+ * Fill s with the built-in defaults, set = 0 (nothing set by a rule): deny,
+ * TLS optional, certificate check optional, any authentication, SRV
+ * resolution, no DANE, no static route, no limits of its own (0).
+ */
 void	policy_settings_init(struct policy_settings *s);
 
 struct policy *policy_new(void);
@@ -95,8 +117,14 @@ void	policy_free(struct policy *);
  * Add a rule for pattern: a domain ("example.org"), a wildcard
  * ("*.example.org") or "default". origin names where it comes from
  * ("/etc/fedgated.conf" with its line, or "control" with line 0); it is
- * copied. Return 0, or -1 with a message in err (errlen bytes) if the pattern
- * is invalid or already has a rule.
+ * copied, and so are the settings (only the fields in s->set count). Return
+ * 0, or -1 with a message in err (errlen bytes; err may be NULL) that does
+ * not repeat origin and line:
+ *	invalid domain "a..b"
+ *	invalid settings for peer "x"		(an enum out of range)
+ *	peer "x" is already defined at FILE:LINE	(or "at control")
+ *	out of memory
+ * where "x" is the pattern as given.
  */
 int	policy_add(struct policy *, const char *pattern,
 	    const struct policy_settings *, const char *origin, int line,
@@ -105,7 +133,10 @@ int	policy_add(struct policy *, const char *pattern,
 int	policy_set(struct policy *, const char *pattern,
 	    const struct policy_settings *, const char *origin, int line,
 	    char *err, size_t errlen);
-/* Remove the rule for pattern. Return 0, or -1 if there is none. */
+/*
+ * Remove the rule for pattern (normalised first, so "Example.ORG." removes
+ * the rule of "example.org"). Return 0, or -1 if there is none.
+ */
 int	policy_remove(struct policy *, const char *pattern);
 /*
  * Find the rule for the remote domain and fill m. The domain is normalised
@@ -115,10 +146,17 @@ int	policy_remove(struct policy *, const char *pattern);
  */
 int	policy_match(const struct policy *, const char *domain,
 	    struct policy_match *m);
-/* Copy into dst every rule of src whose origin is "control". */
+/*
+ * Copy into dst every rule of src whose origin is "control", replacing
+ * dst's rule for the same pattern (a runtime override beats the file).
+ * Return 0, or -1 if out of memory (dst then holds some of the copies).
+ */
 int	policy_copy_overrides(struct policy *dst, const struct policy *src);
 
-/* Call fn for each rule: default first, then exact, then suffixes. */
+/*
+ * Call fn for each rule: default first, then exact, then suffixes, each in
+ * order of their normalised name. fn must not add or remove rules.
+ */
 void	policy_foreach(const struct policy *,
 	    void (*fn)(const struct policy_rule *, void *), void *arg);
 
@@ -130,7 +168,11 @@ const struct policy_settings *policy_rule_settings(const struct policy_rule *);
 const char *policy_rule_origin(const struct policy_rule *);
 int	policy_rule_line(const struct policy_rule *);
 
-/* Names for the enums, and their parsers (return 0 or -1). */
+/*
+ * Names for the enums ("none", "optional", "required"; "dialback",
+ * "external", "any"; "srv", "original"; "unknown" for a value out of range),
+ * and their parsers (exact, lower case; return 0 or -1).
+ */
 const char *policy_tls_name(enum policy_tls);
 const char *policy_verify_name(enum policy_verify);
 const char *policy_auth_name(enum policy_auth);
