@@ -1,2 +1,1068 @@
-/* placeholder: being written */
+/*
+ * control: the control socket (doc/internals/control-protocol.md).
+ *
+ * One listening Unix stream socket; each client is a bufferevent. A client
+ * sends lines; each line is one command and gets exactly one reply line, a
+ * JSON object. A command is one row of control_commands[]: the words that
+ * name it, how many arguments it takes, whether it changes anything, and
+ * the handler that fills the reply. Adding a command is adding a row and
+ * its handler.
+ *
+ * Whatever a client does ends at most that client: lines longer than
+ * CONTROL_LINE_MAX, more than CONTROL_CLIENTS_MAX clients, idle clients,
+ * and clients that do not read their replies (reading stops while more than
+ * CONTROL_OUTPUT_HIGH bytes wait to be sent, and resumes once they are).
+ */
 #include "fgconfig.h"
+
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <errno.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <json.h>
+
+#include "config.h"
+#include "control.h"
+#include "daemon.h"
+#include "jid.h"
+#include "log.h"
+#include "policy.h"
+#include "util.h"
+
+#define CONTROL_BACKLOG		16
+#define CONTROL_ARGS_MAX	16		/* words on one line */
+#define CONTROL_OUTPUT_HIGH	(256 * 1024)	/* stop reading above this */
+#define CONTROL_IDLE_SEC	60		/* no command for this long: close */
+#define CONTROL_WRITE_SEC	30		/* reply not read for this long: close */
+#define CONTROL_PAUSE_SEC	1		/* after an accept error */
+
+struct control_client {
+	TAILQ_ENTRY(control_client) entry;
+	struct control		*ctl;
+	struct bufferevent	*bev;
+	uint64_t		 id;		/* for log lines */
+	uid_t			 uid;		/* SO_PEERCRED at accept */
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 may_mutate;	/* -1 not known yet, 0 no, 1 yes */
+	bool			 blocked;	/* reading stopped: output too big */
+	bool			 eof;		/* the client sent its last byte */
+	bool			 closing;	/* close once the output is sent */
+};
+
+struct control {
+	struct daemon		*d;
+	char			*path;
+	int			 fd;
+	bool			 bound;		/* we created path: unlink it */
+	bool			 has_group;
+	gid_t			 gid;		/* the group that may mutate */
+	struct evconnlistener	*listener;
+	struct event		*pause;		/* re-enables accept */
+	TAILQ_HEAD(, control_client) clients;
+	unsigned		 nclients;
+	uint64_t		 next_id;
+	bool			 full;		/* warned that clients are at max */
+	unsigned		 busy;		/* inside a client callback */
+	bool			 dying;		/* control_free() while busy */
+};
+
+/* When a command needs the right to mutate. */
+enum control_access {
+	CONTROL_READ,
+	CONTROL_WRITE,
+	CONTROL_WRITE_WITH_ARGS		/* only when it is given arguments */
+};
+
+/*
+ * Fill reply with the command's fields. Return 0, or -1 after adding
+ * "error" (control_error()).
+ */
+typedef int (*control_handler)(struct control_client *, struct json_object *,
+    int, char **);
+
+struct control_command {
+	const char		*name;		/* its words, one space apart */
+	const char		*args;		/* for usage and help */
+	int			 min_args;
+	int			 max_args;
+	enum control_access	 access;
+	control_handler		 handler;
+	const char		*help;
+};
+
+static int control_cmd_help(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_status(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_policy_check(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_policy_list(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_reload(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_log_level(struct control_client *, struct json_object *,
+    int, char **);
+
+static const struct control_command control_commands[] = {
+	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
+	    "list the commands" },
+	{ "status", "", 0, 0, CONTROL_READ, control_cmd_status,
+	    "show the daemon's state and counts" },
+	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
+	    control_cmd_policy_check,
+	    "show the rule that matches DOMAIN and the effective settings" },
+	{ "policy list", "", 0, 0, CONTROL_READ, control_cmd_policy_list,
+	    "list every policy rule" },
+	{ "reload", "", 0, 0, CONTROL_WRITE, control_cmd_reload,
+	    "re-read the configuration file" },
+	{ "log level", "[LEVEL]", 0, 1, CONTROL_WRITE_WITH_ARGS,
+	    control_cmd_log_level,
+	    "show or set the log level: warning, info, debug, trace" },
+};
+
+static const char *const control_access_names[] = {
+	[CONTROL_READ] = "never",
+	[CONTROL_WRITE] = "always",
+	[CONTROL_WRITE_WITH_ARGS] = "with arguments",
+};
+
+static const char *const control_kind_names[] = {
+	[POLICY_EXACT] = "exact",
+	[POLICY_SUFFIX] = "suffix",
+	[POLICY_DEFAULT] = "default",
+};
+
+static void	control_client_flush(struct control_client *);
+static void	control_client_free(struct control_client *);
+
+/* Add "error" to reply. Return -1, for handlers to return. */
+static int __attribute__((format(printf, 2, 3)))
+control_error(struct json_object *reply, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	json_object_object_add(reply, "error", json_object_new_string(msg));
+	return -1;
+}
+
+/*
+ * A JSON string of s with every byte that is not part of valid UTF-8
+ * replaced by U+FFFD, so that replies stay valid JSON whatever a file name
+ * or a configuration error holds.
+ */
+static struct json_object *
+control_json_text(const char *s)
+{
+	static const char repl[] = "\xef\xbf\xbd";
+	const unsigned char *p = (const unsigned char *)s;
+	struct json_object *o;
+	char *buf;
+	size_t n = 0, len, i;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	if ((buf = malloc(len * 3 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; ) {
+		size_t need = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 :
+		    (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		for (k = 1; need > 1 && k < need && i + k < len; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				break;
+		if (need == 0 || k < need || (need == 2 && p[i] < 0xc2) ||
+		    (need == 3 && p[i] == 0xe0 && p[i + 1] < 0xa0) ||
+		    (need == 3 && p[i] == 0xed && p[i + 1] >= 0xa0) ||
+		    (need == 4 && p[i] == 0xf0 && p[i + 1] < 0x90) ||
+		    (need == 4 && (p[i] > 0xf4 ||
+		    (p[i] == 0xf4 && p[i + 1] >= 0x90)))) {
+			memcpy(buf + n, repl, 3);
+			n += 3;
+			i++;
+			continue;
+		}
+		memcpy(buf + n, p + i, need);
+		n += need;
+		i += need;
+	}
+	o = json_object_new_string_len(buf, (int)n);
+	free(buf);
+	return o;
+}
+
+static struct json_object *
+control_json_u64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+/*
+ * Socket setup
+ */
+
+static int
+control_sockaddr(const char *path, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (strlcpy(sun->sun_path, path, sizeof(sun->sun_path)) >=
+	    sizeof(sun->sun_path))
+		return -1;
+	return 0;
+}
+
+/*
+ * Make room for our socket at path: nothing there is fine; a socket that
+ * nobody answers on is stale and removed; a live one, or anything that is
+ * not a socket, is left alone and refused. Return 0 or -1 after logging.
+ */
+static int
+control_clear_stale(const char *path, const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int fd, rc, saved;
+
+	if (lstat(path, &st) == -1) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("control socket %s", path);
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_warnx("control socket %s exists and is not a socket", path);
+		return -1;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		log_warn("control socket %s: socket", path);
+		return -1;
+	}
+	rc = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	saved = errno;
+	close(fd);
+	if (rc == 0 || saved == EAGAIN || saved == EINPROGRESS) {
+		log_warnx("control socket %s is in use by a running fedgated",
+		    path);
+		return -1;
+	}
+	if (saved != ECONNREFUSED) {
+		errno = saved;
+		log_warn("control socket %s", path);
+		return -1;
+	}
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("control socket %s: cannot remove the stale socket",
+		    path);
+		return -1;
+	}
+	log_info("control socket %s: removed a stale socket", path);
+	return 0;
+}
+
+struct control *
+control_new(struct daemon *d, const char *path, mode_t mode,
+    const char *group)
+{
+	struct control *ctl;
+	struct sockaddr_un sun;
+	struct group *gr;
+	mode_t old_umask;
+
+	if (control_sockaddr(path, &sun) == -1) {
+		log_warnx("control socket %s: path too long", path);
+		return NULL;
+	}
+	if ((ctl = calloc(1, sizeof(*ctl))) == NULL ||
+	    (ctl->path = strdup(path)) == NULL) {
+		log_warn("control socket %s", path);
+		free(ctl);
+		return NULL;
+	}
+	ctl->d = d;
+	ctl->fd = -1;
+	TAILQ_INIT(&ctl->clients);
+	if (group != NULL) {
+		if ((gr = getgrnam(group)) == NULL) {
+			log_warnx("control socket %s: unknown group \"%s\"",
+			    path, group);
+			goto fail;
+		}
+		ctl->gid = gr->gr_gid;
+		ctl->has_group = true;
+	}
+	if (control_clear_stale(path, &sun) == -1)
+		goto fail;
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd == -1) {
+		log_warn("control socket %s: socket", path);
+		goto fail;
+	}
+	/* Born 0600; widened to mode only once the group is right. */
+	old_umask = umask(S_IXUSR | S_IRWXG | S_IRWXO);
+	if (bind(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		umask(old_umask);
+		log_warn("control socket %s: bind", path);
+		goto fail;
+	}
+	umask(old_umask);
+	ctl->bound = true;
+	if (ctl->has_group && chown(path, (uid_t)-1, ctl->gid) == -1) {
+		log_warn("control socket %s: chown to group %s", path, group);
+		goto fail;
+	}
+	if (chmod(path, mode) == -1) {
+		log_warn("control socket %s: chmod %04o", path, (unsigned)mode);
+		goto fail;
+	}
+	return ctl;
+ fail:
+	control_free(ctl);
+	return NULL;
+}
+
+static void
+control_unpause(evutil_socket_t fd, short events, void *arg)
+{
+	struct control *ctl = arg;
+
+	if (ctl->listener != NULL)
+		evconnlistener_enable(ctl->listener);
+}
+
+/* accept() failed (out of descriptors, memory): wait a moment. */
+static void
+control_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct control *ctl = arg;
+	struct timeval tv = { CONTROL_PAUSE_SEC, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	log_warnx("control: accept: %s; pausing for %d s",
+	    evutil_socket_error_to_string(err), CONTROL_PAUSE_SEC);
+	evconnlistener_disable(lev);
+	if (evtimer_add(ctl->pause, &tv) == -1)
+		evconnlistener_enable(lev);
+}
+
+/* Refuse a client beyond CONTROL_CLIENTS_MAX with one reply line. */
+static void
+control_refuse(struct control *ctl, int fd)
+{
+	static const char msg[] =
+	    "{\"ok\":false,\"error\":\"too many clients\"}\n";
+
+	if (!ctl->full) {
+		log_warnx("control: %u clients connected, refusing more",
+		    ctl->nclients);
+		ctl->full = true;
+	}
+	(void)send(fd, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+	close(fd);
+}
+
+static void	control_client_read(struct bufferevent *, void *);
+static void	control_client_write(struct bufferevent *, void *);
+static void	control_client_event(struct bufferevent *, short, void *);
+
+static void
+control_accept(struct evconnlistener *lev, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct control *ctl = arg;
+	struct control_client *cc;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	struct timeval idle = { CONTROL_IDLE_SEC, 0 };
+	struct timeval wr = { CONTROL_WRITE_SEC, 0 };
+
+	if (ctl->nclients >= CONTROL_CLIENTS_MAX) {
+		control_refuse(ctl, fd);
+		return;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1) {
+		log_warn("control: SO_PEERCRED");
+		close(fd);
+		return;
+	}
+	if ((cc = calloc(1, sizeof(*cc))) == NULL ||
+	    (cc->bev = bufferevent_socket_new(daemon_base(ctl->d), fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		log_warn("control: new client");
+		free(cc);
+		close(fd);
+		return;
+	}
+	cc->ctl = ctl;
+	cc->id = ++ctl->next_id;
+	cc->uid = cred.uid;
+	cc->gid = cred.gid;
+	cc->pid = cred.pid;
+	cc->may_mutate = -1;
+	bufferevent_setcb(cc->bev, control_client_read, control_client_write,
+	    control_client_event, cc);
+	/* Room for the longest line with its CR LF: reading stops there. */
+	bufferevent_setwatermark(cc->bev, EV_READ, 0, CONTROL_LINE_MAX + 2);
+	bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
+	bufferevent_set_timeouts(cc->bev, &idle, &wr);
+	bufferevent_enable(cc->bev, EV_READ | EV_WRITE);
+	TAILQ_INSERT_TAIL(&ctl->clients, cc, entry);
+	ctl->nclients++;
+	log_debug("control: client %" PRIu64 " connected: uid %u gid %u pid %ld",
+	    cc->id, (unsigned)cc->uid, (unsigned)cc->gid, (long)cc->pid);
+}
+
+int
+control_listen(struct control *ctl)
+{
+	ctl->pause = evtimer_new(daemon_base(ctl->d), control_unpause, ctl);
+	if (ctl->pause == NULL) {
+		log_warnx("control socket %s: cannot create a timer", ctl->path);
+		return -1;
+	}
+	ctl->listener = evconnlistener_new(daemon_base(ctl->d), control_accept,
+	    ctl, LEV_OPT_CLOSE_ON_EXEC, CONTROL_BACKLOG, ctl->fd);
+	if (ctl->listener == NULL) {
+		log_warn("control socket %s: listen", ctl->path);
+		return -1;
+	}
+	evconnlistener_set_error_cb(ctl->listener, control_accept_error);
+	return 0;
+}
+
+void
+control_free(struct control *ctl)
+{
+	struct control_client *cc;
+
+	if (ctl == NULL)
+		return;
+	if (ctl->listener != NULL) {
+		evconnlistener_free(ctl->listener);
+		ctl->listener = NULL;
+	}
+	if (ctl->pause != NULL) {
+		event_free(ctl->pause);
+		ctl->pause = NULL;
+	}
+	if (ctl->fd != -1) {
+		close(ctl->fd);
+		ctl->fd = -1;
+	}
+	if (ctl->bound) {
+		if (unlink(ctl->path) == -1 && errno != ENOENT)
+			log_warn("control socket %s: unlink", ctl->path);
+		ctl->bound = false;
+	}
+	if (ctl->busy > 0) {
+		/* Inside a client's callback: control_leave() finishes. */
+		ctl->dying = true;
+		return;
+	}
+	while ((cc = TAILQ_FIRST(&ctl->clients)) != NULL) {
+		control_client_flush(cc);
+		control_client_free(cc);
+	}
+	free(ctl->path);
+	free(ctl);
+}
+
+unsigned
+control_client_count(const struct control *ctl)
+{
+	return ctl != NULL ? ctl->nclients : 0;
+}
+
+/*
+ * Clients
+ */
+
+static void
+control_client_free(struct control_client *cc)
+{
+	struct control *ctl = cc->ctl;
+
+	log_debug("control: client %" PRIu64 " gone", cc->id);
+	TAILQ_REMOVE(&ctl->clients, cc, entry);
+	ctl->nclients--;
+	if (ctl->nclients < CONTROL_CLIENTS_MAX)
+		ctl->full = false;
+	bufferevent_free(cc->bev);
+	free(cc);
+}
+
+/*
+ * One try to send what cc is owed, without waiting: its bufferevent is
+ * about to go. (The output's start is frozen for the bufferevent, so the
+ * bytes are copied out, not drained.)
+ */
+static void
+control_client_flush(struct control_client *cc)
+{
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	size_t len = evbuffer_get_length(out);
+	unsigned char *p;
+
+	if (len > 0 && (p = evbuffer_pullup(out, -1)) != NULL)
+		(void)send(bufferevent_getfd(cc->bev), p, len,
+		    MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Leave a client callback. Return true if ctl is gone (and its clients). */
+static bool
+control_leave(struct control *ctl)
+{
+	if (--ctl->busy > 0 || !ctl->dying)
+		return false;
+	control_free(ctl);
+	return true;
+}
+
+/* Free cc if it is closing and everything it is owed has been sent. */
+static void
+control_client_settle(struct control_client *cc)
+{
+	if (cc->closing &&
+	    evbuffer_get_length(bufferevent_get_output(cc->bev)) == 0)
+		control_client_free(cc);
+}
+
+/* Queue reply as one line. */
+static void
+control_client_send(struct control_client *cc, struct json_object *reply)
+{
+	const char *s;
+
+	s = json_object_to_json_string_ext(reply,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	if (s == NULL || bufferevent_write(cc->bev, s, strlen(s)) == -1 ||
+	    bufferevent_write(cc->bev, "\n", 1) == -1) {
+		log_warnx("control: client %" PRIu64 ": cannot queue a reply",
+		    cc->id);
+		cc->closing = true;
+		evbuffer_drain(bufferevent_get_output(cc->bev),
+		    evbuffer_get_length(bufferevent_get_output(cc->bev)));
+	}
+}
+
+/* Send one error reply, then close. */
+static void
+control_client_fail(struct control_client *cc, const char *msg)
+{
+	struct json_object *reply;
+
+	if ((reply = json_object_new_object()) != NULL) {
+		json_object_object_add(reply, "ok",
+		    json_object_new_boolean(0));
+		json_object_object_add(reply, "error",
+		    json_object_new_string(msg));
+		control_client_send(cc, reply);
+		json_object_put(reply);
+	}
+	log_debug("control: client %" PRIu64 ": %s", cc->id, msg);
+	bufferevent_disable(cc->bev, EV_READ);
+	cc->closing = true;
+}
+
+/*
+ * Root may mutate; with a control group, so may its members: the peer's
+ * primary group, or its user's supplementary groups.
+ */
+static bool
+control_client_may_mutate(struct control_client *cc)
+{
+	struct control *ctl = cc->ctl;
+	struct passwd *pw;
+	gid_t *groups = NULL, *n;
+	int ngroups = 32, want;
+
+	if (cc->may_mutate != -1)
+		return cc->may_mutate == 1;
+	cc->may_mutate = cc->uid == 0 ||
+	    (ctl->has_group && cc->gid == ctl->gid);
+	if (cc->may_mutate || !ctl->has_group ||
+	    (pw = getpwuid(cc->uid)) == NULL)
+		return cc->may_mutate == 1;
+	for (;;) {
+		if ((n = reallocarray(groups, (size_t)ngroups,
+		    sizeof(*groups))) == NULL)
+			break;
+		groups = n;
+		want = ngroups;
+		if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &want) != -1) {
+			for (int i = 0; i < want; i++)
+				if (groups[i] == ctl->gid)
+					cc->may_mutate = 1;
+			break;
+		}
+		if (want <= ngroups || want > 65536)
+			break;
+		ngroups = want;
+	}
+	free(groups);
+	return cc->may_mutate == 1;
+}
+
+/* Split line at blanks into argv. Return the count, or -1 if too many. */
+static int
+control_split(char *line, char **argv)
+{
+	int argc = 0;
+	char *word;
+
+	while ((word = strsep(&line, " \t")) != NULL) {
+		if (*word == '\0')
+			continue;
+		if (argc == CONTROL_ARGS_MAX)
+			return -1;
+		argv[argc++] = word;
+	}
+	return argc;
+}
+
+/*
+ * The command whose words begin argv, the one with the most words when
+ * several match. Store how many words its name took in *words.
+ */
+static const struct control_command *
+control_command_find(int argc, char **argv, int *words)
+{
+	const struct control_command *best = NULL;
+	int best_words = 0;
+
+	for (size_t i = 0; i < nitems(control_commands); i++) {
+		const char *p = control_commands[i].name;
+		int w = 0;
+
+		while (*p != '\0' && w < argc) {
+			size_t len = strcspn(p, " ");
+
+			if (strlen(argv[w]) != len ||
+			    strncmp(p, argv[w], len) != 0)
+				break;
+			w++;
+			p += len;
+			p += strspn(p, " ");
+		}
+		if (*p == '\0' && w > best_words) {
+			best = &control_commands[i];
+			best_words = w;
+		}
+	}
+	*words = best_words;
+	return best;
+}
+
+/* Run one command line and queue its reply. */
+static void
+control_dispatch(struct control_client *cc, char *line)
+{
+	const struct control_command *cmd = NULL;
+	struct json_object *reply;
+	char *argv[CONTROL_ARGS_MAX];
+	int argc, words = 0, ok = 0;
+	bool mutating;
+
+	if ((reply = json_object_new_object()) == NULL) {
+		control_client_fail(cc, "out of memory");
+		return;
+	}
+	json_object_object_add(reply, "ok", json_object_new_boolean(0));
+	if ((argc = control_split(line, argv)) == -1)
+		control_error(reply, "too many words");
+	else if (argc == 0)
+		control_error(reply, "empty command");
+	else if ((cmd = control_command_find(argc, argv, &words)) == NULL)
+		control_error(reply, "unknown command");
+	if (cmd == NULL)
+		goto send;
+	json_object_object_add(reply, "command",
+	    json_object_new_string(cmd->name));
+	argc -= words;
+	mutating = cmd->access == CONTROL_WRITE ||
+	    (cmd->access == CONTROL_WRITE_WITH_ARGS && argc > 0);
+	if (argc < cmd->min_args || argc > cmd->max_args)
+		control_error(reply, "usage: %s%s%s", cmd->name,
+		    cmd->args[0] != '\0' ? " " : "", cmd->args);
+	else if (mutating && !control_client_may_mutate(cc)) {
+		log_info("control: %s refused to uid %u pid %ld", cmd->name,
+		    (unsigned)cc->uid, (long)cc->pid);
+		control_error(reply, "permission denied");
+	} else {
+		log_debug("control: client %" PRIu64 ": %s", cc->id, cmd->name);
+		ok = cmd->handler(cc, reply, argc, argv + words) == 0;
+	}
+ send:
+	json_object_object_add(reply, "ok", json_object_new_boolean(ok));
+	control_client_send(cc, reply);
+	json_object_put(reply);
+}
+
+/* Run every whole line waiting in cc's input, as back-pressure allows. */
+static void
+control_client_process(struct control_client *cc)
+{
+	struct evbuffer *in = bufferevent_get_input(cc->bev);
+	struct evbuffer *out = bufferevent_get_output(cc->bev);
+	char *line;
+	size_t len;
+
+	while (!cc->closing && !cc->ctl->dying) {
+		if (evbuffer_get_length(out) > CONTROL_OUTPUT_HIGH) {
+			bufferevent_disable(cc->bev, EV_READ);
+			cc->blocked = true;
+			return;
+		}
+		if ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF)) == NULL) {
+			if (evbuffer_get_length(in) > CONTROL_LINE_MAX + 1)
+				control_client_fail(cc, "line too long");
+			else if (cc->eof)
+				cc->closing = true;	/* a last partial line is dropped */
+			return;
+		}
+		if (len > 0 && line[len - 1] == '\r')
+			line[--len] = '\0';
+		if (len > CONTROL_LINE_MAX)
+			control_client_fail(cc, "line too long");
+		else if (strlen(line) != len)
+			control_client_fail(cc, "NUL byte in a line");
+		else
+			control_dispatch(cc, line);
+		free(line);
+	}
+}
+
+static void
+control_client_read(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cc = arg;
+	struct control *ctl = cc->ctl;
+
+	ctl->busy++;
+	control_client_process(cc);
+	if (!control_leave(ctl))
+		control_client_settle(cc);
+}
+
+/* The output is drained: resume reading if it was stopped, or close. */
+static void
+control_client_write(struct bufferevent *bev, void *arg)
+{
+	struct control_client *cc = arg;
+	struct control *ctl = cc->ctl;
+
+	ctl->busy++;
+	if (cc->blocked) {
+		cc->blocked = false;
+		if (!cc->eof && !cc->closing)
+			bufferevent_enable(cc->bev, EV_READ);
+		control_client_process(cc);
+	}
+	if (!control_leave(ctl))
+		control_client_settle(cc);
+}
+
+static void
+control_client_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct control_client *cc = arg;
+	struct control *ctl = cc->ctl;
+
+	if (what & BEV_EVENT_EOF && !(what & BEV_EVENT_ERROR)) {
+		/* Half-closed: answer what it sent, then close. */
+		ctl->busy++;
+		cc->eof = true;
+		if (!cc->blocked)
+			control_client_process(cc);
+		if (!control_leave(ctl))
+			control_client_settle(cc);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		log_debug("control: client %" PRIu64 ": %s timeout", cc->id,
+		    what & BEV_EVENT_READING ? "idle" : "write");
+	else if (what & BEV_EVENT_ERROR)
+		log_debug("control: client %" PRIu64 ": %s", cc->id,
+		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+	control_client_free(cc);
+}
+
+/*
+ * Commands
+ */
+
+static int
+control_cmd_help(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct json_object *list = json_object_new_array(), *o;
+
+	for (size_t i = 0; i < nitems(control_commands); i++) {
+		const struct control_command *cmd = &control_commands[i];
+
+		o = json_object_new_object();
+		json_object_object_add(o, "command",
+		    json_object_new_string(cmd->name));
+		json_object_object_add(o, "args",
+		    json_object_new_string(cmd->args));
+		json_object_object_add(o, "mutates",
+		    json_object_new_string(control_access_names[cmd->access]));
+		json_object_object_add(o, "help",
+		    json_object_new_string(cmd->help));
+		json_object_array_add(list, o);
+	}
+	json_object_object_add(reply, "commands", list);
+	return 0;
+}
+
+static int
+control_cmd_status(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	const struct daemon *d = cc->ctl->d;
+	int64_t started = daemon_started(d), now = (int64_t)time(NULL);
+
+	json_object_object_add(reply, "version",
+	    json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(reply, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(reply, "state",
+	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	json_object_object_add(reply, "started", json_object_new_int64(started));
+	json_object_object_add(reply, "uptime",
+	    json_object_new_int64(now > started ? now - started : 0));
+	json_object_object_add(reply, "reloads",
+	    json_object_new_int64(daemon_reloads(d)));
+	json_object_object_add(reply, "config",
+	    control_json_text(daemon_config_path(d)));
+	json_object_object_add(reply, "listeners",
+	    json_object_new_int64(daemon_listener_count(d)));
+	json_object_object_add(reply, "legs",
+	    json_object_new_int64(daemon_leg_count(d)));
+	json_object_object_add(reply, "control_clients",
+	    json_object_new_int64(cc->ctl->nclients));
+	json_object_object_add(reply, "log_level",
+	    json_object_new_string(log_level_name(log_get_level())));
+	return 0;
+}
+
+/* Each setting: its name in replies, and the bit of a rule that sets it. */
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} control_setting_bits[] = {
+	{ "allow", POLICY_SET_ALLOW }, { "tls", POLICY_SET_TLS },
+	{ "verify", POLICY_SET_VERIFY }, { "auth", POLICY_SET_AUTH },
+	{ "resolve", POLICY_SET_RESOLVE }, { "dane", POLICY_SET_DANE },
+	{ "route", POLICY_SET_ROUTE }, { "stanza_size", POLICY_SET_STANZA_SIZE },
+	{ "rate", POLICY_SET_RATE }, { "burst", POLICY_SET_RATE },
+	{ "connections", POLICY_SET_CONNECTIONS },
+};
+
+/* A JSON object of the settings of s that mask (POLICY_SET_*) names. */
+static struct json_object *
+control_settings_json(const struct policy_settings *s, unsigned mask)
+{
+	struct json_object *o = json_object_new_object(), *route = NULL;
+
+	if (mask & POLICY_SET_ALLOW)
+		json_object_object_add(o, "allow",
+		    json_object_new_boolean(s->allow));
+	if (mask & POLICY_SET_TLS)
+		json_object_object_add(o, "tls",
+		    json_object_new_string(policy_tls_name(s->tls)));
+	if (mask & POLICY_SET_VERIFY)
+		json_object_object_add(o, "verify",
+		    json_object_new_string(policy_verify_name(s->verify)));
+	if (mask & POLICY_SET_AUTH)
+		json_object_object_add(o, "auth",
+		    json_object_new_string(policy_auth_name(s->auth)));
+	if (mask & POLICY_SET_RESOLVE)
+		json_object_object_add(o, "resolve",
+		    json_object_new_string(policy_resolve_name(s->resolve)));
+	if (mask & POLICY_SET_DANE)
+		json_object_object_add(o, "dane",
+		    json_object_new_boolean(s->dane));
+	if (mask & POLICY_SET_ROUTE) {
+		if (s->route_host[0] != '\0') {
+			route = json_object_new_object();
+			json_object_object_add(route, "host",
+			    control_json_text(s->route_host));
+			json_object_object_add(route, "port",
+			    json_object_new_int(s->route_port));
+		}
+		json_object_object_add(o, "route", route);
+	}
+	if (mask & POLICY_SET_STANZA_SIZE)
+		json_object_object_add(o, "stanza_size",
+		    control_json_u64(s->stanza_size));
+	if (mask & POLICY_SET_RATE) {
+		json_object_object_add(o, "rate", control_json_u64(s->rate));
+		json_object_object_add(o, "burst", control_json_u64(s->burst));
+	}
+	if (mask & POLICY_SET_CONNECTIONS)
+		json_object_object_add(o, "connections",
+		    json_object_new_int64(s->connections));
+	return o;
+}
+
+static struct json_object *
+control_rule_json(const struct policy_rule *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "pattern",
+	    control_json_text(policy_rule_pattern(r)));
+	json_object_object_add(o, "kind",
+	    json_object_new_string(control_kind_names[policy_rule_kind(r)]));
+	json_object_object_add(o, "origin",
+	    control_json_text(policy_rule_origin(r)));
+	json_object_object_add(o, "line",
+	    json_object_new_int(policy_rule_line(r)));
+	return o;
+}
+
+static void
+control_find_default(const struct policy_rule *r, void *arg)
+{
+	if (policy_rule_kind(r) == POLICY_DEFAULT)
+		*(const struct policy_rule **)arg = r;
+}
+
+static int
+control_cmd_policy_check(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	const struct config *c = daemon_config(cc->ctl->d);
+	const struct policy_rule *def = NULL;
+	struct policy_match m;
+	struct policy_settings eff;
+	struct json_object *src;
+	char domain[JID_DOMAIN_MAX];
+	unsigned rule_set, def_set;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1 ||
+	    policy_match(c->policy, argv[0], &m) == -1)
+		return control_error(reply, "invalid domain");
+	policy_foreach(c->policy, control_find_default, &def);
+	rule_set = m.rule != NULL ? policy_rule_settings(m.rule)->set : 0;
+	def_set = def != NULL ? policy_rule_settings(def)->set : 0;
+
+	/* Effective: 0 means "the global limit" and "same as rate". */
+	eff = m.settings;
+	if (eff.stanza_size == 0)
+		eff.stanza_size = c->limits.stanza_size;
+	if (eff.burst == 0)
+		eff.burst = eff.rate;
+
+	json_object_object_add(reply, "domain", json_object_new_string(domain));
+	json_object_object_add(reply, "rule",
+	    m.rule != NULL ? control_rule_json(m.rule) : NULL);
+	json_object_object_add(reply, "settings",
+	    control_settings_json(&eff, ~0u));
+	src = json_object_new_object();
+	for (size_t i = 0; i < nitems(control_setting_bits); i++) {
+		unsigned bit = control_setting_bits[i].bit;
+
+		json_object_object_add(src, control_setting_bits[i].name,
+		    json_object_new_string(rule_set & bit ? "rule" :
+		    def_set & bit ? "default" : "built-in"));
+	}
+	json_object_object_add(reply, "sources", src);
+	return 0;
+}
+
+static void
+control_list_rule(const struct policy_rule *r, void *arg)
+{
+	struct json_object *list = arg, *o = control_rule_json(r);
+
+	json_object_object_add(o, "settings", control_settings_json(
+	    policy_rule_settings(r), policy_rule_settings(r)->set));
+	json_object_array_add(list, o);
+}
+
+static int
+control_cmd_policy_list(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct json_object *list = json_object_new_array();
+
+	policy_foreach(daemon_config(cc->ctl->d)->policy, control_list_rule,
+	    list);
+	json_object_object_add(reply, "rules", list);
+	return 0;
+}
+
+static int
+control_cmd_reload(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct daemon *d = cc->ctl->d;
+	struct json_object *list;
+	char *errors = NULL, *line, *save = NULL;
+
+	log_info("control: reload requested by uid %u pid %ld",
+	    (unsigned)cc->uid, (long)cc->pid);
+	if (daemon_reload(d, &errors) == 0) {
+		free(errors);
+		json_object_object_add(reply, "reloads",
+		    json_object_new_int64(daemon_reloads(d)));
+		return 0;
+	}
+	list = json_object_new_array();
+	for (line = errors != NULL ? strtok_r(errors, "\n", &save) : NULL;
+	    line != NULL; line = strtok_r(NULL, "\n", &save))
+		json_object_array_add(list, control_json_text(line));
+	free(errors);
+	control_error(reply, "reload refused");
+	json_object_object_add(reply, "errors", list);
+	return -1;
+}
+
+static int
+control_cmd_log_level(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	enum log_level level, previous = log_get_level();
+
+	if (argc == 0) {
+		json_object_object_add(reply, "log_level",
+		    json_object_new_string(log_level_name(previous)));
+		return 0;
+	}
+	if (log_level_parse(argv[0], &level) == -1)
+		return control_error(reply,
+		    "unknown log level (warning, info, debug, trace)");
+	log_info("control: log level %s -> %s by uid %u pid %ld",
+	    log_level_name(previous), log_level_name(level),
+	    (unsigned)cc->uid, (long)cc->pid);
+	log_set_level(level);
+	json_object_object_add(reply, "log_level",
+	    json_object_new_string(log_level_name(level)));
+	json_object_object_add(reply, "previous",
+	    json_object_new_string(log_level_name(previous)));
+	return 0;
+}

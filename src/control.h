@@ -9,6 +9,14 @@
 
 #include <sys/types.h>
 
+/*
+ * The longest command line, in bytes without its LF. A longer line gets an
+ * error reply and the connection is closed. fedgatectl uses the same bound.
+ */
+#define CONTROL_LINE_MAX	4096
+/* Clients connected at once; one more is told so and disconnected. */
+#define CONTROL_CLIENTS_MAX	32
+
 struct daemon;
 struct control;
 
@@ -21,7 +29,12 @@ struct control *control_new(struct daemon *d, const char *path, mode_t mode,
 	    const char *group);
 /* Start accepting clients (after privileges are dropped). */
 int	control_listen(struct control *);
-/* Disconnect every client, close and unlink the socket. NULL: no-op. */
+/*
+ * Disconnect every client, close and unlink the socket. NULL: no-op.
+ * Safe from inside a command handler: the socket goes at once, and the
+ * clients (after one last attempt to write what they are owed) when the
+ * handler returns.
+ */
 void	control_free(struct control *);
 unsigned control_client_count(const struct control *);
 

@@ -1,2 +1,447 @@
-/* placeholder: being written */
+/*
+ * render: replies as text for people. "key: value" blocks and tables are
+ * aligned on their widest cell; what a reply lacks is shown as "-".
+ * One renderer per action, in render_actions[].
+ */
 #include "fgconfig.h"
+
+#include <err.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <json.h>
+
+#include "render.h"
+#include "util.h"
+
+#define RENDER_CELL_MAX	512
+
+/* A table of text cells, printed with columns padded to their widest. */
+struct render_table {
+	size_t		 ncols;
+	size_t		 nrows;
+	char		**cells;	/* nrows * ncols, each malloc'd */
+};
+
+static void
+render_table_add(struct render_table *t, const char *const *row)
+{
+	char **n;
+
+	n = reallocarray(t->cells, (t->nrows + 1) * t->ncols, sizeof(*n));
+	if (n == NULL)
+		err(1, "render");
+	t->cells = n;
+	for (size_t c = 0; c < t->ncols; c++)
+		if ((n[t->nrows * t->ncols + c] = strdup(row[c])) == NULL)
+			err(1, "render");
+	t->nrows++;
+}
+
+/* Columns s takes on a terminal: its UTF-8 characters. */
+static size_t
+render_width(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0'; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			n++;
+	return n;
+}
+
+/* Print t (the last column unpadded) and empty it. */
+static void
+render_table_flush(struct render_table *t, FILE *out)
+{
+	size_t width[16] = { 0 };
+
+	if (t->ncols > nitems(width))
+		errx(1, "render: too many columns");
+	for (size_t r = 0; r < t->nrows; r++)
+		for (size_t c = 0; c < t->ncols; c++)
+			if (render_width(t->cells[r * t->ncols + c]) > width[c])
+				width[c] = render_width(
+				    t->cells[r * t->ncols + c]);
+	for (size_t r = 0; r < t->nrows; r++) {
+		for (size_t c = 0; c < t->ncols; c++) {
+			const char *cell = t->cells[r * t->ncols + c];
+
+			fputs(cell, out);
+			if (c + 1 == t->ncols)
+				fputc('\n', out);
+			else
+				fprintf(out, "%*s", (int)(width[c] + 2 -
+				    render_width(cell)), "");
+		}
+	}
+	for (size_t i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	t->cells = NULL;
+	t->nrows = 0;
+}
+
+/* A "key: value" block is a two-column table whose keys end with ':'. */
+static void
+render_kv(struct render_table *t, const char *key, const char *value)
+{
+	char label[64];
+	const char *row[2] = { label, value };
+
+	snprintf(label, sizeof(label), "%s:", key);
+	render_table_add(t, row);
+}
+
+static struct json_object *
+render_get(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+
+	if (o == NULL || !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+/* The value at key as text: strings as they are, other values as JSON. */
+static const char *
+render_text(struct json_object *o, const char *key, char *buf, size_t len)
+{
+	struct json_object *v = render_get(o, key);
+
+	if (v == NULL || json_object_is_type(v, json_type_null))
+		return "-";
+	if (json_object_is_type(v, json_type_string))
+		snprintf(buf, len, "%s", json_object_get_string(v));
+	else if (json_object_is_type(v, json_type_boolean))
+		snprintf(buf, len, "%s", json_object_get_boolean(v) ? "yes" : "no");
+	else
+		snprintf(buf, len, "%s", json_object_to_json_string_ext(v,
+		    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	return buf;
+}
+
+static uint64_t
+render_u64(struct json_object *o, const char *key)
+{
+	int64_t v = json_object_get_int64(render_get(o, key));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+/* "3d 4h 5m 6s", leading zero units left out. */
+static const char *
+render_uptime(uint64_t s, char *buf, size_t len)
+{
+	if (s >= 86400)
+		snprintf(buf, len, "%" PRIu64 "d %" PRIu64 "h %" PRIu64 "m %"
+		    PRIu64 "s", s / 86400, s / 3600 % 24, s / 60 % 60, s % 60);
+	else if (s >= 3600)
+		snprintf(buf, len, "%" PRIu64 "h %" PRIu64 "m %" PRIu64 "s",
+		    s / 3600, s / 60 % 60, s % 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%" PRIu64 "m %" PRIu64 "s", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	return buf;
+}
+
+static const char *
+render_time(int64_t t, char *buf, size_t len)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) == NULL ||
+	    strftime(buf, len, "%Y-%m-%d %H:%M:%S %z", &tm) == 0)
+		snprintf(buf, len, "%" PRId64, t);
+	return buf;
+}
+
+/* "file:line", or the origin alone when it has no line ("control"). */
+static const char *
+render_origin(struct json_object *rule, char *buf, size_t len)
+{
+	char origin[RENDER_CELL_MAX / 2];
+	int64_t line = json_object_get_int64(render_get(rule, "line"));
+
+	render_text(rule, "origin", origin, sizeof(origin));
+	if (line > 0)
+		snprintf(buf, len, "%s:%" PRId64, origin, line);
+	else
+		snprintf(buf, len, "%s", origin);
+	return buf;
+}
+
+/*
+ * One policy setting of settings as text: sizes with units, 0 limits as
+ * "unlimited", a route as host:port. "-" if settings lacks it.
+ */
+static const char *
+render_setting(struct json_object *settings, const char *key, char *buf,
+    size_t len)
+{
+	struct json_object *v = NULL;
+	char size[32], host[RENDER_CELL_MAX / 2];
+	uint64_t n;
+
+	/* Absent is "-"; present as null (json-c: NULL) is "none". */
+	if (settings == NULL ||
+	    !json_object_object_get_ex(settings, key, &v))
+		return "-";
+	if (strcmp(key, "route") == 0) {
+		if (v == NULL)
+			return "none";
+		render_text(v, "host", host, sizeof(host));
+		snprintf(buf, len, "%s:%" PRId64, host,
+		    json_object_get_int64(render_get(v, "port")));
+		return buf;
+	}
+	if (!json_object_is_type(v, json_type_int))
+		return render_text(settings, key, buf, len);
+	n = render_u64(settings, key);
+	if (n == 0 && (strcmp(key, "connections") == 0 ||
+	    strcmp(key, "rate") == 0 || strcmp(key, "burst") == 0))
+		snprintf(buf, len, "unlimited");
+	else if (strcmp(key, "connections") == 0)
+		snprintf(buf, len, "%" PRIu64, n);
+	else if (strcmp(key, "rate") == 0)
+		snprintf(buf, len, "%s/s", util_size_str(n, size, sizeof(size)));
+	else
+		snprintf(buf, len, "%s", util_size_str(n, size, sizeof(size)));
+	return buf;
+}
+
+/* The settings, in the order people read them; JSON key, then label. */
+static const char *const render_settings[][2] = {
+	{ "allow", "allow" }, { "tls", "tls" }, { "verify", "verify" },
+	{ "auth", "auth" }, { "resolve", "resolve" }, { "dane", "dane" },
+	{ "route", "route" }, { "stanza_size", "stanza-size" },
+	{ "rate", "rate" }, { "burst", "burst" },
+	{ "connections", "connections" },
+};
+
+static void
+render_status(struct json_object *reply, FILE *out)
+{
+	static const char *const fields[][2] = {
+		{ "version", "version" }, { "pid", "pid" }, { "state", "state" },
+		{ "started", "started" }, { "uptime", "uptime" },
+		{ "reloads", "reloads" }, { "config", "config" },
+		{ "listeners", "listeners" }, { "legs", "legs" },
+		{ "control_clients", "control clients" },
+		{ "log_level", "log level" },
+	};
+	struct render_table t = { .ncols = 2 };
+	char buf[RENDER_CELL_MAX];
+
+	for (size_t i = 0; i < nitems(fields); i++) {
+		const char *key = fields[i][0], *v;
+
+		if (strcmp(key, "started") == 0 && render_get(reply, key))
+			v = render_time(json_object_get_int64(
+			    render_get(reply, key)), buf, sizeof(buf));
+		else if (strcmp(key, "uptime") == 0 && render_get(reply, key))
+			v = render_uptime(render_u64(reply, key), buf,
+			    sizeof(buf));
+		else
+			v = render_text(reply, key, buf, sizeof(buf));
+		render_kv(&t, fields[i][1], v);
+	}
+	/* Fields a newer fedgated adds, as they come. */
+	json_object_object_foreach(reply, key, val) {
+		bool known = strcmp(key, "ok") == 0 ||
+		    strcmp(key, "command") == 0;
+
+		for (size_t i = 0; i < nitems(fields) && !known; i++)
+			known = strcmp(key, fields[i][0]) == 0;
+		(void)val;
+		if (!known)
+			render_kv(&t, key, render_text(reply, key, buf,
+			    sizeof(buf)));
+	}
+	render_table_flush(&t, out);
+}
+
+static void
+render_policy_check(struct json_object *reply, FILE *out)
+{
+	struct json_object *rule = render_get(reply, "rule");
+	struct json_object *settings = render_get(reply, "settings");
+	struct json_object *sources = render_get(reply, "sources");
+	struct render_table t = { .ncols = 2 };
+	char buf[RENDER_CELL_MAX], pat[RENDER_CELL_MAX], kind[32];
+	char origin[RENDER_CELL_MAX];
+
+	render_kv(&t, "domain", render_text(reply, "domain", buf, sizeof(buf)));
+	if (rule == NULL || json_object_is_type(rule, json_type_null))
+		render_kv(&t, "rule", "none (built-in defaults)");
+	else {
+		snprintf(buf, sizeof(buf), "%s (%s) at %s",
+		    render_text(rule, "pattern", pat, sizeof(pat)),
+		    render_text(rule, "kind", kind, sizeof(kind)),
+		    render_origin(rule, origin, sizeof(origin)));
+		render_kv(&t, "rule", buf);
+	}
+	render_table_flush(&t, out);
+
+	t.ncols = 3;
+	render_table_add(&t, (const char *const[]){ "SETTING", "VALUE",
+	    "FROM" });
+	for (size_t i = 0; i < nitems(render_settings); i++) {
+		char value[RENDER_CELL_MAX], from[32];
+		const char *row[3] = {
+			render_settings[i][1],
+			render_setting(settings, render_settings[i][0], value,
+			    sizeof(value)),
+			render_text(sources, render_settings[i][0], from,
+			    sizeof(from)),
+		};
+
+		render_table_add(&t, row);
+	}
+	fputc('\n', out);
+	render_table_flush(&t, out);
+}
+
+/* A rule's limits in one cell: "stanza-size=64k rate=10k/s", or "-". */
+static const char *
+render_limits(struct json_object *settings, char *buf, size_t len)
+{
+	static const char *const keys[][2] = {
+		{ "stanza_size", "stanza-size" }, { "rate", "rate" },
+		{ "burst", "burst" }, { "connections", "connections" },
+	};
+	char value[64];
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < nitems(keys); i++) {
+		/* A burst of 0 means "the same as the rate". */
+		if (render_get(settings, keys[i][0]) == NULL ||
+		    (strcmp(keys[i][0], "burst") == 0 &&
+		    render_u64(settings, keys[i][0]) == 0))
+			continue;
+		if (buf[0] != '\0')
+			strlcat(buf, " ", len);
+		strlcat(buf, keys[i][1], len);
+		strlcat(buf, "=", len);
+		strlcat(buf, render_setting(settings, keys[i][0], value,
+		    sizeof(value)), len);
+	}
+	return buf[0] != '\0' ? buf : "-";
+}
+
+static void
+render_policy_list(struct json_object *reply, FILE *out)
+{
+	static const char *const cols[] = { "allow", "tls", "verify", "auth",
+	    "resolve", "dane", "route" };
+	struct json_object *rules = render_get(reply, "rules");
+	struct render_table t = { .ncols = 10 };
+	size_t n = rules != NULL && json_object_is_type(rules, json_type_array) ?
+	    json_object_array_length(rules) : 0;
+
+	if (n == 0) {
+		fprintf(out, "no policy rules: the built-in defaults apply\n");
+		return;
+	}
+	render_table_add(&t, (const char *const[]){ "PATTERN", "ALLOW", "TLS",
+	    "VERIFY", "AUTH", "RESOLVE", "DANE", "ROUTE", "LIMITS", "ORIGIN" });
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(rules, i);
+		struct json_object *s = render_get(r, "settings");
+		char cells[10][RENDER_CELL_MAX];
+		const char *row[10];
+
+		row[0] = render_text(r, "pattern", cells[0], RENDER_CELL_MAX);
+		for (size_t c = 0; c < nitems(cols); c++)
+			row[c + 1] = render_setting(s, cols[c], cells[c + 1],
+			    RENDER_CELL_MAX);
+		row[8] = render_limits(s, cells[8], RENDER_CELL_MAX);
+		row[9] = render_origin(r, cells[9], RENDER_CELL_MAX);
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+}
+
+static void
+render_reload(struct json_object *reply, FILE *out)
+{
+	fprintf(out, "reload OK\n");
+}
+
+static void
+render_log_level(struct json_object *reply, FILE *out)
+{
+	char level[32], previous[32];
+
+	render_text(reply, "log_level", level, sizeof(level));
+	if (render_get(reply, "previous") != NULL)
+		fprintf(out, "log level: %s (was %s)\n", level,
+		    render_text(reply, "previous", previous, sizeof(previous)));
+	else
+		fprintf(out, "log level: %s\n", level);
+}
+
+static const struct {
+	enum parser_action	 action;
+	void			(*render)(struct json_object *, FILE *);
+} render_actions[] = {
+	{ PARSER_STATUS, render_status },
+	{ PARSER_POLICY_CHECK, render_policy_check },
+	{ PARSER_POLICY_LIST, render_policy_list },
+	{ PARSER_RELOAD, render_reload },
+	{ PARSER_LOG_LEVEL, render_log_level },
+	{ PARSER_LOG_LEVEL_SET, render_log_level },
+};
+
+/*
+ * An error: "fedgatectl: command: error"; with details ("errors"), the
+ * error then one detail a line, as they are ("reload refused:").
+ */
+static void
+render_error(struct json_object *reply, FILE *err)
+{
+	struct json_object *errors = render_get(reply, "errors");
+	struct json_object *cmd = render_get(reply, "command");
+	char msg[RENDER_CELL_MAX];
+	size_t n;
+
+	render_text(reply, "error", msg, sizeof(msg));
+	if (errors != NULL && json_object_is_type(errors, json_type_array) &&
+	    (n = json_object_array_length(errors)) > 0) {
+		fprintf(err, "%s:\n", msg);
+		for (size_t i = 0; i < n; i++)
+			fprintf(err, "%s\n", json_object_get_string(
+			    json_object_array_get_idx(errors, i)));
+	} else if (cmd != NULL && json_object_is_type(cmd, json_type_string))
+		fprintf(err, "fedgatectl: %s: %s\n", json_object_get_string(cmd),
+		    msg);
+	else
+		fprintf(err, "fedgatectl: %s\n", msg);
+}
+
+int
+render_reply(enum parser_action action, struct json_object *reply,
+    FILE *out, FILE *err)
+{
+	struct json_object *ok = render_get(reply, "ok");
+
+	if (ok == NULL || !json_object_is_type(ok, json_type_boolean) ||
+	    !json_object_get_boolean(ok)) {
+		render_error(reply, err);
+		return 1;
+	}
+	for (size_t i = 0; i < nitems(render_actions); i++)
+		if (render_actions[i].action == action) {
+			render_actions[i].render(reply, out);
+			return 0;
+		}
+	fprintf(out, "%s\n", json_object_to_json_string_ext(reply,
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	return 0;
+}
