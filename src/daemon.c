@@ -21,9 +21,23 @@
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
+#include "leg.h"
+#include "listener.h"
 #include "log.h"
 #include "policy.h"
+#include "resolve.h"
+#include "route.h"
+#include "tls.h"
 #include "util.h"
+
+/* A bound listener and what its accepted sockets are for. */
+struct daemon_listener {
+	TAILQ_ENTRY(daemon_listener) entry;
+	struct listener		*listener;
+	enum config_face	 face;
+	bool			 direct_tls;
+};
+TAILQ_HEAD(daemon_listeners, daemon_listener);
 
 struct daemon {
 	struct event_base	*base;
@@ -33,7 +47,13 @@ struct daemon {
 	int64_t			 started;	/* wall clock, seconds */
 	unsigned		 reloads;
 	struct control		*control;
-	struct event		*drain_timer;	/* bounds DRAINING */
+	struct daemon_listeners	 listeners;
+	unsigned		 nlisteners;
+	struct tls		*tls;		/* certificates of the config */
+	struct resolve		*resolve;
+	struct event		*drain_timer;	/* polls DRAINING */
+	uint64_t		 drain_deadline; /* util_now_ms() */
+	bool			 legs_closed;	/* system-shutdown sent */
 };
 
 static const char *const daemon_state_names[] = {
@@ -77,32 +97,155 @@ daemon_new(struct event_base *base, struct config *c, const char *config_path)
 	d->config = c;
 	d->state = DAEMON_STARTING;
 	d->started = (int64_t)time(NULL);
+	TAILQ_INIT(&d->listeners);
 	return d;
 }
 
 void
 daemon_free(struct daemon *d)
 {
+	struct daemon_listener *dl;
+
 	if (d == NULL)
 		return;
 	control_free(d->control);
+	while ((dl = TAILQ_FIRST(&d->listeners)) != NULL) {
+		TAILQ_REMOVE(&d->listeners, dl, entry);
+		listener_free(dl->listener);
+		free(dl);
+	}
+	route_shutdown();
 	if (d->drain_timer != NULL)
 		event_free(d->drain_timer);
+	leg_env_set(NULL, NULL);
+	tls_free(d->tls);
+	resolve_free(d->resolve);
 	config_unref(d->config);
 	free(d->config_path);
 	free(d);
+}
+
+/*
+ * Load the certificates of c's local domains into a new struct tls. Return
+ * it, or NULL with the errors appended to *errors.
+ */
+static struct tls *
+daemon_load_tls(const struct config *c, char **errors)
+{
+	const struct config_domain *dom;
+	struct tls *t;
+	char err[256], line[512];
+	bool failed = false;
+
+	if ((t = tls_new(c->ca_file, c->ca_path)) == NULL) {
+		util_append_line(errors, "cannot create the TLS contexts "
+		    "(check tls ca-file and ca-path)");
+		return NULL;
+	}
+	TAILQ_FOREACH(dom, &c->domains, entry) {
+		if (dom->certificate == NULL)
+			continue;
+		switch (tls_add_domain(t, dom->name, dom->certificate, dom->key,
+		    err, sizeof(err))) {
+		case 0:
+			break;
+		case 1:
+			log_warnx("domain %s: certificate %s: %s", dom->name,
+			    dom->certificate, err);
+			break;
+		default:
+			snprintf(line, sizeof(line), "%s:%d: domain %s: %s",
+			    dom->origin.file, dom->origin.line, dom->name, err);
+			util_append_line(errors, line);
+			failed = true;
+			break;
+		}
+	}
+	if (failed) {
+		tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+static void
+daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, void *arg)
+{
+	struct daemon_listener *dl = arg;
+
+	leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen);
+}
+
+static int
+daemon_bind_listeners(struct daemon *d)
+{
+	const struct config_listen *cl;
+	struct daemon_listener *dl;
+	char err[256];
+
+	TAILQ_FOREACH(cl, &d->config->listens, entry) {
+		if ((dl = calloc(1, sizeof(*dl))) == NULL)
+			return -1;
+		dl->face = cl->face;
+		dl->direct_tls = cl->direct_tls;
+		dl->listener = listener_new(d->base,
+		    (const struct sockaddr *)&cl->addr, cl->addrlen,
+		    daemon_accept, dl, err, sizeof(err));
+		if (dl->listener == NULL) {
+			log_warnx("%s:%d: listen %s on %s port %u: %s",
+			    cl->origin.file, cl->origin.line,
+			    config_face_name(cl->face), cl->host, cl->port, err);
+			free(dl);
+			return -1;
+		}
+		TAILQ_INSERT_TAIL(&d->listeners, dl, entry);
+		d->nlisteners++;
+		log_info("listening on %s (%s%s)", listener_address(dl->listener),
+		    config_face_name(cl->face), cl->direct_tls ? ", direct TLS" : "");
+	}
+	return 0;
 }
 
 int
 daemon_bind(struct daemon *d)
 {
 	const struct config *c = d->config;
+	char *errors = NULL;
 
+	if ((d->tls = daemon_load_tls(c, &errors)) == NULL) {
+		log_warnx("%s", errors != NULL ? errors : "TLS set-up failed");
+		free(errors);
+		return -1;
+	}
+	d->resolve = resolve_new(d->base, c->resolver, c->resolver_port,
+	    c->timeouts.dns);
+	if (d->resolve == NULL) {
+		log_warnx("cannot create the DNS resolver");
+		return -1;
+	}
+	leg_env_init(d->base, d->resolve);
+	leg_env_set(d->config, d->tls);
+	route_init(d->base);
+	route_configure(c);
+	if (daemon_bind_listeners(d) == -1)
+		return -1;
 	d->control = control_new(d, c->control_path, c->control_mode,
 	    c->control_group);
 	if (d->control == NULL)
 		return -1;
 	return 0;
+}
+
+static void
+daemon_enable_listeners(struct daemon *d, bool on)
+{
+	struct daemon_listener *dl;
+
+	TAILQ_FOREACH(dl, &d->listeners, entry)
+		if (listener_enable(dl->listener, on) == -1)
+			log_warnx("listener %s: cannot %s accepting",
+			    listener_address(dl->listener), on ? "start" : "stop");
 }
 
 void
@@ -111,6 +254,7 @@ daemon_run(struct daemon *d)
 	if (control_listen(d->control) == -1)
 		fatalx("cannot listen on control socket %s",
 		    d->config->control_path);
+	daemon_enable_listeners(d, true);
 	daemon_enter_state(d, DAEMON_RUNNING);
 	log_info("fedgated %s running: config %s, control %s", PACKAGE_VERSION,
 	    d->config_path, d->config->control_path);
@@ -125,6 +269,10 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	if (strcmp(old->control_path, new->control_path) != 0 ||
 	    old->control_mode != new->control_mode)
 		log_warnx("reload: control socket change %s", what);
+	if ((old->control_group == NULL) != (new->control_group == NULL) ||
+	    (old->control_group != NULL &&
+	    strcmp(old->control_group, new->control_group) != 0))
+		log_warnx("reload: control group change %s", what);
 	if ((old->user == NULL) != (new->user == NULL) ||
 	    (old->user != NULL && strcmp(old->user, new->user) != 0))
 		log_warnx("reload: user change %s", what);
@@ -137,6 +285,8 @@ int
 daemon_reload(struct daemon *d, char **errors)
 {
 	struct config *c;
+	struct tls *t;
+	unsigned closed;
 
 	*errors = NULL;
 	if (d->state != DAEMON_RUNNING) {
@@ -154,10 +304,20 @@ daemon_reload(struct daemon *d, char **errors)
 		util_append_line(errors, "reload refused: out of memory");
 		goto refused;
 	}
+	if ((t = daemon_load_tls(c, errors)) == NULL) {
+		config_unref(c);
+		goto refused;
+	}
 	daemon_check_fixed(d->config, c);
 	config_unref(d->config);
 	d->config = c;
+	tls_free(d->tls);		/* live SSLs outlive it */
+	d->tls = t;
+	leg_env_set(c, t);
+	route_configure(c);
 	d->reloads++;
+	if ((closed = leg_close_denied()) > 0)
+		log_info("reload: closed %u legs the new policy denies", closed);
 	log_set_level(c->log_level > log_get_level() ? c->log_level :
 	    log_get_level());
 	log_info("reload: configuration %s loaded", d->config_path);
@@ -185,21 +345,39 @@ daemon_drained(struct daemon *d)
 	event_base_loopexit(d->base, NULL);
 }
 
+/*
+ * DRAINING, every 50 ms: once the route queues are empty (or the drain
+ * time is over), close every leg with system-shutdown; once no leg is
+ * left (or the time is over), stop.
+ */
 static void
-daemon_drain_timeout(evutil_socket_t fd, short events, void *arg)
+daemon_drain_tick(evutil_socket_t fd, short events, void *arg)
 {
 	struct daemon *d = arg;
+	bool late = util_now_ms() >= d->drain_deadline;
+	const struct timeval tick = { 0, 50000 };
 
-	log_warnx("shutdown: drain time over, closing what is left");
-	daemon_drained(d);
+	if (!d->legs_closed && (route_queued() == 0 || late)) {
+		if (late && route_queued() > 0)
+			log_warnx("shutdown: drain time over with %zu stanzas "
+			    "queued", route_queued());
+		d->legs_closed = true;
+		route_shutdown();
+		leg_close_all("system shutdown");
+	}
+	if (leg_count() == 0 || util_now_ms() >= d->drain_deadline + 2000) {
+		if (leg_count() > 0)
+			log_warnx("shutdown: %u legs did not close in time",
+			    leg_count());
+		daemon_drained(d);
+		return;
+	}
+	evtimer_add(d->drain_timer, &tick);
 }
 
 void
 daemon_stop(struct daemon *d, const char *reason)
 {
-	struct timeval tv;
-	uint64_t ms = d->config->timeouts.shutdown;
-
 	if (d->state == DAEMON_STARTING) {
 		daemon_enter_state(d, DAEMON_STOPPED);
 		event_base_loopexit(d->base, NULL);
@@ -207,17 +385,16 @@ daemon_stop(struct daemon *d, const char *reason)
 	}
 	if (d->state != DAEMON_RUNNING)
 		return;
-	log_info("shutdown: %s", reason);
+	log_info("shutdown: %s: %u legs, %zu stanzas queued", reason,
+	    leg_count(), route_queued());
 	daemon_enter_state(d, DAEMON_DRAINING);
-	if (daemon_leg_count(d) == 0) {
+	daemon_enable_listeners(d, false);
+	d->drain_deadline = util_now_ms() + d->config->timeouts.shutdown;
+	d->drain_timer = evtimer_new(d->base, daemon_drain_tick, d);
+	if (d->drain_timer == NULL)
 		daemon_drained(d);
-		return;
-	}
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	d->drain_timer = evtimer_new(d->base, daemon_drain_timeout, d);
-	if (d->drain_timer == NULL || evtimer_add(d->drain_timer, &tv) == -1)
-		daemon_drained(d);
+	else
+		daemon_drain_tick(-1, 0, d);
 }
 
 struct event_base *
@@ -265,11 +442,11 @@ daemon_reloads(const struct daemon *d)
 unsigned
 daemon_listener_count(const struct daemon *d)
 {
-	return 0;
+	return d->nlisteners;
 }
 
 unsigned
 daemon_leg_count(const struct daemon *d)
 {
-	return 0;
+	return leg_count();
 }

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <libgen.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -258,6 +259,7 @@ main(int argc, char *argv[])
 	static const int signals[] = { SIGHUP, SIGTERM, SIGINT };
 	struct event *sigev[nitems(signals)];
 	struct options o = { 0 };
+	char abs_path[PATH_MAX];
 	struct event_base *base;
 	struct daemon *d;
 	struct config *c;
@@ -265,6 +267,9 @@ main(int argc, char *argv[])
 
 	parse_options(argc, argv, &o);
 	log_init(true, LOG_DAEMON);
+	/* daemon(3) changes to /: keep reload working with a relative -f. */
+	if (realpath(o.config_path, abs_path) != NULL)
+		o.config_path = abs_path;
 	c = load_config(o.config_path);
 	if (o.check_only) {
 		printf("configuration OK\n");

@@ -191,8 +191,13 @@ class Peer:
         return el
 
     def expect_stream_error(self, timeout=None):
-        """Read until a stream error; return its condition name."""
-        el = self.expect_element(timeout=timeout)
+        """Read until a stream error (after the header, if one comes
+        first); return its condition name."""
+        kind, el = self.next_event(timeout)
+        if kind == "header":
+            kind, el = self.next_event(timeout)
+        if kind != "element":
+            raise PeerError("expected a stream error, got %s %r" % (kind, el))
         if el.name != "error" or el.ns != NS_STREAM:
             raise PeerError("expected a stream error, got %r" % el)
         for c in el.children:
@@ -289,6 +294,30 @@ def dialback_key(secret, receiving, originating, stream_id):
     return hmac.new(k, msg, hashlib.sha256).hexdigest()
 
 
+def make_cert(tmpdir, domain):
+    """A self-signed certificate and key for domain; return their paths."""
+    crt = os.path.join(tmpdir, domain + ".crt")
+    key = os.path.join(tmpdir, domain + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                    "/CN=" + domain, "-addext",
+                    "subjectAltName=DNS:" + domain, "-days", "2",
+                    "-keyout", key, "-out", crt], check=True,
+                   capture_output=True)
+    os.chmod(key, 0o600)
+    return crt, key
+
+
+def tempdir(prefix):
+    """A temporary directory removed when the test exits."""
+    import atexit
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix=prefix)
+    atexit.register(shutil.rmtree, d, True)
+    return d
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -367,7 +396,8 @@ class Fedgated:
         return json.loads(out)
 
     def log_text(self):
-        self.logf.flush()
+        if not self.logf.closed:
+            self.logf.flush()
         with open(self.log) as f:
             return f.read()
 

@@ -11,17 +11,17 @@ serving.
 
 import os
 import sys
-import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from s2speer import (NS_DB, NS_SERVER, NS_STREAM, NS_TLS, Fedgated, Peer,
-                     PeerError, Server, Tap, dialback_key, free_port)
+                     PeerError, Server, Tap, dialback_key, free_port,
+                     make_cert, tempdir)
 
 SECRET = "integration-secret-0123456789abcdef"       # fedgated's
 REMOTE_SECRET = "remote-secret-for-its-own-keys-0001"  # remote.example's
 tap = Tap()
-tmp = tempfile.mkdtemp(prefix="fg-inbound-")
+tmp = tempdir("fg-inbound-")
 public_port, internal_port = free_port(), free_port()
 got = {"internal": [], "verify": []}
 lock = threading.Lock()
@@ -74,6 +74,7 @@ def internal(peer):
             got["internal"].append(el)
 
 
+crt, key = make_cert(tmp, "corp.example")
 auth_srv = Server(authoritative)
 int_srv = Server(internal)
 conf = """
@@ -83,6 +84,8 @@ listen internal on 127.0.0.1 port %d
 domain "corp.example" {
 	upstream "127.0.0.1" port %d
 	internal-name "corp.internal"
+	certificate "%s"
+	key "%s"
 }
 peer "remote.example" {
 	allow
@@ -100,7 +103,8 @@ peer "denied.example" {
 peer default {
 	deny
 }
-""" % (SECRET, public_port, internal_port, int_srv.port, auth_srv.port)
+""" % (SECRET, public_port, internal_port, int_srv.port, crt, key,
+       auth_srv.port)
 
 try:
     fg = Fedgated(conf, tmp)
@@ -167,9 +171,10 @@ def refused(desc, cond, frm, to, before=None):
         p.open_stream(frm=frm, to=to)
         if before:
             before(p)
-        tap.ok(p.expect_stream_error() == cond, desc)
+        got = p.expect_stream_error()
+        tap.ok(got == cond, desc, "got %s" % got)
         p.close()
-    except PeerError as e:
+    except (PeerError, OSError) as e:
         tap.ok(False, desc, e)
 
 

@@ -1,0 +1,764 @@
+/*
+ * leg: the core of a leg: its state machine and timers, the connection's
+ * events, feeding the stream framer, closing with a stream error, the
+ * registry and the snapshots for fedgatectl. What an incoming or outgoing
+ * stream does with the header and elements is in leg_in.c and leg_out.c.
+ */
+#include "fgconfig.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "leg_private.h"
+#include "log.h"
+#include "route.h"
+#include "tls.h"
+#include "util.h"
+
+static struct {
+	struct event_base	*base;
+	struct resolve		*resolve;
+	struct config		*config;
+	struct tls		*tls;
+} leg_env;
+
+static TAILQ_HEAD(, leg) leg_registry = TAILQ_HEAD_INITIALIZER(leg_registry);
+static unsigned leg_total;
+static uint64_t leg_next_id = 1;
+
+static const char *const leg_state_names[] = {
+	[LEG_RESOLVING] = "resolving",
+	[LEG_CONNECTING] = "connecting",
+	[LEG_WAIT_HEADER] = "wait-header",
+	[LEG_WAIT_FEATURES] = "wait-features",
+	[LEG_TLS] = "tls",
+	[LEG_SASL] = "sasl",
+	[LEG_DIALBACK] = "dialback",
+	[LEG_OPEN] = "open",
+	[LEG_READY] = "ready",
+	[LEG_CLOSING] = "closing",
+	[LEG_CLOSED] = "closed",
+};
+
+#define S(x)	(1u << (x))
+/* Allowed transitions; any state may go to closing or closed. */
+static const unsigned leg_transitions[] = {
+	[LEG_RESOLVING] = S(LEG_CONNECTING),
+	[LEG_CONNECTING] = S(LEG_WAIT_HEADER) | S(LEG_CONNECTING) |
+	    S(LEG_RESOLVING),
+	[LEG_WAIT_HEADER] = S(LEG_WAIT_FEATURES) | S(LEG_OPEN) |
+	    S(LEG_DIALBACK) | S(LEG_CONNECTING) | S(LEG_RESOLVING),
+	[LEG_WAIT_FEATURES] = S(LEG_TLS) | S(LEG_SASL) | S(LEG_DIALBACK) |
+	    S(LEG_READY),
+	[LEG_TLS] = S(LEG_WAIT_HEADER),
+	[LEG_SASL] = S(LEG_WAIT_HEADER) | S(LEG_DIALBACK),
+	[LEG_DIALBACK] = S(LEG_READY),
+	[LEG_OPEN] = S(LEG_TLS) | S(LEG_WAIT_HEADER) | S(LEG_OPEN),
+	[LEG_READY] = 0,
+	[LEG_CLOSING] = 0,
+	[LEG_CLOSED] = 0,
+};
+#undef S
+
+static const char *const leg_auth_names[] = {
+	[LEG_AUTH_NONE] = "none",
+	[LEG_AUTH_DIALBACK] = "dialback",
+	[LEG_AUTH_DIALBACK_TLS] = "dialback+cert",
+	[LEG_AUTH_EXTERNAL] = "sasl-external",
+	[LEG_AUTH_TRUSTED] = "trusted",
+};
+
+static void leg_conn_read(struct conn *, void *);
+static void leg_conn_event(struct conn *, enum conn_event, void *);
+static const struct conn_handler leg_conn_handler = {
+	.read = leg_conn_read,
+	.event = leg_conn_event,
+};
+
+void
+leg_env_init(struct event_base *base, struct resolve *r)
+{
+	leg_env.base = base;
+	leg_env.resolve = r;
+}
+
+void
+leg_env_set(struct config *c, struct tls *t)
+{
+	leg_env.config = c;
+	leg_env.tls = t;
+}
+
+struct config *
+leg_env_config(void)
+{
+	return leg_env.config;
+}
+
+struct tls *
+leg_env_tls(void)
+{
+	return leg_env.tls;
+}
+
+struct event_base *
+leg_env_base(void)
+{
+	return leg_env.base;
+}
+
+struct resolve *
+leg_env_resolve(void)
+{
+	return leg_env.resolve;
+}
+
+const char *
+leg_state_name(enum leg_state s)
+{
+	return leg_state_names[s];
+}
+
+const char *
+leg_auth_name(enum leg_auth a)
+{
+	return leg_auth_names[a];
+}
+
+/* The "leg 42 in public remote.example->corp.example" prefix of log lines. */
+const char *
+leg_name(const struct leg *l, char *buf, size_t len)
+{
+	const char *from = l->outgoing ? l->local : l->remote;
+	const char *to = l->outgoing ? l->remote : l->local;
+
+	snprintf(buf, len, "leg %" PRIu64 " %s %s %s->%s%s", l->id,
+	    l->outgoing ? "out" : "in", config_face_name(l->face),
+	    from[0] != '\0' ? from : "?", to[0] != '\0' ? to : "?",
+	    l->verify ? " (verify)" : "");
+	return buf;
+}
+
+void
+leg_set_reason(struct leg *l, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(l->close_reason, sizeof(l->close_reason), fmt, ap);
+	va_end(ap);
+}
+
+const struct xmlstream_limits *
+leg_limits(const struct leg *l)
+{
+	static struct xmlstream_limits lim;
+
+	lim.stanza_size = (size_t)l->config->limits.stanza_size;
+	if (l->policy.stanza_size != 0 && l->policy.stanza_size < lim.stanza_size)
+		lim.stanza_size = (size_t)l->policy.stanza_size;
+	lim.header_size = (size_t)l->config->limits.header_size;
+	lim.depth = l->config->limits.depth;
+	lim.attributes = l->config->limits.attributes;
+	return &lim;
+}
+
+/* The timeout of state s, in milliseconds; 0 for none. */
+static uint64_t
+leg_state_timeout(const struct leg *l, enum leg_state s)
+{
+	const struct config_timeouts *t = &l->config->timeouts;
+
+	switch (s) {
+	case LEG_RESOLVING:
+		return t->dns + t->handshake;
+	case LEG_CONNECTING:
+		return t->connect;
+	case LEG_OPEN:
+		return TAILQ_EMPTY(&l->pairs) ? t->handshake : t->idle;
+	case LEG_READY:
+		return t->idle;
+	case LEG_CLOSING:
+		return 5000;
+	case LEG_CLOSED:
+		return 0;
+	default:
+		return t->handshake;
+	}
+}
+
+/* (Re)arm the state's timer. */
+static void
+leg_arm_timer(struct leg *l)
+{
+	uint64_t ms = leg_state_timeout(l, l->state);
+	struct timeval tv;
+
+	if (ms == 0) {
+		evtimer_del(l->timer);
+		return;
+	}
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	evtimer_add(l->timer, &tv);
+}
+
+void
+leg_enter_state(struct leg *l, enum leg_state next)
+{
+	char name[LEG_NAME_MAX];
+
+	if (next != LEG_CLOSING && next != LEG_CLOSED &&
+	    (leg_transitions[l->state] & (1u << next)) == 0)
+		fatalx("%s: bad transition %s -> %s",
+		    leg_name(l, name, sizeof(name)), leg_state_names[l->state],
+		    leg_state_names[next]);
+	log_debug("%s: %s -> %s", leg_name(l, name, sizeof(name)),
+	    leg_state_names[l->state], leg_state_names[next]);
+	l->state = next;
+	leg_arm_timer(l);
+}
+
+static void
+leg_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg *l = arg;
+
+	switch (l->state) {
+	case LEG_READY:
+	case LEG_OPEN:
+		if (l->state == LEG_READY || !TAILQ_EMPTY(&l->pairs)) {
+			leg_set_reason(l, "idle for %s",
+			    l->state == LEG_READY ? "the idle timeout" :
+			    "the idle timeout");
+			leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+			return;
+		}
+		break;
+	case LEG_CLOSING:
+		leg_end(l, "close did not finish in time");
+		return;
+	case LEG_RESOLVING:
+	case LEG_CONNECTING:
+		snprintf(l->last_error, sizeof(l->last_error),
+		    "timed out %s", leg_state_names[l->state]);
+		if (l->state == LEG_CONNECTING && leg_out_retry(l))
+			return;
+		leg_end(l, l->last_error);
+		return;
+	default:
+		break;
+	}
+	leg_set_reason(l, "timed out in state %s", leg_state_names[l->state]);
+	leg_close(l, XMPP_STREAM_CONNECTION_TIMEOUT, NULL);
+}
+
+static void
+leg_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg *l = arg;
+	uint64_t every = l->config->timeouts.keepalive;
+
+	if (l->state == LEG_READY && l->conn != NULL &&
+	    util_now_ms() - l->last_active >= every / 2)
+		conn_write(l->conn, " ", 1);
+}
+
+struct leg *
+leg_alloc(enum config_face face, bool outgoing)
+{
+	struct leg *l;
+
+	if ((l = calloc(1, sizeof(*l))) == NULL)
+		return NULL;
+	l->id = leg_next_id++;
+	l->face = face;
+	l->outgoing = outgoing;
+	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;
+	l->config = config_ref(leg_env.config);
+	l->created = l->last_active = util_now_ms();
+	TAILQ_INIT(&l->pairs);
+	policy_settings_init(&l->policy);
+	if ((l->out = xmpp_buf_new()) == NULL ||
+	    (l->timer = evtimer_new(leg_env.base, leg_timeout, l)) == NULL ||
+	    (l->xs = xmlstream_new(leg_limits(l))) == NULL) {
+		xmpp_buf_free(l->out);
+		if (l->timer != NULL)
+			event_free(l->timer);
+		config_unref(l->config);
+		free(l);
+		return NULL;
+	}
+	TAILQ_INSERT_TAIL(&leg_registry, l, entry);
+	leg_total++;
+	leg_arm_timer(l);
+	return l;
+}
+
+struct leg *
+leg_find(uint64_t id)
+{
+	struct leg *l;
+
+	TAILQ_FOREACH(l, &leg_registry, entry)
+		if (l->id == id && l->state != LEG_CLOSED)
+			return l;
+	return NULL;
+}
+
+/* Attach a connection to l with the leg handler. */
+static struct conn *
+leg_attach_accepted(struct leg *l, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, SSL *ssl)
+{
+	l->conn = conn_new_accepted(leg_env.base, fd, peer, peerlen, ssl,
+	    &leg_conn_handler, l);
+	return l->conn;
+}
+
+void
+leg_accept(enum config_face face, bool direct_tls, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	char addr[UTIL_SOCKADDR_STRLEN];
+	struct leg *l;
+	SSL *ssl = NULL;
+
+	util_sockaddr_str(peer, addr, sizeof(addr));
+	if (leg_env.config == NULL ||
+	    leg_total >= leg_env.config->limits.connections) {
+		log_warnx("%s connection from %s refused: %u legs already",
+		    config_face_name(face), addr, leg_total);
+		close(fd);
+		return;
+	}
+	if (direct_tls && (leg_env.tls == NULL ||
+	    (ssl = tls_server_ssl(leg_env.tls, NULL)) == NULL)) {
+		log_warnx("%s connection from %s refused: no certificate for "
+		    "direct TLS", config_face_name(face), addr);
+		close(fd);
+		return;
+	}
+	if ((l = leg_alloc(face, false)) == NULL ||
+	    leg_attach_accepted(l, fd, peer, peerlen, ssl) == NULL) {
+		log_warnx("%s connection from %s refused: out of memory",
+		    config_face_name(face), addr);
+		if (l != NULL)
+			leg_end(l, "out of memory");
+		return;
+	}
+	log_info("leg %" PRIu64 " in %s: connection from %s%s", l->id,
+	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "");
+}
+
+/* Attach a connecting socket for an outgoing leg. */
+int
+leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
+    SSL *ssl)
+{
+	conn_free(l->conn);
+	l->conn = conn_new_connect(leg_env.base, sa, len, ssl,
+	    &leg_conn_handler, l);
+	return l->conn != NULL ? 0 : -1;
+}
+
+int
+leg_flush_out(struct leg *l)
+{
+	int rc = 0;
+
+	if (l->conn != NULL && xmpp_buf_len(l->out) > 0)
+		rc = conn_write(l->conn, xmpp_buf_data(l->out),
+		    xmpp_buf_len(l->out));
+	xmpp_buf_reset(l->out);
+	return rc;
+}
+
+int
+leg_send_header(struct leg *l, const char *id)
+{
+	struct xmpp_stream_header h = {
+		.from = l->local[0] != '\0' ? l->local : NULL,
+		.to = l->remote[0] != '\0' ? l->remote : NULL,
+		.id = id,
+		.version = (!l->outgoing && !l->peer_version) ? NULL : "1.0",
+		.dialback = true,
+	};
+
+	l->header_sent = true;
+	if (xmpp_render_header(l->out, &h) == -1)
+		return -1;
+	return leg_flush_out(l);
+}
+
+static void
+leg_reap(evutil_socket_t fd, short what, void *arg)
+{
+	struct leg *l = arg;
+	struct leg_pair *p;
+
+	while ((p = TAILQ_FIRST(&l->pairs)) != NULL) {
+		TAILQ_REMOVE(&l->pairs, p, entry);
+		free(p);
+	}
+	xmlstream_free(l->xs);
+	xmpp_buf_free(l->out);
+	event_free(l->timer);
+	if (l->keepalive != NULL)
+		event_free(l->keepalive);
+	resolve_targets_free(l->targets);
+	resolve_addrs_free(l->addrs);
+	config_unref(l->config);
+	free(l);
+}
+
+void
+leg_end(struct leg *l, const char *reason)
+{
+	char name[LEG_NAME_MAX];
+	const char *why = l->close_reason[0] != '\0' ? l->close_reason : reason;
+
+	if (l->state == LEG_CLOSED)
+		return;
+	log_info("%s: closed: %s (stanzas %" PRIu64 " in, %" PRIu64 " out; "
+	    "bytes %" PRIu64 " in, %" PRIu64 " out; %" PRIu64 " ms)",
+	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
+	    l->stanzas_out, l->conn != NULL ? conn_bytes_in(l->conn) : 0,
+	    l->conn != NULL ? conn_bytes_out(l->conn) : 0,
+	    util_now_ms() - l->created);
+	leg_enter_state(l, LEG_CLOSED);
+	if (l->dns != NULL) {
+		resolve_cancel(l->dns);
+		l->dns = NULL;
+	}
+	conn_free(l->conn);
+	l->conn = NULL;
+	if (l->keepalive != NULL)
+		evtimer_del(l->keepalive);
+	TAILQ_REMOVE(&leg_registry, l, entry);
+	leg_total--;
+	if (l->outgoing)
+		leg_out_ended(l, why);
+	/* Free later: the caller may be inside this leg's callbacks. */
+	if (event_base_once(leg_env.base, -1, EV_TIMEOUT, leg_reap, l,
+	    NULL) == -1)
+		leg_reap(-1, 0, l);
+}
+
+void
+leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
+{
+	if (l->state == LEG_CLOSING || l->state == LEG_CLOSED)
+		return;
+	if (l->close_reason[0] == '\0')
+		leg_set_reason(l, "%s%s%s", cond == XMPP_STREAM_ERROR_COUNT ?
+		    "stream closed" : xmpp_stream_error_name(cond),
+		    text != NULL ? ": " : "", text != NULL ? text : "");
+	else if (cond != XMPP_STREAM_ERROR_COUNT) {
+		char prev[sizeof(l->close_reason)];
+
+		memcpy(prev, l->close_reason, sizeof(prev));
+		leg_set_reason(l, "%s (sent %s)", prev,
+		    xmpp_stream_error_name(cond));
+	}
+	if (l->conn == NULL || l->state == LEG_CONNECTING ||
+	    l->state == LEG_TLS) {
+		leg_end(l, l->close_reason);
+		return;
+	}
+	if (!l->header_sent)
+		leg_send_header(l, l->outgoing ? NULL : l->stream_id);
+	if (cond != XMPP_STREAM_ERROR_COUNT)
+		xmpp_render_stream_error(l->out, cond, text);
+	else
+		xmpp_render_close(l->out);
+	leg_flush_out(l);
+	leg_enter_state(l, LEG_CLOSING);
+	conn_close(l->conn);
+}
+
+/* Map a framer error to its stream error. */
+static enum xmpp_stream_error
+leg_framer_error(const struct leg *l)
+{
+	enum xmpp_stream_error e;
+	const char *name = xmlstream_error_name(xmlstream_last_error(l->xs));
+
+	if (name == NULL || xmpp_stream_error_parse(name, &e) == -1)
+		return XMPP_STREAM_UNDEFINED_CONDITION;
+	return e;
+}
+
+/* Feed one chunk; return false when the leg must stop reading. */
+static bool
+leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
+{
+	enum xmlstream_event ev = xmlstream_feed(l->xs, buf, len, used);
+
+	switch (ev) {
+	case XMLSTREAM_MORE:
+		return true;
+	case XMLSTREAM_HEADER:
+		if (l->outgoing)
+			leg_out_header(l, xmlstream_header(l->xs));
+		else
+			leg_in_header(l, xmlstream_header(l->xs));
+		break;
+	case XMLSTREAM_ELEMENT:
+		l->last_active = util_now_ms();
+		if (l->outgoing)
+			leg_out_element(l, xmlstream_element(l->xs));
+		else
+			leg_in_element(l, xmlstream_element(l->xs));
+		break;
+	case XMLSTREAM_END:
+		leg_set_reason(l, "peer closed the stream");
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return false;
+	case XMLSTREAM_ERROR:
+		leg_set_reason(l, "%s: %s", xmlstream_error_name(
+		    xmlstream_last_error(l->xs)), xmlstream_error_detail(l->xs));
+		leg_close(l, leg_framer_error(l), NULL);
+		return false;
+	}
+	return l->state != LEG_CLOSING && l->state != LEG_CLOSED;
+}
+
+static void
+leg_conn_read(struct conn *c, void *arg)
+{
+	struct leg *l = arg;
+	struct evbuffer *in = conn_input(c);
+	struct evbuffer_iovec v;
+	size_t used;
+
+	while (evbuffer_peek(in, -1, NULL, &v, 1) > 0 && v.iov_len > 0) {
+		bool go_on = leg_feed(l, v.iov_base, v.iov_len, &used);
+
+		if (l->state == LEG_CLOSED)
+			return;
+		/* STARTTLS replaced the input (its old bytes were discarded). */
+		if (conn_input(l->conn) != in)
+			return;
+		evbuffer_drain(in, used);
+		if (!go_on)
+			return;
+		if (used == 0 && v.iov_len > 0) {
+			/* The framer needs the next chunk joined to this one. */
+			if (evbuffer_pullup(in, -1) == NULL)
+				return;
+		}
+	}
+}
+
+static void
+leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
+{
+	struct leg *l = arg;
+
+	switch (ev) {
+	case CONN_EV_CONNECTED:
+		leg_out_connected(l);
+		break;
+	case CONN_EV_TLS_DONE:
+		if (l->outgoing)
+			leg_out_tls_done(l);
+		else
+			leg_in_tls_done(l);
+		break;
+	case CONN_EV_DRAINED:
+		if (l->route != NULL)
+			route_leg_drained(l->route, l);
+		break;
+	case CONN_EV_EOF:
+	case CONN_EV_ERROR:
+		snprintf(l->last_error, sizeof(l->last_error), "%s",
+		    conn_error(c));
+		if (l->outgoing && l->state == LEG_CONNECTING &&
+		    leg_out_retry(l))
+			break;
+		leg_end(l, conn_error(c));
+		break;
+	case CONN_EV_CLOSED:
+		l->conn = NULL;		/* conn frees itself */
+		leg_end(l, l->close_reason);
+		break;
+	}
+}
+
+bool
+leg_is_ready(const struct leg *l)
+{
+	return l->state == LEG_READY;
+}
+
+bool
+leg_is_congested(const struct leg *l)
+{
+	return l->conn == NULL || conn_is_congested(l->conn);
+}
+
+int
+leg_send(struct leg *l, const char *data, size_t len)
+{
+	if (l->state != LEG_READY || conn_write(l->conn, data, len) == -1)
+		return -1;
+	l->stanzas_out++;
+	l->last_active = util_now_ms();
+	leg_arm_timer(l);
+	return 0;
+}
+
+void
+leg_detach_route(struct leg *l)
+{
+	l->route = NULL;
+}
+
+void
+leg_start_keepalive(struct leg *l)
+{
+	uint64_t ms = l->config->timeouts.keepalive;
+	struct timeval tv = {
+		.tv_sec = (time_t)(ms / 1000),
+		.tv_usec = (suseconds_t)(ms % 1000) * 1000,
+	};
+
+	if (ms == 0 || l->keepalive != NULL)
+		return;
+	l->keepalive = event_new(leg_env.base, -1, EV_PERSIST, leg_keepalive, l);
+	if (l->keepalive != NULL)
+		evtimer_add(l->keepalive, &tv);
+}
+
+void
+leg_close_all(const char *reason)
+{
+	struct leg *l, *next;
+
+	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+		leg_set_reason(l, "%s", reason);
+		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
+	}
+}
+
+/* Whether the current policy still allows the leg's remote domains. */
+static bool
+leg_is_allowed(const struct leg *l)
+{
+	const struct leg_pair *p;
+	struct policy_match m;
+
+	if (l->face != CONFIG_FACE_PUBLIC && !l->outgoing) {
+		TAILQ_FOREACH(p, &l->pairs, entry)
+			if (policy_match(leg_env.config->policy, p->to, &m) == 0 &&
+			    !m.settings.allow)
+				return false;
+		return true;
+	}
+	if (l->outgoing)
+		return l->face == CONFIG_FACE_INTERNAL ||
+		    (policy_match(leg_env.config->policy, l->remote, &m) == 0 &&
+		    m.settings.allow);
+	TAILQ_FOREACH(p, &l->pairs, entry)
+		if (policy_match(leg_env.config->policy, p->from, &m) == 0 &&
+		    !m.settings.allow)
+			return false;
+	return true;
+}
+
+unsigned
+leg_close_denied(void)
+{
+	struct leg *l, *next;
+	unsigned n = 0;
+
+	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+		if (l->state == LEG_CLOSING || leg_is_allowed(l))
+			continue;
+		leg_set_reason(l, "denied by the reloaded policy");
+		leg_close(l, XMPP_STREAM_POLICY_VIOLATION, NULL);
+		n++;
+	}
+	return n;
+}
+
+unsigned
+leg_kill(uint64_t id, const char *domain)
+{
+	struct leg *l, *next;
+	unsigned n = 0;
+
+	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+		if (l->state == LEG_CLOSING)
+			continue;
+		if (id != 0 ? l->id != id : strcmp(l->remote, domain) != 0)
+			continue;
+		leg_set_reason(l, "killed from the control socket");
+		leg_close(l, XMPP_STREAM_POLICY_VIOLATION, "closed by the "
+		    "administrator");
+		n++;
+	}
+	return n;
+}
+
+unsigned
+leg_count(void)
+{
+	return leg_total;
+}
+
+void
+leg_info_of(const struct leg *l, struct leg_info *i)
+{
+	static char tls[96], pairs[512];
+	const struct leg_pair *p;
+	size_t off = 0;
+
+	pairs[0] = '\0';
+	TAILQ_FOREACH(p, &l->pairs, entry) {
+		int n = snprintf(pairs + off, sizeof(pairs) - off, "%s%s->%s%s",
+		    off > 0 ? " " : "", p->from, p->to,
+		    p->pending ? "(verifying)" : "");
+		if (n < 0 || (size_t)n >= sizeof(pairs) - off)
+			break;
+		off += (size_t)n;
+	}
+	memset(i, 0, sizeof(*i));
+	i->id = l->id;
+	i->face = config_face_name(l->face);
+	i->outgoing = l->outgoing;
+	i->verify = l->verify;
+	i->local = l->local;
+	i->remote = l->remote;
+	i->peer = l->conn != NULL ? conn_peer(l->conn) : l->host;
+	i->state = leg_state_names[l->state];
+	i->tls = l->conn != NULL ? conn_tls_description(l->conn, tls,
+	    sizeof(tls)) : "";
+	i->auth = leg_auth_names[l->auth];
+	i->domains = pairs;
+	i->age_ms = util_now_ms() - l->created;
+	i->stanzas_in = l->stanzas_in;
+	i->stanzas_out = l->stanzas_out;
+	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : 0;
+	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : 0;
+}
+
+void
+leg_foreach(void (*fn)(const struct leg_info *, void *), void *arg)
+{
+	const struct leg *l;
+	struct leg_info info;
+
+	TAILQ_FOREACH(l, &leg_registry, entry) {
+		leg_info_of(l, &info);
+		fn(&info, arg);
+	}
+}

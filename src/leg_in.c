@@ -1,0 +1,667 @@
+/*
+ * leg_in: incoming streams. A remote server on the public face, or the
+ * internal server on the internal face, connects; we answer its header,
+ * offer features by policy, run STARTTLS and SASL EXTERNAL as the
+ * receiving entity, authenticate each (from, to) domain pair with dialback
+ * (verifying keys with the authoritative server, or by a valid certificate
+ * per XEP-0344, or trusting the upstream), answer db:verify for the keys we
+ * minted, and relay stanzas of authenticated pairs to the route of the
+ * other face, with the rewrite map applied.
+ *
+ * On the public face the leg's local domain is a local domain's public
+ * name and the remote one a remote domain; on the internal face the local
+ * domain is the remote domain fedgated presents itself as, and the remote
+ * one the internal server's (internal) name.
+ */
+#include "fgconfig.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "leg_private.h"
+#include "log.h"
+#include "route.h"
+#include "tls.h"
+#include "util.h"
+
+/* Normalise s into out; false if absent or invalid. */
+static bool
+leg_in_domain(const char *s, char *out)
+{
+	return s != NULL && jid_domain_normalize(s, out, JID_DOMAIN_MAX) == 0;
+}
+
+/* The local domain config for the domain we serve on l (public name, or
+ * on the internal face the internal server's name). */
+static const struct config_domain *
+leg_in_local(const struct leg *l, const char *name)
+{
+	if (l->face == CONFIG_FACE_PUBLIC)
+		return config_domain_find(l->config, name);
+	return config_domain_find_internal(l->config, name);
+}
+
+/* Refuse the stream with cond, logging why. */
+static void __attribute__((format(printf, 3, 4)))
+leg_in_refuse(struct leg *l, enum xmpp_stream_error cond, const char *fmt,
+    ...)
+{
+	char text[sizeof(l->close_reason) - 16];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	leg_set_reason(l, "refused: %s", text);
+	leg_close(l, cond, NULL);
+}
+
+/*
+ * Check the header's to and from against the face's rules. Return 0, or
+ * -1 after refusing the stream.
+ */
+static int
+leg_in_check_addresses(struct leg *l, const struct xmlstream_header *h)
+{
+	char to[JID_DOMAIN_MAX], from[JID_DOMAIN_MAX] = "";
+	struct policy_match m;
+
+	if (h->to == NULL)
+		return leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING,
+		    "%s", "the stream header has no 'to'"), -1;
+	if (!leg_in_domain(h->to, to))
+		return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+		    "invalid 'to' \"%s\"", h->to), -1;
+	if (h->from != NULL && !leg_in_domain(h->from, from))
+		return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
+		    "invalid 'from' \"%s\"", h->from), -1;
+	if (l->face == CONFIG_FACE_PUBLIC) {
+		if (config_domain_find(l->config, to) == NULL)
+			return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+			    "%s is not a local domain", to), -1;
+		if (from[0] != '\0' && leg_in_local(l, from) != NULL)
+			return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
+			    "%s is a local domain", from), -1;
+		policy_match(l->config->policy, from[0] != '\0' ? from :
+		    "default.invalid", &m);
+		if (from[0] != '\0' && !m.settings.allow)
+			return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+			    "%s is denied by policy", from), -1;
+	} else {
+		if (config_domain_find_internal(l->config, to) != NULL)
+			return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+			    "%s is a local domain", to), -1;
+		if (from[0] != '\0' &&
+		    config_domain_find_internal(l->config, from) == NULL)
+			return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
+			    "%s is not a local domain", from), -1;
+		policy_match(l->config->policy, to, &m);
+		if (!m.settings.allow)
+			return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+			    "%s is denied by policy", to), -1;
+	}
+	l->policy = m.settings;
+	snprintf(l->local, sizeof(l->local), "%s", to);
+	snprintf(l->remote, sizeof(l->remote), "%s", from);
+	return 0;
+}
+
+/* The public name whose certificate serves l's stream, or NULL. */
+static const char *
+leg_in_cert_domain(const struct leg *l)
+{
+	const struct config_domain *d;
+
+	if (l->face == CONFIG_FACE_PUBLIC)
+		d = config_domain_find(l->config, l->local);
+	else
+		d = config_domain_find_internal(l->config, l->remote);
+	if (d == NULL || leg_env_tls() == NULL ||
+	    !tls_has_domain(leg_env_tls(), d->name))
+		return NULL;
+	return d->name;
+}
+
+/* The TLS rule on this face: the peer's policy on the public face;
+ * optional and unverified towards the internal server. */
+static enum policy_tls
+leg_in_tls_rule(const struct leg *l)
+{
+	return l->face == CONFIG_FACE_PUBLIC ? l->policy.tls : POLICY_TLS_OPTIONAL;
+}
+
+static bool
+leg_in_cert_is_valid(const struct leg *l, const char *domain)
+{
+	SSL *ssl = l->conn != NULL ? conn_ssl(l->conn) : NULL;
+
+	return ssl != NULL && l->face == CONFIG_FACE_PUBLIC &&
+	    l->policy.verify != POLICY_VERIFY_NONE &&
+	    tls_peer_check(ssl, domain) == TLS_PEER_VALID;
+}
+
+static void
+leg_in_send_features(struct leg *l)
+{
+	struct xmpp_features f = { 0 };
+	bool tls = conn_is_tls(l->conn);
+	enum policy_tls rule = leg_in_tls_rule(l);
+
+	if (!tls && rule != POLICY_TLS_NONE && leg_in_cert_domain(l) != NULL) {
+		f.starttls = true;
+		f.starttls_required = rule == POLICY_TLS_REQUIRED;
+		l->tls_wanted = true;
+	}
+	f.sasl_external = tls && l->remote[0] != '\0' &&
+	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
+	    leg_in_cert_is_valid(l, l->remote);
+	f.dialback = (l->policy.auth & POLICY_AUTH_DIALBACK) != 0;
+	xmpp_render_features(l->out, &f);
+	leg_flush_out(l);
+}
+
+void
+leg_in_header(struct leg *l, const struct xmlstream_header *h)
+{
+	bool restart = l->stream_id[0] != '\0';
+
+	l->peer_version = h->version != NULL && strncmp(h->version, "1.", 2) == 0;
+	if (dialback_stream_id(l->stream_id, sizeof(l->stream_id)) == -1) {
+		leg_close(l, XMPP_STREAM_INTERNAL_SERVER_ERROR, NULL);
+		return;
+	}
+	if (leg_in_check_addresses(l, h) == -1)
+		return;
+	if (!restart && l->policy.rate != 0)
+		conn_set_rate(l->conn, l->policy.rate, l->policy.burst);
+	leg_send_header(l, l->stream_id);
+	if (!l->peer_version && leg_in_tls_rule(l) == POLICY_TLS_REQUIRED &&
+	    !conn_is_tls(l->conn)) {
+		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s",
+		    "TLS is required but the peer is pre-XMPP 1.0");
+		return;
+	}
+	if (l->peer_version)
+		leg_in_send_features(l);
+	log_debug("leg %" PRIu64 ": stream %s from %s to %s%s", l->id,
+	    l->stream_id, l->remote[0] ? l->remote : "(none)", l->local,
+	    restart ? " (restart)" : "");
+	leg_enter_state(l, LEG_OPEN);
+}
+
+void
+leg_in_tls_done(struct leg *l)
+{
+	char desc[96];
+
+	log_info("leg %" PRIu64 " in %s %s: tls %s established", l->id,
+	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
+	    conn_tls_description(l->conn, desc, sizeof(desc)));
+	xmlstream_reset(l->xs);
+	l->header_sent = false;
+	leg_enter_state(l, LEG_WAIT_HEADER);
+}
+
+static void
+leg_in_starttls(struct leg *l)
+{
+	const char *domain = leg_in_cert_domain(l);
+	SSL *ssl;
+
+	if (!l->tls_wanted || conn_is_tls(l->conn) || domain == NULL ||
+	    (ssl = tls_server_ssl(leg_env_tls(), domain)) == NULL) {
+		xmpp_render_tls_failure(l->out);
+		leg_flush_out(l);
+		leg_set_reason(l, "STARTTLS was not offered");
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return;
+	}
+	xmpp_render_tls_proceed(l->out);
+	leg_flush_out(l);
+	leg_enter_state(l, LEG_TLS);
+	if (conn_starttls(l->conn, ssl, true) == -1) {
+		leg_set_reason(l, "cannot start TLS");
+		leg_close(l, XMPP_STREAM_INTERNAL_SERVER_ERROR, NULL);
+	}
+}
+
+static struct leg_pair *
+leg_in_pair(struct leg *l, const char *from, const char *to)
+{
+	struct leg_pair *p;
+
+	TAILQ_FOREACH(p, &l->pairs, entry)
+		if (strcmp(p->from, from) == 0 && strcmp(p->to, to) == 0)
+			return p;
+	return NULL;
+}
+
+static struct leg_pair *
+leg_in_add_pair(struct leg *l, const char *from, const char *to,
+    enum leg_auth auth)
+{
+	struct leg_pair *p;
+
+	if ((p = leg_in_pair(l, from, to)) != NULL) {
+		p->auth = auth;
+		return p;
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	snprintf(p->from, sizeof(p->from), "%s", from);
+	snprintf(p->to, sizeof(p->to), "%s", to);
+	p->auth = auth;
+	TAILQ_INSERT_TAIL(&l->pairs, p, entry);
+	return p;
+}
+
+static void
+leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
+{
+	p->pending = false;
+	p->auth = auth;
+	if (l->remote[0] == '\0')
+		snprintf(l->remote, sizeof(l->remote), "%s", p->from);
+	l->auth = auth;
+	log_info("leg %" PRIu64 " in %s %s->%s: authenticated by %s", l->id,
+	    config_face_name(l->face), p->from, p->to, leg_auth_name(auth));
+	if (l->state == LEG_OPEN)
+		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
+}
+
+/* Decode the SASL EXTERNAL authzid ("=" or base64 of a domain). */
+static int
+leg_in_authzid(const char *b64, char *out, size_t outlen)
+{
+	unsigned char buf[JID_DOMAIN_MAX * 2];
+	size_t len = strlen(b64);
+	int n;
+
+	if (len == 0 || strcmp(b64, "=") == 0) {
+		out[0] = '\0';
+		return 0;
+	}
+	if (len > sizeof(buf) * 3 / 4 || len % 4 != 0)
+		return -1;
+	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len)) < 0)
+		return -1;
+	while (n > 0 && b64[len - 1] == '=') {	/* padding decodes as NULs */
+		n--;
+		len--;
+	}
+	if ((size_t)n >= outlen || memchr(buf, '\0', (size_t)n) != NULL)
+		return -1;
+	memcpy(out, buf, (size_t)n);
+	out[n] = '\0';
+	return 0;
+}
+
+static void
+leg_in_sasl(struct leg *l, const struct xmlstream_node *auth)
+{
+	const char *mech = xmlstream_node_attr(auth, "mechanism");
+	char authzid[JID_DOMAIN_MAX * 2], who[JID_DOMAIN_MAX];
+	struct leg_pair *p;
+
+	if (mech == NULL || strcmp(mech, "EXTERNAL") != 0 ||
+	    leg_in_authzid(auth->text, authzid, sizeof(authzid)) == -1)
+		goto fail;
+	if (authzid[0] == '\0')
+		snprintf(who, sizeof(who), "%s", l->remote);
+	else if (!leg_in_domain(authzid, who))
+		goto fail;
+	if (who[0] == '\0' || !(l->policy.auth & POLICY_AUTH_EXTERNAL) ||
+	    !leg_in_cert_is_valid(l, who) ||
+	    (p = leg_in_add_pair(l, who, l->local, LEG_AUTH_EXTERNAL)) == NULL)
+		goto fail;
+	leg_in_authenticated(l, p, LEG_AUTH_EXTERNAL);
+	xmpp_render_sasl_success(l->out);
+	leg_flush_out(l);
+	xmlstream_reset(l->xs);
+	l->header_sent = false;
+	leg_enter_state(l, LEG_WAIT_HEADER);
+	return;
+ fail:
+	log_info("leg %" PRIu64 " in %s: SASL EXTERNAL refused for %s",
+	    l->id, config_face_name(l->face), l->remote[0] ? l->remote : "?");
+	xmpp_render_sasl_failure(l->out, XMPP_SASL_NOT_AUTHORIZED);
+	leg_flush_out(l);
+}
+
+/* Reply to a db:result of from -> to with verdict. */
+static void
+leg_in_db_reply(struct leg *l, const char *from, const char *to,
+    enum xmpp_db_type verdict)
+{
+	xmpp_render_db_result_reply(l->out, to, from, verdict,
+	    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND);
+	leg_flush_out(l);
+}
+
+/*
+ * Whether a db:result for from -> to is acceptable on this leg. Return 0,
+ * or -1 after refusing the stream.
+ */
+static int
+leg_in_check_result(struct leg *l, const char *from, const char *to,
+    const struct config_domain **dom)
+{
+	struct policy_match m;
+
+	if (l->face == CONFIG_FACE_PUBLIC) {
+		if ((*dom = config_domain_find(l->config, to)) == NULL)
+			return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+			    "%s is not a local domain", to), -1;
+		if (leg_in_local(l, from) != NULL ||
+		    policy_match(l->config->policy, from, &m) == -1)
+			return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
+			    "invalid 'from' %s", from), -1;
+	} else {
+		if ((*dom = config_domain_find_internal(l->config, from)) == NULL)
+			return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
+			    "%s is not a local domain", from), -1;
+		if (config_domain_find_internal(l->config, to) != NULL ||
+		    policy_match(l->config->policy, to, &m) == -1)
+			return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+			    "invalid 'to' %s", to), -1;
+	}
+	if (!m.settings.allow)
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+		    "%s is denied by policy", l->face == CONFIG_FACE_PUBLIC ?
+		    from : to), -1;
+	if (l->face == CONFIG_FACE_INTERNAL)
+		return 0;
+	l->policy = m.settings;
+	if (!(m.settings.auth & POLICY_AUTH_DIALBACK))
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+		    "dialback is not allowed for %s", from), -1;
+	if (m.settings.tls == POLICY_TLS_REQUIRED && !conn_is_tls(l->conn))
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+		    "TLS is required for %s", from), -1;
+	if (m.settings.verify == POLICY_VERIFY_REQUIRED &&
+	    !leg_in_cert_is_valid(l, from))
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
+		    "a valid certificate is required for %s", from), -1;
+	return 0;
+}
+
+static void
+leg_in_db_result(struct leg *l, const struct xmlstream_node *n)
+{
+	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
+	const struct config_domain *dom;
+	struct leg_pair *p;
+
+	if (!leg_in_domain(xmlstream_node_attr(n, "from"), from)) {
+		leg_in_refuse(l, XMPP_STREAM_INVALID_FROM, "%s",
+		    "db:result without a valid 'from'");
+		return;
+	}
+	if (!leg_in_domain(xmlstream_node_attr(n, "to"), to)) {
+		leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN, "%s",
+		    "db:result without a valid 'to'");
+		return;
+	}
+	if (leg_in_check_result(l, from, to, &dom) == -1)
+		return;
+	if ((p = leg_in_add_pair(l, from, to, LEG_AUTH_NONE)) == NULL) {
+		leg_close(l, XMPP_STREAM_RESOURCE_CONSTRAINT, NULL);
+		return;
+	}
+	if (l->face == CONFIG_FACE_PUBLIC && leg_in_cert_is_valid(l, from)) {
+		leg_in_authenticated(l, p, LEG_AUTH_DIALBACK_TLS);
+		leg_in_db_reply(l, from, to, XMPP_DB_VALID);
+		return;
+	}
+	if (l->face == CONFIG_FACE_INTERNAL && dom->upstream_trusted) {
+		leg_in_authenticated(l, p, LEG_AUTH_TRUSTED);
+		leg_in_db_reply(l, from, to, XMPP_DB_VALID);
+		return;
+	}
+	p->pending = true;
+	if (leg_out_verify(l, from, to, n->text) == -1)
+		leg_in_verified(l->id, from, to, XMPP_DB_ERROR,
+		    "cannot start the verification");
+}
+
+void
+leg_in_verified(uint64_t id, const char *from, const char *to,
+    enum xmpp_db_type verdict, const char *why)
+{
+	struct leg *l = leg_find(id);
+	struct leg_pair *p;
+
+	if (l == NULL || l->state == LEG_CLOSING ||
+	    (p = leg_in_pair(l, from, to)) == NULL || !p->pending)
+		return;
+	if (verdict == XMPP_DB_VALID) {
+		leg_in_authenticated(l, p, LEG_AUTH_DIALBACK);
+	} else {
+		log_info("leg %" PRIu64 " in %s %s->%s: dialback %s: %s", id,
+		    config_face_name(l->face), from, to,
+		    xmpp_db_type_name(verdict), why);
+		TAILQ_REMOVE(&l->pairs, p, entry);
+		free(p);
+	}
+	leg_in_db_reply(l, from, to, verdict);
+}
+
+/* Answer a db:verify for a key we minted (we are authoritative). */
+static void
+leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
+{
+	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
+	const char *id = xmlstream_node_attr(n, "id");
+	bool ours, valid;
+
+	if (!leg_in_domain(xmlstream_node_attr(n, "from"), from) ||
+	    !leg_in_domain(xmlstream_node_attr(n, "to"), to) || id == NULL) {
+		leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING, "%s",
+		    "db:verify without from, to or id");
+		return;
+	}
+	/* Public face: keys of local domains; internal: of remote ones. */
+	ours = l->face == CONFIG_FACE_PUBLIC ?
+	    config_domain_find(l->config, to) != NULL :
+	    config_domain_find_internal(l->config, to) == NULL;
+	if (!ours) {
+		leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
+		    "db:verify for %s, which we do not answer for", to);
+		return;
+	}
+	valid = dialback_key_is_valid(l->config->dialback_secret,
+	    l->config->dialback_secret_len, from, to, id, n->text);
+	log_info("leg %" PRIu64 " in %s: db:verify %s->%s id %s: %s", l->id,
+	    config_face_name(l->face), to, from, id,
+	    valid ? "valid" : "invalid");
+	xmpp_render_db_verify_reply(l->out, to, from, id,
+	    valid ? XMPP_DB_VALID : XMPP_DB_INVALID, XMPP_STANZA_ERROR_COUNT);
+	leg_flush_out(l);
+}
+
+/* Replace the domain of jid (its span off, len) by domain into out. */
+static int
+leg_in_rewrite_jid(const char *jid, size_t off, size_t len,
+    const char *domain, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen, "%.*s%s%s", (int)off, jid, domain,
+	    jid + off + len);
+
+	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+}
+
+/* The domain of the JID attribute value s, normalised. */
+static bool
+leg_in_jid_domain(const char *s, char *out, size_t *off, size_t *len)
+{
+	char raw[JID_DOMAIN_MAX * 4];
+
+	if (s == NULL || jid_domain_span(s, strlen(s), off, len) == -1 ||
+	    *len >= sizeof(raw))
+		return false;
+	memcpy(raw, s + *off, *len);
+	raw[*len] = '\0';
+	return jid_domain_normalize(raw, out, JID_DOMAIN_MAX) == 0;
+}
+
+/* Scratch for relayed stanzas: one rewritten start tag and the rest. */
+static char *leg_in_scratch;
+static size_t leg_in_scratch_size;
+
+static char *
+leg_in_scratch_get(size_t need)
+{
+	char *n;
+
+	if (need <= leg_in_scratch_size)
+		return leg_in_scratch;
+	if ((n = realloc(leg_in_scratch, need)) == NULL)
+		return NULL;
+	leg_in_scratch = n;
+	leg_in_scratch_size = need;
+	return n;
+}
+
+/* The namespaces our own stream headers declare. */
+static const struct xmlstream_nsdecl leg_in_scope[] = {
+	{ "stream", XMPP_NS_STREAMS },
+	{ "db", XMPP_NS_DIALBACK },
+};
+
+/*
+ * Render the stanza e with its to/from rewritten (rw) and hand it to the
+ * route local -> remote on face.
+ */
+static void
+leg_in_relay(struct leg *l, const struct xmlstream_element *e,
+    const struct xmlstream_rewrite *rw, size_t nrw, enum config_face face,
+    const char *local, const char *remote)
+{
+	struct route_origin o = { .face = l->face };
+	struct route *r;
+	size_t taglen, total;
+	char *buf;
+
+	o.attrs.name = e->node.name;
+	o.attrs.from = xmlstream_node_attr(&e->node, "from");
+	o.attrs.to = xmlstream_node_attr(&e->node, "to");
+	o.attrs.id = xmlstream_node_attr(&e->node, "id");
+	o.attrs.type = xmlstream_node_attr(&e->node, "type");
+	taglen = xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
+	    nitems(leg_in_scope), NULL, 0);
+	total = taglen + (e->rawlen - e->starttaglen);
+	if ((buf = leg_in_scratch_get(total + 1)) == NULL ||
+	    (r = route_get(face, local, remote)) == NULL) {
+		route_bounce(&o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
+	xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
+	    nitems(leg_in_scope), buf, taglen + 1);
+	memcpy(buf + taglen, e->raw + e->starttaglen, e->rawlen - e->starttaglen);
+	route_send(r, buf, total, &o);
+}
+
+static void
+leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
+{
+	const char *from = xmlstream_node_attr(&e->node, "from");
+	const char *to = xmlstream_node_attr(&e->node, "to");
+	char fd[JID_DOMAIN_MAX], td[JID_DOMAIN_MAX], jid[JID_PART_MAX * 3 + 8];
+	size_t foff, flen, toff, tlen;
+	const struct config_domain *dom;
+	struct xmlstream_rewrite rw;
+	struct leg_pair *p;
+	bool from_known = false;
+
+	if (!leg_in_jid_domain(from, fd, &foff, &flen) ||
+	    !leg_in_jid_domain(to, td, &toff, &tlen)) {
+		leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING, "<%s/> "
+		    "without a valid 'from' and 'to'", e->node.name);
+		return;
+	}
+	TAILQ_FOREACH(p, &l->pairs, entry)
+		if (!p->pending && strcmp(p->from, fd) == 0)
+			from_known = true;
+	if (!from_known) {
+		leg_in_refuse(l, XMPP_STREAM_INVALID_FROM, "%s did not "
+		    "authenticate on this stream", fd);
+		return;
+	}
+	if ((p = leg_in_pair(l, fd, td)) == NULL || p->pending) {
+		bool served = l->face == CONFIG_FACE_PUBLIC ?
+		    config_domain_find(l->config, td) != NULL :
+		    config_domain_find_internal(l->config, td) == NULL;
+
+		leg_in_refuse(l, served ? XMPP_STREAM_INVALID_FROM :
+		    XMPP_STREAM_HOST_UNKNOWN, "%s", served ? "the domain pair "
+		    "did not authenticate on this stream" : "'to' is not "
+		    "served here");
+		return;
+	}
+	l->stanzas_in++;
+	if (l->face == CONFIG_FACE_PUBLIC) {
+		/* remote -> local domain: to the internal server as remote. */
+		dom = config_domain_find(l->config, td);
+		rw.name = "to";
+		rw.value = jid;
+		if (leg_in_rewrite_jid(to, toff, tlen, dom->internal_name != NULL ?
+		    dom->internal_name : dom->name, jid, sizeof(jid)) == -1) {
+			leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s",
+			    "'to' too long");
+			return;
+		}
+		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_INTERNAL, fd,
+		    dom->internal_name != NULL ? dom->internal_name : dom->name);
+	} else {
+		/* internal server -> remote: to the world as the public name. */
+		dom = config_domain_find_internal(l->config, fd);
+		rw.name = "from";
+		rw.value = jid;
+		if (leg_in_rewrite_jid(from, foff, flen, dom->name, jid,
+		    sizeof(jid)) == -1) {
+			leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s",
+			    "'from' too long");
+			return;
+		}
+		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_PUBLIC, dom->name, td);
+	}
+}
+
+static bool
+leg_in_is(const struct xmlstream_node *n, const char *ns, const char *name)
+{
+	return strcmp(n->ns, ns) == 0 && strcmp(n->name, name) == 0;
+}
+
+void
+leg_in_element(struct leg *l, const struct xmlstream_element *e)
+{
+	const struct xmlstream_node *n = &e->node;
+
+	if (strcmp(n->ns, XMPP_NS_SERVER) == 0 &&
+	    (strcmp(n->name, "message") == 0 ||
+	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0))
+		leg_in_stanza(l, e);
+	else if (leg_in_is(n, XMPP_NS_DIALBACK, "result"))
+		leg_in_db_result(l, n);
+	else if (leg_in_is(n, XMPP_NS_DIALBACK, "verify"))
+		leg_in_db_verify(l, n);
+	else if (leg_in_is(n, XMPP_NS_TLS, "starttls"))
+		leg_in_starttls(l);
+	else if (leg_in_is(n, XMPP_NS_SASL, "auth"))
+		leg_in_sasl(l, n);
+	else if (leg_in_is(n, XMPP_NS_STREAMS, "error")) {
+		const struct xmlstream_node *c = n->child;
+
+		leg_set_reason(l, "peer sent stream error %s",
+		    c != NULL ? c->name : "(none)");
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+	} else
+		leg_in_refuse(l, XMPP_STREAM_UNSUPPORTED_STANZA_TYPE,
+		    "unexpected <%s/>", n->name);
+}

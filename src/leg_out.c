@@ -1,0 +1,503 @@
+/*
+ * leg_out: outgoing streams. A route's leg towards a remote server (public
+ * face, as a local domain) or towards the internal server (internal face,
+ * as the remote domain), or a verify leg that asks an authoritative server
+ * whether a dialback key is valid.
+ *
+ * Discovery: a static route from policy, else the SRV records of the
+ * remote domain (public face), or the local domain's upstream (internal
+ * face); every target's addresses are tried in order before the next
+ * target. Then: our header, their features, STARTTLS as policy says, SASL
+ * EXTERNAL when offered and allowed, else dialback with a key minted from
+ * the secret (XEP-0185).
+ */
+#include "fgconfig.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "leg_private.h"
+#include "log.h"
+#include "route.h"
+#include "tls.h"
+#include "util.h"
+
+static void leg_out_next_target(struct leg *);
+
+/* Fail the leg: bounce (routes) or report (verify legs) with cond. */
+static void
+leg_out_fail(struct leg *l, enum xmpp_stanza_error cond,
+    enum xmpp_stream_error scond, const char *why)
+{
+	l->fail_cond = cond;
+	leg_set_reason(l, "%s", why);
+	if (scond == XMPP_STREAM_ERROR_COUNT && l->conn == NULL)
+		leg_end(l, why);
+	else
+		leg_close(l, scond, NULL);
+}
+
+/* The settings for an outgoing leg: the remote's rule on the public face;
+ * towards the internal server: TLS when offered, unverified, dialback. */
+static void
+leg_out_policy(struct leg *l)
+{
+	struct policy_match m;
+
+	if (l->face == CONFIG_FACE_PUBLIC &&
+	    policy_match(l->config->policy, l->remote, &m) == 0) {
+		l->policy = m.settings;
+		return;
+	}
+	policy_settings_init(&l->policy);
+	l->policy.allow = true;
+	l->policy.tls = POLICY_TLS_OPTIONAL;
+	l->policy.verify = POLICY_VERIFY_NONE;
+	l->policy.auth = POLICY_AUTH_DIALBACK;
+}
+
+static struct leg *
+leg_out_new(enum config_face face, const char *local, const char *remote)
+{
+	struct leg *l;
+
+	if ((l = leg_alloc(face, true)) == NULL)
+		return NULL;
+	snprintf(l->local, sizeof(l->local), "%s", local);
+	snprintf(l->remote, sizeof(l->remote), "%s", remote);
+	l->fail_cond = XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
+	leg_out_policy(l);
+	return l;
+}
+
+struct leg *
+leg_connect(struct route *route, enum config_face face, const char *local,
+    const char *remote)
+{
+	struct leg *l;
+
+	if ((l = leg_out_new(face, local, remote)) == NULL)
+		return NULL;
+	l->route = route;
+	if (face == CONFIG_FACE_PUBLIC && !l->policy.allow) {
+		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
+		    XMPP_STREAM_ERROR_COUNT, "denied by policy");
+		return NULL;
+	}
+	leg_out_start(l);
+	return l->state == LEG_CLOSED ? NULL : l;
+}
+
+int
+leg_out_verify(struct leg *asker, const char *from, const char *to,
+    const char *key)
+{
+	struct leg *l;
+
+	if ((l = leg_out_new(asker->face, to, from)) == NULL)
+		return -1;
+	l->verify = true;
+	l->verify_for = asker->id;
+	snprintf(l->verify_key, sizeof(l->verify_key), "%s", key);
+	snprintf(l->verify_id, sizeof(l->verify_id), "%s", asker->stream_id);
+	leg_out_start(l);
+	return 0;
+}
+
+static void
+leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
+{
+	struct leg *l = arg;
+
+	l->dns = NULL;
+	if (st != RESOLVE_OK) {
+		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
+		    l->host, resolve_status_name(st));
+		l->fail_cond = st == RESOLVE_TIMEOUT ?
+		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
+		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
+		leg_out_next_target(l);
+		return;
+	}
+	resolve_addrs_free(l->addrs);
+	l->addrs = a;
+	l->addr_next = 0;
+	leg_enter_state(l, LEG_CONNECTING);
+	if (!leg_out_retry(l))
+		leg_out_next_target(l);
+}
+
+/* Resolve host:port and connect to its addresses. */
+static void
+leg_out_resolve_host(struct leg *l, const char *host, uint16_t port)
+{
+	snprintf(l->host, sizeof(l->host), "%s", host);
+	l->port = port;
+	if (l->state != LEG_RESOLVING)
+		leg_enter_state(l, LEG_RESOLVING);
+	l->dns = resolve_addresses(leg_env_resolve(), host, port,
+	    leg_out_addrs_cb, l);
+	if (l->dns == NULL)
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
+}
+
+static void
+leg_out_next_target(struct leg *l)
+{
+	const struct resolve_target *t;
+	char why[600];
+
+	if (l->targets == NULL || l->target_next >= l->targets->count) {
+		snprintf(why, sizeof(why), "no target reachable (%s)",
+		    l->last_error[0] != '\0' ? l->last_error : "none");
+		leg_out_fail(l, l->fail_cond, XMPP_STREAM_ERROR_COUNT, why);
+		return;
+	}
+	t = &l->targets->target[l->target_next++];
+	leg_out_resolve_host(l, t->host, t->port);
+}
+
+static void
+leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
+{
+	struct leg *l = arg;
+	char why[600];
+
+	l->dns = NULL;
+	if (st != RESOLVE_OK) {
+		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote,
+		    resolve_status_name(st));
+		leg_out_fail(l, st == RESOLVE_TIMEOUT ?
+		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
+		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, why);
+		return;
+	}
+	l->targets = t;
+	l->target_next = 0;
+	leg_out_next_target(l);
+}
+
+void
+leg_out_start(struct leg *l)
+{
+	const struct config_domain *d;
+	char tag[LEG_NAME_MAX];
+
+	log_debug("%s: starting", leg_name(l, tag, sizeof(tag)));
+	if (l->face == CONFIG_FACE_INTERNAL) {
+		d = config_domain_find_internal(l->config, l->remote);
+		if (d == NULL || d->upstream_host == NULL) {
+			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
+			return;
+		}
+		leg_out_resolve_host(l, d->upstream_host, d->upstream_port);
+	} else if (l->policy.route_host[0] != '\0') {
+		leg_out_resolve_host(l, l->policy.route_host,
+		    l->policy.route_port);
+	} else {
+		l->dns = resolve_s2s(leg_env_resolve(), l->remote, false,
+		    leg_out_srv_cb, l);
+		if (l->dns == NULL)
+			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+			    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
+	}
+}
+
+bool
+leg_out_retry(struct leg *l)
+{
+	const struct resolve_addr *a;
+
+	while (l->addrs != NULL && l->addr_next < l->addrs->count) {
+		a = &l->addrs->addr[l->addr_next++];
+		if (l->state != LEG_CONNECTING)
+			leg_enter_state(l, LEG_CONNECTING);
+		else
+			leg_enter_state(l, LEG_CONNECTING);	/* re-arm */
+		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
+		    NULL) == 0)
+			return true;
+	}
+	if (l->targets != NULL && l->target_next < l->targets->count) {
+		conn_free(l->conn);
+		l->conn = NULL;
+		leg_out_next_target(l);
+		return l->state != LEG_CLOSED;
+	}
+	return false;
+}
+
+void
+leg_out_connected(struct leg *l)
+{
+	char tag[LEG_NAME_MAX];
+
+	log_info("%s: connected to %s", leg_name(l, tag, sizeof(tag)),
+	    conn_peer(l->conn));
+	leg_enter_state(l, LEG_WAIT_HEADER);
+	leg_send_header(l, NULL);
+}
+
+void
+leg_out_header(struct leg *l, const struct xmlstream_header *h)
+{
+	if (h->id == NULL || strlen(h->id) >= sizeof(l->stream_id)) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_INVALID_XML, "the peer's header has no usable id");
+		return;
+	}
+	snprintf(l->stream_id, sizeof(l->stream_id), "%s", h->id);
+	l->peer_version = h->version != NULL && strncmp(h->version, "1.", 2) == 0;
+	if (l->peer_version) {
+		leg_enter_state(l, LEG_WAIT_FEATURES);
+		return;
+	}
+	/* A pre-1.0 peer sends no features: dialback at once, no TLS. */
+	if (l->policy.tls == POLICY_TLS_REQUIRED) {
+		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
+		    XMPP_STREAM_POLICY_VIOLATION,
+		    "TLS is required but the peer is pre-XMPP 1.0");
+		return;
+	}
+	leg_out_dialback(l);
+}
+
+/* Send db:result (or db:verify on a verify leg) and wait for the answer. */
+void
+leg_out_dialback(struct leg *l)
+{
+	char key[DIALBACK_KEY_SIZE];
+
+	if (!(l->policy.auth & POLICY_AUTH_DIALBACK)) {
+		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
+		    XMPP_STREAM_ERROR_COUNT, "no allowed authentication offered");
+		return;
+	}
+	if (l->verify)
+		xmpp_render_db_verify(l->out, l->local, l->remote, l->verify_id,
+		    l->verify_key);
+	else {
+		if (dialback_key(l->config->dialback_secret,
+		    l->config->dialback_secret_len, l->remote, l->local,
+		    l->stream_id, key, sizeof(key)) == -1) {
+			leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+			    XMPP_STREAM_INTERNAL_SERVER_ERROR,
+			    "cannot mint a dialback key");
+			return;
+		}
+		xmpp_render_db_result(l->out, l->local, l->remote, key);
+	}
+	leg_flush_out(l);
+	leg_enter_state(l, LEG_DIALBACK);
+}
+
+static bool
+leg_out_is(const struct xmlstream_node *n, const char *ns, const char *name)
+{
+	return strcmp(n->ns, ns) == 0 && strcmp(n->name, name) == 0;
+}
+
+static bool
+leg_out_offers_external(const struct xmlstream_node *features)
+{
+	const struct xmlstream_node *m, *c;
+
+	m = xmlstream_node_child(features, XMPP_NS_SASL, "mechanisms");
+	for (c = m != NULL ? m->child : NULL; c != NULL; c = c->next)
+		if (strcmp(c->name, "mechanism") == 0 &&
+		    strcmp(c->text, "EXTERNAL") == 0)
+			return true;
+	return false;
+}
+
+static void
+leg_out_features(struct leg *l, const struct xmlstream_node *f)
+{
+	const struct xmlstream_node *st = xmlstream_node_child(f, XMPP_NS_TLS,
+	    "starttls");
+	bool tls = conn_is_tls(l->conn);
+
+	if (l->auth == LEG_AUTH_EXTERNAL) {	/* after SASL success */
+		leg_out_ready(l);
+		return;
+	}
+	if (!tls && st != NULL && l->policy.tls != POLICY_TLS_NONE) {
+		xmpp_render_starttls(l->out);
+		leg_flush_out(l);
+		leg_enter_state(l, LEG_TLS);
+		return;
+	}
+	if (!tls && l->policy.tls == POLICY_TLS_REQUIRED) {
+		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
+		    XMPP_STREAM_POLICY_VIOLATION,
+		    "TLS is required but the peer does not offer STARTTLS");
+		return;
+	}
+	if (!tls && st != NULL &&
+	    xmlstream_node_child(st, XMPP_NS_TLS, "required") != NULL) {
+		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
+		    XMPP_STREAM_POLICY_VIOLATION,
+		    "the peer requires TLS, which policy forbids");
+		return;
+	}
+	if (tls && !l->verify && l->face == CONFIG_FACE_PUBLIC &&
+	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
+	    leg_out_offers_external(f) && leg_env_tls() != NULL &&
+	    tls_has_domain(leg_env_tls(), l->local)) {
+		xmpp_render_sasl_auth_external(l->out, l->local);
+		leg_flush_out(l);
+		leg_enter_state(l, LEG_SASL);
+		return;
+	}
+	leg_out_dialback(l);
+}
+
+static void
+leg_out_proceed(struct leg *l)
+{
+	const char *cert = l->face == CONFIG_FACE_PUBLIC ? l->local : NULL;
+	SSL *ssl;
+
+	if (leg_env_tls() == NULL || (ssl = tls_client_ssl(leg_env_tls(), cert,
+	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL) {
+		leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+		    XMPP_STREAM_ERROR_COUNT, "cannot create a TLS client");
+		return;
+	}
+	if (conn_starttls(l->conn, ssl, false) == -1)
+		leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+		    XMPP_STREAM_ERROR_COUNT, "cannot start TLS");
+}
+
+void
+leg_out_tls_done(struct leg *l)
+{
+	char tag[LEG_NAME_MAX], desc[96];
+	SSL *ssl = conn_ssl(l->conn);
+	enum tls_peer_status ps = tls_peer_check(ssl, l->remote);
+
+	log_info("%s: tls %s established, certificate %s",
+	    leg_name(l, tag, sizeof(tag)),
+	    conn_tls_description(l->conn, desc, sizeof(desc)),
+	    tls_peer_status_name(ps));
+	if (l->face == CONFIG_FACE_PUBLIC &&
+	    l->policy.verify == POLICY_VERIFY_REQUIRED && ps != TLS_PEER_VALID) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_POLICY_VIOLATION,
+		    "the peer's certificate is not valid for it");
+		return;
+	}
+	xmlstream_reset(l->xs);
+	leg_enter_state(l, LEG_WAIT_HEADER);
+	leg_send_header(l, NULL);
+}
+
+void
+leg_out_ready(struct leg *l)
+{
+	char tag[LEG_NAME_MAX];
+
+	log_info("%s: authenticated by %s, ready",
+	    leg_name(l, tag, sizeof(tag)), leg_auth_name(l->auth));
+	leg_enter_state(l, LEG_READY);
+	leg_start_keepalive(l);
+	if (l->route != NULL)
+		route_leg_ready(l->route, l);
+}
+
+static void
+leg_out_sasl_done(struct leg *l, bool success)
+{
+	if (!success) {
+		log_info("leg %" PRIu64 ": SASL EXTERNAL refused, trying dialback",
+		    l->id);
+		leg_out_dialback(l);
+		return;
+	}
+	l->auth = LEG_AUTH_EXTERNAL;
+	xmlstream_reset(l->xs);
+	leg_enter_state(l, LEG_WAIT_HEADER);
+	leg_send_header(l, NULL);
+}
+
+/* The answer to our db:result or db:verify. */
+static void
+leg_out_db_answer(struct leg *l, const struct xmlstream_node *n)
+{
+	const char *type = xmlstream_node_attr(n, "type");
+	enum xmpp_db_type t = XMPP_DB_ERROR;
+
+	if (type != NULL)
+		xmpp_db_type_parse(type, &t);
+	if (l->verify) {
+		l->verify_done = true;
+		leg_in_verified(l->verify_for, l->remote, l->local, t,
+		    "the authoritative server said so");
+		leg_set_reason(l, "verification done: %s",
+		    xmpp_db_type_name(t));
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return;
+	}
+	if (t != XMPP_DB_VALID) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, "the peer refused our dialback key");
+		return;
+	}
+	l->auth = LEG_AUTH_DIALBACK;
+	leg_out_ready(l);
+}
+
+void
+leg_out_element(struct leg *l, const struct xmlstream_element *e)
+{
+	const struct xmlstream_node *n = &e->node;
+
+	if (leg_out_is(n, XMPP_NS_STREAMS, "error")) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, n->child != NULL ? n->child->name :
+		    "stream error");
+		leg_set_reason(l, "peer sent stream error %s",
+		    n->child != NULL ? n->child->name : "(none)");
+		return;
+	}
+	if (l->state == LEG_WAIT_FEATURES &&
+	    leg_out_is(n, XMPP_NS_STREAMS, "features"))
+		leg_out_features(l, n);
+	else if (l->state == LEG_TLS && leg_out_is(n, XMPP_NS_TLS, "proceed"))
+		leg_out_proceed(l);
+	else if (l->state == LEG_SASL && leg_out_is(n, XMPP_NS_SASL, "success"))
+		leg_out_sasl_done(l, true);
+	else if (l->state == LEG_SASL && leg_out_is(n, XMPP_NS_SASL, "failure"))
+		leg_out_sasl_done(l, false);
+	else if (l->state == LEG_DIALBACK && !l->verify &&
+	    leg_out_is(n, XMPP_NS_DIALBACK, "result"))
+		leg_out_db_answer(l, n);
+	else if (l->state == LEG_DIALBACK && l->verify &&
+	    leg_out_is(n, XMPP_NS_DIALBACK, "verify"))
+		leg_out_db_answer(l, n);
+	else
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected element "
+		    "from the peer");
+}
+
+void
+leg_out_ended(struct leg *l, const char *reason)
+{
+	if (l->verify && !l->verify_done) {
+		l->verify_done = true;
+		leg_in_verified(l->verify_for, l->remote, l->local,
+		    XMPP_DB_ERROR, reason);
+	}
+	if (l->route != NULL) {
+		struct route *r = l->route;
+
+		l->route = NULL;
+		route_leg_gone(r, l, l->fail_cond, reason);
+	}
+}

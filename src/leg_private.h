@@ -1,0 +1,129 @@
+/*
+ * The body of struct leg, shared by leg.c (the core: state machine, I/O,
+ * stream errors, registry), leg_in.c (incoming streams) and leg_out.c
+ * (outgoing streams). Nothing else includes this file.
+ */
+#ifndef FEDGATE_LEG_PRIVATE_H
+#define FEDGATE_LEG_PRIVATE_H
+
+#include <sys/queue.h>
+
+#include "conn.h"
+#include "dialback.h"
+#include "jid.h"
+#include "leg.h"
+#include "policy.h"
+#include "resolve.h"
+#include "xmlstream.h"
+#include "xmpp.h"
+
+struct event;
+
+/* One (from, to) domain pair authenticated on an incoming leg. */
+struct leg_pair {
+	TAILQ_ENTRY(leg_pair)	 entry;
+	char			 from[JID_DOMAIN_MAX];	/* the peer's */
+	char			 to[JID_DOMAIN_MAX];	/* ours */
+	enum leg_auth		 auth;
+	bool			 pending;	/* dialback verify running */
+	uint64_t		 verifier;	/* id of the verify leg, 0 none */
+};
+TAILQ_HEAD(leg_pairs, leg_pair);
+
+struct leg {
+	TAILQ_ENTRY(leg)	 entry;		/* the registry */
+	uint64_t		 id;
+	enum config_face	 face;
+	bool			 outgoing;
+	enum leg_state		 state;
+	struct config		*config;	/* the one it started with (ref) */
+	struct conn		*conn;		/* NULL while resolving */
+	struct xmlstream	*xs;
+	struct xmpp_buf		*out;		/* scratch for rendering */
+	struct event		*timer;		/* the state's timeout */
+	struct event		*keepalive;	/* outgoing, ready */
+	uint64_t		 created;	/* util_now_ms() */
+	uint64_t		 last_active;
+	bool			 header_sent;	/* our stream header is out */
+	bool			 peer_version;	/* peer sent version 1.0 */
+	bool			 tls_wanted;	/* incoming: offered STARTTLS */
+	char			 stream_id[DIALBACK_STREAM_ID_SIZE + 64];
+					/* incoming: ours; outgoing: theirs */
+	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
+	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
+	struct policy_settings	 policy;	/* for remote's domain */
+	enum leg_auth		 auth;		/* outgoing: how we got in */
+	struct leg_pairs	 pairs;		/* incoming: authenticated */
+	char			 close_reason[400];
+	uint64_t		 stanzas_in, stanzas_out;
+
+	/* outgoing */
+	struct route		*route;		/* NULL for a verify leg */
+	bool			 verify;	/* sends db:verify, not db:result */
+	uint64_t		 verify_for;	/* the incoming leg asking */
+	char			 verify_key[DIALBACK_KEY_SIZE + 64];
+	char			 verify_id[DIALBACK_STREAM_ID_SIZE + 64];
+	struct resolve_req	*dns;
+	struct resolve_targets	*targets;
+	size_t			 target_next;
+	struct resolve_addrs	*addrs;
+	size_t			 addr_next;
+	uint16_t		 port;		/* of the target being tried */
+	char			 host[RESOLVE_HOST_MAX];
+	char			 last_error[400];
+	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
+	bool			 verify_done;	/* the verdict was reported */
+};
+
+/* leg.c */
+/* "leg 42 in public remote.example->corp.example", for log lines. */
+#define LEG_NAME_MAX	600
+const char *leg_name(const struct leg *, char *buf, size_t len);
+void	leg_enter_state(struct leg *, enum leg_state);
+struct leg *leg_alloc(enum config_face, bool outgoing);
+struct leg *leg_find(uint64_t id);
+/* Write the rendered scratch buffer and reset it. 0 or -1. */
+int	leg_flush_out(struct leg *);
+/* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
+int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
+	    SSL *ssl);
+/* Start the whitespace keepalive of a ready outgoing leg. */
+void	leg_start_keepalive(struct leg *);
+/* Send our stream header (from local, to remote, with id if incoming). */
+int	leg_send_header(struct leg *, const char *id);
+/* End the leg now (socket gone, nothing more to send): log, free. */
+void	leg_end(struct leg *, const char *reason);
+void	leg_set_reason(struct leg *, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+/* The TLS contexts for new legs (may be NULL: no certificate at all). */
+struct tls *leg_env_tls(void);
+struct event_base *leg_env_base(void);
+struct resolve *leg_env_resolve(void);
+const struct xmlstream_limits *leg_limits(const struct leg *);
+
+/* leg_in.c */
+void	leg_in_header(struct leg *, const struct xmlstream_header *);
+void	leg_in_element(struct leg *, const struct xmlstream_element *);
+void	leg_in_tls_done(struct leg *);
+/* A verify leg reports its verdict to the incoming leg id. */
+void	leg_in_verified(uint64_t id, const char *from, const char *to,
+	    enum xmpp_db_type verdict, const char *why);
+
+/* leg_out.c */
+void	leg_out_start(struct leg *);
+void	leg_out_connected(struct leg *);
+void	leg_out_header(struct leg *, const struct xmlstream_header *);
+void	leg_out_element(struct leg *, const struct xmlstream_element *);
+void	leg_out_tls_done(struct leg *);
+void	leg_out_dialback(struct leg *);
+void	leg_out_ready(struct leg *);
+/* The leg ended (any reason): tell the route or the incoming leg. */
+void	leg_out_ended(struct leg *, const char *reason);
+/* The connection failed before the stream opened: try the next address. */
+bool	leg_out_retry(struct leg *);
+/* Start verifying key for the incoming leg asker by its authoritative
+ * server (public face: SRV of remote; internal face: the upstream). */
+int	leg_out_verify(struct leg *asker, const char *from, const char *to,
+	    const char *key);
+
+#endif

@@ -1,0 +1,120 @@
+/*
+ * route: an ordered domain pair crossing the gateway, as written on its
+ * outgoing leg (local -> remote on face), with that one outgoing leg and a
+ * bounded queue of stanzas waiting for it (DESIGN.md "The model").
+ *
+ * Incoming legs hand every accepted stanza to route_send() on the route of
+ * the other face. The route creates its outgoing leg on demand
+ * (leg_connect), queues while it negotiates, writes directly once it is
+ * ready, and bounces what it cannot deliver (route_bounce) back to the
+ * sender through the reverse route. Idle routes with no leg and an empty
+ * queue are freed after the configured idle time.
+ */
+#ifndef FEDGATE_ROUTE_H
+#define FEDGATE_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "xmpp.h"
+
+struct event_base;
+struct leg;
+struct route;
+
+/*
+ * What the route needs to bounce one stanza: its top-level attributes as
+ * they were on the incoming leg (before any rewriting), and that leg's
+ * face. Strings are copied by route_send().
+ */
+struct route_origin {
+	enum config_face		 face;	/* where the stanza came in */
+	struct xmpp_stanza_attrs	 attrs;	/* name, from, to, id, type */
+};
+
+/* A snapshot for fedgatectl routes; strings borrowed until the next call. */
+struct route_info {
+	const char	*face;		/* of the outgoing leg */
+	const char	*local;
+	const char	*remote;
+	uint64_t	 leg_id;	/* 0: no leg */
+	const char	*leg_state;	/* "" without a leg */
+	size_t		 queue;		/* stanzas waiting */
+	size_t		 queue_bytes;
+	uint64_t	 sent, bounced, dropped;
+	uint64_t	 age_ms;
+};
+
+/* Totals since start-up, for metrics (routes come and go). */
+struct route_counters {
+	uint64_t	 sent;		/* stanzas written to outgoing legs */
+	uint64_t	 bounced;	/* answered with an error stanza */
+	uint64_t	 dropped;	/* undeliverable and not answered */
+};
+
+/*
+ * Find or create the route local -> remote (normalised domains, as they are
+ * written on the outgoing leg) on face. Return NULL if out of memory or if
+ * a domain is longer than a normalised one can be. A route stays while it
+ * has a leg or queued stanzas; an idle one is freed from the event loop,
+ * so keep the pointer only within one callback (the route's own outgoing
+ * leg excepted: the route tells it with leg_detach_route() before going).
+ */
+struct route *route_get(enum config_face face, const char *local,
+	    const char *remote);
+/*
+ * Deliver the stanza data (len bytes, start tag already rewritten for the
+ * outgoing leg) from origin: write it now if the leg is ready and not
+ * congested, else queue it (starting a leg if there is none). A full queue
+ * bounces it with resource-constraint. Return 0 if written or queued, -1 if
+ * bounced or dropped (logged, counted).
+ */
+int	route_send(struct route *, const char *data, size_t len,
+	    const struct route_origin *origin);
+/*
+ * Answer an undeliverable stanza to its sender with condition and text:
+ * the error stanza goes through the reverse route (origin's face, from the
+ * stanza's to-domain to its from-domain). Stanzas that may not be answered
+ * (xmpp_stanza_may_bounce) are dropped and logged.
+ */
+void	route_bounce(const struct route_origin *origin,
+	    enum xmpp_stanza_error condition, const char *text);
+
+/*
+ * Called by the route's outgoing leg (a leg that is not, or no longer, the
+ * route's is ignored). A leg that fails within leg_connect() (denied by
+ * policy...) may call route_leg_gone() before leg_connect() returns, so
+ * that the queue is bounced with its condition; leg_connect() must then
+ * return NULL.
+ */
+void	route_leg_ready(struct route *, struct leg *);	/* flush the queue */
+void	route_leg_drained(struct route *, struct leg *); /* write more */
+/* The leg failed before ready, or closed: forget it (leg_detach_route())
+ * and bounce the queue with condition (remote-server-not-found,
+ * remote-server-timeout, policy-violation...) and text (may be NULL). */
+void	route_leg_gone(struct route *, struct leg *,
+	    enum xmpp_stanza_error condition, const char *text);
+
+/* Set the loop the idle timers run on (once, at start-up, before
+ * route_get()). */
+void	route_init(struct event_base *);
+/* Copy the configuration's queue limit and idle time (the pointer is not
+ * kept). Call at start-up before the first route_send(), and at reload. */
+void	route_configure(const struct config *);
+/*
+ * Bounce every queue with service-unavailable and free every route (their
+ * legs are detached, not closed). Bounces go out only on reverse routes
+ * whose leg is ready; the others are dropped and logged: no leg is started.
+ */
+void	route_shutdown(void);
+size_t	route_count(void);
+/* Total stanzas queued over all routes (SIGTERM drain waits for 0). */
+size_t	route_queued(void);
+/* Stanzas waiting on route (for leg_info.queue). */
+size_t	route_queue_length(const struct route *);
+void	route_foreach(void (*fn)(const struct route_info *, void *), void *arg);
+void	route_get_counters(struct route_counters *);
+
+#endif

@@ -1,0 +1,226 @@
+"""The internal server's outbound federation through fedgated.
+
+The internal server (scripted, corp.internal) opens a stream to
+remote.example on fedgated's internal face; fedgated verifies its dialback
+key against the upstream (the internal server is authoritative for
+corp.internal), then relays its stanzas on a public outgoing leg as
+corp.example; remote.example (scripted) checks fedgated's key by asking
+fedgated's public face (db:verify), and receives the message with 'from'
+rewritten. Then undeliverable stanzas bounce back with the right stanza
+error, and a denied destination is refused.
+"""
+
+import os
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Peer,
+                     PeerError, Server, Tap, dialback_key, free_port,
+                     tempdir,
+                     wait_until)
+
+SECRET = "outbound-secret-0123456789abcdef"
+INTERNAL_SECRET = "the-internal-servers-own-secret-42"
+tap = Tap()
+tmp = tempdir("fg-outbound-")
+public_port, internal_port, dead_port = free_port(), free_port(), free_port()
+got = {"remote": [], "internal": []}
+lock = threading.Lock()
+
+
+def collect(peer, where):
+    while True:
+        try:
+            el = peer.expect_element(timeout=20)
+        except PeerError:
+            return
+        with lock:
+            got[where].append(el)
+
+
+def remote(peer):
+    """remote.example: receiving server for fedgated's outgoing leg."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="remote.example", to=hdr.get("from"),
+                     extra=" id='rem-1'")
+    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
+              "dialback'/></stream:features>")
+    r = peer.expect_element("result", NS_DB)
+    back = Peer(port=public_port)
+    back.open_stream(frm="remote.example", to=r.get("from"))
+    back.expect_header()
+    back.expect_element("features", NS_STREAM)
+    back.send("<db:verify from='remote.example' to='%s' id='rem-1'>%s"
+              "</db:verify>" % (r.get("from"), r.text))
+    v = back.expect_element("verify", NS_DB)
+    back.close_stream()
+    back.close()
+    peer.send("<db:result from='remote.example' to='%s' type='%s'/>" % (
+        r.get("from"), v.get("type")))
+    collect(peer, "remote")
+
+
+def upstream(peer):
+    """The internal server's S2S port: answers db:verify for its own keys
+    and accepts streams from fedgated (bounces come back this way)."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
+                     extra=" id='up-%s'" % hdr.get("from"))
+    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
+              "dialback'/></stream:features>")
+    el = peer.expect_element()
+    if el.name == "verify":
+        ok = el.text == dialback_key(INTERNAL_SECRET, el.get("from"),
+                                     el.get("to"), el.get("id"))
+        peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
+            el.get("to"), el.get("from"), el.get("id"),
+            "valid" if ok else "invalid"))
+        peer.expect_closed()
+        return
+    # db:result from fedgated presenting a remote domain: check it back.
+    back = Peer(port=internal_port)
+    back.open_stream(frm="corp.internal", to=el.get("from"))
+    back.expect_header()
+    back.expect_element("features", NS_STREAM)
+    back.send("<db:verify from='corp.internal' to='%s' id='up-%s'>%s"
+              "</db:verify>" % (el.get("from"), el.get("from"), el.text))
+    v = back.expect_element("verify", NS_DB)
+    back.close()
+    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
+        el.get("from"), v.get("type")))
+    collect(peer, "internal")
+
+
+rem_srv = Server(remote)
+up_srv = Server(upstream)
+conf = """
+dialback secret "%s"
+listen public on 127.0.0.1 port %d
+listen internal on 127.0.0.1 port %d
+timeout connect 2s
+domain "corp.example" {
+	upstream "127.0.0.1" port %d
+	internal-name "corp.internal"
+}
+peer "remote.example" {
+	allow
+	tls none
+	route "127.0.0.1" port %d
+}
+peer "unreachable.example" {
+	allow
+	tls none
+	route "127.0.0.1" port %d
+}
+peer "denied.example" {
+	deny
+}
+peer default {
+	deny
+}
+""" % (SECRET, public_port, internal_port, up_srv.port, rem_srv.port,
+       dead_port)
+
+try:
+    fg = Fedgated(conf, tmp)
+except PeerError as e:
+    tap.ok(False, "fedgated starts", e)
+    sys.exit(tap.done())
+
+
+def internal_stream(to):
+    """The internal server opens a stream to `to` and authenticates."""
+    p = Peer(port=internal_port)
+    p.open_stream(frm="corp.internal", to=to)
+    hdr = p.expect_header()
+    p.expect_element("features", NS_STREAM)
+    key = dialback_key(INTERNAL_SECRET, to, "corp.internal", hdr.get("id"))
+    p.send("<db:result from='corp.internal' to='%s'>%s</db:result>" % (
+        to, key))
+    return p, p.expect_element("result", NS_DB)
+
+
+try:
+    p, res = internal_stream("remote.example")
+    tap.ok(res.get("type") == "valid",
+           "the internal server's key is verified with the upstream", res)
+    p.send("<message from='alice@corp.internal/desk' to='bob@remote.example'"
+           " id='o1' type='chat'><body>token-outbound-1</body></message>")
+    tap.ok(wait_until(lambda: any(e.get("id") == "o1"
+                                  for e in got["remote"]), 15),
+           "the message reaches remote.example", fg.log_text()[-3000:])
+    m = [e for e in got["remote"] if e.get("id") == "o1"]
+    if m:
+        tap.ok(m[0].get("from") == "alice@corp.example/desk",
+               "from is rewritten to the public name", m[0])
+        tap.ok(m[0].find("body").text == "token-outbound-1",
+               "the body passes unchanged", m[0])
+    p.close()
+except PeerError as e:
+    tap.ok(False, "outbound flow", "%s\n%s" % (e, fg.log_text()[-4000:]))
+
+# Undeliverable: nothing listens behind unreachable.example's route.
+try:
+    p, res = internal_stream("unreachable.example")
+    tap.ok(res.get("type") == "valid", "a stream to unreachable.example "
+           "authenticates (the failure is on the far side)")
+    p.send("<message from='alice@corp.internal' to='x@unreachable.example'"
+           " id='u1'><body>lost?</body></message>")
+    p.send("<presence from='alice@corp.internal' to='x@unreachable.example'"
+           "/>")
+
+    def bounced():
+        return any(e.get("id") == "u1" and e.get("type") == "error"
+                   for e in got["internal"])
+    tap.ok(wait_until(bounced, 20), "the message bounces back to the "
+           "internal server", fg.log_text()[-3000:])
+    b = [e for e in got["internal"] if e.get("id") == "u1"]
+    if b:
+        err = b[0].find("error")
+        cond = [c.name for c in (err.children if err else [])
+                if c.ns == NS_STANZA_ERR and c.name != "text"]
+        tap.ok(cond == ["remote-server-not-found"],
+               "with remote-server-not-found", b[0])
+        tap.ok(b[0].get("from") == "x@unreachable.example" and
+               b[0].get("to") == "alice@corp.internal",
+               "addressed from the unreachable JID to the sender", b[0])
+    tap.ok(fg.wait_log("presence", 5) and "dropped" in fg.log_text(),
+           "the presence is not bounced; its drop is logged",
+           [l for l in fg.log_text().splitlines() if "route" in l][-5:])
+    p.close()
+except PeerError as e:
+    tap.ok(False, "bounce flow", "%s\n%s" % (e, fg.log_text()[-4000:]))
+
+# A denied destination is refused at the stream header.
+try:
+    p = Peer(port=internal_port)
+    p.open_stream(frm="corp.internal", to="denied.example")
+    cond = p.expect_stream_error()
+    tap.ok(cond == "policy-violation",
+           "a stream to a denied domain gets policy-violation", cond)
+    p.close()
+except PeerError as e:
+    tap.ok(False, "denied destination", e)
+
+# An internal stream claiming a domain that is not local.
+try:
+    p = Peer(port=internal_port)
+    p.open_stream(frm="intruder.example", to="remote.example")
+    cond = p.expect_stream_error()
+    tap.ok(cond == "invalid-from", "a non-local from on the internal face "
+           "gets invalid-from", cond)
+    p.close()
+except PeerError as e:
+    tap.ok(False, "non-local from", e)
+
+tap.ok(fg.alive(), "fedgated is still serving")
+fg.stop()
+log = fg.log_text()
+tap.ok("closed:" in log, "leg ends are logged with a reason")
+rem_srv.stop()
+up_srv.stop()
+tap.ok(not rem_srv.errors and not up_srv.errors,
+       "the scripted servers saw no protocol error",
+       rem_srv.errors + up_srv.errors)
+sys.exit(tap.done())
