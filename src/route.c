@@ -1,0 +1,729 @@
+/*
+ * route: domain pair -> outgoing leg, bounded queue, bounces.
+ *
+ * Routes live in a red-black tree keyed by (face, local, remote). A queued
+ * stanza is one allocation: the node, the bytes, then copies of its
+ * origin's strings. Bounces are rendered into a fresh buffer each time, so
+ * that a bounce sent from within another bounce never shares one.
+ */
+#include "fgconfig.h"
+
+#include <sys/queue.h>
+#include <sys/tree.h>
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LIBBSD_OPENBSD_VIS
+#include <vis.h>
+
+#include <event2/event.h>
+
+#include "jid.h"
+#include "leg.h"
+#include "log.h"
+#include "route.h"
+#include "util.h"
+#include "xmpp.h"
+
+#define ROUTE_LOG_BURST		50	/* bounce and drop lines per second */
+#define ROUTE_LOG_VALUE		96	/* bytes of one peer string in a line */
+
+/* One queued stanza; origin's strings point into data, after the bytes. */
+struct route_stanza {
+	TAILQ_ENTRY(route_stanza) entry;
+	struct route_origin	 origin;
+	size_t			 len;
+	char			 data[];
+};
+TAILQ_HEAD(route_queue, route_stanza);
+
+struct route {
+	RB_ENTRY(route)		 entry;
+	enum config_face	 face;		/* of the outgoing leg */
+	char			 local[JID_DOMAIN_MAX];
+	char			 remote[JID_DOMAIN_MAX];
+	struct leg		*leg;		/* outgoing, NULL: none */
+	bool			 connecting;	/* inside leg_connect() */
+	struct route_queue	 queue;
+	size_t			 queue_len;
+	size_t			 queue_bytes;
+	uint64_t		 sent, bounced, dropped;
+	uint64_t		 created;	/* util_now_ms() */
+	struct event		*idle;		/* frees a route with nothing */
+};
+
+static int	route_cmp(const struct route *, const struct route *);
+RB_HEAD(route_tree, route);
+RB_PROTOTYPE(route_tree, route, entry, route_cmp)
+RB_GENERATE(route_tree, route, entry, route_cmp)
+
+static struct {
+	struct event_base	*base;
+	struct route_tree	 tree;
+	size_t			 count;
+	size_t			 queued;	/* over all routes */
+	unsigned		 queue_max;	/* stanzas per route */
+	uint64_t		 idle_ms;
+	bool			 shutting_down;
+	struct route_counters	 counters;
+	uint64_t		 log_window;	/* start of the second */
+	unsigned		 log_lines;	/* in this second */
+	unsigned		 log_suppressed;
+} route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
+
+static void	route_reject(struct route *, const struct route_origin *,
+		    enum xmpp_stanza_error, const char *);
+
+static int
+route_cmp(const struct route *a, const struct route *b)
+{
+	int c;
+
+	if (a->face != b->face)
+		return a->face < b->face ? -1 : 1;
+	if ((c = strcmp(a->local, b->local)) != 0)
+		return c;
+	return strcmp(a->remote, b->remote);
+}
+
+/*
+ * Logging.
+ */
+
+static void __attribute__((format(printf, 2, 3)))
+route_vlog(enum log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+/* Log "route local->remote (face): msg" (r NULL: "route: msg"). */
+static void __attribute__((format(printf, 3, 4)))
+route_log(enum log_level level, const struct route *r, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+
+	if (level > log_get_level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (r == NULL)
+		route_vlog(level, "route: %s", msg);
+	else
+		route_vlog(level, "route %s->%s (%s): %s", r->local, r->remote,
+		    config_face_name(r->face), msg);
+}
+
+/* Report the lines route_log_allowed() held back, and start counting. */
+static void
+route_log_flush(uint64_t now)
+{
+	if (route_env.log_suppressed > 0)
+		log_info("route: %u bounce and drop lines suppressed",
+		    route_env.log_suppressed);
+	route_env.log_window = now;
+	route_env.log_lines = 0;
+	route_env.log_suppressed = 0;
+}
+
+/* Peers can cause bounces and drops at will: allow a burst per second. */
+static bool
+route_log_allowed(void)
+{
+	uint64_t now = util_now_ms();
+
+	if (now - route_env.log_window >= 1000)
+		route_log_flush(now);
+	if (route_env.log_lines >= ROUTE_LOG_BURST) {
+		route_env.log_suppressed++;
+		return false;
+	}
+	route_env.log_lines++;
+	return true;
+}
+
+/* Write s (a peer's string, may be NULL) into buf, made safe to log. */
+static const char *
+route_visible(const char *s, char *buf, size_t len)
+{
+	if (s == NULL)
+		return "";
+	strnvis(buf, s, len, VIS_CSTYLE | VIS_NL | VIS_TAB | VIS_OCTAL);
+	return buf;
+}
+
+/* Describe a stanza: "message id='1' from='a@b' to='c@d' type='chat'". */
+static const char *
+route_describe(const struct route_origin *o, char *buf, size_t len)
+{
+	char v[5][ROUTE_LOG_VALUE];
+
+	snprintf(buf, len, "%s id='%s' from='%s' to='%s' type='%s'",
+	    route_visible(o->attrs.name != NULL ? o->attrs.name : "(none)",
+	    v[0], sizeof(v[0])),
+	    route_visible(o->attrs.id, v[1], sizeof(v[1])),
+	    route_visible(o->attrs.from, v[2], sizeof(v[2])),
+	    route_visible(o->attrs.to, v[3], sizeof(v[3])),
+	    route_visible(o->attrs.type, v[4], sizeof(v[4])));
+	return buf;
+}
+
+/* Log and count a stanza that is lost: why it could not go and why it is
+ * not answered. */
+static void
+route_note_drop(struct route *r, const struct route_origin *o,
+    enum xmpp_stanza_error cond, const char *text, const char *why)
+{
+	char desc[512], t[ROUTE_LOG_VALUE];
+
+	if (r != NULL)
+		r->dropped++;
+	route_env.counters.dropped++;
+	if (route_log_allowed())
+		route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
+		    route_describe(o, desc, sizeof(desc)),
+		    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
+		    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "",
+		    why);
+}
+
+/* Why xmpp_stanza_may_bounce() said no, for the log. */
+static const char *
+route_unanswerable(const struct route_origin *o)
+{
+	const char *name = o->attrs.name, *type = o->attrs.type;
+
+	if (type != NULL && strcmp(type, "error") == 0)
+		return "an error is never answered";
+	if (name == NULL || (strcmp(name, "message") != 0 &&
+	    strcmp(name, "presence") != 0 && strcmp(name, "iq") != 0))
+		return "not a stanza";
+	if (strcmp(name, "iq") == 0)
+		return "only an iq get or set is answered";
+	return "only a presence subscribe is answered";
+}
+
+/*
+ * Routes.
+ */
+
+static void
+route_arm_idle(struct route *r)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(route_env.idle_ms / 1000),
+		.tv_usec = (suseconds_t)(route_env.idle_ms % 1000) * 1000,
+	};
+
+	evtimer_add(r->idle, &tv);
+}
+
+static void
+route_free(struct route *r)
+{
+	struct route_stanza *s;
+
+	RB_REMOVE(route_tree, &route_env.tree, r);
+	route_env.count--;
+	if (r->leg != NULL)
+		leg_detach_route(r->leg);
+	/* Empty unless route_shutdown() could not bounce: never expected. */
+	while ((s = TAILQ_FIRST(&r->queue)) != NULL) {
+		TAILQ_REMOVE(&r->queue, s, entry);
+		route_note_drop(r, &s->origin, XMPP_STANZA_SERVICE_UNAVAILABLE,
+		    NULL, "route freed");
+		route_env.queued--;
+		free(s);
+	}
+	event_free(r->idle);
+	free(r);
+}
+
+static void
+route_idle_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct route *r = arg;
+
+	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue))
+		return;		/* busy again: the leg's end re-arms */
+	route_log(LOG_LEVEL_DEBUG, r, "idle, freed (sent %llu, bounced %llu, "
+	    "dropped %llu)", (unsigned long long)r->sent,
+	    (unsigned long long)r->bounced, (unsigned long long)r->dropped);
+	route_free(r);
+}
+
+static struct route *
+route_find(enum config_face face, const char *local, const char *remote)
+{
+	struct route key;
+
+	if (strlcpy(key.local, local, sizeof(key.local)) >= sizeof(key.local) ||
+	    strlcpy(key.remote, remote, sizeof(key.remote)) >=
+	    sizeof(key.remote))
+		return NULL;
+	key.face = face;
+	return RB_FIND(route_tree, &route_env.tree, &key);
+}
+
+struct route *
+route_get(enum config_face face, const char *local, const char *remote)
+{
+	struct route *r;
+
+	if ((r = route_find(face, local, remote)) != NULL)
+		return r;
+	if (strlen(local) >= JID_DOMAIN_MAX || strlen(remote) >= JID_DOMAIN_MAX)
+		return NULL;
+	if (route_env.base == NULL) {
+		log_warnx("route %s->%s: route_init() was not called", local,
+		    remote);
+		return NULL;
+	}
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return NULL;
+	if ((r->idle = evtimer_new(route_env.base, route_idle_expired,
+	    r)) == NULL) {
+		free(r);
+		return NULL;
+	}
+	r->face = face;
+	strlcpy(r->local, local, sizeof(r->local));
+	strlcpy(r->remote, remote, sizeof(r->remote));
+	TAILQ_INIT(&r->queue);
+	r->created = util_now_ms();
+	RB_INSERT(route_tree, &route_env.tree, r);
+	route_env.count++;
+	route_arm_idle(r);
+	route_log(LOG_LEVEL_DEBUG, r, "created");
+	return r;
+}
+
+/*
+ * The queue.
+ */
+
+/* A copy of data and of o's strings in one allocation, or NULL. */
+static struct route_stanza *
+route_stanza_new(const char *data, size_t len, const struct route_origin *o)
+{
+	const char *src[] = { o->attrs.name, o->attrs.from, o->attrs.to,
+	    o->attrs.id, o->attrs.type };
+	size_t n[nitems(src)], total = sizeof(struct route_stanza) + len;
+	struct route_stanza *s;
+	const char **dst[nitems(src)];
+	char *p;
+	size_t i;
+
+	if (len > SIZE_MAX / 2)
+		return NULL;
+	for (i = 0; i < nitems(src); i++) {
+		n[i] = src[i] != NULL ? strlen(src[i]) + 1 : 0;
+		if (n[i] > SIZE_MAX / 4 - total)
+			return NULL;
+		total += n[i];
+	}
+	if ((s = malloc(total)) == NULL)
+		return NULL;
+	s->origin.face = o->face;
+	dst[0] = &s->origin.attrs.name;
+	dst[1] = &s->origin.attrs.from;
+	dst[2] = &s->origin.attrs.to;
+	dst[3] = &s->origin.attrs.id;
+	dst[4] = &s->origin.attrs.type;
+	s->len = len;
+	memcpy(s->data, data, len);
+	p = s->data + len;
+	for (i = 0; i < nitems(src); i++) {
+		*dst[i] = n[i] > 0 ? memcpy(p, src[i], n[i]) : NULL;
+		p += n[i];
+	}
+	return s;
+}
+
+static int
+route_enqueue(struct route *r, const char *data, size_t len,
+    const struct route_origin *o)
+{
+	struct route_stanza *s;
+
+	if ((s = route_stanza_new(data, len, o)) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&r->queue, s, entry);
+	r->queue_len++;
+	r->queue_bytes += len;
+	route_env.queued++;
+	return 0;
+}
+
+static void
+route_dequeue(struct route *r, struct route_stanza *s)
+{
+	TAILQ_REMOVE(&r->queue, s, entry);
+	r->queue_len--;
+	r->queue_bytes -= s->len;
+	route_env.queued--;
+}
+
+/* Empty the queue first (a bounce may come back to r), then bounce it. */
+static void
+route_bounce_queue(struct route *r, enum xmpp_stanza_error cond,
+    const char *text)
+{
+	struct route_queue q = TAILQ_HEAD_INITIALIZER(q);
+	struct route_stanza *s;
+
+	TAILQ_CONCAT(&q, &r->queue, entry);
+	route_env.queued -= r->queue_len;
+	r->queue_len = 0;
+	r->queue_bytes = 0;
+	while ((s = TAILQ_FIRST(&q)) != NULL) {
+		TAILQ_REMOVE(&q, s, entry);
+		route_reject(r, &s->origin, cond, text);
+		free(s);
+	}
+}
+
+/*
+ * Writing.
+ */
+
+static bool
+route_is_writable(const struct route *r)
+{
+	return r->leg != NULL && leg_is_ready(r->leg) &&
+	    !leg_is_congested(r->leg);
+}
+
+/* Write on the ready leg; bounce if that fails. */
+static int
+route_write(struct route *r, const char *data, size_t len,
+    const struct route_origin *o)
+{
+	if (leg_send(r->leg, data, len) == -1) {
+		route_reject(r, o, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+		    "write failed");
+		return -1;
+	}
+	r->sent++;
+	route_env.counters.sent++;
+	return 0;
+}
+
+/* Write the queue while the leg takes it. The leg may go away under a
+ * write (route_leg_gone() then bounces the rest): check it every time. */
+static void
+route_flush(struct route *r)
+{
+	struct route_stanza *s;
+
+	while (route_is_writable(r) && (s = TAILQ_FIRST(&r->queue)) != NULL) {
+		route_dequeue(r, s);
+		(void)route_write(r, s->data, s->len, &s->origin);
+		free(s);
+	}
+}
+
+/* Start the outgoing leg; if it cannot start, bounce the queue. */
+static int
+route_start_leg(struct route *r)
+{
+	struct leg *l;
+	bool gone;
+
+	r->connecting = true;
+	l = leg_connect(r, r->face, r->local, r->remote);
+	gone = !r->connecting;		/* route_leg_gone() was called */
+	r->connecting = false;
+	if (l != NULL && !gone) {
+		r->leg = l;
+		route_log(LOG_LEVEL_DEBUG, r, "starting a leg for %zu stanzas",
+		    r->queue_len);
+		return 0;
+	}
+	/* Empty if the leg already reported why (route_leg_gone()). */
+	if (r->queue_len > 0)
+		route_log(LOG_LEVEL_INFO, r, "no leg could be started: "
+		    "bouncing %zu stanzas", r->queue_len);
+	route_bounce_queue(r, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+	    "no connection to the remote server could be started");
+	route_arm_idle(r);
+	return -1;
+}
+
+/* During shutdown: write if the leg is ready, else drop (no new legs, no
+ * queueing: the queues are about to go). */
+static int
+route_send_final(struct route *r, const char *data, size_t len,
+    const struct route_origin *o)
+{
+	if (r->leg != NULL && leg_is_ready(r->leg))
+		return route_write(r, data, len, o);
+	route_note_drop(r, o, XMPP_STANZA_SERVICE_UNAVAILABLE, NULL,
+	    "shutting down with no ready leg");
+	return -1;
+}
+
+int
+route_send(struct route *r, const char *data, size_t len,
+    const struct route_origin *o)
+{
+	if (route_env.shutting_down)
+		return route_send_final(r, data, len, o);
+	if (route_is_writable(r) && TAILQ_EMPTY(&r->queue))
+		return route_write(r, data, len, o);
+	if (r->queue_len >= route_env.queue_max) {
+		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    "queue full");
+		return -1;
+	}
+	if (route_enqueue(r, data, len, o) == -1) {
+		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    "out of memory");
+		return -1;
+	}
+	if (r->leg == NULL)
+		return route_start_leg(r);
+	route_flush(r);
+	return 0;
+}
+
+/*
+ * Bounces.
+ */
+
+/* Normalise the domain of jid into out (JID_DOMAIN_MAX bytes). 0 or -1. */
+static int
+route_jid_domain(const char *jid, char *out, size_t outlen)
+{
+	char raw[JID_PART_MAX + 1];
+	size_t off, len;
+
+	if (jid == NULL || jid_domain_span(jid, strlen(jid), &off, &len) == -1 ||
+	    len >= sizeof(raw))
+		return -1;
+	memcpy(raw, jid + off, len);
+	raw[len] = '\0';
+	return jid_domain_normalize(raw, out, outlen);
+}
+
+/*
+ * Render the answer to o into buf and find the route it takes back: from
+ * the stanza's to-domain to its from-domain, out of the face it came in
+ * on. Return the route, or NULL with *why set.
+ */
+static struct route *
+route_bounce_prepare(const struct route_origin *o,
+    enum xmpp_stanza_error cond, const char *text, struct xmpp_buf *buf,
+    const char **why)
+{
+	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
+	struct route *back;
+
+	if (route_jid_domain(o->attrs.from, from, sizeof(from)) == -1) {
+		*why = "no valid 'from' to answer";
+		return NULL;
+	}
+	if (route_jid_domain(o->attrs.to, to, sizeof(to)) == -1) {
+		*why = "no valid 'to' to answer from";
+		return NULL;
+	}
+	if (xmpp_render_bounce(buf, &o->attrs, cond, to, text, NULL, 0) == -1) {
+		*why = "the error could not be rendered";
+		return NULL;
+	}
+	if (route_env.shutting_down)
+		back = route_find(o->face, to, from);
+	else
+		back = route_get(o->face, to, from);
+	if (back == NULL)
+		*why = route_env.shutting_down ? "no route back while shutting "
+		    "down" : "no route back (out of memory)";
+	return back;
+}
+
+/* Answer o with cond and text through the reverse route, or drop it; count
+ * it on r (the route it was on, NULL if none). */
+static void
+route_reject(struct route *r, const struct route_origin *o,
+    enum xmpp_stanza_error cond, const char *text)
+{
+	struct route_origin answer;
+	struct xmpp_buf *buf;
+	struct route *back;
+	const char *why = "out of memory";
+	char desc[512], t[ROUTE_LOG_VALUE];
+
+	if (!xmpp_stanza_may_bounce(o->attrs.name, o->attrs.type)) {
+		route_note_drop(r, o, cond, text, route_unanswerable(o));
+		return;
+	}
+	if ((buf = xmpp_buf_new()) == NULL ||
+	    (back = route_bounce_prepare(o, cond, text, buf, &why)) == NULL) {
+		route_note_drop(r, o, cond, text, why);
+		xmpp_buf_free(buf);
+		return;
+	}
+	if (r != NULL)
+		r->bounced++;
+	route_env.counters.bounced++;
+	if (route_log_allowed())
+		route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
+		    route_describe(o, desc, sizeof(desc)),
+		    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
+		    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "");
+	/* The answer's own origin: of type error, it is never answered. */
+	answer.face = o->face;
+	answer.attrs.name = o->attrs.name;
+	answer.attrs.from = o->attrs.to;
+	answer.attrs.to = o->attrs.from;
+	answer.attrs.id = o->attrs.id;
+	answer.attrs.type = "error";
+	(void)route_send(back, xmpp_buf_data(buf), xmpp_buf_len(buf), &answer);
+	xmpp_buf_free(buf);
+}
+
+void
+route_bounce(const struct route_origin *o, enum xmpp_stanza_error cond,
+    const char *text)
+{
+	route_reject(NULL, o, cond, text);
+}
+
+/*
+ * Events from the outgoing leg.
+ */
+
+void
+route_leg_ready(struct route *r, struct leg *l)
+{
+	if (l != r->leg)
+		return;
+	route_log(LOG_LEVEL_DEBUG, r, "leg ready, %zu stanzas queued",
+	    r->queue_len);
+	route_flush(r);
+}
+
+void
+route_leg_drained(struct route *r, struct leg *l)
+{
+	if (l == r->leg)
+		route_flush(r);
+}
+
+void
+route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
+    const char *text)
+{
+	/* Inside leg_connect() the leg is not known yet, but it is ours. */
+	if (l != r->leg && !(r->connecting && r->leg == NULL))
+		return;
+	r->connecting = false;
+	r->leg = NULL;
+	leg_detach_route(l);	/* r may be freed once idle */
+	if (r->queue_len > 0)
+		route_log(LOG_LEVEL_INFO, r, "leg gone (%s%s%s): bouncing %zu "
+		    "stanzas", xmpp_stanza_error_name(cond),
+		    text != NULL ? ": " : "", text != NULL ? text : "",
+		    r->queue_len);
+	route_bounce_queue(r, cond, text);
+	route_arm_idle(r);
+}
+
+/*
+ * The module.
+ */
+
+void
+route_init(struct event_base *base)
+{
+	route_env.base = base;
+}
+
+void
+route_configure(const struct config *c)
+{
+	route_env.queue_max = c->limits.queue;
+	route_env.idle_ms = c->timeouts.idle;
+}
+
+void
+route_shutdown(void)
+{
+	struct route *r, *next;
+
+	route_env.shutting_down = true;
+	RB_FOREACH(r, route_tree, &route_env.tree) {
+		if (r->queue_len == 0)
+			continue;
+		route_log(LOG_LEVEL_INFO, r, "shutting down: bouncing %zu "
+		    "stanzas", r->queue_len);
+		route_bounce_queue(r, XMPP_STANZA_SERVICE_UNAVAILABLE,
+		    "system shutting down");
+	}
+	RB_FOREACH_SAFE(r, route_tree, &route_env.tree, next)
+		route_free(r);
+	route_log_flush(util_now_ms());
+	route_env.shutting_down = false;
+}
+
+size_t
+route_count(void)
+{
+	return route_env.count;
+}
+
+size_t
+route_queued(void)
+{
+	return route_env.queued;
+}
+
+size_t
+route_queue_length(const struct route *r)
+{
+	return r->queue_len;
+}
+
+void
+route_get_counters(struct route_counters *c)
+{
+	*c = route_env.counters;
+}
+
+void
+route_foreach(void (*fn)(const struct route_info *, void *), void *arg)
+{
+	struct route *r;
+	struct route_info info;
+	struct leg_info li;
+	uint64_t now = util_now_ms();
+
+	RB_FOREACH(r, route_tree, &route_env.tree) {
+		memset(&info, 0, sizeof(info));
+		info.face = config_face_name(r->face);
+		info.local = r->local;
+		info.remote = r->remote;
+		info.leg_state = "";
+		if (r->leg != NULL) {
+			leg_info_of(r->leg, &li);
+			info.leg_id = li.id;
+			info.leg_state = li.state;
+		}
+		info.queue = r->queue_len;
+		info.queue_bytes = r->queue_bytes;
+		info.sent = r->sent;
+		info.bounced = r->bounced;
+		info.dropped = r->dropped;
+		info.age_ms = now - r->created;
+		fn(&info, arg);
+	}
+}

@@ -1,0 +1,885 @@
+/*
+ * Unit tests for route: find-or-create, direct writes, the queue, bounces
+ * (byte-exact, through the reverse route), the idle timer on a real loop,
+ * shutdown and the snapshot.
+ *
+ * The leg module is faked here (and config_face_name(), so that config.o
+ * and everything it pulls in stay out): this file links route.o, xmpp.o,
+ * jid.o, log.o and util.o only.
+ */
+#include "fgconfig.h"
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "jid.h"
+#include "leg.h"
+#include "log.h"
+#include "route.h"
+#include "xmpp.h"
+
+#define ST	"urn:ietf:params:xml:ns:xmpp-stanzas"
+#define PUB	CONFIG_FACE_PUBLIC
+#define INT	CONFIG_FACE_INTERNAL
+
+/*
+ * The fake leg module.
+ */
+
+struct leg {
+	uint64_t		 id;
+	struct route		*route;		/* NULL once detached */
+	enum config_face	 face;
+	char			 local[JID_DOMAIN_MAX];
+	char			 remote[JID_DOMAIN_MAX];
+	bool			 ready;
+	bool			 congested;
+	bool			 fail_send;
+	int			 congest_after;	/* sends; 0: never */
+};
+
+#define FAKE_LEGS	16
+#define FAKE_SENT	64
+
+static struct {
+	struct leg	 legs[FAKE_LEGS];
+	int		 nlegs;
+	int		 connects;		/* leg_connect() calls */
+	bool		 connect_fails;
+	bool		 connect_gone;		/* fails inside leg_connect() */
+	struct {
+		struct leg	*leg;
+		char		*data;
+	}		 sent[FAKE_SENT];
+	int		 nsent;
+} fake;
+
+struct leg *
+leg_connect(struct route *route, enum config_face face, const char *local,
+    const char *remote)
+{
+	struct leg *l;
+
+	fake.connects++;
+	if (fake.connect_fails || fake.nlegs == FAKE_LEGS)
+		return NULL;
+	l = &fake.legs[fake.nlegs++];
+	memset(l, 0, sizeof(*l));
+	l->id = (uint64_t)fake.nlegs;
+	l->route = route;
+	l->face = face;
+	snprintf(l->local, sizeof(l->local), "%s", local);
+	snprintf(l->remote, sizeof(l->remote), "%s", remote);
+	if (fake.connect_gone) {
+		/* As leg_out.c does when policy denies the remote. */
+		l->route = NULL;
+		route_leg_gone(route, l, XMPP_STANZA_POLICY_VIOLATION,
+		    "denied by policy");
+		return NULL;
+	}
+	return l;
+}
+
+int
+leg_send(struct leg *l, const char *data, size_t len)
+{
+	assert_true(l->ready);
+	if (l->fail_send)
+		return -1;
+	assert_true(fake.nsent < FAKE_SENT);
+	fake.sent[fake.nsent].leg = l;
+	fake.sent[fake.nsent].data = strndup(data, len);
+	assert_non_null(fake.sent[fake.nsent].data);
+	fake.nsent++;
+	if (l->congest_after > 0 && --l->congest_after == 0)
+		l->congested = true;
+	return 0;
+}
+
+bool
+leg_is_ready(const struct leg *l)
+{
+	return l->ready;
+}
+
+bool
+leg_is_congested(const struct leg *l)
+{
+	return l->congested;
+}
+
+void
+leg_detach_route(struct leg *l)
+{
+	l->route = NULL;
+}
+
+void
+leg_info_of(const struct leg *l, struct leg_info *i)
+{
+	memset(i, 0, sizeof(*i));
+	i->id = l->id;
+	i->state = l->ready ? "ready" : "connecting";
+}
+
+const char *
+config_face_name(enum config_face face)
+{
+	static const char *const names[] = { "public", "internal",
+	    "transparent" };
+
+	return (size_t)face < sizeof(names) / sizeof(names[0]) ?
+	    names[face] : NULL;
+}
+
+/* The fake leg for (face, local, remote), or NULL. */
+static struct leg *
+fake_leg(enum config_face face, const char *local, const char *remote)
+{
+	int i;
+
+	for (i = fake.nlegs - 1; i >= 0; i--)
+		if (fake.legs[i].face == face &&
+		    strcmp(fake.legs[i].local, local) == 0 &&
+		    strcmp(fake.legs[i].remote, remote) == 0)
+			return &fake.legs[i];
+	return NULL;
+}
+
+static void
+fake_reset(void)
+{
+	int i;
+
+	for (i = 0; i < fake.nsent; i++)
+		free(fake.sent[i].data);
+	memset(&fake, 0, sizeof(fake));
+}
+
+/* Assert that sent[i] went out on leg l holding exactly want. */
+static void
+expect_sent(int i, const struct leg *l, const char *want)
+{
+	assert_true(i < fake.nsent);
+	assert_ptr_equal(fake.sent[i].leg, l);
+	assert_string_equal(fake.sent[i].data, want);
+}
+
+/*
+ * Set-up: a real loop for the idle timers, a config with a small queue.
+ */
+
+static struct event_base *base;
+
+static void
+configure(unsigned queue, uint64_t idle_ms)
+{
+	struct config c;
+
+	memset(&c, 0, sizeof(c));
+	c.limits.queue = queue;
+	c.timeouts.idle = idle_ms;
+	route_configure(&c);
+}
+
+static int
+setup(void **state)
+{
+	fake_reset();
+	if ((base = event_base_new()) == NULL)
+		return -1;
+	route_init(base);
+	configure(4, 60000);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	route_shutdown();
+	assert_int_equal(route_count(), 0);
+	assert_int_equal(route_queued(), 0);
+	event_base_free(base);
+	base = NULL;
+	fake_reset();
+	return 0;
+}
+
+/* The routes of one scenario: a remote user writes to a local user. The
+ * stanza came in on the public face and goes out on the internal one; its
+ * answers go back out on the public face. */
+#define R	"remote.example"
+#define L	"corp.example"
+
+static struct route_origin
+origin(const char *name, const char *type, const char *id)
+{
+	struct route_origin o = {
+		.face = PUB,
+		.attrs = { .name = name, .from = "juliet@" R "/balcony",
+		    .to = "romeo@" L, .id = id, .type = type },
+	};
+
+	return o;
+}
+
+static int
+send_msg(struct route *r, const char *id)
+{
+	struct route_origin o = origin("message", "chat", id);
+	char data[128];
+
+	snprintf(data, sizeof(data), "<message id='%s'/>", id);
+	return route_send(r, data, strlen(data), &o);
+}
+
+/* The stanza as send_msg() writes it. */
+static const char *
+msg_bytes(const char *id)
+{
+	static char data[128];
+
+	snprintf(data, sizeof(data), "<message id='%s'/>", id);
+	return data;
+}
+
+static void
+counters(struct route_counters *c)
+{
+	route_get_counters(c);
+}
+
+/* route_foreach() into one info, for the route local -> remote on face. */
+struct find_info {
+	const char		*face, *local, *remote;
+	struct route_info	 info;
+	bool			 found;
+	int			 n;
+};
+
+static void
+find_info_fn(const struct route_info *i, void *arg)
+{
+	struct find_info *f = arg;
+
+	f->n++;
+	if (strcmp(i->face, f->face) == 0 && strcmp(i->local, f->local) == 0 &&
+	    strcmp(i->remote, f->remote) == 0) {
+		f->info = *i;
+		f->found = true;
+	}
+}
+
+static struct route_info
+info_of(const char *face, const char *local, const char *remote)
+{
+	struct find_info f = { .face = face, .local = local,
+	    .remote = remote };
+
+	route_foreach(find_info_fn, &f);
+	assert_true(f.found);
+	f.info.face = f.info.local = f.info.remote = NULL;	/* borrowed */
+	return f.info;
+}
+
+/*
+ * route_get
+ */
+
+static void
+test_get_find_or_create(void **state)
+{
+	struct route *a, *b;
+	char longname[300];
+
+	a = route_get(INT, R, L);
+	assert_non_null(a);
+	assert_ptr_equal(route_get(INT, R, L), a);
+	assert_int_equal(route_count(), 1);
+	b = route_get(PUB, R, L);
+	assert_non_null(b);
+	assert_ptr_not_equal(b, a);
+	assert_ptr_not_equal(route_get(INT, L, R), a);
+	assert_ptr_not_equal(route_get(INT, R, "other.example"), a);
+	assert_int_equal(route_count(), 4);
+	assert_int_equal(fake.connects, 0);	/* legs only on demand */
+
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_null(route_get(INT, longname, L));
+	assert_null(route_get(INT, R, longname));
+	assert_int_equal(route_count(), 4);
+}
+
+/*
+ * Sending
+ */
+
+static void
+test_direct_send_when_ready(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct route_counters c;
+	struct leg *l;
+
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	assert_non_null(l);
+	assert_ptr_equal(l->route, r);
+	l->ready = true;
+	route_leg_ready(r, l);
+	assert_int_equal(fake.nsent, 1);
+
+	/* Ready, not congested, nothing queued: written at once. */
+	assert_int_equal(send_msg(r, "2"), 0);
+	assert_int_equal(fake.nsent, 2);
+	expect_sent(1, l, msg_bytes("2"));
+	assert_int_equal(route_queued(), 0);
+	assert_int_equal(fake.connects, 1);	/* the leg is reused */
+	counters(&c);
+	assert_int_equal(c.sent, 2);
+	assert_int_equal(info_of("internal", R, L).sent, 2);
+
+	/* Congested: queued, written when the leg drains. */
+	l->congested = true;
+	assert_int_equal(send_msg(r, "3"), 0);
+	assert_int_equal(fake.nsent, 2);
+	assert_int_equal(route_queued(), 1);
+	assert_int_equal(route_queue_length(r), 1);
+	l->congested = false;
+	route_leg_drained(r, l);
+	expect_sent(2, l, msg_bytes("3"));
+	assert_int_equal(route_queued(), 0);
+}
+
+static void
+test_queue_then_flush_in_order(void **state)
+{
+	static const char *const ids[] = { "a", "b", "c", "d" };
+	struct route *r = route_get(INT, R, L);
+	struct route_info info;
+	struct leg *l;
+	size_t i;
+
+	for (i = 0; i < 4; i++)
+		assert_int_equal(send_msg(r, ids[i]), 0);
+	assert_int_equal(fake.connects, 1);
+	assert_int_equal(fake.nsent, 0);
+	assert_int_equal(route_queued(), 4);
+	info = info_of("internal", R, L);
+	assert_int_equal(info.queue, 4);
+	assert_int_equal(info.queue_bytes, 4 * strlen(msg_bytes("a")));
+	l = fake_leg(INT, R, L);
+
+	/* A drained leg that is not ready yet writes nothing. */
+	route_leg_drained(r, l);
+	assert_int_equal(fake.nsent, 0);
+	/* A leg that is not the route's is ignored. */
+	route_leg_ready(r, NULL);
+	assert_int_equal(fake.nsent, 0);
+
+	/* Ready: flushed in order until the leg congests, then on drain. */
+	l->ready = true;
+	l->congest_after = 2;
+	route_leg_ready(r, l);
+	assert_int_equal(fake.nsent, 2);
+	assert_int_equal(route_queued(), 2);
+	/* Still queued: a new stanza waits behind them. */
+	l->congested = false;
+	assert_int_equal(send_msg(r, "e"), 0);
+	assert_int_equal(fake.nsent, 5);
+	for (i = 0; i < 4; i++)
+		expect_sent((int)i, l, msg_bytes(ids[i]));
+	expect_sent(4, l, msg_bytes("e"));
+	assert_int_equal(route_queued(), 0);
+}
+
+/*
+ * Queue full: each kind of stanza that may be answered, byte-exact on the
+ * reverse route.
+ */
+
+static const struct {
+	const char	*name, *type;
+	const char	*want;
+} full_cases[] = {
+	{ "message", "chat",
+	  "<message from='romeo@" L "' to='juliet@" R "/balcony' id='x' "
+	  "type='error'><error type='wait' by='" L "'><resource-constraint "
+	  "xmlns='" ST "'/><text xmlns='" ST "' xml:lang='en'>queue full"
+	  "</text></error></message>" },
+	{ "iq", "get",
+	  "<iq from='romeo@" L "' to='juliet@" R "/balcony' id='x' "
+	  "type='error'><error type='wait' by='" L "'><resource-constraint "
+	  "xmlns='" ST "'/><text xmlns='" ST "' xml:lang='en'>queue full"
+	  "</text></error></iq>" },
+	{ "presence", "subscribe",
+	  "<presence from='romeo@" L "' to='juliet@" R "/balcony' id='x' "
+	  "type='error'><error type='wait' by='" L "'><resource-constraint "
+	  "xmlns='" ST "'/><text xmlns='" ST "' xml:lang='en'>queue full"
+	  "</text></error></presence>" },
+};
+
+static void
+test_queue_full_bounces(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(full_cases) / sizeof(full_cases[0]); i++) {
+		struct route_origin o = origin(full_cases[i].name,
+		    full_cases[i].type, "x");
+		struct route *r, *back;
+		struct leg *l;
+
+		configure(2, 60000);
+		r = route_get(INT, R, L);
+		assert_int_equal(send_msg(r, "1"), 0);
+		assert_int_equal(send_msg(r, "2"), 0);
+		assert_int_equal(route_send(r, "<x/>", 4, &o), -1);
+		assert_int_equal(route_queue_length(r), 2);
+		assert_int_equal(info_of("internal", R, L).bounced, 1);
+
+		/* The answer waits on the reverse route, out the public face. */
+		back = route_get(PUB, L, R);
+		assert_int_equal(route_queue_length(back), 1);
+		l = fake_leg(PUB, L, R);
+		assert_non_null(l);
+		l->ready = true;
+		route_leg_ready(back, l);
+		assert_int_equal(fake.nsent, 1);
+		expect_sent(0, l, full_cases[i].want);
+
+		route_shutdown();
+		fake_reset();
+	}
+}
+
+/*
+ * The leg goes: every queued stanza is answered, or dropped when it may
+ * not be.
+ */
+
+static const struct {
+	const char	*name, *type;
+	bool		 bounced;
+} gone_cases[] = {
+	{ "message", NULL, true },
+	{ "message", "chat", true },
+	{ "message", "error", false },
+	{ "presence", NULL, false },
+	{ "presence", "unavailable", false },
+	{ "presence", "subscribe", true },
+	{ "presence", "error", false },
+	{ "iq", "get", true },
+	{ "iq", "set", true },
+	{ "iq", "result", false },
+	{ "iq", "error", false },
+};
+#define NGONE	(sizeof(gone_cases) / sizeof(gone_cases[0]))
+
+static void
+test_leg_gone_bounces_queue(void **state)
+{
+	struct route *r = route_get(INT, R, L), *back;
+	struct route_counters c0, c1;
+	struct route_info info;
+	struct leg *l, *lb;
+	char id[8];
+	size_t i, want = 0;
+	int n;
+
+	configure(NGONE, 60000);
+	counters(&c0);
+	for (i = 0; i < NGONE; i++) {
+		struct route_origin o;
+
+		snprintf(id, sizeof(id), "%zu", i);
+		o = origin(gone_cases[i].name, gone_cases[i].type, id);
+		assert_int_equal(route_send(r, "<s/>", 4, &o), 0);
+		want += gone_cases[i].bounced;
+	}
+	l = fake_leg(INT, R, L);
+	/* Not the route's leg: nothing happens. */
+	route_leg_gone(r, NULL, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, NULL);
+	assert_int_equal(route_queue_length(r), NGONE);
+
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "timed out");
+	assert_null(l->route);
+	assert_int_equal(route_queue_length(r), 0);
+	info = info_of("internal", R, L);
+	assert_int_equal(info.leg_id, 0);
+	assert_string_equal(info.leg_state, "");
+	assert_int_equal(info.bounced, want);
+	assert_int_equal(info.dropped, NGONE - want);
+	counters(&c1);
+	assert_int_equal(c1.bounced - c0.bounced, want);
+	assert_int_equal(c1.dropped - c0.dropped, NGONE - want);
+
+	/* The answers, in order, on the reverse route. */
+	back = route_get(PUB, L, R);
+	assert_int_equal(route_queue_length(back), want);
+	lb = fake_leg(PUB, L, R);
+	lb->ready = true;
+	route_leg_ready(back, lb);
+	assert_int_equal(fake.nsent, (int)want);
+	for (i = 0, n = 0; i < NGONE; i++) {
+		char head[160];
+
+		if (!gone_cases[i].bounced)
+			continue;
+		snprintf(head, sizeof(head), "<%s from='romeo@" L "' to='juliet@"
+		    R "/balcony' id='%zu' type='error'>", gone_cases[i].name, i);
+		assert_true(strncmp(fake.sent[n].data, head,
+		    strlen(head)) == 0);
+		assert_non_null(strstr(fake.sent[n].data,
+		    "<error type='wait' by='" L "'><remote-server-timeout "
+		    "xmlns='" ST "'/><text xmlns='" ST "' xml:lang='en'>"
+		    "timed out</text></error>"));
+		n++;
+	}
+
+	/* The next stanza starts a new leg. */
+	assert_int_equal(send_msg(r, "again"), 0);
+	assert_ptr_not_equal(fake_leg(INT, R, L), l);
+}
+
+/*
+ * Bounces that fail are dropped, never answered again.
+ */
+
+static void
+test_failed_bounce_is_dropped(void **state)
+{
+	struct route *r, *back;
+	struct route_counters c0, c1;
+	struct route_info info;
+
+	/* The reverse route's queue is full: the answer itself is refused. */
+	configure(1, 60000);
+	r = route_get(INT, R, L);
+	back = route_get(PUB, L, R);
+	assert_int_equal(send_msg(back, "fill"), 0);
+	assert_int_equal(send_msg(r, "1"), 0);
+	counters(&c0);
+	assert_int_equal(send_msg(r, "2"), -1);
+	counters(&c1);
+	assert_int_equal(c1.bounced - c0.bounced, 1);
+	assert_int_equal(c1.dropped - c0.dropped, 1);
+	info = info_of("public", L, R);
+	assert_int_equal(info.dropped, 1);
+	assert_int_equal(info.bounced, 0);
+	assert_int_equal(info.queue, 1);
+	assert_int_equal(route_count(), 2);
+}
+
+static void
+test_no_leg_bounces_and_stops(void **state)
+{
+	struct route_counters c0, c1;
+	struct route *r = route_get(INT, R, L);
+	struct route_info info;
+
+	/* No leg can be started either way: the stanza is answered, the
+	 * answer cannot go and is dropped, and that is the end of it. */
+	fake.connect_fails = true;
+	counters(&c0);
+	assert_int_equal(send_msg(r, "1"), -1);
+	counters(&c1);
+	assert_int_equal(fake.connects, 2);
+	assert_int_equal(c1.bounced - c0.bounced, 1);
+	assert_int_equal(c1.dropped - c0.dropped, 1);
+	assert_int_equal(route_count(), 2);
+	assert_int_equal(route_queued(), 0);
+	info = info_of("internal", R, L);
+	assert_int_equal(info.bounced, 1);
+	assert_int_equal(info.leg_id, 0);
+	info = info_of("public", L, R);
+	assert_int_equal(info.dropped, 1);
+}
+
+static void
+test_gone_inside_connect(void **state)
+{
+	struct route *r = route_get(INT, R, L), *back = route_get(PUB, L, R);
+	struct leg *lb;
+
+	/* The reverse route has a ready leg, so the answer goes out. */
+	assert_int_equal(send_msg(back, "0"), 0);
+	lb = fake_leg(PUB, L, R);
+	lb->ready = true;
+	route_leg_ready(back, lb);
+
+	/* The leg fails before leg_connect() returns: its reason is used. */
+	fake.connect_gone = true;
+	assert_int_equal(send_msg(r, "1"), -1);
+	assert_int_equal(info_of("internal", R, L).bounced, 1);
+	assert_int_equal(info_of("internal", R, L).leg_id, 0);
+	expect_sent(1, lb, "<message from='romeo@" L "' to='juliet@" R
+	    "/balcony' id='1' type='error'><error type='modify' by='" L "'>"
+	    "<policy-violation xmlns='" ST "'/><text xmlns='" ST "' "
+	    "xml:lang='en'>denied by policy</text></error></message>");
+	assert_int_equal(fake.nsent, 2);
+	assert_int_equal(route_queued(), 0);
+}
+
+static void
+test_write_failure_bounces(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct leg *l;
+
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = true;
+	l->fail_send = true;
+	route_leg_ready(r, l);
+	assert_int_equal(route_queued(), 1);	/* the answer, waiting */
+	assert_int_equal(info_of("internal", R, L).bounced, 1);
+	assert_int_equal(send_msg(r, "2"), -1);
+	assert_int_equal(info_of("internal", R, L).bounced, 2);
+	assert_int_equal(route_queue_length(route_get(PUB, L, R)), 2);
+}
+
+/*
+ * route_bounce() on its own: what is answered, what is dropped.
+ */
+
+static const struct {
+	const char	*name, *type, *from, *to;
+	bool		 bounced;
+} bounce_cases[] = {
+	{ "message", NULL, "a@" R, "b@" L, true },
+	{ "message", "error", "a@" R, "b@" L, false },
+	{ "presence", NULL, "a@" R, "b@" L, false },
+	{ "iq", "result", "a@" R, "b@" L, false },
+	{ "iq", NULL, "a@" R, "b@" L, false },
+	{ "iq", "get", R, L, true },			/* bare domains */
+	{ "message", NULL, "a@REMOTE.Example.", "b@" L, true },
+	{ "message", NULL, NULL, "b@" L, false },	/* no from */
+	{ "message", NULL, "a@" R, NULL, false },	/* no to */
+	{ "message", NULL, "@" R, "b@" L, false },	/* bad from */
+	{ "message", NULL, "a@" R, "b@bad_domain", false }, /* bad to */
+	{ "message", NULL, "a@" R, "b@" L "/", false },
+	{ "stream", NULL, "a@" R, "b@" L, false },	/* not a stanza */
+};
+
+static void
+test_bounce_table(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(bounce_cases) / sizeof(bounce_cases[0]); i++) {
+		struct route_origin o = {
+			.face = PUB,
+			.attrs = { .name = bounce_cases[i].name,
+			    .type = bounce_cases[i].type,
+			    .from = bounce_cases[i].from,
+			    .to = bounce_cases[i].to, .id = "b1" },
+		};
+		struct route_counters c0, c1;
+
+		counters(&c0);
+		route_bounce(&o, XMPP_STANZA_POLICY_VIOLATION, NULL);
+		counters(&c1);
+		if (bounce_cases[i].bounced) {
+			assert_int_equal(c1.bounced - c0.bounced, 1);
+			assert_int_equal(c1.dropped, c0.dropped);
+		} else {
+			assert_int_equal(c1.dropped - c0.dropped, 1);
+			assert_int_equal(c1.bounced, c0.bounced);
+		}
+	}
+	/* Every answer went to the one reverse route (domains normalised),
+	 * out the face the stanzas came in on. */
+	assert_int_equal(route_count(), 1);
+	assert_int_equal(route_queue_length(route_get(PUB, L, R)), 3);
+}
+
+/*
+ * The idle timer, on a real loop.
+ */
+
+static void
+run_loop(int ms)
+{
+	struct timeval tv = { .tv_sec = 0, .tv_usec = ms * 1000 };
+
+	event_base_loopexit(base, &tv);
+	event_base_dispatch(base);
+}
+
+static void
+test_idle_route_freed(void **state)
+{
+	struct route *r;
+	struct leg *l;
+
+	configure(4, 20);
+	(void)route_get(PUB, L, R);
+	r = route_get(INT, R, L);
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	assert_int_equal(route_count(), 2);
+
+	/* The unused route goes; the one with a leg and a queue stays. */
+	run_loop(100);
+	assert_int_equal(route_count(), 1);
+	assert_int_equal(route_queue_length(r), 1);
+
+	/* Once written and with its leg gone, it goes too. */
+	l->ready = true;
+	route_leg_ready(r, l);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "idle");
+	assert_int_equal(route_count(), 1);
+	run_loop(100);
+	assert_int_equal(route_count(), 0);
+
+	/* Used again before the time is up: the timer finds it busy. */
+	configure(4, 50);
+	r = route_get(INT, R, L);
+	assert_int_equal(send_msg(r, "2"), 0);
+	run_loop(100);
+	assert_int_equal(route_count(), 1);
+}
+
+/*
+ * Shutdown
+ */
+
+static void
+test_shutdown(void **state)
+{
+	struct route *in, *out, *other;
+	struct leg *lout;
+	struct route_counters c0, c1;
+	struct route_origin o = origin("message", NULL, "s1");
+
+	/* out: public L -> R with a ready leg, where answers can go. */
+	out = route_get(PUB, L, R);
+	assert_int_equal(send_msg(out, "0"), 0);
+	lout = fake_leg(PUB, L, R);
+	lout->ready = true;
+	route_leg_ready(out, lout);
+	/* in: internal R -> L, two stanzas waiting for its leg. */
+	in = route_get(INT, R, L);
+	assert_int_equal(send_msg(in, "1"), 0);
+	assert_int_equal(route_send(in, "<m/>", 4, &o), 0);
+	/* other: answers would need a route that does not exist. */
+	other = route_get(INT, "far.example", L);
+	o.attrs.from = "x@far.example";
+	assert_int_equal(route_send(other, "<m/>", 4, &o), 0);
+	assert_int_equal(route_queued(), 3);
+	assert_int_equal(fake.connects, 3);
+	assert_int_equal(route_count(), 3);
+
+	counters(&c0);
+	route_shutdown();
+	counters(&c1);
+	assert_int_equal(route_count(), 0);
+	assert_int_equal(route_queued(), 0);
+	assert_int_equal(fake.connects, 3);	/* no new legs */
+	assert_int_equal(c1.bounced - c0.bounced, 2);
+	assert_int_equal(c1.dropped - c0.dropped, 1);
+	/* The two answers went out on the ready leg, right away. */
+	assert_int_equal(fake.nsent, 3);
+	expect_sent(1, lout, "<message from='romeo@" L "' to='juliet@" R
+	    "/balcony' id='1' type='error'><error type='cancel' by='" L "'>"
+	    "<service-unavailable xmlns='" ST "'/><text xmlns='" ST "' "
+	    "xml:lang='en'>system shutting down</text></error></message>");
+	/* Every leg was told its route is gone. */
+	assert_null(fake_leg(PUB, L, R)->route);
+	assert_null(fake_leg(INT, R, L)->route);
+
+	/* The module works again afterwards. */
+	assert_non_null(route_get(INT, R, L));
+	assert_int_equal(route_count(), 1);
+}
+
+/*
+ * The snapshot
+ */
+
+static void
+test_foreach(void **state)
+{
+	struct route *a = route_get(INT, R, L), *b = route_get(PUB, L, R);
+	struct find_info f = { .face = "", .local = "", .remote = "" };
+	struct route_info info;
+	struct leg *l;
+
+	(void)b;
+	route_foreach(find_info_fn, &f);
+	assert_int_equal(f.n, 2);
+
+	assert_int_equal(send_msg(a, "1"), 0);
+	assert_int_equal(send_msg(a, "22"), 0);
+	info = info_of("internal", R, L);
+	l = fake_leg(INT, R, L);
+	assert_int_equal(info.leg_id, l->id);
+	assert_string_equal(info.leg_state, "connecting");
+	assert_int_equal(info.queue, 2);
+	assert_int_equal(info.queue_bytes, strlen(msg_bytes("1")) +
+	    strlen(msg_bytes("22")));
+	assert_int_equal(info.sent, 0);
+	assert_true(info.age_ms < 10000);
+
+	l->ready = true;
+	route_leg_ready(a, l);
+	info = info_of("internal", R, L);
+	assert_string_equal(info.leg_state, "ready");
+	assert_int_equal(info.queue, 0);
+	assert_int_equal(info.queue_bytes, 0);
+	assert_int_equal(info.sent, 2);
+
+	info = info_of("public", L, R);
+	assert_int_equal(info.leg_id, 0);
+	assert_string_equal(info.leg_state, "");
+	assert_int_equal(info.queue, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_get_find_or_create,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_direct_send_when_ready,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_then_flush_in_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_full_bounces,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leg_gone_bounces_queue,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failed_bounce_is_dropped,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_leg_bounces_and_stops,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_gone_inside_connect,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_failure_bounces,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bounce_table,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_idle_route_freed,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_shutdown,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_foreach,
+		    setup, teardown),
+	};
+
+	log_init(true, 0);
+	log_set_level(LOG_LEVEL_DEBUG);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
