@@ -31,6 +31,8 @@ struct conn {
 	SSL			*ssl;		/* borrowed from top; NULL plain */
 	bool			 tls_done;	/* handshake finished */
 	bool			 closing;	/* conn_close() called */
+	bool			 finishing;	/* CLOSED is scheduled */
+	bool			 abandoned;	/* freed by the owner meanwhile */
 	bool			 congested;
 	size_t			 high;		/* output high watermark */
 	struct ev_token_bucket_cfg *rate;
@@ -45,6 +47,7 @@ struct conn {
 };
 
 static void conn_read_cb(struct bufferevent *, void *);
+static void conn_maybe_closed(struct conn *);
 static void conn_write_cb(struct bufferevent *, void *);
 static void conn_event_cb(struct bufferevent *, short, void *);
 
@@ -167,6 +170,10 @@ conn_free(struct conn *c)
 {
 	if (c == NULL)
 		return;
+	if (c->finishing) {	/* conn_finish_close() is scheduled: it frees */
+		c->abandoned = true;
+		return;
+	}
 	/* Freeing the filter frees raw too (BEV_OPT_CLOSE_ON_FREE). */
 	if (c->top != NULL)
 		bufferevent_free(c->top);
@@ -177,6 +184,47 @@ conn_free(struct conn *c)
 	free(c);
 }
 
+/* Whether every byte queued, through a TLS filter too, reached the socket. */
+static bool
+conn_is_flushed(const struct conn *c)
+{
+	return evbuffer_get_length(bufferevent_get_output(c->top)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(c->raw)) == 0;
+}
+
+static void
+conn_finish_close(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+
+	c->finishing = false;
+	if (!c->abandoned)
+		c->handler->event(c, CONN_EV_CLOSED, c->arg);
+	conn_free(c);
+}
+
+/* Closing: once flushed, report CLOSED and free, from the loop. */
+static void
+conn_maybe_closed(struct conn *c)
+{
+	if (!c->closing || c->finishing || !conn_is_flushed(c))
+		return;
+	c->finishing = true;
+	if (event_base_once(c->base, -1, EV_TIMEOUT, conn_finish_close, c,
+	    NULL) == -1)
+		conn_finish_close(-1, 0, c);
+}
+
+/* The raw output drained (under a TLS filter, the filter's callbacks
+ * do not say when the socket took the last bytes). */
+static void
+conn_raw_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
+    void *arg)
+{
+	if (info->n_deleted > 0)
+		conn_maybe_closed(arg);
+}
+
 void
 conn_close(struct conn *c)
 {
@@ -185,6 +233,9 @@ conn_close(struct conn *c)
 	c->closing = true;
 	bufferevent_disable(c->top, EV_READ);
 	bufferevent_setwatermark(c->top, EV_WRITE, 0, 0);
+	/* Without this callback the owner's close timer ends the wait. */
+	if (c->top != c->raw)
+		evbuffer_add_cb(bufferevent_get_output(c->raw), conn_raw_drained, c);
 	/* The write callback runs (deferred) and finishes when output is empty. */
 	bufferevent_trigger(c->top, EV_WRITE,
 	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
@@ -230,10 +281,7 @@ conn_write_cb(struct bufferevent *bev, void *arg)
 	struct conn *c = arg;
 
 	if (c->closing) {
-		if (evbuffer_get_length(bufferevent_get_output(bev)) > 0)
-			return;
-		c->handler->event(c, CONN_EV_CLOSED, c->arg);
-		conn_free(c);
+		conn_maybe_closed(c);
 		return;
 	}
 	if (c->congested &&

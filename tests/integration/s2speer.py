@@ -308,6 +308,58 @@ def make_cert(tmpdir, domain):
     return crt, key
 
 
+class TestCA:
+    """A throwaway CA issuing leaf certificates for test domains."""
+
+    def __init__(self, tmpdir):
+        self.dir = tmpdir
+        self.crt = os.path.join(tmpdir, "ca.crt")
+        self.key = os.path.join(tmpdir, "ca.key")
+        self._run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                   "/CN=fedgate test CA", "-days", "2", "-keyout", self.key,
+                   "-out", self.crt, "-addext",
+                   "basicConstraints=critical,CA:TRUE", "-addext",
+                   "keyUsage=critical,keyCertSign,cRLSign"])
+
+    @staticmethod
+    def _run(argv):
+        subprocess.run(argv, check=True, capture_output=True)
+
+    def issue(self, domain):
+        """A certificate and key for domain (SAN DNS); return paths."""
+        base = os.path.join(self.dir, domain)
+        ext = base + ".ext"
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:%s\nextendedKeyUsage=serverAuth,"
+                    "clientAuth\n" % domain)
+        self._run(["openssl", "req", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                   "/CN=" + domain, "-keyout", base + ".key", "-out",
+                   base + ".csr"])
+        self._run(["openssl", "x509", "-req", "-in", base + ".csr", "-CA",
+                   self.crt, "-CAkey", self.key, "-CAcreateserial", "-days",
+                   "2", "-extfile", ext, "-out", base + ".crt"])
+        os.chmod(base + ".key", 0o600)
+        return base + ".crt", base + ".key"
+
+    def client_context(self, domain=None):
+        """An ssl client context trusting this CA, presenting domain's
+        certificate when given."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(self.crt)
+        if domain:
+            ctx.load_cert_chain(*self.issue(domain))
+        return ctx
+
+    def server_context(self, domain):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*self.issue(domain))
+        ctx.load_verify_locations(self.crt)
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        return ctx
+
+
 def tempdir(prefix):
     """A temporary directory removed when the test exits."""
     import atexit
