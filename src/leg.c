@@ -423,10 +423,14 @@ void
 leg_end(struct leg *l, const char *reason)
 {
 	char name[LEG_NAME_MAX];
-	const char *why = l->close_reason[0] != '\0' ? l->close_reason : reason;
+	const char *why;
 
 	if (l->state == LEG_CLOSED)
 		return;
+	/* reason may live in the conn freed below: keep a copy. */
+	if (l->close_reason[0] == '\0')
+		leg_set_reason(l, "%s", reason);
+	why = l->close_reason;
 	log_info("%s: closed: %s (stanzas %" PRIu64 " in, %" PRIu64 " out; "
 	    "bytes %" PRIu64 " in, %" PRIu64 " out; %" PRIu64 " ms)",
 	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
