@@ -44,9 +44,11 @@ util_parse_units(const char *s, const struct util_unit *units, size_t nunits,
 	if (!isdigit((unsigned char)*p))
 		return -1;
 	for (; isdigit((unsigned char)*p); p++) {
-		if (value > (UINT64_MAX - 9) / 10)
+		uint64_t digit = (uint64_t)(*p - '0');
+
+		if (value > (UINT64_MAX - digit) / 10)
 			return -1;
-		value = value * 10 + (uint64_t)(*p - '0');
+		value = value * 10 + digit;
 	}
 	for (size_t i = 0; i < nunits; i++) {
 		if (strcasecmp(p, units[i].suffix) != 0)

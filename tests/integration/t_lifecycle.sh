@@ -5,6 +5,7 @@ set -u
 . "$top_srcdir/tests/lib.sh"
 
 conf=$TEST_TMP/fedgated.conf
+chmod 755 "$TEST_TMP"	# nobody must reach the socket
 sock=$TEST_TMP/ctl.sock
 pidf=$TEST_TMP/fedgated.pid
 log=$TEST_TMP/fedgated.log
