@@ -583,11 +583,17 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		break;
 	case CONN_EV_EOF:
 	case CONN_EV_ERROR:
-		snprintf(l->last_error, sizeof(l->last_error), "%s",
-		    conn_error(c));
-		if (l->outgoing && l->state == LEG_CONNECTING &&
-		    leg_out_retry(l))
-			break;
+		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
+		    conn_peer(c), conn_error(c));
+		if (l->outgoing && l->state == LEG_CONNECTING) {
+			char name[LEG_NAME_MAX];
+
+			log_info("%s: connect to %s failed: %s",
+			    leg_name(l, name, sizeof(name)), conn_peer(c),
+			    conn_error(c));
+			if (leg_out_retry(l))
+				break;
+		}
 		leg_end(l, conn_error(c));
 		break;
 	case CONN_EV_CLOSED:

@@ -25,7 +25,7 @@ not_ok() {
 check() {
 	desc=$1
 	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc"; fi
+	if "$@" >/dev/null; then ok "$desc"; else not_ok "$desc"; fi
 }
 
 diag() {

@@ -1,0 +1,172 @@
+"""Outbound discovery by DNS: fedgated asks a DNS server (dnsmasq on
+loopback, started here) for _xmpp-server._tcp SRV records, tries the
+targets in RFC 2782 order and fails over from a dead one to a live one;
+a domain whose SRV target is "." gets its stanzas bounced with
+remote-server-not-found."""
+
+import os
+import shutil
+import subprocess
+import sys
+import threading
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Peer,
+                     PeerError, Server, Tap, dialback_key, free_port,
+                     tempdir, wait_until)
+
+SECRET = "srv-test-secret-0123456789abcdef"
+tap = Tap()
+tmp = tempdir("fg-srv-")
+dnsmasq = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+if not os.path.exists(dnsmasq):
+    print("ok 1 - SRV discovery # SKIP dnsmasq is not installed")
+    sys.exit(0)
+
+public_port, internal_port, dns_port = free_port(), free_port(), free_port()
+dead_port = free_port()
+got = []
+lock = threading.Lock()
+
+
+def remote(peer):
+    """remote.example's live server; authenticates fedgated by asking
+    fedgated's public face, then collects stanzas."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="remote.example", to=hdr.get("from"),
+                     extra=" id='srv-1'")
+    peer.send("<stream:features/>")
+    r = peer.expect_element("result", NS_DB)
+    back = Peer(port=public_port)
+    back.open_stream(frm="remote.example", to="corp.example")
+    back.expect_header()
+    back.expect_element("features", NS_STREAM)
+    back.send("<db:verify from='remote.example' to='corp.example' "
+              "id='srv-1'>%s</db:verify>" % r.text)
+    v = back.expect_element("verify", NS_DB)
+    back.close()
+    peer.send("<db:result from='remote.example' to='corp.example' "
+              "type='%s'/>" % v.get("type"))
+    while True:
+        try:
+            el = peer.expect_element(timeout=20)
+        except PeerError:
+            return
+        with lock:
+            got.append(el)
+
+
+def upstream(peer):
+    """The internal server receiving bounces from fedgated."""
+    hdr = peer.expect_header()
+    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
+                     extra=" id='up-srv'")
+    peer.send("<stream:features/>")
+    peer.expect_element("result", NS_DB)
+    peer.send("<db:result from='corp.internal' to='%s' type='valid'/>"
+              % hdr.get("from"))
+    while True:
+        try:
+            el = peer.expect_element(timeout=20)
+        except PeerError:
+            return
+        with lock:
+            got.append(el)
+
+
+rem_srv = Server(remote)
+up_srv = Server(upstream)
+dns = subprocess.Popen([
+    dnsmasq, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+    "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
+    "--port=%d" % dns_port, "--user=root", "--pid-file=",
+    "--log-facility=%s/dnsmasq.log" % tmp, "--log-queries",
+    "--host-record=dead.remote.example,127.0.0.1",
+    "--host-record=live.remote.example,127.0.0.1",
+    "--srv-host=_xmpp-server._tcp.remote.example,dead.remote.example,%d,0,0"
+    % dead_port,
+    "--srv-host=_xmpp-server._tcp.remote.example,live.remote.example,%d,10,0"
+    % rem_srv.port,
+    "--srv-host=_xmpp-server._tcp.nowhere.example,.,0,0,0",
+], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+def dns_ready():
+    return os.path.exists("%s/dnsmasq.log" % tmp) and \
+        "started" in open("%s/dnsmasq.log" % tmp).read()
+
+
+conf = """
+dialback secret "%s"
+resolver 127.0.0.1 port %d
+listen public on 127.0.0.1 port %d
+listen internal on 127.0.0.1 port %d
+timeout connect 2s
+domain "corp.example" {
+	upstream "127.0.0.1" port %d trusted
+	internal-name "corp.internal"
+}
+peer default {
+	allow
+	tls optional
+	auth dialback
+}
+""" % (SECRET, dns_port, public_port, internal_port, up_srv.port)
+
+fg = None
+try:
+    if not wait_until(dns_ready, 10):
+        raise PeerError("dnsmasq did not start")
+    fg = Fedgated(conf, tmp)
+    p = Peer(port=internal_port)
+    p.open_stream(frm="corp.internal", to="remote.example")
+    hdr = p.expect_header()
+    p.expect_element("features", NS_STREAM)
+    p.send("<db:result from='corp.internal' to='remote.example'>k"
+           "</db:result>")
+    tap.ok(p.expect_element("result", NS_DB).get("type") == "valid",
+           "the internal stream authenticates (trusted upstream)")
+    p.send("<message from='a@corp.internal' to='b@remote.example' id='s1'>"
+           "<body>token-srv</body></message>")
+    tap.ok(wait_until(lambda: any(e.get("id") == "s1" for e in got), 20),
+           "the message reaches remote.example through its SRV records",
+           fg.log_text()[-3000:])
+    log = fg.log_text()
+    dead = log.find("127.0.0.1:%d" % dead_port)
+    live = log.find("connected to 127.0.0.1:%d" % rem_srv.port)
+    tap.ok(0 <= dead < live, "the priority-0 target was tried first, then "
+           "the next one", log[-2000:])
+    q = Peer(port=internal_port)
+    q.open_stream(frm="corp.internal", to="nowhere.example")
+    q.expect_header()
+    q.expect_element("features", NS_STREAM)
+    q.send("<db:result from='corp.internal' to='nowhere.example'>k"
+           "</db:result>")
+    q.expect_element("result", NS_DB)
+    q.send("<iq from='a@corp.internal/r' to='nowhere.example' id='s2' "
+           "type='get'><query xmlns='jabber:iq:version'/></iq>")
+
+    def bounce():
+        return [e for e in got if e.get("id") == "s2"]
+    tap.ok(wait_until(lambda: bounce(), 20), "an iq to a domain whose SRV "
+           "target is '.' bounces", fg.log_text()[-2000:])
+    b = bounce()
+    if b:
+        err = b[0].find("error")
+        tap.ok(err is not None and err.find("remote-server-not-found",
+                                            NS_STANZA_ERR) is not None,
+               "with remote-server-not-found", b[0])
+    p.close()
+    q.close()
+except (PeerError, OSError) as e:
+    tap.ok(False, "SRV discovery", "%s\n%s" % (
+        e, fg.log_text()[-3000:] if fg else ""))
+finally:
+    if fg:
+        tap.ok(fg.alive(), "fedgated is still serving")
+        fg.stop()
+    dns.terminate()
+    dns.wait(10)
+    rem_srv.stop()
+    up_srv.stop()
+sys.exit(tap.done())
