@@ -208,7 +208,7 @@ refused("a tls-required peer that skips STARTTLS gets policy-violation",
 tap.ok(fg.alive(), "fedgated is still serving")
 rc, out, err = fg.ctl("status", check=False)
 tap.ok(rc == 0, "the control socket still answers")
-fg.stop()
+fg.finish(tap)
 auth_srv.stop()
 int_srv.stop()
 tap.ok(not auth_srv.errors and not int_srv.errors,

@@ -215,7 +215,7 @@ except PeerError as e:
     tap.ok(False, "non-local from", e)
 
 tap.ok(fg.alive(), "fedgated is still serving")
-fg.stop()
+fg.finish(tap)
 log = fg.log_text()
 tap.ok("closed:" in log, "leg ends are logged with a reason")
 rem_srv.stop()

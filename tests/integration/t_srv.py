@@ -164,7 +164,7 @@ except (PeerError, OSError) as e:
 finally:
     if fg:
         tap.ok(fg.alive(), "fedgated is still serving")
-        fg.stop()
+        fg.finish(tap)
     dns.terminate()
     dns.wait(10)
     rem_srv.stop()

@@ -232,7 +232,7 @@ except (PeerError, OSError, ssl.SSLError) as e:
     tap.ok(False, "outbound TLS", "%s\n%s" % (e, fg.log_text()[-3000:]))
 
 tap.ok(fg.alive(), "fedgated is still serving")
-fg.stop()
+fg.finish(tap)
 up_srv.stop()
 rem_srv.stop()
 sys.exit(tap.done())
