@@ -3,10 +3,11 @@
  *
  * One listening Unix stream socket; each client is a bufferevent. A client
  * sends lines; each line is one command and gets exactly one reply line, a
- * JSON object. A command is one row of control_commands[]: the words that
- * name it, how many arguments it takes, whether it changes anything, and
- * the handler that fills the reply. Adding a command is adding a row and
- * its handler.
+ * JSON object. A command is one row of control_commands[] (control_cmd.c):
+ * the words that name it, how many arguments it takes, whether it changes
+ * anything, and the handler that fills the reply. This file finds the row,
+ * checks the arguments' count and the client's right to mutate, runs the
+ * handler and sends the reply.
  *
  * Whatever a client does ends at most that client: lines longer than
  * CONTROL_LINE_MAX, more than CONTROL_CLIENTS_MAX clients, idle clients,
@@ -29,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -38,12 +38,10 @@
 #include <event2/listener.h>
 #include <json.h>
 
-#include "config.h"
 #include "control.h"
+#include "control_private.h"
 #include "daemon.h"
-#include "jid.h"
 #include "log.h"
-#include "policy.h"
 #include "util.h"
 
 #define CONTROL_BACKLOG		16
@@ -53,108 +51,11 @@
 #define CONTROL_WRITE_SEC	30		/* reply not read for this long: close */
 #define CONTROL_PAUSE_SEC	1		/* after an accept error */
 
-struct control_client {
-	TAILQ_ENTRY(control_client) entry;
-	struct control		*ctl;
-	struct bufferevent	*bev;
-	uint64_t		 id;		/* for log lines */
-	uid_t			 uid;		/* SO_PEERCRED at accept */
-	gid_t			 gid;
-	pid_t			 pid;
-	int			 may_mutate;	/* -1 not known yet, 0 no, 1 yes */
-	bool			 blocked;	/* reading stopped: output too big */
-	bool			 eof;		/* the client sent its last byte */
-	bool			 closing;	/* close once the output is sent */
-};
-
-struct control {
-	struct daemon		*d;
-	char			*path;
-	int			 fd;
-	bool			 bound;		/* we created path: unlink it */
-	bool			 has_group;
-	gid_t			 gid;		/* the group that may mutate */
-	struct evconnlistener	*listener;
-	struct event		*pause;		/* re-enables accept */
-	TAILQ_HEAD(, control_client) clients;
-	unsigned		 nclients;
-	uint64_t		 next_id;
-	bool			 full;		/* warned that clients are at max */
-	unsigned		 busy;		/* inside a client callback */
-	bool			 dying;		/* control_free() while busy */
-};
-
-/* When a command needs the right to mutate. */
-enum control_access {
-	CONTROL_READ,
-	CONTROL_WRITE,
-	CONTROL_WRITE_WITH_ARGS		/* only when it is given arguments */
-};
-
-/*
- * Fill reply with the command's fields. Return 0, or -1 after adding
- * "error" (control_error()).
- */
-typedef int (*control_handler)(struct control_client *, struct json_object *,
-    int, char **);
-
-struct control_command {
-	const char		*name;		/* its words, one space apart */
-	const char		*args;		/* for usage and help */
-	int			 min_args;
-	int			 max_args;
-	enum control_access	 access;
-	control_handler		 handler;
-	const char		*help;
-};
-
-static int control_cmd_help(struct control_client *, struct json_object *,
-    int, char **);
-static int control_cmd_status(struct control_client *, struct json_object *,
-    int, char **);
-static int control_cmd_policy_check(struct control_client *,
-    struct json_object *, int, char **);
-static int control_cmd_policy_list(struct control_client *,
-    struct json_object *, int, char **);
-static int control_cmd_reload(struct control_client *, struct json_object *,
-    int, char **);
-static int control_cmd_log_level(struct control_client *, struct json_object *,
-    int, char **);
-
-static const struct control_command control_commands[] = {
-	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
-	    "list the commands" },
-	{ "status", "", 0, 0, CONTROL_READ, control_cmd_status,
-	    "show the daemon's state and counts" },
-	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
-	    control_cmd_policy_check,
-	    "show the rule that matches DOMAIN and the effective settings" },
-	{ "policy list", "", 0, 0, CONTROL_READ, control_cmd_policy_list,
-	    "list every policy rule" },
-	{ "reload", "", 0, 0, CONTROL_WRITE, control_cmd_reload,
-	    "re-read the configuration file" },
-	{ "log level", "[LEVEL]", 0, 1, CONTROL_WRITE_WITH_ARGS,
-	    control_cmd_log_level,
-	    "show or set the log level: warning, info, debug, trace" },
-};
-
-static const char *const control_access_names[] = {
-	[CONTROL_READ] = "never",
-	[CONTROL_WRITE] = "always",
-	[CONTROL_WRITE_WITH_ARGS] = "with arguments",
-};
-
-static const char *const control_kind_names[] = {
-	[POLICY_EXACT] = "exact",
-	[POLICY_SUFFIX] = "suffix",
-	[POLICY_DEFAULT] = "default",
-};
-
 static void	control_client_flush(struct control_client *);
 static void	control_client_free(struct control_client *);
 
 /* Add "error" to reply. Return -1, for handlers to return. */
-static int __attribute__((format(printf, 2, 3)))
+int
 control_error(struct json_object *reply, const char *fmt, ...)
 {
 	char msg[512];
@@ -165,59 +66,6 @@ control_error(struct json_object *reply, const char *fmt, ...)
 	va_end(ap);
 	json_object_object_add(reply, "error", json_object_new_string(msg));
 	return -1;
-}
-
-/*
- * A JSON string of s with every byte that is not part of valid UTF-8
- * replaced by U+FFFD, so that replies stay valid JSON whatever a file name
- * or a configuration error holds.
- */
-static struct json_object *
-control_json_text(const char *s)
-{
-	static const char repl[] = "\xef\xbf\xbd";
-	const unsigned char *p = (const unsigned char *)s;
-	struct json_object *o;
-	char *buf;
-	size_t n = 0, len, i;
-
-	if (s == NULL)
-		return NULL;
-	len = strlen(s);
-	if ((buf = malloc(len * 3 + 1)) == NULL)
-		return NULL;
-	for (i = 0; i < len; ) {
-		size_t need = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 :
-		    (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
-		size_t k;
-
-		for (k = 1; need > 1 && k < need && i + k < len; k++)
-			if ((p[i + k] & 0xc0) != 0x80)
-				break;
-		if (need == 0 || k < need || (need == 2 && p[i] < 0xc2) ||
-		    (need == 3 && p[i] == 0xe0 && p[i + 1] < 0xa0) ||
-		    (need == 3 && p[i] == 0xed && p[i + 1] >= 0xa0) ||
-		    (need == 4 && p[i] == 0xf0 && p[i + 1] < 0x90) ||
-		    (need == 4 && (p[i] > 0xf4 ||
-		    (p[i] == 0xf4 && p[i + 1] >= 0x90)))) {
-			memcpy(buf + n, repl, 3);
-			n += 3;
-			i++;
-			continue;
-		}
-		memcpy(buf + n, p + i, need);
-		n += need;
-		i += need;
-	}
-	o = json_object_new_string_len(buf, (int)n);
-	free(buf);
-	return o;
-}
-
-static struct json_object *
-control_json_u64(uint64_t v)
-{
-	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
 }
 
 /*
@@ -653,7 +501,7 @@ control_command_find(int argc, char **argv, int *words)
 	const struct control_command *best = NULL;
 	int best_words = 0;
 
-	for (size_t i = 0; i < nitems(control_commands); i++) {
+	for (size_t i = 0; i < control_ncommands; i++) {
 		const char *p = control_commands[i].name;
 		int w = 0;
 
@@ -808,261 +656,4 @@ control_client_event(struct bufferevent *bev, short what, void *arg)
 		log_debug("control: client %" PRIu64 ": %s", cc->id,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	control_client_free(cc);
-}
-
-/*
- * Commands
- */
-
-static int
-control_cmd_help(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	struct json_object *list = json_object_new_array(), *o;
-
-	for (size_t i = 0; i < nitems(control_commands); i++) {
-		const struct control_command *cmd = &control_commands[i];
-
-		o = json_object_new_object();
-		json_object_object_add(o, "command",
-		    json_object_new_string(cmd->name));
-		json_object_object_add(o, "args",
-		    json_object_new_string(cmd->args));
-		json_object_object_add(o, "mutates",
-		    json_object_new_string(control_access_names[cmd->access]));
-		json_object_object_add(o, "help",
-		    json_object_new_string(cmd->help));
-		json_object_array_add(list, o);
-	}
-	json_object_object_add(reply, "commands", list);
-	return 0;
-}
-
-static int
-control_cmd_status(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	const struct daemon *d = cc->ctl->d;
-	int64_t started = daemon_started(d), now = (int64_t)time(NULL);
-
-	json_object_object_add(reply, "version",
-	    json_object_new_string(PACKAGE_VERSION));
-	json_object_object_add(reply, "pid", json_object_new_int64(getpid()));
-	json_object_object_add(reply, "state",
-	    json_object_new_string(daemon_state_name(daemon_state(d))));
-	json_object_object_add(reply, "started", json_object_new_int64(started));
-	json_object_object_add(reply, "uptime",
-	    json_object_new_int64(now > started ? now - started : 0));
-	json_object_object_add(reply, "reloads",
-	    json_object_new_int64(daemon_reloads(d)));
-	json_object_object_add(reply, "config",
-	    control_json_text(daemon_config_path(d)));
-	json_object_object_add(reply, "listeners",
-	    json_object_new_int64(daemon_listener_count(d)));
-	json_object_object_add(reply, "legs",
-	    json_object_new_int64(daemon_leg_count(d)));
-	json_object_object_add(reply, "control_clients",
-	    json_object_new_int64(cc->ctl->nclients));
-	json_object_object_add(reply, "log_level",
-	    json_object_new_string(log_level_name(log_get_level())));
-	return 0;
-}
-
-/* Each setting: its name in replies, and the bit of a rule that sets it. */
-static const struct {
-	const char	*name;
-	unsigned	 bit;
-} control_setting_bits[] = {
-	{ "allow", POLICY_SET_ALLOW }, { "tls", POLICY_SET_TLS },
-	{ "verify", POLICY_SET_VERIFY }, { "auth", POLICY_SET_AUTH },
-	{ "resolve", POLICY_SET_RESOLVE }, { "dane", POLICY_SET_DANE },
-	{ "route", POLICY_SET_ROUTE }, { "stanza_size", POLICY_SET_STANZA_SIZE },
-	{ "rate", POLICY_SET_RATE }, { "burst", POLICY_SET_RATE },
-	{ "connections", POLICY_SET_CONNECTIONS },
-};
-
-/* A JSON object of the settings of s that mask (POLICY_SET_*) names. */
-static struct json_object *
-control_settings_json(const struct policy_settings *s, unsigned mask)
-{
-	struct json_object *o = json_object_new_object(), *route = NULL;
-
-	if (mask & POLICY_SET_ALLOW)
-		json_object_object_add(o, "allow",
-		    json_object_new_boolean(s->allow));
-	if (mask & POLICY_SET_TLS)
-		json_object_object_add(o, "tls",
-		    json_object_new_string(policy_tls_name(s->tls)));
-	if (mask & POLICY_SET_VERIFY)
-		json_object_object_add(o, "verify",
-		    json_object_new_string(policy_verify_name(s->verify)));
-	if (mask & POLICY_SET_AUTH)
-		json_object_object_add(o, "auth",
-		    json_object_new_string(policy_auth_name(s->auth)));
-	if (mask & POLICY_SET_RESOLVE)
-		json_object_object_add(o, "resolve",
-		    json_object_new_string(policy_resolve_name(s->resolve)));
-	if (mask & POLICY_SET_DANE)
-		json_object_object_add(o, "dane",
-		    json_object_new_boolean(s->dane));
-	if (mask & POLICY_SET_ROUTE) {
-		if (s->route_host[0] != '\0') {
-			route = json_object_new_object();
-			json_object_object_add(route, "host",
-			    control_json_text(s->route_host));
-			json_object_object_add(route, "port",
-			    json_object_new_int(s->route_port));
-		}
-		json_object_object_add(o, "route", route);
-	}
-	if (mask & POLICY_SET_STANZA_SIZE)
-		json_object_object_add(o, "stanza_size",
-		    control_json_u64(s->stanza_size));
-	if (mask & POLICY_SET_RATE) {
-		json_object_object_add(o, "rate", control_json_u64(s->rate));
-		json_object_object_add(o, "burst", control_json_u64(s->burst));
-	}
-	if (mask & POLICY_SET_CONNECTIONS)
-		json_object_object_add(o, "connections",
-		    json_object_new_int64(s->connections));
-	return o;
-}
-
-static struct json_object *
-control_rule_json(const struct policy_rule *r)
-{
-	struct json_object *o = json_object_new_object();
-
-	json_object_object_add(o, "pattern",
-	    control_json_text(policy_rule_pattern(r)));
-	json_object_object_add(o, "kind",
-	    json_object_new_string(control_kind_names[policy_rule_kind(r)]));
-	json_object_object_add(o, "origin",
-	    control_json_text(policy_rule_origin(r)));
-	json_object_object_add(o, "line",
-	    json_object_new_int(policy_rule_line(r)));
-	return o;
-}
-
-static void
-control_find_default(const struct policy_rule *r, void *arg)
-{
-	if (policy_rule_kind(r) == POLICY_DEFAULT)
-		*(const struct policy_rule **)arg = r;
-}
-
-static int
-control_cmd_policy_check(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	const struct config *c = daemon_config(cc->ctl->d);
-	const struct policy_rule *def = NULL;
-	struct policy_match m;
-	struct policy_settings eff;
-	struct json_object *src;
-	char domain[JID_DOMAIN_MAX];
-	unsigned rule_set, def_set;
-
-	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1 ||
-	    policy_match(c->policy, argv[0], &m) == -1)
-		return control_error(reply, "invalid domain");
-	policy_foreach(c->policy, control_find_default, &def);
-	rule_set = m.rule != NULL ? policy_rule_settings(m.rule)->set : 0;
-	def_set = def != NULL ? policy_rule_settings(def)->set : 0;
-
-	/* Effective: 0 means "the global limit" and "same as rate". */
-	eff = m.settings;
-	if (eff.stanza_size == 0)
-		eff.stanza_size = c->limits.stanza_size;
-	if (eff.burst == 0)
-		eff.burst = eff.rate;
-
-	json_object_object_add(reply, "domain", json_object_new_string(domain));
-	json_object_object_add(reply, "rule",
-	    m.rule != NULL ? control_rule_json(m.rule) : NULL);
-	json_object_object_add(reply, "settings",
-	    control_settings_json(&eff, ~0u));
-	src = json_object_new_object();
-	for (size_t i = 0; i < nitems(control_setting_bits); i++) {
-		unsigned bit = control_setting_bits[i].bit;
-
-		json_object_object_add(src, control_setting_bits[i].name,
-		    json_object_new_string(rule_set & bit ? "rule" :
-		    def_set & bit ? "default" : "built-in"));
-	}
-	json_object_object_add(reply, "sources", src);
-	return 0;
-}
-
-static void
-control_list_rule(const struct policy_rule *r, void *arg)
-{
-	struct json_object *list = arg, *o = control_rule_json(r);
-
-	json_object_object_add(o, "settings", control_settings_json(
-	    policy_rule_settings(r), policy_rule_settings(r)->set));
-	json_object_array_add(list, o);
-}
-
-static int
-control_cmd_policy_list(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	struct json_object *list = json_object_new_array();
-
-	policy_foreach(daemon_config(cc->ctl->d)->policy, control_list_rule,
-	    list);
-	json_object_object_add(reply, "rules", list);
-	return 0;
-}
-
-static int
-control_cmd_reload(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	struct daemon *d = cc->ctl->d;
-	struct json_object *list;
-	char *errors = NULL, *line, *save = NULL;
-
-	log_info("control: reload requested by uid %u pid %ld",
-	    (unsigned)cc->uid, (long)cc->pid);
-	if (daemon_reload(d, &errors) == 0) {
-		free(errors);
-		json_object_object_add(reply, "reloads",
-		    json_object_new_int64(daemon_reloads(d)));
-		return 0;
-	}
-	list = json_object_new_array();
-	for (line = errors != NULL ? strtok_r(errors, "\n", &save) : NULL;
-	    line != NULL; line = strtok_r(NULL, "\n", &save))
-		json_object_array_add(list, control_json_text(line));
-	free(errors);
-	control_error(reply, "reload refused");
-	json_object_object_add(reply, "errors", list);
-	return -1;
-}
-
-static int
-control_cmd_log_level(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
-{
-	enum log_level level, previous = log_get_level();
-
-	if (argc == 0) {
-		json_object_object_add(reply, "log_level",
-		    json_object_new_string(log_level_name(previous)));
-		return 0;
-	}
-	if (log_level_parse(argv[0], &level) == -1)
-		return control_error(reply,
-		    "unknown log level (warning, info, debug, trace)");
-	log_info("control: log level %s -> %s by uid %u pid %ld",
-	    log_level_name(previous), log_level_name(level),
-	    (unsigned)cc->uid, (long)cc->pid);
-	log_set_level(level);
-	json_object_object_add(reply, "log_level",
-	    json_object_new_string(log_level_name(level)));
-	json_object_object_add(reply, "previous",
-	    json_object_new_string(log_level_name(previous)));
-	return 0;
 }

@@ -737,8 +737,10 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 		int n = snprintf(pairs + off, sizeof(pairs) - off, "%s%s->%s%s",
 		    off > 0 ? " " : "", p->from, p->to,
 		    p->pending ? "(verifying)" : "");
-		if (n < 0 || (size_t)n >= sizeof(pairs) - off)
+		if (n < 0 || (size_t)n >= sizeof(pairs) - off) {
+			pairs[off] = '\0';	/* no half-written pair */
 			break;
+		}
 		off += (size_t)n;
 	}
 	memset(i, 0, sizeof(*i));
@@ -759,6 +761,7 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->stanzas_out = l->stanzas_out;
 	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : 0;
 	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : 0;
+	i->queue = l->route != NULL ? route_queue_length(l->route) : 0;
 }
 
 void

@@ -19,12 +19,18 @@ enum parser_action {
 	PARSER_POLICY_LIST,
 	PARSER_RELOAD,
 	PARSER_LOG_LEVEL,	/* show */
-	PARSER_LOG_LEVEL_SET
+	PARSER_LOG_LEVEL_SET,
+	PARSER_SESSIONS,
+	PARSER_ROUTES,
+	PARSER_KILL,		/* one leg, by id */
+	PARSER_KILL_DOMAIN,	/* every leg of a remote domain */
+	PARSER_DRAIN
 };
 
 struct parse_result {
 	enum parser_action	 action;
-	const char		*domain;	/* PARSER_POLICY_CHECK; points into argv */
+	const char		*domain;	/* policy check, kill --domain */
+	const char		*session;	/* kill; both point into argv */
 	const char		*level;		/* PARSER_LOG_LEVEL_SET; a static name */
 	char			 line[CONTROL_LINE_MAX + 1]; /* wire command, no LF */
 };

@@ -387,6 +387,224 @@ render_log_level(struct json_object *reply, FILE *out)
 		fprintf(out, "log level: %s\n", level);
 }
 
+/* The text at key, or "-" when it is missing or empty. */
+static const char *
+render_cell(struct json_object *o, const char *key, char *buf, size_t len)
+{
+	const char *v = render_text(o, key, buf, len);
+
+	return v[0] != '\0' ? v : "-";
+}
+
+/* A byte count rounded for people: "512", "1.2k", "34M". */
+static const char *
+render_bytes(uint64_t n, char *buf, size_t len)
+{
+	static const char units[] = "kMGTPE";
+	double v = (double)n / 1024;
+	size_t u = 0;
+
+	if (n < 1024) {
+		snprintf(buf, len, "%" PRIu64, n);
+		return buf;
+	}
+	for (; v >= 1024 && u + 1 < sizeof(units) - 1; u++)
+		v /= 1024;
+	snprintf(buf, len, v < 10 ? "%.1f%c" : "%.0f%c", v, units[u]);
+	return buf;
+}
+
+/* "count/bytes" of two keys of o, as in "12/4.1k". */
+static const char *
+render_count_bytes(struct json_object *o, const char *count,
+    const char *bytes, char *buf, size_t len)
+{
+	char size[32];
+
+	snprintf(buf, len, "%" PRIu64 "/%s", render_u64(o, count),
+	    render_bytes(render_u64(o, bytes), size, sizeof(size)));
+	return buf;
+}
+
+/* An age for a table cell: "42s", "12m5s", "3h12m", "4d3h". */
+static const char *
+render_age(uint64_t s, char *buf, size_t len)
+{
+	if (s >= 86400)
+		snprintf(buf, len, "%" PRIu64 "d%" PRIu64 "h", s / 86400,
+		    s / 3600 % 24);
+	else if (s >= 3600)
+		snprintf(buf, len, "%" PRIu64 "h%" PRIu64 "m", s / 3600,
+		    s / 60 % 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%" PRIu64 "m%" PRIu64 "s", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%" PRIu64 "s", s);
+	return buf;
+}
+
+/*
+ * A leg's TLS in a cell: "TLSv1.3 TLS_AES_256_GCM_SHA384" as
+ * "1.3/AES_256_GCM", the version's number and the cipher without its
+ * "TLS_" prefix and its hash. -j shows the whole text.
+ */
+static const char *
+render_tls(struct json_object *o, char *buf, size_t len)
+{
+	static const char *const hashes[] = { "_SHA256", "_SHA384", "-SHA256",
+	    "-SHA384", "-SHA" };
+	char tls[RENDER_CELL_MAX], *cipher, *version = tls;
+	size_t n;
+
+	if (strcmp(render_cell(o, "tls", tls, sizeof(tls)), "-") == 0)
+		return "-";
+	if ((cipher = strchr(tls, ' ')) == NULL)
+		cipher = tls + strlen(tls);
+	else
+		*cipher++ = '\0';
+	if (strncmp(version, "TLSv", 4) == 0)
+		version += 4;
+	if (strncmp(cipher, "TLS_", 4) == 0)
+		cipher += 4;
+	for (size_t i = 0; i < nitems(hashes); i++) {
+		size_t h = strlen(hashes[i]);
+
+		if ((n = strlen(cipher)) > h &&
+		    strcmp(cipher + n - h, hashes[i]) == 0) {
+			cipher[n - h] = '\0';
+			break;
+		}
+	}
+	snprintf(buf, len, "%s%s%s", version, cipher[0] != '\0' ? "/" : "",
+	    cipher);
+	return buf;
+}
+
+/* The array at key, and its length in *n (0 if it is not an array). */
+static struct json_object *
+render_array(struct json_object *reply, const char *key, size_t *n)
+{
+	struct json_object *a = render_get(reply, key);
+
+	*n = a != NULL && json_object_is_type(a, json_type_array) ?
+	    json_object_array_length(a) : 0;
+	return a;
+}
+
+static void
+render_sessions(struct json_object *reply, FILE *out)
+{
+	enum { ID, FACE, DIR, LOCAL, REMOTE, PEER, STATE, TLS, AUTH, AGE, IN,
+	    OUT, QUEUE, NCOLS };
+	struct render_table t = { .ncols = NCOLS };
+	size_t n;
+	struct json_object *list = render_array(reply, "sessions", &n);
+
+	if (n == 0) {
+		fprintf(out, "no sessions\n");
+		return;
+	}
+	render_table_add(&t, (const char *const[]){ "ID", "FACE", "DIR",
+	    "LOCAL", "REMOTE", "PEER", "STATE", "TLS", "AUTH", "AGE", "IN",
+	    "OUT", "QUEUE" });
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *l = json_object_array_get_idx(list, i);
+		struct json_object *verify = render_get(l, "verify");
+		char cells[NCOLS][RENDER_CELL_MAX];
+		const char *row[NCOLS];
+
+		row[ID] = render_cell(l, "id", cells[ID], RENDER_CELL_MAX);
+		row[FACE] = render_cell(l, "face", cells[FACE], RENDER_CELL_MAX);
+		row[DIR] = verify != NULL && json_object_get_boolean(verify) ?
+		    "verify" : render_cell(l, "direction", cells[DIR],
+		    RENDER_CELL_MAX);
+		row[LOCAL] = render_cell(l, "local", cells[LOCAL],
+		    RENDER_CELL_MAX);
+		row[REMOTE] = render_cell(l, "remote", cells[REMOTE],
+		    RENDER_CELL_MAX);
+		row[PEER] = render_cell(l, "peer", cells[PEER], RENDER_CELL_MAX);
+		row[STATE] = render_cell(l, "state", cells[STATE],
+		    RENDER_CELL_MAX);
+		row[TLS] = render_tls(l, cells[TLS], RENDER_CELL_MAX);
+		row[AUTH] = render_cell(l, "auth", cells[AUTH], RENDER_CELL_MAX);
+		row[AGE] = render_age(render_u64(l, "age"), cells[AGE],
+		    RENDER_CELL_MAX);
+		row[IN] = render_count_bytes(l, "stanzas_in", "bytes_in",
+		    cells[IN], RENDER_CELL_MAX);
+		row[OUT] = render_count_bytes(l, "stanzas_out", "bytes_out",
+		    cells[OUT], RENDER_CELL_MAX);
+		row[QUEUE] = render_cell(l, "queue", cells[QUEUE],
+		    RENDER_CELL_MAX);
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+}
+
+static void
+render_routes(struct json_object *reply, FILE *out)
+{
+	enum { FACE, LOCAL, REMOTE, LEG, STATE, QUEUE, SENT, BOUNCED, DROPPED,
+	    AGE, NCOLS };
+	struct render_table t = { .ncols = NCOLS };
+	size_t n;
+	struct json_object *list = render_array(reply, "routes", &n);
+
+	if (n == 0) {
+		fprintf(out, "no routes\n");
+		return;
+	}
+	render_table_add(&t, (const char *const[]){ "FACE", "LOCAL", "REMOTE",
+	    "LEG", "STATE", "QUEUE", "SENT", "BOUNCED", "DROPPED", "AGE" });
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(list, i);
+		char cells[NCOLS][RENDER_CELL_MAX];
+		const char *row[NCOLS];
+
+		row[FACE] = render_cell(r, "face", cells[FACE], RENDER_CELL_MAX);
+		row[LOCAL] = render_cell(r, "local", cells[LOCAL],
+		    RENDER_CELL_MAX);
+		row[REMOTE] = render_cell(r, "remote", cells[REMOTE],
+		    RENDER_CELL_MAX);
+		row[LEG] = render_cell(r, "leg", cells[LEG], RENDER_CELL_MAX);
+		row[STATE] = render_cell(r, "leg_state", cells[STATE],
+		    RENDER_CELL_MAX);
+		row[QUEUE] = render_count_bytes(r, "queue", "queue_bytes",
+		    cells[QUEUE], RENDER_CELL_MAX);
+		row[SENT] = render_cell(r, "sent", cells[SENT], RENDER_CELL_MAX);
+		row[BOUNCED] = render_cell(r, "bounced", cells[BOUNCED],
+		    RENDER_CELL_MAX);
+		row[DROPPED] = render_cell(r, "dropped", cells[DROPPED],
+		    RENDER_CELL_MAX);
+		row[AGE] = render_age(render_u64(r, "age"), cells[AGE],
+		    RENDER_CELL_MAX);
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+}
+
+static void
+render_kill(struct json_object *reply, FILE *out)
+{
+	char domain[RENDER_CELL_MAX];
+	uint64_t n = render_u64(reply, "closed");
+
+	if (render_get(reply, "domain") != NULL)
+		fprintf(out, "%s: ", render_text(reply, "domain", domain,
+		    sizeof(domain)));
+	fprintf(out, "closed %" PRIu64 " session%s\n", n, n == 1 ? "" : "s");
+}
+
+static void
+render_drain(struct json_object *reply, FILE *out)
+{
+	uint64_t legs = render_u64(reply, "legs");
+	uint64_t queued = render_u64(reply, "queued");
+
+	fprintf(out, "draining: %" PRIu64 " leg%s open, %" PRIu64
+	    " stanza%s queued\n", legs, legs == 1 ? "" : "s", queued,
+	    queued == 1 ? "" : "s");
+}
+
 static const struct {
 	enum parser_action	 action;
 	void			(*render)(struct json_object *, FILE *);
@@ -397,6 +615,11 @@ static const struct {
 	{ PARSER_RELOAD, render_reload },
 	{ PARSER_LOG_LEVEL, render_log_level },
 	{ PARSER_LOG_LEVEL_SET, render_log_level },
+	{ PARSER_SESSIONS, render_sessions },
+	{ PARSER_ROUTES, render_routes },
+	{ PARSER_KILL, render_kill },
+	{ PARSER_KILL_DOMAIN, render_kill },
+	{ PARSER_DRAIN, render_drain },
 };
 
 /*

@@ -39,32 +39,51 @@ static const struct {
 	const char		*line;		/* on the wire */
 	const char		*domain;
 	const char		*level;
+	const char		*session;
 } valid[] = {
-	{ "status", PARSER_STATUS, "status", NULL, NULL },
-	{ "stat", PARSER_STATUS, "status", NULL, NULL },
-	{ "s", PARSER_STATUS, "status", NULL, NULL },
-	{ "help", PARSER_HELP, "help", NULL, NULL },
-	{ "reload", PARSER_RELOAD, "reload", NULL, NULL },
-	{ "re", PARSER_RELOAD, "reload", NULL, NULL },
-	{ "policy list", PARSER_POLICY_LIST, "policy list", NULL, NULL },
-	{ "p l", PARSER_POLICY_LIST, "policy list", NULL, NULL },
+	{ "status", PARSER_STATUS, "status", NULL, NULL, NULL },
+	{ "stat", PARSER_STATUS, "status", NULL, NULL, NULL },
+	{ "st", PARSER_STATUS, "status", NULL, NULL, NULL },
+	{ "help", PARSER_HELP, "help", NULL, NULL, NULL },
+	{ "reload", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "re", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "routes", PARSER_ROUTES, "routes", NULL, NULL, NULL },
+	{ "ro", PARSER_ROUTES, "routes", NULL, NULL, NULL },
+	{ "sessions", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
+	{ "se", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
+	{ "drain", PARSER_DRAIN, "drain", NULL, NULL, NULL },
+	{ "d", PARSER_DRAIN, "drain", NULL, NULL, NULL },
+	{ "kill 42", PARSER_KILL, "kill 42", NULL, NULL, "42" },
+	{ "k 7", PARSER_KILL, "kill 7", NULL, NULL, "7" },
+	{ "kill 9223372036854775807", PARSER_KILL,
+	    "kill 9223372036854775807", NULL, NULL, "9223372036854775807" },
+	{ "kill --domain remote.example", PARSER_KILL_DOMAIN,
+	    "kill --domain remote.example", "remote.example", NULL, NULL },
+	{ "kill --dom Remote.Example", PARSER_KILL_DOMAIN,
+	    "kill --domain Remote.Example", "Remote.Example", NULL, NULL },
+	{ "kill - remote.example", PARSER_KILL_DOMAIN,
+	    "kill --domain remote.example", "remote.example", NULL, NULL },
+	{ "policy list", PARSER_POLICY_LIST, "policy list", NULL, NULL, NULL },
+	{ "p l", PARSER_POLICY_LIST, "policy list", NULL, NULL, NULL },
 	{ "policy check example.org", PARSER_POLICY_CHECK,
-	    "policy check example.org", "example.org", NULL },
+	    "policy check example.org", "example.org", NULL, NULL },
 	{ "pol ch Bücher.Example.", PARSER_POLICY_CHECK,
-	    "policy check Bücher.Example.", "Bücher.Example.", NULL },
+	    "policy check Bücher.Example.", "Bücher.Example.", NULL, NULL },
 	{ "policy check 192.0.2.1", PARSER_POLICY_CHECK,
-	    "policy check 192.0.2.1", "192.0.2.1", NULL },
-	{ "log level", PARSER_LOG_LEVEL, "log level", NULL, NULL },
-	{ "log lev", PARSER_LOG_LEVEL, "log level", NULL, NULL },
+	    "policy check 192.0.2.1", "192.0.2.1", NULL, NULL },
+	{ "log level", PARSER_LOG_LEVEL, "log level", NULL, NULL, NULL },
+	{ "log lev", PARSER_LOG_LEVEL, "log level", NULL, NULL, NULL },
 	{ "log level debug", PARSER_LOG_LEVEL_SET, "log level debug", NULL,
-	    "debug" },
+	    "debug", NULL },
 	{ "log level TRACE", PARSER_LOG_LEVEL_SET, "log level trace", NULL,
-	    "trace" },
+	    "trace", NULL },
 	{ "log level warning", PARSER_LOG_LEVEL_SET, "log level warning",
-	    NULL, "warning" },
+	    NULL, "warning", NULL },
 	{ "log level info", PARSER_LOG_LEVEL_SET, "log level info", NULL,
-	    "info" },
+	    "info", NULL },
 };
+
+#define BAD_ID	"(a leg ID, as sessions shows)"
 
 static const struct {
 	const char	*args;
@@ -73,6 +92,25 @@ static const struct {
 	{ "", "missing command" },
 	{ "frobnicate", "unknown command \"frobnicate\"" },
 	{ "statusx", "unknown command \"statusx\"" },
+	/* Keywords that share a first letter: a prefix must tell them apart. */
+	{ "r", "\"r\" is ambiguous: reload or routes" },
+	{ "s", "\"s\" is ambiguous: sessions or status" },
+	{ "r now", "\"r\" is ambiguous: reload or routes" },
+	{ "sessions all", "sessions: unexpected \"all\"" },
+	{ "routes x", "routes: unexpected \"x\"" },
+	{ "drain now", "drain: unexpected \"now\"" },
+	{ "kill", "kill: missing SESSION or --domain" },
+	{ "kill remote.example", "kill: invalid session \"remote.example\" "
+	    BAD_ID },
+	{ "kill 0", "kill: invalid session \"0\" " BAD_ID },
+	{ "kill 042", "kill: invalid session \"042\" " BAD_ID },
+	{ "kill -3", "kill: invalid session \"-3\" " BAD_ID },
+	{ "kill 12345678901234567890",
+	    "kill: invalid session \"12345678901234567890\" " BAD_ID },
+	{ "kill 4 5", "kill 4: unexpected \"5\"" },
+	{ "kill --domain", "kill --domain: missing DOMAIN" },
+	{ "kill --domain a.example b.example",
+	    "kill --domain a.example: unexpected \"b.example\"" },
 	{ "status now", "status: unexpected \"now\"" },
 	{ "reload now", "reload: unexpected \"now\"" },
 	{ "help me", "help: unexpected \"me\"" },
@@ -111,6 +149,10 @@ test_valid(void **state)
 			assert_string_equal(res.level, valid[i].level);
 		else
 			assert_null(res.level);
+		if (valid[i].session != NULL)
+			assert_string_equal(res.session, valid[i].session);
+		else
+			assert_null(res.session);
 	}
 }
 
@@ -179,7 +221,8 @@ test_help_lists_commands(void **state)
 {
 	static const char *const commands[] = {
 		"help", "status", "reload", "policy list", "policy check DOMAIN",
-		"log level", "log level LEVEL",
+		"log level", "log level LEVEL", "sessions", "routes",
+		"kill SESSION", "kill --domain DOMAIN", "drain",
 	};
 	char *text = help_text(), *all, needle[64];
 
@@ -232,13 +275,15 @@ test_help_parses_back(void **state)
 			memcpy(desc, "x.test", 7);
 		if ((desc = strstr(expect, "LEVEL")) != NULL)
 			memcpy(desc, "debug", 6);
+		if ((desc = strstr(expect, "SESSION")) != NULL)
+			memcpy(desc, "42", 3);
 		argc = split(expect, buf, sizeof(buf), argv);
 		if (parser_parse(argc, argv, &res, err, sizeof(err)) != 0)
 			fail_msg("help line \"%s\" does not parse: %s", words,
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 7);
+	assert_int_equal(n, 12);
 	free(text);
 }
 

@@ -1,0 +1,638 @@
+/*
+ * control_cmd: the control socket's commands (doc/internals/control-
+ * protocol.md), one row of control_commands[] and one handler each.
+ * control.c splits the line, finds the row, checks the argument count and
+ * the right to mutate, then calls the handler to fill the reply.
+ *
+ * Adding a command is adding a row and its handler here, its tokens and
+ * renderer in fedgatectl, and its reply in the protocol document and in
+ * fedgatectl(8).
+ */
+#include "fgconfig.h"
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json.h>
+
+#include "config.h"
+#include "control.h"
+#include "control_private.h"
+#include "daemon.h"
+#include "jid.h"
+#include "leg.h"
+#include "log.h"
+#include "policy.h"
+#include "route.h"
+#include "util.h"
+
+static int control_cmd_help(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_status(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_policy_check(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_policy_list(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_reload(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_log_level(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_sessions(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_routes(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_kill(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_kill_domain(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_drain(struct control_client *, struct json_object *,
+    int, char **);
+
+const struct control_command control_commands[] = {
+	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
+	    "list the commands" },
+	{ "status", "", 0, 0, CONTROL_READ, control_cmd_status,
+	    "show the daemon's state and counts" },
+	{ "sessions", "", 0, 0, CONTROL_READ, control_cmd_sessions,
+	    "list the legs (S2S connections), one entry each" },
+	{ "routes", "", 0, 0, CONTROL_READ, control_cmd_routes,
+	    "list the routes and their queues" },
+	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
+	    control_cmd_policy_check,
+	    "show the rule that matches DOMAIN and the effective settings" },
+	{ "policy list", "", 0, 0, CONTROL_READ, control_cmd_policy_list,
+	    "list every policy rule" },
+	{ "reload", "", 0, 0, CONTROL_WRITE, control_cmd_reload,
+	    "re-read the configuration file" },
+	{ "kill", "SESSION", 1, 1, CONTROL_WRITE, control_cmd_kill,
+	    "close the leg whose id is SESSION" },
+	{ "kill --domain", "DOMAIN", 1, 1, CONTROL_WRITE,
+	    control_cmd_kill_domain,
+	    "close every leg whose remote domain is DOMAIN" },
+	{ "drain", "", 0, 0, CONTROL_WRITE, control_cmd_drain,
+	    "flush the queues, close every leg and stop the daemon" },
+	{ "log level", "[LEVEL]", 0, 1, CONTROL_WRITE_WITH_ARGS,
+	    control_cmd_log_level,
+	    "show or set the log level: warning, info, debug, trace" },
+};
+const size_t control_ncommands = nitems(control_commands);
+
+static const char *const control_access_names[] = {
+	[CONTROL_READ] = "never",
+	[CONTROL_WRITE] = "always",
+	[CONTROL_WRITE_WITH_ARGS] = "with arguments",
+};
+
+static const char *const control_kind_names[] = {
+	[POLICY_EXACT] = "exact",
+	[POLICY_SUFFIX] = "suffix",
+	[POLICY_DEFAULT] = "default",
+};
+
+/*
+ * A JSON string of s with every byte that is not part of valid UTF-8
+ * replaced by U+FFFD, so that replies stay valid JSON whatever a file name
+ * or a configuration error holds.
+ */
+static struct json_object *
+control_json_text(const char *s)
+{
+	static const char repl[] = "\xef\xbf\xbd";
+	const unsigned char *p = (const unsigned char *)s;
+	struct json_object *o;
+	char *buf;
+	size_t n = 0, len, i;
+
+	if (s == NULL)
+		return NULL;
+	len = strlen(s);
+	if ((buf = malloc(len * 3 + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < len; ) {
+		size_t need = p[i] < 0x80 ? 1 : (p[i] & 0xe0) == 0xc0 ? 2 :
+		    (p[i] & 0xf0) == 0xe0 ? 3 : (p[i] & 0xf8) == 0xf0 ? 4 : 0;
+		size_t k;
+
+		for (k = 1; need > 1 && k < need && i + k < len; k++)
+			if ((p[i + k] & 0xc0) != 0x80)
+				break;
+		if (need == 0 || k < need || (need == 2 && p[i] < 0xc2) ||
+		    (need == 3 && p[i] == 0xe0 && p[i + 1] < 0xa0) ||
+		    (need == 3 && p[i] == 0xed && p[i + 1] >= 0xa0) ||
+		    (need == 4 && p[i] == 0xf0 && p[i + 1] < 0x90) ||
+		    (need == 4 && (p[i] > 0xf4 ||
+		    (p[i] == 0xf4 && p[i + 1] >= 0x90)))) {
+			memcpy(buf + n, repl, 3);
+			n += 3;
+			i++;
+			continue;
+		}
+		memcpy(buf + n, p + i, need);
+		n += need;
+		i += need;
+	}
+	o = json_object_new_string_len(buf, (int)n);
+	free(buf);
+	return o;
+}
+
+static struct json_object *
+control_json_u64(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static int
+control_cmd_help(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct json_object *list = json_object_new_array(), *o;
+
+	for (size_t i = 0; i < control_ncommands; i++) {
+		const struct control_command *cmd = &control_commands[i];
+
+		o = json_object_new_object();
+		json_object_object_add(o, "command",
+		    json_object_new_string(cmd->name));
+		json_object_object_add(o, "args",
+		    json_object_new_string(cmd->args));
+		json_object_object_add(o, "mutates",
+		    json_object_new_string(control_access_names[cmd->access]));
+		json_object_object_add(o, "help",
+		    json_object_new_string(cmd->help));
+		json_object_array_add(list, o);
+	}
+	json_object_object_add(reply, "commands", list);
+	return 0;
+}
+
+static int
+control_cmd_status(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	const struct daemon *d = cc->ctl->d;
+	int64_t started = daemon_started(d), now = (int64_t)time(NULL);
+
+	json_object_object_add(reply, "version",
+	    json_object_new_string(PACKAGE_VERSION));
+	json_object_object_add(reply, "pid", json_object_new_int64(getpid()));
+	json_object_object_add(reply, "state",
+	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	json_object_object_add(reply, "started", json_object_new_int64(started));
+	json_object_object_add(reply, "uptime",
+	    json_object_new_int64(now > started ? now - started : 0));
+	json_object_object_add(reply, "reloads",
+	    json_object_new_int64(daemon_reloads(d)));
+	json_object_object_add(reply, "config",
+	    control_json_text(daemon_config_path(d)));
+	json_object_object_add(reply, "listeners",
+	    json_object_new_int64(daemon_listener_count(d)));
+	json_object_object_add(reply, "legs",
+	    json_object_new_int64(daemon_leg_count(d)));
+	json_object_object_add(reply, "control_clients",
+	    json_object_new_int64(cc->ctl->nclients));
+	json_object_object_add(reply, "log_level",
+	    json_object_new_string(log_level_name(log_get_level())));
+	return 0;
+}
+
+/* Each setting: its name in replies, and the bit of a rule that sets it. */
+static const struct {
+	const char	*name;
+	unsigned	 bit;
+} control_setting_bits[] = {
+	{ "allow", POLICY_SET_ALLOW }, { "tls", POLICY_SET_TLS },
+	{ "verify", POLICY_SET_VERIFY }, { "auth", POLICY_SET_AUTH },
+	{ "resolve", POLICY_SET_RESOLVE }, { "dane", POLICY_SET_DANE },
+	{ "route", POLICY_SET_ROUTE }, { "stanza_size", POLICY_SET_STANZA_SIZE },
+	{ "rate", POLICY_SET_RATE }, { "burst", POLICY_SET_RATE },
+	{ "connections", POLICY_SET_CONNECTIONS },
+};
+
+/* A JSON object of the settings of s that mask (POLICY_SET_*) names. */
+static struct json_object *
+control_settings_json(const struct policy_settings *s, unsigned mask)
+{
+	struct json_object *o = json_object_new_object(), *route = NULL;
+
+	if (mask & POLICY_SET_ALLOW)
+		json_object_object_add(o, "allow",
+		    json_object_new_boolean(s->allow));
+	if (mask & POLICY_SET_TLS)
+		json_object_object_add(o, "tls",
+		    json_object_new_string(policy_tls_name(s->tls)));
+	if (mask & POLICY_SET_VERIFY)
+		json_object_object_add(o, "verify",
+		    json_object_new_string(policy_verify_name(s->verify)));
+	if (mask & POLICY_SET_AUTH)
+		json_object_object_add(o, "auth",
+		    json_object_new_string(policy_auth_name(s->auth)));
+	if (mask & POLICY_SET_RESOLVE)
+		json_object_object_add(o, "resolve",
+		    json_object_new_string(policy_resolve_name(s->resolve)));
+	if (mask & POLICY_SET_DANE)
+		json_object_object_add(o, "dane",
+		    json_object_new_boolean(s->dane));
+	if (mask & POLICY_SET_ROUTE) {
+		if (s->route_host[0] != '\0') {
+			route = json_object_new_object();
+			json_object_object_add(route, "host",
+			    control_json_text(s->route_host));
+			json_object_object_add(route, "port",
+			    json_object_new_int(s->route_port));
+		}
+		json_object_object_add(o, "route", route);
+	}
+	if (mask & POLICY_SET_STANZA_SIZE)
+		json_object_object_add(o, "stanza_size",
+		    control_json_u64(s->stanza_size));
+	if (mask & POLICY_SET_RATE) {
+		json_object_object_add(o, "rate", control_json_u64(s->rate));
+		json_object_object_add(o, "burst", control_json_u64(s->burst));
+	}
+	if (mask & POLICY_SET_CONNECTIONS)
+		json_object_object_add(o, "connections",
+		    json_object_new_int64(s->connections));
+	return o;
+}
+
+static struct json_object *
+control_rule_json(const struct policy_rule *r)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "pattern",
+	    control_json_text(policy_rule_pattern(r)));
+	json_object_object_add(o, "kind",
+	    json_object_new_string(control_kind_names[policy_rule_kind(r)]));
+	json_object_object_add(o, "origin",
+	    control_json_text(policy_rule_origin(r)));
+	json_object_object_add(o, "line",
+	    json_object_new_int(policy_rule_line(r)));
+	return o;
+}
+
+static void
+control_find_default(const struct policy_rule *r, void *arg)
+{
+	if (policy_rule_kind(r) == POLICY_DEFAULT)
+		*(const struct policy_rule **)arg = r;
+}
+
+static int
+control_cmd_policy_check(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	const struct config *c = daemon_config(cc->ctl->d);
+	const struct policy_rule *def = NULL;
+	struct policy_match m;
+	struct policy_settings eff;
+	struct json_object *src;
+	char domain[JID_DOMAIN_MAX];
+	unsigned rule_set, def_set;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1 ||
+	    policy_match(c->policy, argv[0], &m) == -1)
+		return control_error(reply, "invalid domain");
+	policy_foreach(c->policy, control_find_default, &def);
+	rule_set = m.rule != NULL ? policy_rule_settings(m.rule)->set : 0;
+	def_set = def != NULL ? policy_rule_settings(def)->set : 0;
+
+	/* Effective: 0 means "the global limit" and "same as rate". */
+	eff = m.settings;
+	if (eff.stanza_size == 0)
+		eff.stanza_size = c->limits.stanza_size;
+	if (eff.burst == 0)
+		eff.burst = eff.rate;
+
+	json_object_object_add(reply, "domain", json_object_new_string(domain));
+	json_object_object_add(reply, "rule",
+	    m.rule != NULL ? control_rule_json(m.rule) : NULL);
+	json_object_object_add(reply, "settings",
+	    control_settings_json(&eff, ~0u));
+	src = json_object_new_object();
+	for (size_t i = 0; i < nitems(control_setting_bits); i++) {
+		unsigned bit = control_setting_bits[i].bit;
+
+		json_object_object_add(src, control_setting_bits[i].name,
+		    json_object_new_string(rule_set & bit ? "rule" :
+		    def_set & bit ? "default" : "built-in"));
+	}
+	json_object_object_add(reply, "sources", src);
+	return 0;
+}
+
+static void
+control_list_rule(const struct policy_rule *r, void *arg)
+{
+	struct json_object *list = arg, *o = control_rule_json(r);
+
+	json_object_object_add(o, "settings", control_settings_json(
+	    policy_rule_settings(r), policy_rule_settings(r)->set));
+	json_object_array_add(list, o);
+}
+
+static int
+control_cmd_policy_list(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct json_object *list = json_object_new_array();
+
+	policy_foreach(daemon_config(cc->ctl->d)->policy, control_list_rule,
+	    list);
+	json_object_object_add(reply, "rules", list);
+	return 0;
+}
+
+static int
+control_cmd_reload(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct daemon *d = cc->ctl->d;
+	struct json_object *list;
+	char *errors = NULL, *line, *save = NULL;
+
+	log_info("control: reload requested by uid %u pid %ld",
+	    (unsigned)cc->uid, (long)cc->pid);
+	if (daemon_reload(d, &errors) == 0) {
+		free(errors);
+		json_object_object_add(reply, "reloads",
+		    json_object_new_int64(daemon_reloads(d)));
+		return 0;
+	}
+	list = json_object_new_array();
+	for (line = errors != NULL ? strtok_r(errors, "\n", &save) : NULL;
+	    line != NULL; line = strtok_r(NULL, "\n", &save))
+		json_object_array_add(list, control_json_text(line));
+	free(errors);
+	control_error(reply, "reload refused");
+	json_object_object_add(reply, "errors", list);
+	return -1;
+}
+
+static int
+control_cmd_log_level(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	enum log_level level, previous = log_get_level();
+
+	if (argc == 0) {
+		json_object_object_add(reply, "log_level",
+		    json_object_new_string(log_level_name(previous)));
+		return 0;
+	}
+	if (log_level_parse(argv[0], &level) == -1)
+		return control_error(reply,
+		    "unknown log level (warning, info, debug, trace)");
+	log_info("control: log level %s -> %s by uid %u pid %ld",
+	    log_level_name(previous), log_level_name(level),
+	    (unsigned)cc->uid, (long)cc->pid);
+	log_set_level(level);
+	json_object_object_add(reply, "log_level",
+	    json_object_new_string(log_level_name(level)));
+	json_object_object_add(reply, "previous",
+	    json_object_new_string(log_level_name(previous)));
+	return 0;
+}
+
+/*
+ * sessions: every leg, with the queue of its route for an outgoing one.
+ */
+
+/* A route's queue, found by its leg's id. */
+struct control_queue {
+	uint64_t	 leg_id;
+	size_t		 queue;
+};
+
+struct control_queues {
+	struct control_queue	*v;
+	size_t			 n;
+	size_t			 size;
+};
+
+static void
+control_collect_queue(const struct route_info *ri, void *arg)
+{
+	struct control_queues *q = arg;
+
+	if (ri->leg_id == 0 || q->n == q->size)
+		return;
+	q->v[q->n].leg_id = ri->leg_id;
+	q->v[q->n].queue = ri->queue;
+	q->n++;
+}
+
+static int
+control_queue_cmp(const void *a, const void *b)
+{
+	const struct control_queue *x = a, *y = b;
+
+	return x->leg_id < y->leg_id ? -1 : x->leg_id > y->leg_id;
+}
+
+/*
+ * leg_info's pairs, "from->to from->to(verifying)", as an array of
+ * {"from", "to", "verifying"} objects.
+ */
+static struct json_object *
+control_pairs_json(const char *domains)
+{
+	static const char pending[] = "(verifying)";
+	struct json_object *list = json_object_new_array(), *o;
+	char *copy, *word, *p, *save = NULL, *arrow;
+	size_t len, plen = sizeof(pending) - 1;
+
+	if (domains == NULL || (copy = strdup(domains)) == NULL)
+		return list;
+	for (word = strtok_r(copy, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save)) {
+		bool verifying = false;
+
+		if ((arrow = strstr(word, "->")) == NULL)
+			continue;
+		*arrow = '\0';
+		p = arrow + 2;
+		if ((len = strlen(p)) >= plen &&
+		    strcmp(p + len - plen, pending) == 0) {
+			p[len - plen] = '\0';
+			verifying = true;
+		}
+		o = json_object_new_object();
+		json_object_object_add(o, "from", control_json_text(word));
+		json_object_object_add(o, "to", control_json_text(p));
+		json_object_object_add(o, "verifying",
+		    json_object_new_boolean(verifying));
+		json_object_array_add(list, o);
+	}
+	free(copy);
+	return list;
+}
+
+struct control_sessions {
+	struct json_object		*list;
+	const struct control_queues	*queues;
+};
+
+static void
+control_list_session(const struct leg_info *li, void *arg)
+{
+	struct control_sessions *s = arg;
+	struct control_queue key = { .leg_id = li->id }, *q = NULL;
+	struct json_object *o = json_object_new_object();
+
+	if (li->outgoing && s->queues->n > 0)
+		q = bsearch(&key, s->queues->v, s->queues->n,
+		    sizeof(*s->queues->v), control_queue_cmp);
+	json_object_object_add(o, "id", control_json_u64(li->id));
+	json_object_object_add(o, "face", json_object_new_string(li->face));
+	json_object_object_add(o, "direction",
+	    json_object_new_string(li->outgoing ? "out" : "in"));
+	json_object_object_add(o, "verify", json_object_new_boolean(li->verify));
+	json_object_object_add(o, "local", control_json_text(li->local));
+	json_object_object_add(o, "remote", control_json_text(li->remote));
+	json_object_object_add(o, "peer", control_json_text(li->peer));
+	json_object_object_add(o, "state", json_object_new_string(li->state));
+	json_object_object_add(o, "tls", control_json_text(li->tls));
+	json_object_object_add(o, "auth", json_object_new_string(li->auth));
+	json_object_object_add(o, "domains", control_pairs_json(li->domains));
+	json_object_object_add(o, "age", control_json_u64(li->age_ms / 1000));
+	json_object_object_add(o, "stanzas_in",
+	    control_json_u64(li->stanzas_in));
+	json_object_object_add(o, "stanzas_out",
+	    control_json_u64(li->stanzas_out));
+	json_object_object_add(o, "bytes_in", control_json_u64(li->bytes_in));
+	json_object_object_add(o, "bytes_out", control_json_u64(li->bytes_out));
+	json_object_object_add(o, "queue",
+	    q != NULL ? control_json_u64(q->queue) : NULL);
+	json_object_array_add(s->list, o);
+}
+
+static int
+control_cmd_sessions(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct control_queues queues = { .size = route_count() };
+	struct control_sessions s = { .queues = &queues };
+
+	if (queues.size > 0 &&
+	    (queues.v = calloc(queues.size, sizeof(*queues.v))) == NULL)
+		return control_error(reply, "out of memory");
+	route_foreach(control_collect_queue, &queues);
+	if (queues.n > 0)
+		qsort(queues.v, queues.n, sizeof(*queues.v), control_queue_cmp);
+	s.list = json_object_new_array();
+	leg_foreach(control_list_session, &s);
+	free(queues.v);
+	json_object_object_add(reply, "sessions", s.list);
+	return 0;
+}
+
+static void
+control_list_route(const struct route_info *ri, void *arg)
+{
+	struct json_object *list = arg, *o = json_object_new_object();
+	bool has_leg = ri->leg_id != 0;
+
+	json_object_object_add(o, "face", json_object_new_string(ri->face));
+	json_object_object_add(o, "local", control_json_text(ri->local));
+	json_object_object_add(o, "remote", control_json_text(ri->remote));
+	json_object_object_add(o, "leg",
+	    has_leg ? control_json_u64(ri->leg_id) : NULL);
+	json_object_object_add(o, "leg_state",
+	    has_leg ? control_json_text(ri->leg_state) : NULL);
+	json_object_object_add(o, "queue", control_json_u64(ri->queue));
+	json_object_object_add(o, "queue_bytes",
+	    control_json_u64(ri->queue_bytes));
+	json_object_object_add(o, "sent", control_json_u64(ri->sent));
+	json_object_object_add(o, "bounced", control_json_u64(ri->bounced));
+	json_object_object_add(o, "dropped", control_json_u64(ri->dropped));
+	json_object_object_add(o, "age", control_json_u64(ri->age_ms / 1000));
+	json_object_array_add(list, o);
+}
+
+static int
+control_cmd_routes(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct json_object *list = json_object_new_array();
+
+	route_foreach(control_list_route, list);
+	json_object_object_add(reply, "routes", list);
+	return 0;
+}
+
+static int
+control_cmd_kill(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	const char *errstr;
+	long long id;
+	unsigned closed;
+
+	/* Leg ids start at 1; leg_kill() reads 0 as "by domain". */
+	id = strtonum(argv[0], 1, LLONG_MAX, &errstr);
+	if (errstr != NULL)
+		return control_error(reply, "invalid session id");
+	closed = leg_kill((uint64_t)id, NULL);
+	log_info("control: kill %lld by uid %u pid %ld: %u closed", id,
+	    (unsigned)cc->uid, (long)cc->pid, closed);
+	if (closed == 0)
+		return control_error(reply, "no such session");
+	json_object_object_add(reply, "closed", json_object_new_int64(closed));
+	return 0;
+}
+
+static int
+control_cmd_kill_domain(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	char domain[JID_DOMAIN_MAX];
+	unsigned closed;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
+		return control_error(reply, "invalid domain");
+	json_object_object_add(reply, "domain", json_object_new_string(domain));
+	closed = leg_kill(0, domain);
+	log_info("control: kill --domain %s by uid %u pid %ld: %u closed",
+	    domain, (unsigned)cc->uid, (long)cc->pid, closed);
+	if (closed == 0)
+		return control_error(reply, "no such session");
+	json_object_object_add(reply, "closed", json_object_new_int64(closed));
+	return 0;
+}
+
+/*
+ * Stop the daemon as SIGTERM does. The reply is queued after this returns;
+ * if daemon_stop() frees the control socket at once (nothing to drain),
+ * control_free() defers to the end of this client's callback and sends
+ * what each client is owed before closing it.
+ */
+static int
+control_cmd_drain(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct daemon *d = cc->ctl->d;
+	enum daemon_state state = daemon_state(d);
+
+	if (state != DAEMON_RUNNING)
+		return control_error(reply, "the daemon is %s",
+		    daemon_state_name(state));
+	log_info("control: drain requested by uid %u pid %ld",
+	    (unsigned)cc->uid, (long)cc->pid);
+	json_object_object_add(reply, "legs",
+	    json_object_new_int64(leg_count()));
+	json_object_object_add(reply, "queued",
+	    control_json_u64(route_queued()));
+	daemon_stop(d, "drain requested from the control socket");
+	json_object_object_add(reply, "state",
+	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	return 0;
+}

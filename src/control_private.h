@@ -1,0 +1,89 @@
+/*
+ * The bodies of struct control and struct control_client, and the command
+ * table, shared by control.c (the socket, its clients, framing, dispatch)
+ * and control_cmd.c (the command handlers). Nothing else includes this
+ * file.
+ */
+#ifndef FEDGATE_CONTROL_PRIVATE_H
+#define FEDGATE_CONTROL_PRIVATE_H
+
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct bufferevent;
+struct daemon;
+struct evconnlistener;
+struct event;
+struct json_object;
+
+struct control_client {
+	TAILQ_ENTRY(control_client) entry;
+	struct control		*ctl;
+	struct bufferevent	*bev;
+	uint64_t		 id;		/* for log lines */
+	uid_t			 uid;		/* SO_PEERCRED at accept */
+	gid_t			 gid;
+	pid_t			 pid;
+	int			 may_mutate;	/* -1 not known yet, 0 no, 1 yes */
+	bool			 blocked;	/* reading stopped: output too big */
+	bool			 eof;		/* the client sent its last byte */
+	bool			 closing;	/* close once the output is sent */
+};
+
+struct control {
+	struct daemon		*d;
+	char			*path;
+	int			 fd;
+	bool			 bound;		/* we created path: unlink it */
+	bool			 has_group;
+	gid_t			 gid;		/* the group that may mutate */
+	struct evconnlistener	*listener;
+	struct event		*pause;		/* re-enables accept */
+	TAILQ_HEAD(, control_client) clients;
+	unsigned		 nclients;
+	uint64_t		 next_id;
+	bool			 full;		/* warned that clients are at max */
+	unsigned		 busy;		/* inside a client callback */
+	bool			 dying;		/* control_free() while busy */
+};
+
+/* When a command needs the right to mutate. */
+enum control_access {
+	CONTROL_READ,
+	CONTROL_WRITE,
+	CONTROL_WRITE_WITH_ARGS		/* only when it is given arguments */
+};
+
+/*
+ * Fill reply with the command's fields from its argc arguments argv (the
+ * words after the command's name; their count is already checked against
+ * the row). Return 0, or -1 after adding "error" (control_error()). A
+ * handler may call control_free() on its own control (drain): the reply
+ * is still queued and sent before the clients go.
+ */
+typedef int (*control_handler)(struct control_client *, struct json_object *,
+    int, char **);
+
+struct control_command {
+	const char		*name;		/* its words, one space apart */
+	const char		*args;		/* for usage and help */
+	int			 min_args;
+	int			 max_args;
+	enum control_access	 access;
+	control_handler		 handler;
+	const char		*help;
+};
+
+/* Every command, in the order help lists them (control_cmd.c). */
+extern const struct control_command control_commands[];
+extern const size_t control_ncommands;
+
+/* Add "error" to reply. Return -1, for handlers to return. */
+int	control_error(struct json_object *reply, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+
+#endif
