@@ -317,6 +317,119 @@ def make_cert(tmpdir, domain):
     return crt, key
 
 
+DIALBACK_FEATURES = ("<stream:features><dialback xmlns='urn:xmpp:features:"
+                     "dialback'/></stream:features>")
+
+
+def stream_error(el):
+    """(condition, text) of a <stream:error/>, or None for another
+    element."""
+    if el.name != "error" or el.ns != NS_STREAM:
+        return None
+    cond = text = None
+    for c in el.children:
+        if c.ns == NS_STREAMS_ERR and c.name == "text":
+            text = c.text
+        elif c.ns == NS_STREAMS_ERR:
+            cond = c.name
+    return cond, text
+
+
+class Inbox:
+    """What scripted servers received: stanzas, and stream errors."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.stanzas = []
+        self.errors = []      # (condition, text)
+
+    def collect(self, peer, timeout=30):
+        """Take elements from peer until it ends or sends a stream error."""
+        while True:
+            try:
+                el = peer.expect_element(timeout=timeout)
+            except PeerError:
+                return
+            err = stream_error(el)
+            with self.lock:
+                (self.errors if err else self.stanzas).append(err or el)
+            if err:
+                peer.close_stream()
+                return
+
+    def by_id(self, ident):
+        with self.lock:
+            return [e for e in self.stanzas if e.get("id") == ident]
+
+    def wait_id(self, ident, timeout=15):
+        """Wait for the stanza with id ident; return it or None."""
+        if wait_until(lambda: self.by_id(ident), timeout):
+            return self.by_id(ident)[0]
+        return None
+
+
+_stream_ids = iter(range(1, 1 << 30))
+
+
+def accept_stream(peer, domain, features=DIALBACK_FEATURES):
+    """Answer an opening stream as domain; return (their header, our id)."""
+    hdr = peer.expect_header()
+    sid = "%s-%d" % (domain, next(_stream_ids))
+    peer.open_stream(frm=domain, to=hdr.get("from"), extra=" id='%s'" % sid)
+    peer.send(features)
+    return hdr, sid
+
+
+def verify_back(port, receiving, originating, sid, key):
+    """Ask the authoritative server on port whether key is valid (XEP-0220
+    db:verify); return the answer's type."""
+    back = Peer(port=port)
+    try:
+        back.open_stream(frm=receiving, to=originating)
+        back.expect_header()
+        back.expect_element("features", NS_STREAM)
+        back.send("<db:verify from='%s' to='%s' id='%s'>%s</db:verify>" % (
+            receiving, originating, sid, key))
+        return back.expect_element("verify", NS_DB).get("type")
+    finally:
+        back.close()
+
+
+def receiving_server(domain, authoritative_port, inbox):
+    """A handler for a server that fedgated connects to as `domain`'s
+    receiving server: it checks fedgated's db:result with fedgated's
+    authoritative face on authoritative_port, then collects into inbox."""
+    def handler(peer):
+        hdr, sid = accept_stream(peer, domain)
+        r = peer.expect_element("result", NS_DB)
+        verdict = verify_back(authoritative_port, domain, r.get("from"), sid,
+                              r.text)
+        peer.send("<db:result from='%s' to='%s' type='%s'/>" % (
+            domain, r.get("from"), verdict))
+        inbox.collect(peer)
+    return handler
+
+
+def authoritative_server(domain, secret, then=None):
+    """A handler for `domain`'s authoritative server: answers db:verify
+    for keys minted (XEP-0185) from secret. A db:result instead goes to
+    the handler then (a server that is both), if given."""
+    def handler(peer):
+        hdr, sid = accept_stream(peer, domain)
+        el = peer.expect_element()
+        if el.name == "result" and then is not None:
+            return then(peer, hdr, sid, el)
+        if el.name != "verify" or el.ns != NS_DB:
+            raise PeerError("expected db:verify, got %r" % el)
+        good = el.text == dialback_key(secret, el.get("from"), el.get("to"),
+                                       el.get("id"))
+        peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
+            el.get("to"), el.get("from"), el.get("id"),
+            "valid" if good else "invalid"))
+        peer.close_stream()
+    return handler
+
+
 class TestCA:
     """A throwaway CA issuing leaf certificates for test domains."""
 

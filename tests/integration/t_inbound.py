@@ -11,72 +11,24 @@ serving.
 
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_SERVER, NS_STREAM, NS_TLS, Fedgated, Peer,
-                     PeerError, Server, Tap, dialback_key, free_port,
-                     make_cert, tempdir)
+from s2speer import (NS_DB, NS_STREAM, NS_TLS, Fedgated, Inbox, Peer,
+                     PeerError, Server, Tap, authoritative_server,
+                     dialback_key, free_port, make_cert, receiving_server,
+                     tempdir)
 
 SECRET = "integration-secret-0123456789abcdef"       # fedgated's
 REMOTE_SECRET = "remote-secret-for-its-own-keys-0001"  # remote.example's
 tap = Tap()
 tmp = tempdir("fg-inbound-")
 public_port, internal_port = free_port(), free_port()
-got = {"internal": [], "verify": []}
-lock = threading.Lock()
-
-
-def authoritative(peer):
-    """remote.example's authoritative server: answers db:verify."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="remote.example", to=hdr.get("from"),
-                     extra=" id='auth-1'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    v = peer.expect_element("verify", NS_DB)
-    good = v.text == dialback_key(REMOTE_SECRET, v.get("from"), v.get("to"),
-                                  v.get("id"))
-    with lock:
-        got["verify"].append(v)
-    peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
-        v.get("to"), v.get("from"), v.get("id"),
-        "valid" if good else "invalid"))
-    peer.close_stream()
-
-
-def internal(peer):
-    """The internal server for corp.internal: checks fedgated's key by
-    connecting back to fedgated's internal face, then takes stanzas."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
-                     extra=" id='int-7'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    r = peer.expect_element("result", NS_DB)
-    back = Peer(port=internal_port)
-    back.open_stream(frm="corp.internal", to=r.get("from"))
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='corp.internal' to='%s' id='int-7'>%s"
-              "</db:verify>" % (r.get("from"), r.text))
-    v = back.expect_element("verify", NS_DB)
-    back.close_stream()
-    back.close()
-    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
-        r.get("from"), v.get("type")))
-    while True:
-        try:
-            el = peer.expect_element(timeout=15)
-        except PeerError:
-            return
-        with lock:
-            got["internal"].append(el)
+inbox = Inbox()
 
 
 crt, key = make_cert(tmp, "corp.example")
-auth_srv = Server(authoritative)
-int_srv = Server(internal)
+auth_srv = Server(authoritative_server("remote.example", REMOTE_SECRET))
+int_srv = Server(receiving_server("corp.internal", internal_port, inbox))
 conf = """
 dialback secret "%s"
 listen public on 127.0.0.1 port %d
@@ -142,11 +94,8 @@ try:
     p.send("<message from='alice@remote.example/pc' to='bob@corp.example' "
            "type='chat' id='m1'><body>token-inbound-1 &amp; more</body>"
            "<x xmlns='urn:example:extra'><y a='1'/></x></message>")
-    ok = any(el.get("id") == "m1" for el in got["internal"]) or \
-        __import__("s2speer").wait_until(
-            lambda: any(el.get("id") == "m1" for el in got["internal"]), 15)
-    m = [el for el in got["internal"] if el.get("id") == "m1"]
-    tap.ok(ok and m, "the message reaches the internal server", got)
+    m = inbox.by_id("m1") if inbox.wait_id("m1") else []
+    tap.ok(m, "the message reaches the internal server", inbox.stanzas)
     if m:
         tap.ok(m[0].get("to") == "bob@corp.internal",
                "to is rewritten to the internal name", m[0])

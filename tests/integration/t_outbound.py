@@ -12,88 +12,28 @@ error, and a denied destination is refused.
 
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Peer,
-                     PeerError, Server, Tap, dialback_key, free_port,
-                     tempdir,
-                     wait_until)
+from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Inbox, Peer,
+                     PeerError, Server, Tap, authoritative_server,
+                     dialback_key, free_port, receiving_server, tempdir,
+                     verify_back, wait_until)
 
 SECRET = "outbound-secret-0123456789abcdef"
 INTERNAL_SECRET = "the-internal-servers-own-secret-42"
 tap = Tap()
 tmp = tempdir("fg-outbound-")
 public_port, internal_port, dead_port = free_port(), free_port(), free_port()
-got = {"remote": [], "internal": []}
-lock = threading.Lock()
+remote_inbox, internal_inbox = Inbox(), Inbox()
 
 
-def collect(peer, where):
-    while True:
-        try:
-            el = peer.expect_element(timeout=20)
-        except PeerError:
-            return
-        with lock:
-            got[where].append(el)
-
-
-def remote(peer):
-    """remote.example: receiving server for fedgated's outgoing leg."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="remote.example", to=hdr.get("from"),
-                     extra=" id='rem-1'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    r = peer.expect_element("result", NS_DB)
-    back = Peer(port=public_port)
-    back.open_stream(frm="remote.example", to=r.get("from"))
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='remote.example' to='%s' id='rem-1'>%s"
-              "</db:verify>" % (r.get("from"), r.text))
-    v = back.expect_element("verify", NS_DB)
-    back.close_stream()
-    back.close()
-    peer.send("<db:result from='remote.example' to='%s' type='%s'/>" % (
-        r.get("from"), v.get("type")))
-    collect(peer, "remote")
-
-
-def upstream(peer):
-    """The internal server's S2S port: answers db:verify for its own keys
-    and accepts streams from fedgated (bounces come back this way)."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
-                     extra=" id='up-%s'" % hdr.get("from"))
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    el = peer.expect_element()
-    if el.name == "verify":
-        ok = el.text == dialback_key(INTERNAL_SECRET, el.get("from"),
-                                     el.get("to"), el.get("id"))
-        peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
-            el.get("to"), el.get("from"), el.get("id"),
-            "valid" if ok else "invalid"))
-        peer.expect_closed()
-        return
-    # db:result from fedgated presenting a remote domain: check it back.
-    back = Peer(port=internal_port)
-    back.open_stream(frm="corp.internal", to=el.get("from"))
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='corp.internal' to='%s' id='up-%s'>%s"
-              "</db:verify>" % (el.get("from"), el.get("from"), el.text))
-    v = back.expect_element("verify", NS_DB)
-    back.close()
-    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
-        el.get("from"), v.get("type")))
-    collect(peer, "internal")
-
-
-rem_srv = Server(remote)
-up_srv = Server(upstream)
+rem_srv = Server(receiving_server("remote.example", public_port,
+                                  remote_inbox))
+# The internal server: authoritative for its own keys, and receiving
+# server for the streams fedgated opens to it (bounces come that way).
+up_srv = Server(authoritative_server(
+    "corp.internal", INTERNAL_SECRET,
+    then=lambda peer, hdr, sid, r: receive_back(peer, sid, r)))
 conf = """
 dialback secret "%s"
 listen public on 127.0.0.1 port %d
@@ -122,6 +62,14 @@ peer default {
 """ % (SECRET, public_port, internal_port, up_srv.port, rem_srv.port,
        dead_port)
 
+def receive_back(peer, sid, r):
+    verdict = verify_back(internal_port, "corp.internal", r.get("from"), sid,
+                          r.text)
+    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
+        r.get("from"), verdict))
+    internal_inbox.collect(peer)
+
+
 try:
     fg = Fedgated(conf, tmp)
 except PeerError as e:
@@ -147,10 +95,9 @@ try:
            "the internal server's key is verified with the upstream", res)
     p.send("<message from='alice@corp.internal/desk' to='bob@remote.example'"
            " id='o1' type='chat'><body>token-outbound-1</body></message>")
-    tap.ok(wait_until(lambda: any(e.get("id") == "o1"
-                                  for e in got["remote"]), 15),
+    tap.ok(remote_inbox.wait_id("o1"),
            "the message reaches remote.example", fg.log_text()[-3000:])
-    m = [e for e in got["remote"] if e.get("id") == "o1"]
+    m = remote_inbox.by_id("o1")
     if m:
         tap.ok(m[0].get("from") == "alice@corp.example/desk",
                "from is rewritten to the public name", m[0])
@@ -172,10 +119,10 @@ try:
 
     def bounced():
         return any(e.get("id") == "u1" and e.get("type") == "error"
-                   for e in got["internal"])
+                   for e in internal_inbox.stanzas)
     tap.ok(wait_until(bounced, 20), "the message bounces back to the "
            "internal server", fg.log_text()[-3000:])
-    b = [e for e in got["internal"] if e.get("id") == "u1"]
+    b = internal_inbox.by_id("u1")
     if b:
         err = b[0].find("error")
         cond = [c.name for c in (err.children if err else [])

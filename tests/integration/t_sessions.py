@@ -18,88 +18,22 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STREAM, NS_STREAMS_ERR, Fedgated, Peer,
-                     PeerError, Server, Tap, dialback_key, free_port,
-                     make_cert, tempdir, wait_until)
+from s2speer import (NS_DB, NS_STREAM, Fedgated, Inbox, Peer, PeerError,
+                     Server, Tap, authoritative_server, dialback_key,
+                     free_port, make_cert, receiving_server, stream_error,
+                     tempdir, wait_until)
 
 SECRET = "sessions-secret-0123456789abcdef"           # fedgated's
 REMOTE_SECRET = "remote-secret-for-its-own-keys-0002"  # remote.example's
 tap = Tap()
 tmp = tempdir("fg-sessions-")
 public_port, internal_port = free_port(), free_port()
-got = {"internal": [], "internal_errors": []}
-lock = threading.Lock()
-
-
-def stream_error(el):
-    """(condition, text) of a <stream:error/>, or None for another
-    element."""
-    if el.name != "error" or el.ns != NS_STREAM:
-        return None
-    cond = text = None
-    for c in el.children:
-        if c.ns == NS_STREAMS_ERR and c.name == "text":
-            text = c.text
-        elif c.ns == NS_STREAMS_ERR:
-            cond = c.name
-    return cond, text
-
-
-def authoritative(peer):
-    """remote.example's authoritative server: answers db:verify."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="remote.example", to=hdr.get("from"),
-                     extra=" id='auth-1'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    v = peer.expect_element("verify", NS_DB)
-    good = v.text == dialback_key(REMOTE_SECRET, v.get("from"), v.get("to"),
-                                  v.get("id"))
-    peer.send("<db:verify from='%s' to='%s' id='%s' type='%s'/>" % (
-        v.get("to"), v.get("from"), v.get("id"),
-        "valid" if good else "invalid"))
-    peer.close_stream()
-
-
-def internal(peer):
-    """The internal server for corp.internal: checks fedgated's key through
-    fedgated's internal face, then takes stanzas until a stream error."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
-                     extra=" id='int-9'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    r = peer.expect_element("result", NS_DB)
-    back = Peer(port=internal_port)
-    back.open_stream(frm="corp.internal", to=r.get("from"))
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='corp.internal' to='%s' id='int-9'>%s"
-              "</db:verify>" % (r.get("from"), r.text))
-    v = back.expect_element("verify", NS_DB)
-    back.close_stream()
-    back.close()
-    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
-        r.get("from"), v.get("type")))
-    while True:
-        try:
-            el = peer.expect_element(timeout=30)
-        except PeerError:
-            return
-        err = stream_error(el)
-        with lock:
-            if err:
-                got["internal_errors"].append(err)
-            else:
-                got["internal"].append(el)
-        if err:
-            peer.close_stream()
-            return
+inbox = Inbox()
 
 
 crt, key = make_cert(tmp, "corp.example")
-auth_srv = Server(authoritative)
-int_srv = Server(internal)
+auth_srv = Server(authoritative_server("remote.example", REMOTE_SECRET))
+int_srv = Server(receiving_server("corp.internal", internal_port, inbox))
 conf = """
 dialback secret "%s"
 listen public on 127.0.0.1 port %d
@@ -199,9 +133,8 @@ try:
                "its authenticated domain pair is listed", leg["domains"])
     p.send("<message from='alice@remote.example/pc' to='bob@corp.example' "
            "type='chat' id='s1'><body>counted</body></message>")
-    tap.ok(wait_until(lambda: any(el.get("id") == "s1"
-                                  for el in got["internal"]), 15),
-           "the message reaches the internal server", got)
+    tap.ok(inbox.wait_id("s1"), "the message reaches the internal server",
+           inbox.stanzas)
     ls = sessions()
     now = [s for s in ls if leg and s["id"] == leg["id"]]
     tap.ok(now and now[0]["stanzas_in"] >= 1 and now[0]["bytes_in"] > 0,
@@ -292,10 +225,10 @@ try:
            "the incoming peer gets system-shutdown", el)
     p3.close_stream()
     p3.close()
-    tap.ok(wait_until(lambda: got["internal_errors"], 15) and
-           got["internal_errors"][0][0] == "system-shutdown",
+    tap.ok(wait_until(lambda: inbox.errors, 15) and
+           inbox.errors[0][0] == "system-shutdown",
            "the internal server gets system-shutdown",
-           got["internal_errors"])
+           inbox.errors)
 except (PeerError, OSError, TypeError) as e:
     tap.ok(False, "drain", "%s\n%s" % (e, fg.log_text()))
 try:

@@ -8,11 +8,10 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Peer,
-                     PeerError, Server, Tap, dialback_key, free_port,
+from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Inbox, Peer,
+                     PeerError, Server, Tap, free_port, receiving_server,
                      tempdir, wait_until)
 
 SECRET = "srv-test-secret-0123456789abcdef"
@@ -25,57 +24,11 @@ if not os.path.exists(dnsmasq):
 
 public_port, internal_port, dns_port = free_port(), free_port(), free_port()
 dead_port = free_port()
-got = []
-lock = threading.Lock()
+inbox = Inbox()
 
 
-def remote(peer):
-    """remote.example's live server; authenticates fedgated by asking
-    fedgated's public face, then collects stanzas."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="remote.example", to=hdr.get("from"),
-                     extra=" id='srv-1'")
-    peer.send("<stream:features/>")
-    r = peer.expect_element("result", NS_DB)
-    back = Peer(port=public_port)
-    back.open_stream(frm="remote.example", to="corp.example")
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='remote.example' to='corp.example' "
-              "id='srv-1'>%s</db:verify>" % r.text)
-    v = back.expect_element("verify", NS_DB)
-    back.close()
-    peer.send("<db:result from='remote.example' to='corp.example' "
-              "type='%s'/>" % v.get("type"))
-    while True:
-        try:
-            el = peer.expect_element(timeout=20)
-        except PeerError:
-            return
-        with lock:
-            got.append(el)
-
-
-def upstream(peer):
-    """The internal server receiving bounces from fedgated."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
-                     extra=" id='up-srv'")
-    peer.send("<stream:features/>")
-    peer.expect_element("result", NS_DB)
-    peer.send("<db:result from='corp.internal' to='%s' type='valid'/>"
-              % hdr.get("from"))
-    while True:
-        try:
-            el = peer.expect_element(timeout=20)
-        except PeerError:
-            return
-        with lock:
-            got.append(el)
-
-
-rem_srv = Server(remote)
-up_srv = Server(upstream)
+rem_srv = Server(receiving_server("remote.example", public_port, inbox))
+up_srv = Server(receiving_server("corp.internal", internal_port, inbox))
 dns = subprocess.Popen([
     dnsmasq, "--keep-in-foreground", "--no-resolv", "--no-hosts",
     "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
@@ -128,7 +81,7 @@ try:
            "the internal stream authenticates (trusted upstream)")
     p.send("<message from='a@corp.internal' to='b@remote.example' id='s1'>"
            "<body>token-srv</body></message>")
-    tap.ok(wait_until(lambda: any(e.get("id") == "s1" for e in got), 20),
+    tap.ok(wait_until(lambda: any(e.get("id") == "s1" for e in inbox.stanzas), 20),
            "the message reaches remote.example through its SRV records",
            fg.log_text()[-3000:])
     log = fg.log_text()
@@ -147,7 +100,7 @@ try:
            "type='get'><query xmlns='jabber:iq:version'/></iq>")
 
     def bounce():
-        return [e for e in got if e.get("id") == "s2"]
+        return inbox.by_id("s2")
     tap.ok(wait_until(lambda: bounce(), 20), "an iq to a domain whose SRV "
            "target is '.' bounces", fg.log_text()[-2000:])
     b = bounce()

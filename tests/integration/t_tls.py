@@ -6,12 +6,11 @@ import base64
 import os
 import ssl
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_SASL, NS_STREAM, NS_TLS, Fedgated, Peer,
+from s2speer import (NS_DB, NS_SASL, NS_STREAM, NS_TLS, Fedgated, Inbox, Peer,
                      PeerError, Server, Tap, TestCA, dialback_key, free_port,
-                     tempdir, wait_until)
+                     receiving_server, tempdir, wait_until)
 
 SECRET = "tls-test-secret-0123456789abcdef"
 tap = Tap()
@@ -19,39 +18,8 @@ tmp = tempdir("fg-tls-")
 ca = TestCA(tmp)
 crt, key = ca.issue("corp.example")
 public_port, internal_port = free_port(), free_port()
-got = {"internal": [], "remote": [], "remote_sasl": []}
-lock = threading.Lock()
-
-
-def collect(peer, where):
-    while True:
-        try:
-            el = peer.expect_element(timeout=20)
-        except PeerError:
-            return
-        with lock:
-            got[where].append(el)
-
-
-def upstream(peer):
-    """The internal server: trusted upstream, takes stanzas."""
-    hdr = peer.expect_header()
-    peer.open_stream(frm="corp.internal", to=hdr.get("from"),
-                     extra=" id='up-1'")
-    peer.send("<stream:features><dialback xmlns='urn:xmpp:features:"
-              "dialback'/></stream:features>")
-    r = peer.expect_element("result", NS_DB)
-    back = Peer(port=internal_port)
-    back.open_stream(frm="corp.internal", to=r.get("from"))
-    back.expect_header()
-    back.expect_element("features", NS_STREAM)
-    back.send("<db:verify from='corp.internal' to='%s' id='up-1'>%s"
-              "</db:verify>" % (r.get("from"), r.text))
-    v = back.expect_element("verify", NS_DB)
-    back.close()
-    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
-        r.get("from"), v.get("type")))
-    collect(peer, "internal")
+inbox, remote_inbox = Inbox(), Inbox()
+sasl_seen = []
 
 
 def secure_remote(peer):
@@ -68,25 +36,23 @@ def secure_remote(peer):
     hdr = peer.expect_header()
     cert = peer.sock.getpeercert()
     sans = [v for k, v in cert.get("subjectAltName", ())] if cert else []
-    with lock:
-        got["remote_sasl"].append(sans)
+    sasl_seen.append(sans)
     peer.open_stream(frm="secure.example", to=hdr.get("from"),
                      extra=" id='sec-2'")
     peer.send("<stream:features><mechanisms xmlns='%s'><mechanism>EXTERNAL"
               "</mechanism></mechanisms></stream:features>" % NS_SASL)
     auth = peer.expect_element("auth", NS_SASL)
-    with lock:
-        got["remote_sasl"].append(base64.b64decode(auth.text).decode())
+    sasl_seen.append(base64.b64decode(auth.text).decode())
     peer.send("<success xmlns='%s'/>" % NS_SASL)
     peer.reader.reset()
     hdr = peer.expect_header()
     peer.open_stream(frm="secure.example", to=hdr.get("from"),
                      extra=" id='sec-3'")
     peer.send("<stream:features/>")
-    collect(peer, "remote")
+    remote_inbox.collect(peer)
 
 
-up_srv = Server(upstream)
+up_srv = Server(receiving_server("corp.internal", internal_port, inbox))
 rem_srv = Server(secure_remote)
 conf = """
 dialback secret "%s"
@@ -167,7 +133,7 @@ try:
     p.send("<message from='a@secure.example' to='b@corp.example' id='t1'>"
            "<body>token-tls-in</body></message>")
     tap.ok(wait_until(lambda: any(e.get("id") == "t1"
-                                  for e in got["internal"]), 15),
+                                  for e in inbox.stanzas), 15),
            "a stanza over TLS + EXTERNAL reaches the internal server",
            fg.log_text()[-2000:])
     p.close()
@@ -221,12 +187,12 @@ try:
         q.send("<message from='a@corp.internal' to='z@secure.example' "
                "id='t2'><body>token-tls-out</body></message>")
     tap.ok(wait_until(lambda: any(e.get("id") == "t2"
-                                  for e in got["remote"]), 15),
+                                  for e in remote_inbox.stanzas), 15),
            "a stanza reaches secure.example over STARTTLS + EXTERNAL",
            fg.log_text()[-3000:])
-    tap.ok(got["remote_sasl"][:2] == [["corp.example"], "corp.example"],
+    tap.ok(sasl_seen[:2] == [["corp.example"], "corp.example"],
            "fedgated presents corp.example's certificate and authzid",
-           got["remote_sasl"])
+           sasl_seen)
     q.close()
 except (PeerError, OSError, ssl.SSLError) as e:
     tap.ok(False, "outbound TLS", "%s\n%s" % (e, fg.log_text()[-3000:]))
