@@ -1,7 +1,9 @@
 /*
  * config: the running configuration as plain data. src/parse.y fills a
- * struct config from a file; config_defaults() is the one place where
- * defaults live; config_validate() checks what the grammar cannot.
+ * struct config from a file (the language is fedgated.conf(5));
+ * config_defaults() and the object constructors in config.c are the one
+ * place where defaults live; config_validate() checks what the grammar
+ * cannot (settings that depend on each other).
  *
  * A struct config is reference counted: the daemon holds the current one,
  * and every leg keeps a reference to the config it started with, so that a
@@ -29,7 +31,10 @@
 #endif
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fedgated.conf"
 #define CONFIG_DEFAULT_CONTROL	RUNSTATEDIR "/fedgated/fedgated.sock"
-#define CONFIG_DEFAULT_PORT	5269
+#define CONFIG_DEFAULT_PORT	5269	/* wherever an XMPP port is optional */
+#define CONFIG_DEFAULT_METRICS_PORT 9269
+#define CONFIG_DEFAULT_RESOLVER_PORT 53
+#define CONFIG_SECRET_MIN	16	/* least bytes of a dialback secret */
 
 /* Where a setting was written, for messages ("fedgated.conf:12"). */
 struct config_origin {
@@ -91,6 +96,38 @@ struct config_limits {
 	unsigned	 queue;			/* stanzas queued per route */
 };
 
+/*
+ * The settings a file may give once; config->origins[] tells where each was
+ * written (file NULL: not written, the default applies).
+ */
+enum config_setting {
+	CONFIG_SET_USER,
+	CONFIG_SET_GROUP,
+	CONFIG_SET_PID_FILE,
+	CONFIG_SET_LOG,			/* log syslog | log stderr */
+	CONFIG_SET_LOG_LEVEL,
+	CONFIG_SET_CONTROL,
+	CONFIG_SET_METRICS,
+	CONFIG_SET_DIALBACK,
+	CONFIG_SET_CA_FILE,
+	CONFIG_SET_CA_PATH,
+	CONFIG_SET_RESOLVER,
+	CONFIG_SET_KEEPALIVE,
+	CONFIG_SET_STANZA_SIZE,
+	CONFIG_SET_HEADER_SIZE,
+	CONFIG_SET_DEPTH,
+	CONFIG_SET_ATTRIBUTES,
+	CONFIG_SET_CONNECTIONS,
+	CONFIG_SET_PER_ADDRESS,
+	CONFIG_SET_QUEUE,
+	CONFIG_SET_HANDSHAKE,
+	CONFIG_SET_CONNECT,
+	CONFIG_SET_DNS,
+	CONFIG_SET_IDLE,
+	CONFIG_SET_SHUTDOWN,
+	CONFIG_SET_MAX
+};
+
 struct config_timeouts {			/* all in milliseconds */
 	uint64_t	 handshake;		/* open to authenticated */
 	uint64_t	 connect;		/* TCP connect of an outgoing leg */
@@ -142,25 +179,32 @@ struct config {
 	struct config_domains	 domains;
 	struct policy		*policy;	/* peer rules; never NULL */
 	struct config_unsupporteds unsupported;
+
+	/* where each once-only setting was written */
+	struct config_origin	 origins[CONFIG_SET_MAX];
 };
 
 /*
  * Parse the file at path into a new config (refs 1) with defaults for
  * everything unset, and validate it. Return it, or NULL with *errors set to
  * a malloc'd text of every error of the file, one per line, each
- * "FILE:LINE: message" (the caller frees it).
+ * "FILE:LINE: message" (the caller frees it). Errors are appended: *errors
+ * may already hold text, or be NULL. Validation runs only on a file without
+ * syntax errors. Relative paths in the file (include, certificate...) are
+ * taken from the directory of the file that names them.
  */
 struct config *config_load(const char *path, char **errors);
 /*
- * Same as config_load() for a text in memory, named name in messages.
- * include is refused (there is no directory to resolve it against) unless
- * allow_include is set.
+ * Same as config_load() for a text in memory, named name in messages (and
+ * whose directory resolves relative paths). include is refused unless
+ * allow_include is set. text need not be NUL-terminated.
  */
 struct config *config_load_buffer(const char *name, const char *text,
 	    size_t len, bool allow_include, char **errors);
 /*
  * Append to *errors one "FILE:LINE: \"kw\" is not supported yet" line for
- * each keyword of c whose behaviour does not exist yet. Return how many.
+ * each keyword of c whose behaviour does not exist yet (the table
+ * config_unsupported_keywords in config.c). Return how many.
  */
 int	config_check_supported(const struct config *c, char **errors);
 
@@ -171,10 +215,75 @@ void	config_unref(struct config *c);
 /* The local domain whose public name (normalised) is name, or NULL. */
 const struct config_domain *config_domain_find(const struct config *,
 	    const char *name);
-/* The local domain whose internal name (or public name) is name, or NULL. */
+/*
+ * The local domain whose internal name is name (its public name when it has
+ * no internal name), or NULL.
+ */
 const struct config_domain *config_domain_find_internal(const struct config *,
 	    const char *name);
 
+/* "public", "internal", "transparent". */
 const char *config_face_name(enum config_face);
+/* "user", "limit stanza-size"...: a setting as written in the file. */
+const char *config_setting_name(enum config_setting);
+
+#ifdef CONFIG_PRIVATE
+/*
+ * Between src/parse.y and src/config.c (and the unit tests). Not for other
+ * modules.
+ */
+#define CONFIG_FILE_MAX		(4 * 1024 * 1024) /* bytes of one file */
+
+/* A new config (refs 1) holding the defaults, or NULL. */
+struct config *config_new(void);
+/* Set every global setting of c to its default. */
+void	config_defaults(struct config *c);
+/* A new listener or domain holding its defaults, or NULL. */
+struct config_listen *config_listen_new(void);
+struct config_domain *config_domain_new(void);
+void	config_listen_free(struct config_listen *);
+void	config_domain_free(struct config_domain *);
+/*
+ * Parse text (len bytes) named name into c, appending each error to
+ * *errors. Return the number of errors.
+ */
+int	config_parse(struct config *c, const char *name, const char *text,
+	    size_t len, bool allow_include, char **errors);
+/* Check what the grammar cannot; append errors. Return their number. */
+int	config_validate(struct config *c, char **errors);
+/* Append "file:line: message" (file NULL: no prefix). Return -1 if OOM. */
+int	config_add_error(char **errors, const char *file, int line,
+	    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Entry i of the unsupported table, or NULL past its end. */
+const char *config_unsupported_keyword(size_t i);
+/*
+ * Record that keyword was used at file:line if it is in the unsupported
+ * table. Return 0, or -1 if out of memory.
+ */
+int	config_note_keyword(struct config *c, const char *keyword,
+	    const char *file, int line);
+/*
+ * Read the whole regular file at path (at most max bytes) into a malloc'd,
+ * NUL-terminated *buf of *len bytes. Return 0, or -1 with a message in err.
+ */
+int	config_read_file(const char *path, size_t max, char **buf,
+	    size_t *len, char *err, size_t errlen);
+/*
+ * Read a dialback secret from the file at path (written as shown in
+ * messages). Check that only its owner may read or write it and that it
+ * holds at least CONFIG_SECRET_MIN bytes after dropping a trailing newline.
+ * Return 0, or -1 with a message in err.
+ */
+int	config_read_secret(const char *path, const char *shown, char **secret,
+	    size_t *len, char *err, size_t errlen);
+/*
+ * Where file:line is, as seen from a message about file here: "line 12"
+ * in the same file, else "other.conf:12". Return buf.
+ */
+const char *config_where(const char *here, const char *file, int line,
+	    char *buf, size_t len);
+/* True if the keyword table of the lexer is sorted (for bsearch). */
+bool	config_keywords_are_sorted(void);
+#endif
 
 #endif
