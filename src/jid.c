@@ -77,7 +77,7 @@ jid_is_ldh(const char *name)
 	for (p = name; ; p++) {
 		if (*p == '.' || *p == '\0') {
 			if (label == 0 || label > JID_LABEL_MAX ||
-			    p[-1] == '-' || p[-label] == '-')
+			    p[-1] == '-' || *(p - label) == '-')
 				return false;
 			if (*p == '\0')
 				return true;
