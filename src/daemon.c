@@ -11,6 +11,7 @@
 #include "fgconfig.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -260,25 +261,41 @@ daemon_run(struct daemon *d)
 	    d->config_path, d->config->control_path);
 }
 
+/* Whether two optional strings differ. */
+static bool
+daemon_str_changed(const char *a, const char *b)
+{
+	return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
 /* Warn about settings that a reload cannot change; they keep their value. */
 static void
 daemon_check_fixed(const struct config *old, const struct config *new)
 {
 	static const char *const what = "takes effect only after a restart";
+	const struct config_listen *a, *b;
 
 	if (strcmp(old->control_path, new->control_path) != 0 ||
-	    old->control_mode != new->control_mode)
+	    old->control_mode != new->control_mode ||
+	    daemon_str_changed(old->control_group, new->control_group))
 		log_warnx("reload: control socket change %s", what);
-	if ((old->control_group == NULL) != (new->control_group == NULL) ||
-	    (old->control_group != NULL &&
-	    strcmp(old->control_group, new->control_group) != 0))
-		log_warnx("reload: control group change %s", what);
-	if ((old->user == NULL) != (new->user == NULL) ||
-	    (old->user != NULL && strcmp(old->user, new->user) != 0))
-		log_warnx("reload: user change %s", what);
-	if ((old->pid_file == NULL) != (new->pid_file == NULL) ||
-	    (old->pid_file != NULL && strcmp(old->pid_file, new->pid_file) != 0))
+	if (daemon_str_changed(old->user, new->user) ||
+	    daemon_str_changed(old->group, new->group))
+		log_warnx("reload: user or group change %s", what);
+	if (daemon_str_changed(old->pid_file, new->pid_file))
 		log_warnx("reload: pid-file change %s", what);
+	if (daemon_str_changed(old->resolver, new->resolver) ||
+	    old->resolver_port != new->resolver_port)
+		log_warnx("reload: resolver change %s", what);
+	for (a = TAILQ_FIRST(&old->listens), b = TAILQ_FIRST(&new->listens);
+	    a != NULL && b != NULL;
+	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
+		if (a->face != b->face || a->direct_tls != b->direct_tls ||
+		    a->addrlen != b->addrlen ||
+		    memcmp(&a->addr, &b->addr, a->addrlen) != 0)
+			break;
+	if (a != NULL || b != NULL)
+		log_warnx("reload: listener change %s", what);
 }
 
 int
