@@ -1,2 +1,1255 @@
-/* placeholder: being written */
+/*
+ * xmlstream: the stream framer on expat. The contract is in xmlstream.h.
+ *
+ * Byte accounting. Offsets are absolute in the current stream, as expat's
+ * XML_GetCurrentByteIndex() counts them from xmlstream_new() or
+ * xmlstream_reset():
+ *   pos   end of the bytes reported used to the caller;
+ *   fed   end of the bytes given to expat (and copied into raw). The fed - pos
+ *         "held" bytes are in expat's buffer but were reported unused: the
+ *         caller passes them again, we skip them and XML_ResumeParser()
+ *         parses them from expat's copy;
+ *   done  the bytes before it are needed no more: the end of the header, of
+ *         the last top-level element or of stream-level whitespace, or the
+ *         start of the open top-level element.
+ * raw holds bytes [raw_base, fed): each byte is copied into it once, and an
+ * element's raw span points into it. Dead bytes (before done) are dropped
+ * only when raw needs room, so the held bytes are not moved after each event.
+ *
+ * Events. The handler that completes an event calls XML_StopParser(p,
+ * XML_TRUE): expat returns XML_STATUS_SUSPENDED at the end of that token and
+ * the next feed resumes it, so at most one event is pending (two for an
+ * empty root element: the header, then the end).
+ *
+ * Limits. expat is given at most limit - (fed - done) bytes at a time, and
+ * never more than the stanza size, the limit being the header size before
+ * the header and the stanza size after it. A header or top-level element
+ * still open when no room is left is a policy-violation, so neither expat's
+ * buffer nor raw holds more than one limit of unfinished bytes, and expat
+ * never parses more than the stanza size of one element: the error found is
+ * the same however the input was split. Decoded data (names, attributes,
+ * trees) lives in arenas, themselves bounded.
+ */
 #include "fgconfig.h"
+
+#include <expat.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "xmlstream.h"
+
+#define NS_STREAMS	"http://etherx.jabber.org/streams"
+#define NS_SERVER	"jabber:server"
+#define NS_XML		"http://www.w3.org/XML/1998/namespace"
+#define NS_SEP		' '
+#define ARENA_CHUNK	4096
+#define RAW_MIN		4096
+
+/*
+ * Expat 2.6.0 defers re-parsing a partial token until the buffer has grown a
+ * lot, and distributions backported it (Debian's 2.5.0 has it): a stream
+ * header or stanza arriving in pieces would then not be parsed until the
+ * peer sends more, which it does not do while it waits for our answer. The
+ * symbol is weak so that an expat without it still links.
+ */
+extern XML_Bool XML_SetReparseDeferralEnabled(XML_Parser, XML_Bool)
+    __attribute__((weak));
+
+/* A bump allocator: chunks freed together. */
+struct arena_chunk {
+	struct arena_chunk	*next;
+	size_t			 size;
+	size_t			 used;
+	max_align_t		 data[];
+};
+
+struct arena {
+	struct arena_chunk	*head;
+	size_t			 total;		/* bytes in chunks */
+	size_t			 limit;		/* at most this many */
+	bool			 over;		/* an allocation hit limit */
+};
+
+enum xs_state {
+	XS_PROLOG,		/* before the header */
+	XS_OPEN,		/* after the header */
+	XS_CLOSED,		/* after </stream:stream> */
+	XS_FAILED		/* after a stream error */
+};
+
+/* A node of the tree being built and its last child so far. */
+struct xs_frame {
+	struct xmlstream_node	*node;
+	struct xmlstream_node	*last;
+};
+
+struct xmlstream {
+	XML_Parser		 parser;
+	struct xmlstream_limits	 limits;
+	enum xs_state		 state;
+	enum xmlstream_error	 error;
+	char			 detail[128];
+
+	uint64_t		 pos;		/* see the top of the file */
+	uint64_t		 fed;
+	uint64_t		 done;
+	uint64_t		 el_start;	/* of the open top-level element */
+	char			*raw;		/* bytes [raw_base, fed) */
+	size_t			 rawcap;
+	uint64_t		 raw_base;
+
+	enum xmlstream_event	 event;		/* pending, set by a handler */
+	uint64_t		 event_end;	/* offset after its last byte */
+	bool			 suspended;	/* expat stopped at an event */
+	bool			 end_pending;	/* <stream:stream/>: END next */
+	bool			 bad_text;	/* text between elements */
+	enum xmlstream_event	 last;		/* returned by the last feed */
+	unsigned		 depth;		/* open elements, root included */
+
+	struct xmlstream_nsdecl	*pend;		/* declarations for the next */
+	unsigned		 npend;		/* start tag, kept for the */
+	unsigned		 nseen;		/* header and top level only */
+
+	struct arena		 hdr_arena;	/* the header's data */
+	struct arena		 el_arena;	/* the element's data */
+	bool			 has_header;
+	struct xmlstream_header	 header;
+	struct xmlstream_element element;
+	struct xs_frame		*stack;		/* [depth limit] tree frames */
+	char			*text;		/* text not yet in a node */
+	size_t			 textlen;
+	size_t			 textcap;
+};
+
+static const char *const error_names[] = {
+	[XMLSTREAM_ERR_NONE] = NULL,
+	[XMLSTREAM_ERR_BAD_FORMAT] = "bad-format",
+	[XMLSTREAM_ERR_INTERNAL_SERVER_ERROR] = "internal-server-error",
+	[XMLSTREAM_ERR_INVALID_NAMESPACE] = "invalid-namespace",
+	[XMLSTREAM_ERR_NOT_WELL_FORMED] = "not-well-formed",
+	[XMLSTREAM_ERR_POLICY_VIOLATION] = "policy-violation",
+	[XMLSTREAM_ERR_RESOURCE_CONSTRAINT] = "resource-constraint",
+	[XMLSTREAM_ERR_RESTRICTED_XML] = "restricted-xml",
+	[XMLSTREAM_ERR_UNSUPPORTED_ENCODING] = "unsupported-encoding",
+};
+
+/* Arena. */
+
+static void *
+arena_alloc(struct arena *a, size_t n)
+{
+	struct arena_chunk	*c = a->head;
+	size_t			 size;
+	void			*p;
+
+	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+	if (c == NULL || c->size - c->used < n) {
+		size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		if (a->total + size > a->limit) {
+			a->over = true;
+			return NULL;
+		}
+		if ((c = malloc(sizeof(*c) + size)) == NULL)
+			return NULL;
+		c->size = size;
+		c->used = 0;
+		c->next = a->head;
+		a->head = c;
+		a->total += size;
+	}
+	p = (char *)c->data + c->used;
+	c->used += n;
+	return p;
+}
+
+static char *
+arena_strndup(struct arena *a, const char *s, size_t len)
+{
+	char	*p;
+
+	if ((p = arena_alloc(a, len + 1)) == NULL)
+		return NULL;
+	memcpy(p, s, len);
+	p[len] = '\0';
+	return p;
+}
+
+/* Free every chunk but a first-sized one, which is kept for reuse. */
+static void
+arena_reset(struct arena *a)
+{
+	struct arena_chunk	*c, *next, *keep = NULL;
+
+	for (c = a->head; c != NULL; c = next) {
+		next = c->next;
+		if (keep == NULL && c->size == ARENA_CHUNK) {
+			keep = c;
+			continue;
+		}
+		free(c);
+	}
+	if (keep != NULL) {
+		keep->next = NULL;
+		keep->used = 0;
+	}
+	a->head = keep;
+	a->total = keep != NULL ? keep->size : 0;
+	a->over = false;
+}
+
+static void
+arena_free(struct arena *a)
+{
+	arena_reset(a);
+	free(a->head);
+	a->head = NULL;
+	a->total = 0;
+}
+
+/* Errors. */
+
+/*
+ * Hold the stream error err (the first one wins) and stop expat for good if
+ * it is parsing. Return -1.
+ */
+static int __attribute__((format(printf, 3, 4)))
+xs_fail(struct xmlstream *xs, enum xmlstream_error err, const char *fmt, ...)
+{
+	va_list	ap;
+
+	if (xs->error != XMLSTREAM_ERR_NONE)
+		return -1;
+	xs->error = err;
+	xs->state = XS_FAILED;
+	va_start(ap, fmt);
+	vsnprintf(xs->detail, sizeof(xs->detail), fmt, ap);
+	va_end(ap);
+	XML_StopParser(xs->parser, XML_FALSE);
+	return -1;
+}
+
+/* Fail after an arena allocation failed: its limit, or malloc. */
+static int
+xs_fail_alloc(struct xmlstream *xs, const struct arena *a)
+{
+	if (a->over)
+		return xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION,
+		    "element decodes to more than %zu bytes", a->limit);
+	return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+}
+
+/* The limit on unfinished bytes: the header's, then a top-level element's. */
+static size_t
+xs_limit(const struct xmlstream *xs)
+{
+	if (xs->state == XS_PROLOG)
+		return xs->limits.header_size;
+	return xs->limits.stanza_size;
+}
+
+static int
+xs_fail_size(struct xmlstream *xs)
+{
+	return xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION, "%s exceeds %zu bytes",
+	    xs->state == XS_PROLOG ? "stream header" : "element", xs_limit(xs));
+}
+
+/* Hold the stream error for the error expat reported. */
+static void
+xs_fail_expat(struct xmlstream *xs)
+{
+	enum XML_Error		 code = XML_GetErrorCode(xs->parser);
+	enum xmlstream_error	 err;
+
+	switch (code) {
+	case XML_ERROR_NO_MEMORY:
+		err = XMLSTREAM_ERR_RESOURCE_CONSTRAINT;
+		break;
+	case XML_ERROR_UNDEFINED_ENTITY:
+	case XML_ERROR_RECURSIVE_ENTITY_REF:
+	case XML_ERROR_BINARY_ENTITY_REF:
+	case XML_ERROR_ATTRIBUTE_EXTERNAL_ENTITY_REF:
+	case XML_ERROR_EXTERNAL_ENTITY_HANDLING:
+	case XML_ERROR_PARAM_ENTITY_REF:
+		err = XMLSTREAM_ERR_RESTRICTED_XML;	/* RFC 6120 11.1 */
+		break;
+	case XML_ERROR_UNKNOWN_ENCODING:
+	case XML_ERROR_INCORRECT_ENCODING:
+		err = XMLSTREAM_ERR_UNSUPPORTED_ENCODING;
+		break;
+	default:
+		err = XMLSTREAM_ERR_NOT_WELL_FORMED;
+		break;
+	}
+	xs_fail(xs, err, "line %llu column %llu: %s",
+	    (unsigned long long)XML_GetCurrentLineNumber(xs->parser),
+	    (unsigned long long)XML_GetCurrentColumnNumber(xs->parser) + 1,
+	    XML_ErrorString(code));
+}
+
+/* Decoding expat's data into an arena. */
+
+/* Offset just past the token of the current handler. */
+static uint64_t
+xs_event_end(const struct xmlstream *xs)
+{
+	return (uint64_t)XML_GetCurrentByteIndex(xs->parser) +
+	    (uint64_t)XML_GetCurrentByteCount(xs->parser);
+}
+
+/* Split an expat triplet "uri local prefix" ("local", "uri local"). */
+static int
+xs_split_name(struct arena *a, const char *triplet, const char **ns,
+    const char **name, const char **prefix)
+{
+	char	*s, *sep;
+
+	if ((s = arena_strndup(a, triplet, strlen(triplet))) == NULL)
+		return -1;
+	*ns = "";
+	*prefix = NULL;
+	if ((sep = strchr(s, NS_SEP)) == NULL) {
+		*name = s;
+		return 0;
+	}
+	*sep++ = '\0';
+	*ns = s;
+	*name = sep;
+	if ((sep = strchr(sep, NS_SEP)) != NULL) {
+		*sep++ = '\0';
+		*prefix = sep;
+	}
+	return 0;
+}
+
+/* Copy expat's n attributes atts (name, value pairs) into *out. */
+static int
+xs_copy_attrs(struct arena *a, const XML_Char **atts, size_t n,
+    struct xmlstream_attr **out)
+{
+	struct xmlstream_attr	*attrs;
+	size_t			 i;
+
+	*out = NULL;
+	if (n == 0)
+		return 0;
+	if ((attrs = arena_alloc(a, n * sizeof(*attrs))) == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (xs_split_name(a, atts[2 * i], &attrs[i].ns, &attrs[i].name,
+		    &attrs[i].prefix) == -1)
+			return -1;
+		if ((attrs[i].value = arena_strndup(a, atts[2 * i + 1],
+		    strlen(atts[2 * i + 1]))) == NULL)
+			return -1;
+	}
+	*out = attrs;
+	return 0;
+}
+
+/* Move the pending namespace declarations into *out. */
+static int
+xs_take_nsdecls(struct xmlstream *xs, struct arena *a,
+    struct xmlstream_nsdecl **out, size_t *n)
+{
+	*out = NULL;
+	*n = xs->npend;
+	if (xs->npend == 0)
+		return 0;
+	if ((*out = arena_alloc(a, xs->npend * sizeof(**out))) == NULL)
+		return -1;
+	memcpy(*out, xs->pend, xs->npend * sizeof(**out));
+	xs->npend = 0;
+	return 0;
+}
+
+/* Append the pending text to node's. */
+static int
+xs_flush_text(struct xmlstream *xs, struct xmlstream_node *node)
+{
+	char	*s;
+
+	if (xs->textlen == 0)
+		return 0;
+	if ((s = arena_alloc(&xs->el_arena, node->textlen + xs->textlen + 1))
+	    == NULL)
+		return xs_fail_alloc(xs, &xs->el_arena);
+	memcpy(s, node->text, node->textlen);
+	memcpy(s + node->textlen, xs->text, xs->textlen);
+	node->textlen += xs->textlen;
+	s[node->textlen] = '\0';
+	node->text = s;
+	xs->textlen = 0;
+	return 0;
+}
+
+/* Fill node from expat's element name and attributes. */
+static int
+xs_fill_node(struct xmlstream *xs, struct arena *a, struct xmlstream_node *node,
+    const XML_Char *name, const XML_Char **atts, size_t nattrs)
+{
+	memset(node, 0, sizeof(*node));
+	node->text = "";
+	node->nattrs = nattrs;
+	if (xs_split_name(a, name, &node->ns, &node->name, &node->prefix) == -1 ||
+	    xs_copy_attrs(a, atts, nattrs, &node->attrs) == -1)
+		return xs_fail_alloc(xs, a);
+	return 0;
+}
+
+/* Pause expat after the current token and report ev, ending at end. */
+static void
+xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t end)
+{
+	xs->event = ev;
+	xs->event_end = end;
+	xs->done = end;
+	XML_StopParser(xs->parser, XML_TRUE);
+}
+
+/* Text between top-level elements. */
+
+/*
+ * Fail with bad-format if text was seen between top-level elements: at the
+ * next markup after it, not at once, because expat reports a run of text
+ * that holds "]]>" as not-well-formed when it has it whole but as text first
+ * when it arrives in pieces.
+ */
+static int
+xs_check_text(struct xmlstream *xs)
+{
+	if (!xs->bad_text)
+		return 0;
+	return xs_fail(xs, XMLSTREAM_ERR_BAD_FORMAT,
+	    "text between top-level elements");
+}
+
+static bool
+xs_is_space_char(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Whether s[0..n) is XML whitespace only. */
+static bool
+xs_is_space(const char *s, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (!xs_is_space_char(s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Text between top-level elements: whitespace (keepalives) is dropped, other
+ * text fails at the next markup. From its first byte that is not whitespace,
+ * found in raw however expat split the run, it counts against the limit.
+ */
+static void
+xs_stream_text(struct xmlstream *xs, const char *s, size_t n)
+{
+	uint64_t	off;
+
+	if (xs->bad_text)
+		return;
+	if (xs_is_space(s, n)) {
+		xs->done = xs_event_end(xs);
+		return;
+	}
+	xs->bad_text = true;
+	off = (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+	while (off < xs->fed && xs_is_space_char(xs->raw[off - xs->raw_base]))
+		off++;
+	xs->done = off;
+}
+
+/* Start handlers, by depth. */
+
+static void
+xs_start_header(struct xmlstream *xs, const XML_Char *name,
+    const XML_Char **atts, size_t nattrs)
+{
+	struct xmlstream_header	*h = &xs->header;
+	struct xmlstream_node	 node;
+	const char		*content = NULL;
+	size_t			 i;
+
+	if (xs_fill_node(xs, &xs->hdr_arena, &node, name, atts, nattrs) == -1)
+		return;
+	memset(h, 0, sizeof(*h));
+	if (xs_take_nsdecls(xs, &xs->hdr_arena, &h->nsdecls, &h->nnsdecls) == -1) {
+		xs_fail_alloc(xs, &xs->hdr_arena);
+		return;
+	}
+	if (strcmp(node.ns, NS_STREAMS) != 0) {
+		xs_fail(xs, XMLSTREAM_ERR_INVALID_NAMESPACE,
+		    "stream header not in the streams namespace");
+		return;
+	}
+	if (strcmp(node.name, "stream") != 0) {
+		xs_fail(xs, XMLSTREAM_ERR_BAD_FORMAT,
+		    "root element is not a stream");
+		return;
+	}
+	for (i = 0; i < h->nnsdecls; i++)
+		if (h->nsdecls[i].prefix == NULL)
+			content = h->nsdecls[i].uri;
+	if (content == NULL || strcmp(content, NS_SERVER) != 0) {
+		xs_fail(xs, XMLSTREAM_ERR_INVALID_NAMESPACE,
+		    "content namespace is not " NS_SERVER);
+		return;
+	}
+	h->prefix = node.prefix;
+	h->attrs = node.attrs;
+	h->nattrs = node.nattrs;
+	h->to = xmlstream_attr_find(h->attrs, h->nattrs, NULL, "to");
+	h->from = xmlstream_attr_find(h->attrs, h->nattrs, NULL, "from");
+	h->id = xmlstream_attr_find(h->attrs, h->nattrs, NULL, "id");
+	h->version = xmlstream_attr_find(h->attrs, h->nattrs, NULL, "version");
+	h->lang = xmlstream_attr_find(h->attrs, h->nattrs, NS_XML, "lang");
+	h->len = xs_event_end(xs);
+	xs->has_header = true;
+	xs->state = XS_OPEN;
+	xs_emit(xs, XMLSTREAM_HEADER, h->len);
+}
+
+static void
+xs_start_top(struct xmlstream *xs, const XML_Char *name,
+    const XML_Char **atts, size_t nattrs)
+{
+	struct xmlstream_element	*el = &xs->element;
+
+	memset(el, 0, sizeof(*el));
+	xs->el_start = (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+	xs->done = xs->el_start;
+	el->starttaglen = (size_t)XML_GetCurrentByteCount(xs->parser);
+	if (xs_fill_node(xs, &xs->el_arena, &el->node, name, atts, nattrs) == -1)
+		return;
+	if (xs_take_nsdecls(xs, &xs->el_arena, &el->nsdecls,
+	    &el->nnsdecls) == -1) {
+		xs_fail_alloc(xs, &xs->el_arena);
+		return;
+	}
+	el->has_tree = strcmp(el->node.ns, NS_SERVER) != 0;
+	xs->stack[0].node = &el->node;
+	xs->stack[0].last = NULL;
+	xs->textlen = 0;
+}
+
+/* A child at level (the top-level element is 1) of a tree being built. */
+static void
+xs_start_child(struct xmlstream *xs, unsigned level, const XML_Char *name,
+    const XML_Char **atts, size_t nattrs)
+{
+	struct xs_frame		*parent = &xs->stack[level - 2];
+	struct xmlstream_node	*node;
+
+	if (xs_flush_text(xs, parent->node) == -1)
+		return;
+	if ((node = arena_alloc(&xs->el_arena, sizeof(*node))) == NULL) {
+		xs_fail_alloc(xs, &xs->el_arena);
+		return;
+	}
+	if (xs_fill_node(xs, &xs->el_arena, node, name, atts, nattrs) == -1)
+		return;
+	if (parent->last != NULL)
+		parent->last->next = node;
+	else
+		parent->node->child = node;
+	parent->last = node;
+	xs->stack[level - 1].node = node;
+	xs->stack[level - 1].last = NULL;
+}
+
+static void XMLCALL
+xs_on_start(void *arg, const XML_Char *name, const XML_Char **atts)
+{
+	struct xmlstream	*xs = arg;
+	size_t			 nattrs = 0;
+	unsigned		 level = xs->depth;
+
+	if (xs->error != XMLSTREAM_ERR_NONE || xs_check_text(xs) == -1)
+		return;
+	while (atts[2 * nattrs] != NULL)
+		nattrs++;
+	if (nattrs + xs->nseen > xs->limits.attributes) {
+		xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION,
+		    "element has more than %u attributes",
+		    xs->limits.attributes);
+		return;
+	}
+	if (level > xs->limits.depth) {
+		xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION,
+		    "elements nested deeper than %u", xs->limits.depth);
+		return;
+	}
+	xs->depth++;
+	if (level == 0)
+		xs_start_header(xs, name, atts, nattrs);
+	else if (level == 1)
+		xs_start_top(xs, name, atts, nattrs);
+	else if (xs->element.has_tree)
+		xs_start_child(xs, level, name, atts, nattrs);
+	xs->nseen = xs->npend = 0;
+}
+
+/* End, text and namespace handlers. */
+
+static void XMLCALL
+xs_on_end(void *arg, const XML_Char *name)
+{
+	struct xmlstream		*xs = arg;
+	struct xmlstream_element	*el = &xs->element;
+	uint64_t			 end;
+	unsigned			 level;
+
+	if (xs->error != XMLSTREAM_ERR_NONE)
+		return;
+	level = --xs->depth;
+	end = xs_event_end(xs);
+	if (level == 0) {
+		if (xs_check_text(xs) == -1)
+			return;
+		xs->state = XS_CLOSED;
+		if (xs->event == XMLSTREAM_HEADER)
+			xs->end_pending = true;	/* <stream:stream/> */
+		else
+			xs_emit(xs, XMLSTREAM_END, end);
+		return;
+	}
+	if (el->has_tree && xs_flush_text(xs, xs->stack[level - 1].node) == -1)
+		return;
+	if (level == 1) {
+		if (end - xs->el_start > xs->limits.stanza_size) {
+			xs_fail_size(xs);	/* a guard: xs_parse() */
+			return;
+		}
+		el->raw = xs->raw + (xs->el_start - xs->raw_base);
+		el->rawlen = (size_t)(end - xs->el_start);
+		xs_emit(xs, XMLSTREAM_ELEMENT, end);
+	}
+}
+
+static void XMLCALL
+xs_on_text(void *arg, const XML_Char *s, int len)
+{
+	struct xmlstream	*xs = arg;
+	size_t			 n = (size_t)len, cap;
+	char			*p;
+
+	if (xs->error != XMLSTREAM_ERR_NONE)
+		return;
+	if (xs->depth == 1) {
+		xs_stream_text(xs, s, n);
+		return;
+	}
+	if (xs->depth < 2 || !xs->element.has_tree)
+		return;
+	if (xs->textlen + n > xs->textcap) {
+		cap = xs->textcap * 2 > xs->textlen + n ?
+		    xs->textcap * 2 : xs->textlen + n;
+		if ((p = realloc(xs->text, cap)) == NULL) {
+			xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+			    "out of memory");
+			return;
+		}
+		xs->text = p;
+		xs->textcap = cap;
+	}
+	memcpy(xs->text + xs->textlen, s, n);
+	xs->textlen += n;
+}
+
+static void XMLCALL
+xs_on_nsdecl(void *arg, const XML_Char *prefix, const XML_Char *uri)
+{
+	struct xmlstream	*xs = arg;
+	struct arena		*a;
+	struct xmlstream_nsdecl	*d;
+
+	if (xs->error != XMLSTREAM_ERR_NONE)
+		return;
+	if (++xs->nseen > xs->limits.attributes) {
+		xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION,
+		    "element has more than %u attributes",
+		    xs->limits.attributes);
+		return;
+	}
+	if (xs->depth > 1)
+		return;		/* only the header and top level keep them */
+	a = xs->depth == 0 ? &xs->hdr_arena : &xs->el_arena;
+	d = &xs->pend[xs->npend++];
+	if (uri == NULL)
+		uri = "";
+	d->prefix = NULL;
+	if ((prefix != NULL &&
+	    (d->prefix = arena_strndup(a, prefix, strlen(prefix))) == NULL) ||
+	    (d->uri = arena_strndup(a, uri, strlen(uri))) == NULL)
+		xs_fail_alloc(xs, a);
+}
+
+/* Restricted XML (RFC 6120 11.1) and the XML declaration. */
+
+static void XMLCALL
+xs_on_doctype(void *arg, const XML_Char *name, const XML_Char *sysid,
+    const XML_Char *pubid, int has_internal_subset)
+{
+	xs_fail(arg, XMLSTREAM_ERR_RESTRICTED_XML, "DOCTYPE declaration");
+}
+
+static void XMLCALL
+xs_on_entity(void *arg, const XML_Char *name, int is_param,
+    const XML_Char *value, int len, const XML_Char *base,
+    const XML_Char *sysid, const XML_Char *pubid, const XML_Char *notation)
+{
+	xs_fail(arg, XMLSTREAM_ERR_RESTRICTED_XML, "entity declaration");
+}
+
+static void XMLCALL
+xs_on_comment(void *arg, const XML_Char *data)
+{
+	if (xs_check_text(arg) == 0)
+		xs_fail(arg, XMLSTREAM_ERR_RESTRICTED_XML, "comment");
+}
+
+static void XMLCALL
+xs_on_pi(void *arg, const XML_Char *target, const XML_Char *data)
+{
+	if (xs_check_text(arg) == 0)
+		xs_fail(arg, XMLSTREAM_ERR_RESTRICTED_XML,
+		    "processing instruction");
+}
+
+static void XMLCALL
+xs_on_xmldecl(void *arg, const XML_Char *version, const XML_Char *encoding,
+    int standalone)
+{
+	if (encoding != NULL && strcasecmp(encoding, "UTF-8") != 0)
+		xs_fail(arg, XMLSTREAM_ERR_UNSUPPORTED_ENCODING,
+		    "XML declaration names an encoding other than UTF-8");
+}
+
+/*
+ * The one place that configures expat, for a new parser and after each
+ * XML_ParserReset() (which clears the handlers). The parser was created with
+ * the encoding forced to UTF-8 and namespace processing; a handler ends the
+ * stream with restricted-xml on anything RFC 6120 forbids: a DOCTYPE (so no
+ * entity declaration, internal or external subset, or billion laughs, ever
+ * reaches expat's expander), an entity declaration, a comment, a processing
+ * instruction. No default handler is set: it would turn off the expansion of
+ * the predefined entities. Undefined entity references fail in expat.
+ */
+static void
+xs_harden(struct xmlstream *xs)
+{
+	XML_Parser	p = xs->parser;
+
+	XML_SetUserData(p, xs);
+	XML_SetReturnNSTriplet(p, XML_TRUE);
+	XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+	XML_SetStartDoctypeDeclHandler(p, xs_on_doctype);
+	XML_SetEntityDeclHandler(p, xs_on_entity);
+	XML_SetCommentHandler(p, xs_on_comment);
+	XML_SetProcessingInstructionHandler(p, xs_on_pi);
+	XML_SetXmlDeclHandler(p, xs_on_xmldecl);
+	XML_SetStartNamespaceDeclHandler(p, xs_on_nsdecl);
+	XML_SetElementHandler(p, xs_on_start, xs_on_end);
+	XML_SetCharacterDataHandler(p, xs_on_text);
+	if (XML_SetReparseDeferralEnabled != NULL)
+		XML_SetReparseDeferralEnabled(p, XML_FALSE);
+}
+
+/* Feeding. */
+
+/* Set up for a new stream: xmlstream_new() and xmlstream_reset(). */
+static void
+xs_clear(struct xmlstream *xs)
+{
+	arena_reset(&xs->hdr_arena);
+	arena_reset(&xs->el_arena);
+	xs->state = XS_PROLOG;
+	xs->error = XMLSTREAM_ERR_NONE;
+	xs->detail[0] = '\0';
+	xs->pos = xs->fed = xs->done = xs->el_start = xs->raw_base = 0;
+	xs->event = xs->last = XMLSTREAM_MORE;
+	xs->event_end = 0;
+	xs->suspended = xs->end_pending = xs->bad_text = false;
+	xs->depth = xs->npend = xs->nseen = 0;
+	xs->has_header = false;
+	memset(&xs->header, 0, sizeof(xs->header));
+	memset(&xs->element, 0, sizeof(xs->element));
+	xs->textlen = 0;
+}
+
+/* Refuse UTF-16 and UTF-32 at the stream start: expat would switch to it. */
+static int
+xs_check_encoding(struct xmlstream *xs, const char *p, size_t n)
+{
+	size_t		i;
+	unsigned char	c;
+
+	for (i = 0; xs->fed + i < 2 && i < n; i++) {
+		c = (unsigned char)p[i];
+		if (c == 0x00 || c == 0xfe || c == 0xff)
+			return xs_fail(xs, XMLSTREAM_ERR_UNSUPPORTED_ENCODING,
+			    "stream is not UTF-8");
+	}
+	return 0;
+}
+
+/* Copy n bytes to raw, dropping dead bytes or growing it if needed. */
+static int
+xs_raw_append(struct xmlstream *xs, const char *p, size_t n)
+{
+	size_t	 live, dead, cap;
+	char	*r;
+
+	if (xs->done == xs->fed)
+		xs->raw_base = xs->fed;
+	live = (size_t)(xs->fed - xs->raw_base);
+	if (live + n > xs->rawcap && xs->done > xs->raw_base) {
+		dead = (size_t)(xs->done - xs->raw_base);
+		memmove(xs->raw, xs->raw + dead, live - dead);
+		xs->raw_base = xs->done;
+		live -= dead;
+	}
+	if (live + n > xs->rawcap) {
+		cap = xs->rawcap > RAW_MIN ? xs->rawcap : RAW_MIN;
+		while (cap < live + n)
+			cap *= 2;
+		if ((r = realloc(xs->raw, cap)) == NULL)
+			return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+			    "out of memory");
+		xs->raw = r;
+		xs->rawcap = cap;
+	}
+	memcpy(xs->raw + live, p, n);
+	return 0;
+}
+
+/* Map what expat returned to the pending event, or an error. */
+static enum xmlstream_event
+xs_status(struct xmlstream *xs, enum XML_Status st)
+{
+	if (xs->error != XMLSTREAM_ERR_NONE)
+		return XMLSTREAM_ERROR;
+	if (st == XML_STATUS_ERROR) {
+		xs_fail_expat(xs);
+		return XMLSTREAM_ERROR;
+	}
+	if (st == XML_STATUS_SUSPENDED)
+		xs->suspended = true;
+	return xs->event;
+}
+
+/* Give expat the new bytes p[0..n), as many as the limit leaves room for. */
+static enum xmlstream_event
+xs_parse(struct xmlstream *xs, const char *p, size_t n)
+{
+	size_t	limit = xs_limit(xs), pending = (size_t)(xs->fed - xs->done);
+
+	if (pending >= limit) {
+		xs_fail_size(xs);
+		return XMLSTREAM_ERROR;
+	}
+	if (n > limit - pending)
+		n = limit - pending;
+	/* What follows the header in this chunk must fit an element. */
+	if (n > xs->limits.stanza_size)
+		n = xs->limits.stanza_size;
+	if (n > INT_MAX)
+		n = INT_MAX;
+	if (xs_check_encoding(xs, p, n) == -1 ||
+	    xs_raw_append(xs, p, n) == -1)
+		return XMLSTREAM_ERROR;
+	xs->fed += n;
+	/*
+	 * expat guesses the encoding from the first two bytes, or from one if
+	 * that is all it has: hold a lone first byte back, so that it always
+	 * has both and decides the same however the stream was split.
+	 */
+	if (xs->fed < 2)
+		return XMLSTREAM_MORE;
+	if (xs->fed - n < 2) {
+		p = xs->raw;		/* the held byte, then p's */
+		n = (size_t)xs->fed;
+	}
+	return xs_status(xs, XML_Parse(xs->parser, p, (int)n, XML_FALSE));
+}
+
+/* Drop the element handed out by the last feed. */
+static void
+xs_forget_element(struct xmlstream *xs)
+{
+	if (xs->last != XMLSTREAM_ELEMENT)
+		return;
+	arena_reset(&xs->el_arena);
+	memset(&xs->element, 0, sizeof(xs->element));
+}
+
+/* API. */
+
+struct xmlstream *
+xmlstream_new(const struct xmlstream_limits *limits)
+{
+	struct xmlstream	*xs;
+	struct xmlstream_limits	*l;
+
+	if ((xs = calloc(1, sizeof(*xs))) == NULL)
+		return NULL;
+	l = &xs->limits;
+	if (limits != NULL)
+		*l = *limits;
+	if (l->stanza_size == 0)
+		l->stanza_size = XMLSTREAM_DEFAULT_STANZA_SIZE;
+	if (l->header_size == 0)
+		l->header_size = XMLSTREAM_DEFAULT_HEADER_SIZE;
+	if (l->depth == 0)
+		l->depth = XMLSTREAM_DEFAULT_DEPTH;
+	if (l->attributes == 0)
+		l->attributes = XMLSTREAM_DEFAULT_ATTRIBUTES;
+	xs->hdr_arena.limit = l->header_size * 4 + 16 * ARENA_CHUNK;
+	xs->el_arena.limit = l->stanza_size * 2 + 16 * ARENA_CHUNK;
+	xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
+	xs->pend = calloc(l->attributes, sizeof(*xs->pend));
+	xs->stack = calloc(l->depth, sizeof(*xs->stack));
+	if (xs->parser == NULL || xs->pend == NULL || xs->stack == NULL) {
+		xmlstream_free(xs);
+		return NULL;
+	}
+	xs_harden(xs);
+	xs_clear(xs);
+	return xs;
+}
+
+void
+xmlstream_free(struct xmlstream *xs)
+{
+	if (xs == NULL)
+		return;
+	if (xs->parser != NULL)
+		XML_ParserFree(xs->parser);
+	arena_free(&xs->hdr_arena);
+	arena_free(&xs->el_arena);
+	free(xs->pend);
+	free(xs->stack);
+	free(xs->raw);
+	free(xs->text);
+	free(xs);
+}
+
+int
+xmlstream_reset(struct xmlstream *xs)
+{
+	xs_clear(xs);
+	if (!XML_ParserReset(xs->parser, "UTF-8"))
+		return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+		    "cannot reset the XML parser");
+	xs_harden(xs);
+	return 0;
+}
+
+enum xmlstream_event
+xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
+    size_t *used)
+{
+	uint64_t		start = xs->pos;
+	enum xmlstream_event	ev;
+
+	*used = 0;
+	if (xs->state == XS_FAILED)
+		return XMLSTREAM_ERROR;
+	xs_forget_element(xs);
+	xs->last = XMLSTREAM_MORE;
+	if (xs->end_pending) {
+		xs->end_pending = false;
+		return XMLSTREAM_END;
+	}
+	if (xs->state == XS_CLOSED)
+		return XMLSTREAM_END;
+	if (len < xs->fed - xs->pos) {
+		xs_fail(xs, XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,
+		    "the %zu bytes left unused were not passed again",
+		    (size_t)(xs->fed - xs->pos));
+		return XMLSTREAM_ERROR;
+	}
+	for (;;) {
+		if (xs->suspended) {
+			xs->suspended = false;
+			ev = xs_status(xs, XML_ResumeParser(xs->parser));
+		} else if (xs->fed - start < len)
+			ev = xs_parse(xs, buf + (xs->fed - start),
+			    len - (size_t)(xs->fed - start));
+		else
+			break;
+		if (ev == XMLSTREAM_ERROR)
+			return XMLSTREAM_ERROR;
+		if (ev != XMLSTREAM_MORE) {
+			xs->event = XMLSTREAM_MORE;
+			xs->pos = xs->event_end;
+			*used = (size_t)(xs->pos - start);
+			xs->last = ev;
+			return ev;
+		}
+	}
+	xs->pos = xs->fed;
+	*used = len;
+	return XMLSTREAM_MORE;
+}
+
+const struct xmlstream_header *
+xmlstream_header(const struct xmlstream *xs)
+{
+	return xs->has_header ? &xs->header : NULL;
+}
+
+const struct xmlstream_element *
+xmlstream_element(const struct xmlstream *xs)
+{
+	return xs->last == XMLSTREAM_ELEMENT ? &xs->element : NULL;
+}
+
+enum xmlstream_error
+xmlstream_last_error(const struct xmlstream *xs)
+{
+	return xs->error;
+}
+
+const char *
+xmlstream_error_detail(const struct xmlstream *xs)
+{
+	return xs->detail;
+}
+
+const char *
+xmlstream_error_name(enum xmlstream_error err)
+{
+	if ((size_t)err >= sizeof(error_names) / sizeof(error_names[0]))
+		return NULL;
+	return error_names[err];
+}
+
+/* Lookups. */
+
+const char *
+xmlstream_attr_find(const struct xmlstream_attr *attrs, size_t n,
+    const char *ns, const char *name)
+{
+	size_t	i;
+
+	if (ns == NULL)
+		ns = "";
+	for (i = 0; i < n; i++)
+		if (strcmp(attrs[i].name, name) == 0 &&
+		    strcmp(attrs[i].ns, ns) == 0)
+			return attrs[i].value;
+	return NULL;
+}
+
+const char *
+xmlstream_node_attr(const struct xmlstream_node *node, const char *name)
+{
+	return xmlstream_attr_find(node->attrs, node->nattrs, NULL, name);
+}
+
+const struct xmlstream_node *
+xmlstream_node_child(const struct xmlstream_node *node, const char *ns,
+    const char *name)
+{
+	const struct xmlstream_node	*c;
+
+	for (c = node->child; c != NULL; c = c->next)
+		if ((ns == NULL || strcmp(c->ns, ns) == 0) &&
+		    (name == NULL || strcmp(c->name, name) == 0))
+			return c;
+	return NULL;
+}
+
+/* Rendering: snprintf-like output. */
+
+struct xs_out {
+	char	*buf;
+	size_t	 size;
+	size_t	 len;		/* of the whole text, even past size */
+};
+
+static void
+out_put(struct xs_out *o, const char *s, size_t n)
+{
+	size_t	room;
+
+	if (o->len + 1 < o->size) {
+		room = o->size - 1 - o->len;
+		memcpy(o->buf + o->len, s, n < room ? n : room);
+	}
+	o->len += n;
+}
+
+static void
+out_str(struct xs_out *o, const char *s)
+{
+	out_put(o, s, strlen(s));
+}
+
+static void
+out_escaped(struct xs_out *o, const char *s)
+{
+	size_t		 n;
+	const char	*ref;
+
+	for (;;) {
+		n = strcspn(s, "&<>'\"\t\n\r");
+		out_put(o, s, n);
+		s += n;
+		switch (*s) {
+		case '\0':
+			return;
+		case '&':	ref = "&amp;"; break;
+		case '<':	ref = "&lt;"; break;
+		case '>':	ref = "&gt;"; break;
+		case '\'':	ref = "&apos;"; break;
+		case '"':	ref = "&quot;"; break;
+		case '\t':	ref = "&#9;"; break;
+		case '\n':	ref = "&#10;"; break;
+		default:	ref = "&#13;"; break;
+		}
+		out_str(o, ref);
+		s++;
+	}
+}
+
+static size_t
+out_end(struct xs_out *o)
+{
+	if (o->size > 0)
+		o->buf[o->len < o->size ? o->len : o->size - 1] = '\0';
+	return o->len;
+}
+
+/* " prefix:name='value'" (prefix may be NULL). */
+static void
+out_attr(struct xs_out *o, const char *prefix, const char *name,
+    const char *value)
+{
+	out_str(o, " ");
+	if (prefix != NULL) {
+		out_str(o, prefix);
+		out_str(o, ":");
+	}
+	out_str(o, name);
+	out_str(o, "='");
+	out_escaped(o, value);
+	out_str(o, "'");
+}
+
+static void
+out_nsdecl(struct xs_out *o, const struct xmlstream_nsdecl *d)
+{
+	if (d->prefix == NULL)
+		out_attr(o, NULL, "xmlns", d->uri);
+	else
+		out_attr(o, "xmlns", d->prefix, d->uri);
+}
+
+/* Whether decls[0..n) declares prefix (and, if uri is not NULL, to uri). */
+static bool
+xs_declares(const struct xmlstream_nsdecl *decls, size_t n, const char *prefix,
+    const char *uri)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		if (decls[i].prefix != NULL &&
+		    strcmp(decls[i].prefix, prefix) == 0 &&
+		    (uri == NULL || strcmp(decls[i].uri, uri) == 0))
+			return true;
+	return false;
+}
+
+/* The header's declarations el needs on another stream. */
+static void
+out_inherited(struct xs_out *o, const struct xmlstream *xs,
+    const struct xmlstream_nsdecl *scope, size_t nscope)
+{
+	const struct xmlstream_element	*el = &xs->element;
+	const struct xmlstream_nsdecl	*d;
+	size_t				 i;
+
+	for (i = 0; i < xs->header.nnsdecls; i++) {
+		d = &xs->header.nsdecls[i];
+		if (d->prefix == NULL ||
+		    xs_declares(el->nsdecls, el->nnsdecls, d->prefix, NULL) ||
+		    xs_declares(scope, nscope, d->prefix, d->uri))
+			continue;
+		out_nsdecl(o, d);
+	}
+}
+
+/* The attributes of el with rw applied. */
+static void
+out_attrs(struct xs_out *o, const struct xmlstream_node *node,
+    const struct xmlstream_rewrite *rw, size_t nrw)
+{
+	const struct xmlstream_attr	*a;
+	const char			*value;
+	size_t				 i, j;
+
+	for (i = 0; i < node->nattrs; i++) {
+		a = &node->attrs[i];
+		value = a->value;
+		for (j = 0; a->ns[0] == '\0' && j < nrw; j++)
+			if (strcmp(rw[j].name, a->name) == 0) {
+				value = rw[j].value;
+				break;
+			}
+		if (value != NULL)
+			out_attr(o, a->prefix, a->name, value);
+	}
+	for (j = 0; j < nrw; j++)
+		if (rw[j].value != NULL &&
+		    xmlstream_node_attr(node, rw[j].name) == NULL)
+			out_attr(o, NULL, rw[j].name, rw[j].value);
+}
+
+size_t
+xmlstream_render_start_tag(const struct xmlstream *xs,
+    const struct xmlstream_rewrite *rw, size_t nrw,
+    const struct xmlstream_nsdecl *scope, size_t nscope,
+    char *buf, size_t size)
+{
+	const struct xmlstream_element	*el = xmlstream_element(xs);
+	struct xs_out			 o = { buf, size, 0 };
+	size_t				 i;
+
+	if (el == NULL)
+		return out_end(&o);
+	out_str(&o, "<");
+	if (el->node.prefix != NULL) {
+		out_str(&o, el->node.prefix);
+		out_str(&o, ":");
+	}
+	out_str(&o, el->node.name);
+	for (i = 0; i < el->nnsdecls; i++)
+		out_nsdecl(&o, &el->nsdecls[i]);
+	out_inherited(&o, xs, scope, nscope);
+	out_attrs(&o, &el->node, rw, nrw);
+	out_str(&o, el->starttaglen == el->rawlen ? "/>" : ">");
+	return out_end(&o);
+}
+
+size_t
+xmlstream_escape(char *buf, size_t size, const char *s)
+{
+	struct xs_out	o = { buf, size, 0 };
+
+	out_escaped(&o, s);
+	return out_end(&o);
+}
