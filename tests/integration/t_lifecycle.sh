@@ -112,4 +112,33 @@ fi
 check "the control socket is removed" test ! -e "$sock"
 check "the pid file is removed" test ! -e "$pidf"
 check "the shutdown is logged" grep -q 'shutdown: SIGTERM' "$log"
+
+# Privilege drop: bind as root, then run as nobody with no capability.
+if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1; then
+	pconf=$TEST_TMP/priv.conf
+	psock=$TEST_TMP/run/ctl.sock
+	cat >"$pconf" <<CONF
+user "nobody"
+group "nogroup"
+control socket "$psock" mode 0660
+log stderr
+CONF
+	if fedgated_start "$pconf" "$TEST_TMP/priv.log"; then
+		ok "fedgated starts with a user to drop to"
+		check "it runs as nobody" sh -c \
+		    "grep -Eq '^Uid:[[:space:]]+65534[[:space:]]+65534[[:space:]]+65534' /proc/$FG_PID/status"
+		check "with no effective or permitted capability" sh -c \
+		    "grep -Eq '^CapEff:[[:space:]]+0+$' /proc/$FG_PID/status &&
+		     grep -Eq '^CapPrm:[[:space:]]+0+$' /proc/$FG_PID/status"
+		check "the socket directory was made for it" \
+		    test "$(stat -c %U "$TEST_TMP/run")" = nobody
+		kill -TERM "$FG_PID"
+		wait_until 10 sh -c "! kill -0 $FG_PID"
+		check "after the drop it still removes its socket on exit" \
+		    test ! -e "$psock"
+	else
+		not_ok "fedgated starts with a user to drop to"
+		diag <"$TEST_TMP/priv.log"
+	fi
+fi
 tap_done
