@@ -45,6 +45,11 @@ peer "remote.example" {
 	auth dialback
 	route "127.0.0.1" port %d
 }
+peer "remote2.example" {
+	allow
+	tls none
+	route "127.0.0.1" port %d
+}
 peer "secure.example" {
 	allow
 	tls required
@@ -56,7 +61,7 @@ peer default {
 	deny
 }
 """ % (SECRET, public_port, internal_port, int_srv.port, crt, key,
-       auth_srv.port)
+       auth_srv.port, auth_srv.port)
 
 try:
     fg = Fedgated(conf, tmp)
@@ -104,6 +109,17 @@ try:
         tap.ok(m[0].find("body").text == "token-inbound-1 & more" and
                m[0].find("x", "urn:example:extra") is not None,
                "the payload passes unchanged", m[0])
+    # Piggybacking: a second domain authenticates on the same stream.
+    key2 = dialback_key(REMOTE_SECRET, "corp.example", "remote2.example",
+                        hdr.get("id"))
+    p.send("<db:result from='remote2.example' to='corp.example'>%s"
+           "</db:result>" % key2)
+    r2 = p.expect_element("result", NS_DB)
+    tap.ok(r2.get("type") == "valid" and r2.get("to") == "remote2.example",
+           "a second domain authenticates on the same stream", r2)
+    p.send("<message from='x@remote2.example' to='bob@corp.example' "
+           "id='m2'><body>piggyback</body></message>")
+    tap.ok(inbox.wait_id("m2"), "and its stanzas are relayed too")
     # A stanza from a domain that did not authenticate on this leg.
     p.send("<message from='eve@other.example' to='bob@corp.example'>"
            "<body>x</body></message>")
@@ -125,6 +141,27 @@ def refused(desc, cond, frm, to, before=None):
         p.close()
     except (PeerError, OSError) as e:
         tap.ok(False, desc, e)
+
+
+# A prefix declared on the stream header and used in a stanza: the
+# declaration travels with the relayed stanza; then a stanza without 'to'.
+try:
+    p = Peer(port=public_port)
+    p.open_stream(frm="remote.example", to="corp.example",
+                  extra=" xmlns:ex='urn:example:prefixed'")
+    dialback_in(p)
+    p.send("<message from='alice@remote.example' to='bob@corp.example' "
+           "id='m3'><ex:note>prefixed</ex:note></message>")
+    m = inbox.wait_id("m3")
+    tap.ok(m is not None and m.find("note", "urn:example:prefixed")
+           is not None, "a header-declared prefix is carried onto the "
+           "relayed stanza", m)
+    p.send("<message from='alice@remote.example'><body>x</body></message>")
+    tap.ok(p.expect_stream_error() == "improper-addressing",
+           "a stanza without 'to' gets improper-addressing")
+    p.close()
+except PeerError as e:
+    tap.ok(False, "prefixed stanza", e)
 
 
 refused("a denied domain gets policy-violation before TLS",
