@@ -80,6 +80,9 @@ leg_in_check_addresses(struct leg *l, const struct xmlstream_header *h)
 	if (h->from != NULL && !leg_in_domain(h->from, from))
 		return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
 		    "invalid 'from' \"%s\"", h->from), -1;
+	/* Named from here on, also in the log line of a refusal. */
+	snprintf(l->local, sizeof(l->local), "%s", to);
+	snprintf(l->remote, sizeof(l->remote), "%s", from);
 	if (l->face == CONFIG_FACE_PUBLIC) {
 		if (config_domain_find(l->config, to) == NULL)
 			return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
@@ -106,8 +109,6 @@ leg_in_check_addresses(struct leg *l, const struct xmlstream_header *h)
 			    "%s is denied by policy", to), -1;
 	}
 	l->policy = m.settings;
-	snprintf(l->local, sizeof(l->local), "%s", to);
-	snprintf(l->remote, sizeof(l->remote), "%s", from);
 	return 0;
 }
 
@@ -202,6 +203,8 @@ leg_in_tls_done(struct leg *l)
 	log_info("leg %" PRIu64 " in %s %s: tls %s established", l->id,
 	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
 	    conn_tls_description(l->conn, desc, sizeof(desc)));
+	if (l->state != LEG_TLS)	/* direct TLS: the stream starts now */
+		return;
 	xmlstream_reset(l->xs);
 	l->header_sent = false;
 	leg_enter_state(l, LEG_WAIT_HEADER);
