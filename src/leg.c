@@ -419,6 +419,14 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 	free(l);
 }
 
+/* Keep the byte totals of l's connection c, which is about to go. */
+static void
+leg_keep_bytes(struct leg *l, const struct conn *c)
+{
+	l->bytes_in = conn_bytes_in(c);
+	l->bytes_out = conn_bytes_out(c);
+}
+
 void
 leg_end(struct leg *l, const char *reason)
 {
@@ -431,11 +439,12 @@ leg_end(struct leg *l, const char *reason)
 	if (l->close_reason[0] == '\0')
 		leg_set_reason(l, "%s", reason);
 	why = l->close_reason;
+	if (l->conn != NULL)
+		leg_keep_bytes(l, l->conn);
 	log_info("%s: closed: %s (stanzas %" PRIu64 " in, %" PRIu64 " out; "
 	    "bytes %" PRIu64 " in, %" PRIu64 " out; %" PRIu64 " ms)",
 	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
-	    l->stanzas_out, l->conn != NULL ? conn_bytes_in(l->conn) : 0,
-	    l->conn != NULL ? conn_bytes_out(l->conn) : 0,
+	    l->stanzas_out, l->bytes_in, l->bytes_out,
 	    util_now_ms() - l->created);
 	leg_enter_state(l, LEG_CLOSED);
 	if (l->dns != NULL) {
@@ -597,6 +606,7 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		leg_end(l, conn_error(c));
 		break;
 	case CONN_EV_CLOSED:
+		leg_keep_bytes(l, c);
 		l->conn = NULL;		/* conn frees itself */
 		leg_end(l, l->close_reason);
 		break;
@@ -759,8 +769,8 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->age_ms = util_now_ms() - l->created;
 	i->stanzas_in = l->stanzas_in;
 	i->stanzas_out = l->stanzas_out;
-	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : 0;
-	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : 0;
+	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : l->bytes_in;
+	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : l->bytes_out;
 	i->queue = l->route != NULL ? route_queue_length(l->route) : 0;
 }
 

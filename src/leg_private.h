@@ -56,6 +56,7 @@ struct leg {
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
 	char			 close_reason[400];
 	uint64_t		 stanzas_in, stanzas_out;
+	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */
