@@ -10,8 +10,9 @@
 # is removed by the EXIT trap, also on failure and on SIGTERM/SIGINT.
 # See tests/interop/README.md for the topology and for Prosody's quirks.
 #
-# Env (all optional): top_srcdir, builddir (for fedgated), PYTHON (a python3
-# with slixmpp), FG_KEEP=1 (keep the work directory even on success),
+# Env (all optional): top_srcdir, builddir (for fedgated; default: the
+# tree's build/ if fedgated is built there), PYTHON (a python3 with
+# slixmpp), FG_KEEP=1 (keep the work directory even on success),
 # FG_VERBOSE=1 (echo every helper step as a TAP comment).
 
 # ------------------------------------------------------------------ basics
@@ -26,6 +27,10 @@ if [ ! -f "$INTEROP_DIR/xmpp_client.py" ] && [ -n "${top_srcdir:-}" ]; then
 fi
 : "${top_srcdir:=$(cd "$INTEROP_DIR/../.." && pwd)}"
 XMPP_CLIENT=$INTEROP_DIR/xmpp_client.py
+# fedgated: from builddir, else from the tree's build/ (./quickstart's).
+if [ -z "${builddir:-}" ] && [ -x "$top_srcdir/build/src/fedgated" ]; then
+	builddir=$top_srcdir/build
+fi
 if [ -n "${builddir:-}" ]; then
 	FEDGATED=$builddir/src/fedgated
 	# shellcheck disable=SC2034
@@ -202,6 +207,11 @@ fg_dump() {
 		echo "# ---- prosody $(basename "$(dirname "$_f")" | sed 's/^prosody-//') (info and above; debug log: $_f)"
 		grep -Ev '[[:space:]]debug[[:space:]]' "$_f" | tail -n 25 | cut -c1-240 | diag
 	done
+	for _f in "$FG_TMP"/fedgated*.log; do
+		[ -f "$_f" ] || continue
+		echo "# ---- $(basename "$_f" .log) (info and above; debug log: $_f)"
+		grep -Ev ' debug: ' "$_f" | tail -n 30 | cut -c1-240 | diag
+	done
 	for _f in "$FG_TMP"/dns-*/dnsmasq.log; do
 		[ -f "$_f" ] || continue
 		echo "# ---- dnsmasq $(basename "$(dirname "$_f")" | sed 's/^dns-//')"
@@ -212,7 +222,15 @@ fg_dump() {
 fg_cleanup() {
 	_rc=$?
 	trap - EXIT INT TERM
-	if [ -n "$FG_TMP" ] && { [ "$tap_failed" -gt 0 ] || [ "$_rc" -ne 0 ]; }; then
+	# FG_SIGNAL_QUIET=1 (the demo): an exit by SIGINT or SIGTERM is no
+	# failure to report; the work directory goes too.
+	_quiet=
+	if [ -n "${FG_SIGNAL_QUIET:-}" ] && [ "$tap_failed" -eq 0 ] &&
+	    { [ "$_rc" -eq 130 ] || [ "$_rc" -eq 143 ]; }; then
+		_quiet=1
+	fi
+	if [ -n "$FG_TMP" ] && [ -z "$_quiet" ] &&
+	    { [ "$tap_failed" -gt 0 ] || [ "$_rc" -ne 0 ]; }; then
 		fg_dump
 	fi
 	# Processes: newest first.
@@ -232,7 +250,8 @@ fg_cleanup() {
 		rm -rf "$_d"
 	done
 	if [ -n "$FG_TMP" ] && [ -d "$FG_TMP" ]; then
-		if [ "$tap_failed" -gt 0 ] || [ "$_rc" -ne 0 ] || [ -n "${FG_KEEP:-}" ]; then
+		if [ -n "${FG_KEEP:-}" ] || { [ -z "$_quiet" ] &&
+		    { [ "$tap_failed" -gt 0 ] || [ "$_rc" -ne 0 ]; }; }; then
 			echo "# work directory kept: $FG_TMP"
 		else
 			rm -rf "$FG_TMP"
@@ -280,6 +299,7 @@ fg_init() {
 	FG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/fedgate-interop.XXXXXX")
 	FG_CA_CRT=$FG_TMP/ca/ca.crt
 	FG_CA_KEY=$FG_TMP/ca/ca.key
+	FG_CTL=$FG_TMP/fedgated.sock
 	trap fg_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -761,7 +781,8 @@ token() {
 
 # fedgated_start_ns SHORT CONF LOG ADDR:PORT...: run fedgated -d -f CONF in
 # namespace SHORT (output to LOG), record its PID in FG_PID, and wait until
-# it listens on every ADDR:PORT given (IPv6: [ADDR]:PORT).
+# it listens on every ADDR:PORT given (IPv6: [ADDR]:PORT). fgctl then talks
+# to it, in SHORT, on $FG_CTL (the config must name that control socket).
 fedgated_start_ns() {
 	_short=$1
 	_conf=$2
@@ -771,17 +792,58 @@ fedgated_start_ns() {
 	fg_spawn "$_log" ip netns exec "$(ns_name "$_short")" "$FEDGATED" -d -f "$_conf"
 	# shellcheck disable=SC2034 # for the caller
 	FG_PID=$FG_LAST_PID
+	FG_CTL_NS=$_short
 	for _l in "$@"; do
 		_port=${_l##*:}
 		_a=${_l%:*}
 		_a=${_a#[}
 		_a=${_a%]}
-		if ! wait_listen "$_short" tcp "$_a" "$_port" 10; then
+		# Listening, or gone (then there is no point waiting).
+		wait_until 10 _fedgated_up "$_short" "$_a" "$_port"
+		if ! ns_listening "$_short" tcp "$_a" "$_port"; then
 			note "fedgated does not listen on $_l:"
 			tail -n 30 "$_log" | diag
 			return 1
 		fi
 	done
+}
+
+_fedgated_up() {
+	ns_listening "$1" tcp "$2" "$3" || _dead "$FG_PID"
+}
+
+# fedgated_stop: SIGTERM to fedgated (FG_PID), wait (bounded) and return
+# its exit status.
+fedgated_stop() {
+	stop_pid "$FG_PID"
+}
+
+# fgctl [-j] COMMAND...: fedgatectl on the running fedgated's control
+# socket ($FG_CTL, in its namespace), bounded to 5 s.
+fgctl() {
+	ip netns exec "$(ns_name "$FG_CTL_NS")" "$FEDGATECTL" -t 5 -s "$FG_CTL" "$@"
+}
+
+# fgctl_has_session KEY=VALUE|KEY!=VALUE...: one leg listed by
+# `fedgatectl -j sessions` matches every condition. Keys are the JSON
+# fields (doc/internals/control-protocol.md); values compare as text
+# (booleans: true, false): fgctl_has_session face=public direction=in \
+# remote=legacy.example tls=   (an incoming public leg without TLS)
+fgctl_has_session() {
+	fgctl -j sessions | "$PYTHON" -c '
+import json, sys
+
+def text(v):
+    return json.dumps(v) if isinstance(v, bool) or v is None else str(v)
+
+def matches(leg, cond):
+    neg = "!=" in cond
+    key, val = cond.split("!=" if neg else "=", 1)
+    return (text(leg.get(key)) != val) if neg else (text(leg.get(key)) == val)
+
+legs = json.load(sys.stdin).get("sessions") or []
+sys.exit(0 if any(all(matches(l, c) for c in sys.argv[1:]) for l in legs) else 1)
+' "$@"
 }
 
 # ------------------------------------------------------------------ topologies
@@ -860,8 +922,11 @@ topo_fedgate_dns() {
 #   denied  denied.example  like remote; fedgated's policy denies it
 #   secure  secure.example  TLS required, certificate from the test CA which
 #                           it trusts, s2s_secure_auth: SASL EXTERNAL only
-#   corp    corp.internal   the internal server (inside): TLS optional, its
-#                           own certificate from the test CA, dialback
+#   corp    corp.internal   the internal server (inside), as Prosody comes:
+#                           TLS required on s2s (s2s_require_encryption's
+#                           default), s2s_secure_auth off, its own
+#                           certificate from the test CA (which it does not
+#                           trust): STARTTLS, then dialback
 # Users: alice@remote.example, lee@legacy.example, dan@denied.example,
 # sam@secure.example, bob@corp.internal; each one's password is NAME-pw.
 # fedgated's own certificate for corp.example: cert_make corp.example ca.
@@ -874,7 +939,8 @@ topo_server() {
 	denied)	set -- "$DENIED_ADDR" denied.example dan tls=on cert=self "$@" ;;
 	secure)	set -- "$SECURE_ADDR" secure.example sam tls=on cert=ca trust_ca=yes \
 		    require_encryption=true secure_auth=true "$@" ;;
-	corp)	set -- "$CORP_ADDR" corp.internal bob tls=on cert=ca "$@" ;;
+	corp)	set -- "$CORP_ADDR" corp.internal bob tls=on cert=ca \
+		    require_encryption=true "$@" ;;
 	*)	note "topo_server: unknown host $_th"; return 1 ;;
 	esac
 	_a=$1
@@ -884,4 +950,37 @@ topo_server() {
 	_cfg=$(prosody_config "$_th" "$_a" "$_dom" "$@") &&
 	    prosody_adduser "$_cfg" "$_user@$_dom" "$_user-pw" &&
 	    prosody_start "$_th" "$_th" "$_cfg"
+}
+
+# topo_fedgated_conf FILE: write to FILE the part of fedgated's
+# configuration that the tests of topo_fedgate share; append the peer
+# rules. Control socket $FG_CTL, debug log on stderr, a dialback secret of
+# the run, the outside DNS as resolver, the test CA for peer certificates,
+# the public face on $DMZ_PUB:5269, the internal face on $DMZ_INT:5269,
+# and the local domain corp.example: the internal Prosody at $CORP_ADDR,
+# which calls it corp.internal, with a certificate from the test CA.
+topo_fedgated_conf() {
+	cert_make corp.example ca || return 1
+	[ -s "$FG_TMP/dialback.secret" ] ||
+	    od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$FG_TMP/dialback.secret"
+	cat >"$1" <<CONF
+# fedgated for the fedgate interop topology (tests/interop/README.md).
+control socket "$FG_CTL" mode 0600
+log stderr
+log level debug
+dialback secret "$(cat "$FG_TMP/dialback.secret")"
+resolver $OUT_DNS
+tls ca-file "$FG_CA_CRT"
+timeout handshake 10s connect 5s dns 5s shutdown 2s
+
+listen public on $DMZ_PUB port 5269
+listen internal on $DMZ_INT port 5269
+
+domain "corp.example" {
+	upstream "$CORP_ADDR" port 5269
+	internal-name "corp.internal"
+	certificate "$(cert_path corp.example ca)"
+	key "$(key_path corp.example ca)"
+}
+CONF
 }
