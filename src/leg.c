@@ -216,28 +216,42 @@ leg_enter_state(struct leg *l, enum leg_state next)
 	char name[LEG_NAME_MAX];
 
 	if (next != LEG_CLOSING && next != LEG_CLOSED &&
-	    (leg_transitions[l->state] & (1u << next)) == 0)
-		fatalx("%s: bad transition %s -> %s",
+	    (leg_transitions[l->state] & (1u << next)) == 0) {
+		/*
+		 * A bug, but one a peer may be able to reach: end this leg
+		 * (from the loop, the caller goes on), never the daemon.
+		 */
+		log_warnx("%s: bad transition %s -> %s, closing the leg",
 		    leg_name(l, name, sizeof(name)), leg_state_names[l->state],
 		    leg_state_names[next]);
+		l->broken = true;
+		event_active(l->timer, EV_TIMEOUT, 0);
+	}
 	log_debug("%s: %s -> %s", leg_name(l, name, sizeof(name)),
 	    leg_state_names[l->state], leg_state_names[next]);
 	l->state = next;
-	leg_arm_timer(l);
+	if (!l->broken)
+		leg_arm_timer(l);
 }
 
 static void
 leg_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct leg *l = arg;
+	char idle[32];
 
+	if (l->broken) {
+		l->broken = false;
+		leg_set_reason(l, "internal error (bad state transition)");
+		leg_close(l, XMPP_STREAM_INTERNAL_SERVER_ERROR, NULL);
+		return;
+	}
 	switch (l->state) {
 	case LEG_READY:
 	case LEG_OPEN:
 		if (l->state == LEG_READY || !TAILQ_EMPTY(&l->pairs)) {
-			leg_set_reason(l, "idle for %s",
-			    l->state == LEG_READY ? "the idle timeout" :
-			    "the idle timeout");
+			leg_set_reason(l, "idle for %s", util_duration_str(
+			    l->config->timeouts.idle, idle, sizeof(idle)));
 			leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 			return;
 		}

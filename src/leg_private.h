@@ -47,6 +47,7 @@ struct leg {
 	bool			 header_sent;	/* our stream header is out */
 	bool			 peer_version;	/* peer sent version 1.0 */
 	bool			 tls_wanted;	/* incoming: offered STARTTLS */
+	bool			 broken;	/* bad transition: close it */
 	char			 stream_id[DIALBACK_STREAM_ID_SIZE + 64];
 					/* incoming: ours; outgoing: theirs */
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */

@@ -279,6 +279,11 @@ class Server:
         finally:
             peer.close()
 
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
     def finish(self, tap):
         """Stop fedgated and assert a clean exit: status 0 and no
         sanitizer report in its log."""
@@ -547,6 +552,9 @@ class Fedgated:
                     'log level debug\n' % self.sock)
             f.write(conf_text)
         self.logf = open(self.log, "w")
+        # Stopped by PID even when the test dies half-way.
+        import atexit
+        atexit.register(self._kill)
         self.proc = subprocess.Popen(
             [os.path.join(self.builddir, "src", "fedgated"), "-d", "-f",
              self.conf], stdout=self.logf, stderr=subprocess.STDOUT)
@@ -580,6 +588,11 @@ class Fedgated:
 
     def alive(self):
         return self.proc.poll() is None
+
+    def _kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
 
     def finish(self, tap):
         """Stop fedgated and assert a clean exit: status 0 and no
