@@ -683,27 +683,32 @@ leg_close_all(const char *reason)
 	}
 }
 
-/* Whether the current policy still allows the leg's remote domains. */
+/* Whether the current policy allows the remote domain d. */
+static bool
+leg_domain_is_allowed(const char *d)
+{
+	struct policy_match m;
+
+	return d[0] == '\0' || (policy_match(leg_env.config->policy, d, &m) == 0 &&
+	    m.settings.allow);
+}
+
+/*
+ * Whether the current policy still allows the remote domains a leg
+ * carries: on the public face the peer's, on the internal face the one
+ * fedgated presents itself as (the leg's local domain, or each pair's to).
+ */
 static bool
 leg_is_allowed(const struct leg *l)
 {
 	const struct leg_pair *p;
-	struct policy_match m;
 
-	if (l->face != CONFIG_FACE_PUBLIC && !l->outgoing) {
-		TAILQ_FOREACH(p, &l->pairs, entry)
-			if (policy_match(leg_env.config->policy, p->to, &m) == 0 &&
-			    !m.settings.allow)
-				return false;
-		return true;
-	}
 	if (l->outgoing)
-		return l->face == CONFIG_FACE_INTERNAL ||
-		    (policy_match(leg_env.config->policy, l->remote, &m) == 0 &&
-		    m.settings.allow);
+		return leg_domain_is_allowed(l->face == CONFIG_FACE_PUBLIC ?
+		    l->remote : l->local);
 	TAILQ_FOREACH(p, &l->pairs, entry)
-		if (policy_match(leg_env.config->policy, p->from, &m) == 0 &&
-		    !m.settings.allow)
+		if (!leg_domain_is_allowed(l->face == CONFIG_FACE_PUBLIC ?
+		    p->from : p->to))
 			return false;
 	return true;
 }

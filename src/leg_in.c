@@ -136,14 +136,22 @@ leg_in_tls_rule(const struct leg *l)
 	return l->face == CONFIG_FACE_PUBLIC ? l->policy.tls : POLICY_TLS_OPTIONAL;
 }
 
+/* Whether the peer's TLS certificate is valid for domain. */
 static bool
-leg_in_cert_is_valid(const struct leg *l, const char *domain)
+leg_in_peer_cert_is_valid(const struct leg *l, const char *domain)
 {
 	SSL *ssl = l->conn != NULL ? conn_ssl(l->conn) : NULL;
 
 	return ssl != NULL && l->face == CONFIG_FACE_PUBLIC &&
-	    l->policy.verify != POLICY_VERIFY_NONE &&
 	    tls_peer_check(ssl, domain) == TLS_PEER_VALID;
+}
+
+/* The same, when the leg's policy lets certificates count at all. */
+static bool
+leg_in_cert_is_valid(const struct leg *l, const char *domain)
+{
+	return l->policy.verify != POLICY_VERIFY_NONE &&
+	    leg_in_peer_cert_is_valid(l, domain);
 }
 
 static void
@@ -346,9 +354,48 @@ leg_in_db_reply(struct leg *l, const char *from, const char *to,
 	leg_flush_out(l);
 }
 
+static bool
+leg_in_has_valid_pair(const struct leg *l)
+{
+	const struct leg_pair *p;
+
+	TAILQ_FOREACH(p, &l->pairs, entry)
+		if (!p->pending)
+			return true;
+	return false;
+}
+
+/*
+ * Refuse the pair from -> to by policy. With other domains authenticated
+ * on the stream (piggybacking), answer only this db:result with a
+ * policy-violation error and keep the stream; otherwise end the stream
+ * with policy-violation. Return -1.
+ */
+static int __attribute__((format(printf, 4, 5)))
+leg_in_policy_refuse(struct leg *l, const char *from, const char *to,
+    const char *fmt, ...)
+{
+	char why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	if (!leg_in_has_valid_pair(l)) {
+		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s", why);
+		return -1;
+	}
+	log_info("leg %" PRIu64 " in %s %s->%s: refused: %s", l->id,
+	    config_face_name(l->face), from, to, why);
+	xmpp_render_db_result_reply(l->out, to, from, XMPP_DB_ERROR,
+	    XMPP_STANZA_POLICY_VIOLATION);
+	leg_flush_out(l);
+	return -1;
+}
+
 /*
  * Whether a db:result for from -> to is acceptable on this leg. Return 0,
- * or -1 after refusing the stream.
+ * or -1 after refusing it.
  */
 static int
 leg_in_check_result(struct leg *l, const char *from, const char *to,
@@ -374,22 +421,22 @@ leg_in_check_result(struct leg *l, const char *from, const char *to,
 			    "invalid 'to' %s", to), -1;
 	}
 	if (!m.settings.allow)
-		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
-		    "%s is denied by policy", l->face == CONFIG_FACE_PUBLIC ?
-		    from : to), -1;
+		return leg_in_policy_refuse(l, from, to, "%s is denied by "
+		    "policy", l->face == CONFIG_FACE_PUBLIC ? from : to);
 	if (l->face == CONFIG_FACE_INTERNAL)
 		return 0;
-	l->policy = m.settings;
 	if (!(m.settings.auth & POLICY_AUTH_DIALBACK))
-		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
-		    "dialback is not allowed for %s", from), -1;
+		return leg_in_policy_refuse(l, from, to, "dialback is not "
+		    "allowed for %s", from);
 	if (m.settings.tls == POLICY_TLS_REQUIRED && !conn_is_tls(l->conn))
-		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
-		    "TLS is required for %s", from), -1;
+		return leg_in_policy_refuse(l, from, to, "TLS is required for %s",
+		    from);
 	if (m.settings.verify == POLICY_VERIFY_REQUIRED &&
-	    !leg_in_cert_is_valid(l, from))
-		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION,
-		    "a valid certificate is required for %s", from), -1;
+	    !leg_in_peer_cert_is_valid(l, from))
+		return leg_in_policy_refuse(l, from, to, "a valid certificate "
+		    "is required for %s", from);
+	if (!leg_in_has_valid_pair(l))
+		l->policy = m.settings;
 	return 0;
 }
 

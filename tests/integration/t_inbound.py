@@ -120,6 +120,17 @@ try:
     p.send("<message from='x@remote2.example' to='bob@corp.example' "
            "id='m2'><body>piggyback</body></message>")
     tap.ok(inbox.wait_id("m2"), "and its stanzas are relayed too")
+    # A denied domain piggybacking: only its db:result is refused.
+    p.send("<db:result from='denied.example' to='corp.example'>00"
+           "</db:result>")
+    r3 = p.expect_element("result", NS_DB)
+    tap.ok(r3.get("type") == "error" and r3.find("error") is not None and
+           r3.find("error").find("policy-violation") is not None,
+           "a denied domain piggybacking gets a policy-violation "
+           "db:result error, the stream stays", r3)
+    p.send("<message from='alice@remote.example' to='bob@corp.example' "
+           "id='m4'><body>still here</body></message>")
+    tap.ok(inbox.wait_id("m4"), "the stream still relays for the others")
     # A stanza from a domain that did not authenticate on this leg.
     p.send("<message from='eve@other.example' to='bob@corp.example'>"
            "<body>x</body></message>")
