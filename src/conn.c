@@ -353,41 +353,6 @@ conn_write(struct conn *c, const void *data, size_t len)
 	return 0;
 }
 
-int
-conn_write_buffer(struct conn *c, struct evbuffer *buf)
-{
-	if (c->closing)
-		return -1;
-	if (bufferevent_write_buffer(c->top, buf) == -1)
-		return -1;
-	if (evbuffer_get_length(bufferevent_get_output(c->top)) > c->high)
-		c->congested = true;
-	return 0;
-}
-
-size_t
-conn_output_length(const struct conn *c)
-{
-	return evbuffer_get_length(bufferevent_get_output(c->top));
-}
-
-void
-conn_set_reading(struct conn *c, bool on)
-{
-	if (c->closing)
-		return;
-	if (on)
-		bufferevent_enable(c->top, EV_READ);
-	else
-		bufferevent_disable(c->top, EV_READ);
-}
-
-void
-conn_set_watermark(struct conn *c, size_t high)
-{
-	c->high = high;
-}
-
 bool
 conn_is_congested(const struct conn *c)
 {
@@ -449,13 +414,6 @@ conn_peer(const struct conn *c)
 	return c->peer_str;
 }
 
-const struct sockaddr *
-conn_peer_addr(const struct conn *c, socklen_t *len)
-{
-	*len = c->peerlen;
-	return (const struct sockaddr *)&c->peer;
-}
-
 const char *
 conn_error(const struct conn *c)
 {
@@ -474,8 +432,3 @@ conn_bytes_out(const struct conn *c)
 	return c->bytes_out;
 }
 
-int
-conn_fd(const struct conn *c)
-{
-	return (int)bufferevent_getfd(c->raw);
-}

@@ -70,14 +70,7 @@ int	conn_starttls(struct conn *, SSL *ssl, bool server);
 struct evbuffer *conn_input(struct conn *);
 /* Queue len bytes. Return 0, or -1 if the connection is closing or broken. */
 int	conn_write(struct conn *, const void *data, size_t len);
-/* Queue the whole of buf (drained). Return 0 or -1. */
-int	conn_write_buffer(struct conn *, struct evbuffer *buf);
-/* Bytes queued for writing. */
-size_t	conn_output_length(const struct conn *);
-/* Stop or resume reading (back-pressure from the other side of a route). */
-void	conn_set_reading(struct conn *, bool on);
-/* Output high watermark: above it, conn_is_congested(); DRAINED below half. */
-void	conn_set_watermark(struct conn *, size_t high);
+/* Above 1 MiB queued for writing, conn_is_congested(); DRAINED below half. */
 bool	conn_is_congested(const struct conn *);
 /* Cap the read rate with a libevent token bucket (bytes/s, burst). 0: off. */
 int	conn_set_rate(struct conn *, uint64_t rate, uint64_t burst);
@@ -89,12 +82,10 @@ SSL	*conn_ssl(const struct conn *);
 const char *conn_tls_description(const struct conn *, char *buf, size_t len);
 /* The peer's address as text ("203.0.113.5:41234"). */
 const char *conn_peer(const struct conn *);
-const struct sockaddr *conn_peer_addr(const struct conn *, socklen_t *len);
 /* The last error as text: errno's string or OpenSSL's reason. */
 const char *conn_error(const struct conn *);
 /* Totals for counters. */
 uint64_t conn_bytes_in(const struct conn *);
 uint64_t conn_bytes_out(const struct conn *);
-int	conn_fd(const struct conn *);
 
 #endif

@@ -96,12 +96,6 @@ leg_env_set(struct config *c, struct tls *t)
 	leg_env.tls = t;
 }
 
-struct config *
-leg_env_config(void)
-{
-	return leg_env.config;
-}
-
 struct tls *
 leg_env_tls(void)
 {

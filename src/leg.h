@@ -84,7 +84,6 @@ struct leg_info {
  */
 void	leg_env_init(struct event_base *, struct resolve *);
 void	leg_env_set(struct config *, struct tls *);
-struct config *leg_env_config(void);
 
 /* Take over an accepted socket of face. Never fails visibly: on error the
  * socket is closed and the reason logged. */
