@@ -414,6 +414,12 @@ conn_peer(const struct conn *c)
 	return c->peer_str;
 }
 
+const struct sockaddr *
+conn_peer_addr(const struct conn *c)
+{
+	return (const struct sockaddr *)&c->peer;
+}
+
 const char *
 conn_error(const struct conn *c)
 {

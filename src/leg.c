@@ -331,6 +331,39 @@ leg_attach_accepted(struct leg *l, int fd, const struct sockaddr *peer,
 	return l->conn;
 }
 
+/* Incoming legs from the address of peer. */
+static unsigned
+leg_count_from(const struct sockaddr *peer)
+{
+	const struct leg *l;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &leg_registry, entry)
+		if (!l->outgoing && l->conn != NULL &&
+		    util_sockaddr_is_same_host(conn_peer_addr(l->conn), peer))
+			n++;
+	return n;
+}
+
+unsigned
+leg_count_authenticated(enum config_face face, const char *domain)
+{
+	const struct leg *l;
+	const struct leg_pair *p;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &leg_registry, entry) {
+		if (l->outgoing || l->face != face || l->state == LEG_CLOSING)
+			continue;
+		TAILQ_FOREACH(p, &l->pairs, entry)
+			if (!p->pending && strcmp(p->from, domain) == 0) {
+				n++;
+				break;
+			}
+	}
+	return n;
+}
+
 void
 leg_accept(enum config_face face, bool direct_tls, int fd,
     const struct sockaddr *peer, socklen_t peerlen)
@@ -342,27 +375,39 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 	util_sockaddr_str(peer, addr, sizeof(addr));
 	if (leg_env.config == NULL ||
 	    leg_total >= leg_env.config->limits.connections) {
-		log_warnx("%s connection from %s refused: %u legs already",
+		log_peer(LOG_LEVEL_WARNING,
+		    "%s connection from %s refused: %u legs already",
 		    config_face_name(face), addr, leg_total);
+		close(fd);
+		return;
+	}
+	if (leg_count_from(peer) >= leg_env.config->limits.connections_per_address) {
+		log_peer(LOG_LEVEL_WARNING,
+		    "%s connection from %s refused: limit "
+		    "connections-per-address (%u) reached", config_face_name(face),
+		    addr, leg_env.config->limits.connections_per_address);
 		close(fd);
 		return;
 	}
 	if (direct_tls && (leg_env.tls == NULL ||
 	    (ssl = tls_server_ssl(leg_env.tls, NULL)) == NULL)) {
-		log_warnx("%s connection from %s refused: no certificate for "
+		log_peer(LOG_LEVEL_WARNING,
+		    "%s connection from %s refused: no certificate for "
 		    "direct TLS", config_face_name(face), addr);
 		close(fd);
 		return;
 	}
 	if ((l = leg_alloc(face, false)) == NULL ||
 	    leg_attach_accepted(l, fd, peer, peerlen, ssl) == NULL) {
-		log_warnx("%s connection from %s refused: out of memory",
+		log_peer(LOG_LEVEL_WARNING,
+		    "%s connection from %s refused: out of memory",
 		    config_face_name(face), addr);
 		if (l != NULL)
 			leg_end(l, "out of memory");
 		return;
 	}
-	log_info("leg %" PRIu64 " in %s: connection from %s%s", l->id,
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s: connection from %s%s", l->id,
 	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "");
 }
 
@@ -449,7 +494,8 @@ leg_end(struct leg *l, const char *reason)
 	why = l->close_reason;
 	if (l->conn != NULL)
 		leg_keep_bytes(l, l->conn);
-	log_info("%s: closed: %s (stanzas %" PRIu64 " in, %" PRIu64 " out; "
+	log_peer(LOG_LEVEL_INFO,
+	    "%s: closed: %s (stanzas %" PRIu64 " in, %" PRIu64 " out; "
 	    "bytes %" PRIu64 " in, %" PRIu64 " out; %" PRIu64 " ms)",
 	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
 	    l->stanzas_out, l->bytes_in, l->bytes_out,
@@ -605,7 +651,7 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		if (l->outgoing && l->state == LEG_CONNECTING) {
 			char name[LEG_NAME_MAX];
 
-			log_info("%s: connect to %s failed: %s",
+			log_peer(LOG_LEVEL_INFO, "%s: connect to %s failed: %s",
 			    leg_name(l, name, sizeof(name)), conn_peer(c),
 			    conn_error(c));
 			if (leg_out_retry(l))

@@ -15,6 +15,9 @@
  */
 #include "fgconfig.h"
 
+/* OpenBSD's strnvis(), not NetBSD's (see <bsd/vis.h>). */
+#define LIBBSD_OPENBSD_VIS
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <vis.h>
 
 #include "leg_private.h"
 #include "log.h"
@@ -188,6 +192,8 @@ leg_in_header(struct leg *l, const struct xmlstream_header *h)
 		return;
 	if (!restart && l->policy.rate != 0)
 		conn_set_rate(l->conn, l->policy.rate, l->policy.burst);
+	if (!restart && l->policy.stanza_size != 0)
+		xmlstream_set_stanza_size(l->xs, (size_t)l->policy.stanza_size);
 	leg_send_header(l, l->stream_id);
 	if (!l->peer_version && leg_in_tls_rule(l) == POLICY_TLS_REQUIRED &&
 	    !conn_is_tls(l->conn)) {
@@ -208,7 +214,8 @@ leg_in_tls_done(struct leg *l)
 {
 	char desc[96];
 
-	log_info("leg %" PRIu64 " in %s %s: tls %s established", l->id,
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s %s: tls %s established", l->id,
 	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
 	    conn_tls_description(l->conn, desc, sizeof(desc)));
 	if (l->state != LEG_TLS)	/* direct TLS: the stream starts now */
@@ -279,7 +286,8 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 	if (l->remote[0] == '\0')
 		snprintf(l->remote, sizeof(l->remote), "%s", p->from);
 	l->auth = auth;
-	log_info("leg %" PRIu64 " in %s %s->%s: authenticated by %s", l->id,
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s %s->%s: authenticated by %s", l->id,
 	    config_face_name(l->face), p->from, p->to, leg_auth_name(auth));
 	if (l->state == LEG_OPEN)
 		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
@@ -338,7 +346,8 @@ leg_in_sasl(struct leg *l, const struct xmlstream_node *auth)
 	leg_enter_state(l, LEG_WAIT_HEADER);
 	return;
  fail:
-	log_info("leg %" PRIu64 " in %s: SASL EXTERNAL refused for %s",
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s: SASL EXTERNAL refused for %s",
 	    l->id, config_face_name(l->face), l->remote[0] ? l->remote : "?");
 	xmpp_render_sasl_failure(l->out, XMPP_SASL_NOT_AUTHORIZED);
 	leg_flush_out(l);
@@ -385,7 +394,8 @@ leg_in_policy_refuse(struct leg *l, const char *from, const char *to,
 		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s", why);
 		return -1;
 	}
-	log_info("leg %" PRIu64 " in %s %s->%s: refused: %s", l->id,
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s %s->%s: refused: %s", l->id,
 	    config_face_name(l->face), from, to, why);
 	xmpp_render_db_result_reply(l->out, to, from, XMPP_DB_ERROR,
 	    XMPP_STANZA_POLICY_VIOLATION);
@@ -425,6 +435,10 @@ leg_in_check_result(struct leg *l, const char *from, const char *to,
 		    "policy", l->face == CONFIG_FACE_PUBLIC ? from : to);
 	if (l->face == CONFIG_FACE_INTERNAL)
 		return 0;
+	if (m.settings.connections != 0 && leg_in_pair(l, from, to) == NULL &&
+	    leg_count_authenticated(l->face, from) >= m.settings.connections)
+		return leg_in_policy_refuse(l, from, to, "%s has %u connections "
+		    "already (limit connections)", from, m.settings.connections);
 	if (!(m.settings.auth & POLICY_AUTH_DIALBACK))
 		return leg_in_policy_refuse(l, from, to, "dialback is not "
 		    "allowed for %s", from);
@@ -492,7 +506,8 @@ leg_in_verified(uint64_t id, const char *from, const char *to,
 	if (verdict == XMPP_DB_VALID) {
 		leg_in_authenticated(l, p, LEG_AUTH_DIALBACK);
 	} else {
-		log_info("leg %" PRIu64 " in %s %s->%s: dialback %s: %s", id,
+		log_peer(LOG_LEVEL_INFO,
+		    "leg %" PRIu64 " in %s %s->%s: dialback %s: %s", id,
 		    config_face_name(l->face), from, to,
 		    xmpp_db_type_name(verdict), why);
 		TAILQ_REMOVE(&l->pairs, p, entry);
@@ -507,6 +522,7 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 {
 	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
 	const char *id = xmlstream_node_attr(n, "id");
+	char vid[DIALBACK_STREAM_ID_SIZE * 4];
 	bool ours, valid;
 
 	if (!leg_in_domain(xmlstream_node_attr(n, "from"), from) ||
@@ -526,8 +542,9 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 	}
 	valid = dialback_key_is_valid(l->config->dialback_secret,
 	    l->config->dialback_secret_len, from, to, id, n->text);
-	log_info("leg %" PRIu64 " in %s: db:verify %s->%s id %s: %s", l->id,
-	    config_face_name(l->face), to, from, id,
+	strnvis(vid, id, sizeof(vid), VIS_CSTYLE | VIS_NL | VIS_TAB | VIS_OCTAL);
+	log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " in %s: db:verify %s->%s "
+	    "id %s: %s", l->id, config_face_name(l->face), to, from, vid,
 	    valid ? "valid" : "invalid");
 	xmpp_render_db_verify_reply(l->out, to, from, id,
 	    valid ? XMPP_DB_VALID : XMPP_DB_INVALID, XMPP_STANZA_ERROR_COUNT);

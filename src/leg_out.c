@@ -237,7 +237,8 @@ leg_out_connected(struct leg *l)
 {
 	char tag[LEG_NAME_MAX];
 
-	log_info("%s: connected to %s", leg_name(l, tag, sizeof(tag)),
+	log_peer(LOG_LEVEL_INFO,
+	    "%s: connected to %s", leg_name(l, tag, sizeof(tag)),
 	    conn_peer(l->conn));
 	leg_enter_state(l, LEG_WAIT_HEADER);
 	leg_send_header(l, NULL);
@@ -381,7 +382,7 @@ leg_out_tls_done(struct leg *l)
 	SSL *ssl = conn_ssl(l->conn);
 	enum tls_peer_status ps = tls_peer_check(ssl, l->remote);
 
-	log_info("%s: tls %s established, certificate %s",
+	log_peer(LOG_LEVEL_INFO, "%s: tls %s established, certificate %s",
 	    leg_name(l, tag, sizeof(tag)),
 	    conn_tls_description(l->conn, desc, sizeof(desc)),
 	    tls_peer_status_name(ps));
@@ -402,7 +403,7 @@ leg_out_ready(struct leg *l)
 {
 	char tag[LEG_NAME_MAX];
 
-	log_info("%s: authenticated by %s, ready",
+	log_peer(LOG_LEVEL_INFO, "%s: authenticated by %s, ready",
 	    leg_name(l, tag, sizeof(tag)), leg_auth_name(l->auth));
 	leg_enter_state(l, LEG_READY);
 	leg_start_keepalive(l);
@@ -414,7 +415,8 @@ static void
 leg_out_sasl_done(struct leg *l, bool success)
 {
 	if (!success) {
-		log_info("leg %" PRIu64 ": SASL EXTERNAL refused, trying dialback",
+		log_peer(LOG_LEVEL_INFO,
+		    "leg %" PRIu64 ": SASL EXTERNAL refused, trying dialback",
 		    l->id);
 		leg_out_dialback(l);
 		return;

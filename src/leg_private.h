@@ -84,6 +84,8 @@ const char *leg_name(const struct leg *, char *buf, size_t len);
 void	leg_enter_state(struct leg *, enum leg_state);
 struct leg *leg_alloc(enum config_face, bool outgoing);
 struct leg *leg_find(uint64_t id);
+/* Incoming legs of face where domain has authenticated. */
+unsigned leg_count_authenticated(enum config_face, const char *domain);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
 /* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */

@@ -18,6 +18,13 @@
 static bool		log_foreground = true;
 static enum log_level	log_level = LOG_LEVEL_INFO;
 
+/* The per-second budget of log_peer(). */
+static struct {
+	time_t		 second;	/* CLOCK_MONOTONIC seconds */
+	unsigned	 lines;
+	unsigned	 suppressed;
+} log_peer_budget;
+
 static const char *const log_level_names[] = {
 	[LOG_LEVEL_WARNING] = "warning",
 	[LOG_LEVEL_INFO] = "info",
@@ -171,6 +178,40 @@ fatalx(const char *fmt, ...)
 	vlog(LOG_LEVEL_WARNING, fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+void
+log_peer_flush(void)
+{
+	if (log_peer_budget.suppressed > 0)
+		log_warnx("%u log lines caused by peers were suppressed "
+		    "(more than %d a second)", log_peer_budget.suppressed,
+		    LOG_PEER_BURST);
+	log_peer_budget.lines = 0;
+	log_peer_budget.suppressed = 0;
+}
+
+void
+log_peer(enum log_level level, const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	if (level > log_level)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != log_peer_budget.second) {
+		log_peer_flush();
+		log_peer_budget.second = ts.tv_sec;
+	}
+	if (log_peer_budget.lines >= LOG_PEER_BURST) {
+		log_peer_budget.suppressed++;
+		return;
+	}
+	log_peer_budget.lines++;
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
 }
 
 static void

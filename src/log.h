@@ -33,6 +33,16 @@ void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
 void	log_trace(const char *, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * Log a line that a remote peer can cause at will (refusals, leg ends,
+ * bounces): at most LOG_PEER_BURST such lines a second; the rest are
+ * counted and reported in one line when the next second starts (or at
+ * log_peer_flush()).
+ */
+#define LOG_PEER_BURST	100
+void	log_peer(enum log_level, const char *, ...)
+	    __attribute__((format(printf, 2, 3)));
+void	log_peer_flush(void);
 void	vlog(enum log_level, const char *, va_list)
 	    __attribute__((format(printf, 2, 0)));
 /* Log and exit(1): only at start-up or on a broken invariant. */

@@ -29,7 +29,6 @@
 #include "util.h"
 #include "xmpp.h"
 
-#define ROUTE_LOG_BURST		50	/* bounce and drop lines per second */
 #define ROUTE_LOG_VALUE		96	/* bytes of one peer string in a line */
 
 /* One queued stanza; origin's strings point into data, after the bytes. */
@@ -70,9 +69,6 @@ static struct {
 	uint64_t		 idle_ms;
 	bool			 shutting_down;
 	struct route_counters	 counters;
-	uint64_t		 log_window;	/* start of the second */
-	unsigned		 log_lines;	/* in this second */
-	unsigned		 log_suppressed;
 } route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
 
 static void	route_reject(struct route *, const struct route_origin *,
@@ -94,16 +90,6 @@ route_cmp(const struct route *a, const struct route *b)
  * Logging.
  */
 
-static void __attribute__((format(printf, 2, 3)))
-route_vlog(enum log_level level, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vlog(level, fmt, ap);
-	va_end(ap);
-}
-
 /* Log "route local->remote (face): msg" (r NULL: "route: msg"). */
 static void __attribute__((format(printf, 3, 4)))
 route_log(enum log_level level, const struct route *r, const char *fmt, ...)
@@ -117,38 +103,10 @@ route_log(enum log_level level, const struct route *r, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (r == NULL)
-		route_vlog(level, "route: %s", msg);
+		log_peer(level, "route: %s", msg);
 	else
-		route_vlog(level, "route %s->%s (%s): %s", r->local, r->remote,
+		log_peer(level, "route %s->%s (%s): %s", r->local, r->remote,
 		    config_face_name(r->face), msg);
-}
-
-/* Report the lines route_log_allowed() held back, and start counting. */
-static void
-route_log_flush(uint64_t now)
-{
-	if (route_env.log_suppressed > 0)
-		log_info("route: %u bounce and drop lines suppressed",
-		    route_env.log_suppressed);
-	route_env.log_window = now;
-	route_env.log_lines = 0;
-	route_env.log_suppressed = 0;
-}
-
-/* Peers can cause bounces and drops at will: allow a burst per second. */
-static bool
-route_log_allowed(void)
-{
-	uint64_t now = util_now_ms();
-
-	if (now - route_env.log_window >= 1000)
-		route_log_flush(now);
-	if (route_env.log_lines >= ROUTE_LOG_BURST) {
-		route_env.log_suppressed++;
-		return false;
-	}
-	route_env.log_lines++;
-	return true;
 }
 
 /* Write s (a peer's string, may be NULL) into buf, made safe to log. */
@@ -188,12 +146,11 @@ route_note_drop(struct route *r, const struct route_origin *o,
 	if (r != NULL)
 		r->dropped++;
 	route_env.counters.dropped++;
-	if (route_log_allowed())
-		route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
-		    route_describe(o, desc, sizeof(desc)),
-		    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
-		    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "",
-		    why);
+	route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
+	    route_describe(o, desc, sizeof(desc)),
+	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
+	    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "",
+	    why);
 }
 
 /* Why xmpp_stanza_may_bounce() said no, for the log. */
@@ -575,11 +532,10 @@ route_reject(struct route *r, const struct route_origin *o,
 	if (r != NULL)
 		r->bounced++;
 	route_env.counters.bounced++;
-	if (route_log_allowed())
-		route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
-		    route_describe(o, desc, sizeof(desc)),
-		    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
-		    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "");
+	route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
+	    route_describe(o, desc, sizeof(desc)),
+	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
+	    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "");
 	/* The answer's own origin: of type error, it is never answered. */
 	answer.face = o->face;
 	answer.attrs.name = o->attrs.name;
@@ -671,7 +627,7 @@ route_shutdown(void)
 	}
 	RB_FOREACH_SAFE(r, route_tree, &route_env.tree, next)
 		route_free(r);
-	route_log_flush(util_now_ms());
+	log_peer_flush();
 	route_env.shutting_down = false;
 }
 

@@ -140,6 +140,21 @@ util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len)
 	return buf;
 }
 
+bool
+util_sockaddr_is_same_host(const struct sockaddr *a, const struct sockaddr *b)
+{
+	if (a->sa_family != b->sa_family)
+		return false;
+	if (a->sa_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		    ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	if (a->sa_family == AF_INET6)
+		return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+		    &((const struct sockaddr_in6 *)b)->sin6_addr,
+		    sizeof(struct in6_addr)) == 0;
+	return false;
+}
+
 int
 util_sockaddr_parse(const char *host, uint16_t port,
     struct sockaddr_storage *ss, socklen_t *sslen)

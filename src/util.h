@@ -35,6 +35,9 @@ const char *util_duration_str(uint64_t ms, char *buf, size_t len);
  * (UTIL_SOCKADDR_STRLEN bytes suffice for IP). Return buf.
  */
 const char *util_sockaddr_str(const struct sockaddr *sa, char *buf, size_t len);
+/* Whether a and b are the same IP address (ports ignored). */
+bool	util_sockaddr_is_same_host(const struct sockaddr *a,
+	    const struct sockaddr *b);
 /*
  * Parse a numeric IPv4/IPv6 address (or "*" for any) and port into ss.
  * Return 0, or -1 if host is not a numeric address.

@@ -897,6 +897,15 @@ xs_forget_element(struct xmlstream *xs)
 
 /* API. */
 
+int
+xmlstream_set_stanza_size(struct xmlstream *xs, size_t size)
+{
+	if (size == 0 || size > xs->limits.stanza_size)
+		return -1;
+	xs->limits.stanza_size = size;
+	return 0;
+}
+
 struct xmlstream *
 xmlstream_new(const struct xmlstream_limits *limits)
 {

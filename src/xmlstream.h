@@ -134,6 +134,12 @@ struct xmlstream_rewrite {
  * if out of memory. The caller owns it; free it with xmlstream_free().
  */
 struct xmlstream *xmlstream_new(const struct xmlstream_limits *limits);
+/*
+ * Lower the stanza size limit of xs to size (bytes), e.g. once the peer's
+ * rule is known; it applies from the next element. Return 0, or -1 if size
+ * is 0 or above the limit xs was created with (which stays).
+ */
+int	xmlstream_set_stanza_size(struct xmlstream *xs, size_t size);
 /* Free xs and everything it handed out. NULL is a no-op. */
 void	xmlstream_free(struct xmlstream *xs);
 /*
