@@ -353,6 +353,20 @@ conn_write(struct conn *c, const void *data, size_t len)
 	return 0;
 }
 
+void
+conn_set_reading(struct conn *c, bool on)
+{
+	if (c->closing)
+		return;
+	if (!on) {
+		bufferevent_disable(c->top, EV_READ);
+		return;
+	}
+	bufferevent_enable(c->top, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->top)) > 0)
+		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 bool
 conn_is_congested(const struct conn *c)
 {

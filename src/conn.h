@@ -72,6 +72,11 @@ struct evbuffer *conn_input(struct conn *);
 int	conn_write(struct conn *, const void *data, size_t len);
 /* Above 1 MiB queued for writing, conn_is_congested(); DRAINED below half. */
 bool	conn_is_congested(const struct conn *);
+/*
+ * Stop or resume reading (back-pressure). Resuming also runs the read
+ * callback from the loop for bytes already buffered.
+ */
+void	conn_set_reading(struct conn *, bool on);
 /* Cap the read rate with a libevent token bucket (bytes/s, burst). 0: off. */
 int	conn_set_rate(struct conn *, uint64_t rate, uint64_t burst);
 

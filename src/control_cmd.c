@@ -512,6 +512,8 @@ control_list_session(const struct leg_info *li, void *arg)
 	json_object_object_add(o, "bytes_out", control_json_u64(li->bytes_out));
 	json_object_object_add(o, "queue",
 	    q != NULL ? control_json_u64(q->queue) : NULL);
+	json_object_object_add(o, "paused",
+	    json_object_new_boolean(li->paused));
 	json_object_array_add(s->list, o);
 }
 

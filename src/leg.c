@@ -205,6 +205,14 @@ leg_arm_timer(struct leg *l)
 }
 
 void
+leg_touch(struct leg *l)
+{
+	l->last_active = util_now_ms();
+	if (l->state == LEG_OPEN || l->state == LEG_READY)
+		leg_arm_timer(l);
+}
+
+void
 leg_enter_state(struct leg *l, enum leg_state next)
 {
 	char name[LEG_NAME_MAX];
@@ -595,7 +603,7 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 		leg_close(l, leg_framer_error(l), NULL);
 		return false;
 	}
-	return l->state != LEG_CLOSING && l->state != LEG_CLOSED;
+	return l->state != LEG_CLOSING && l->state != LEG_CLOSED && !l->paused;
 }
 
 static void
@@ -685,9 +693,34 @@ leg_send(struct leg *l, const char *data, size_t len)
 	if (l->state != LEG_READY || conn_write(l->conn, data, len) == -1)
 		return -1;
 	l->stanzas_out++;
-	l->last_active = util_now_ms();
-	leg_arm_timer(l);
+	leg_touch(l);
 	return 0;
+}
+
+void
+leg_pause(struct leg *l, struct route *r)
+{
+	char name[LEG_NAME_MAX];
+
+	if (l->paused || l->conn == NULL || route_wait(r, l->id) == -1)
+		return;
+	l->paused = true;
+	conn_set_reading(l->conn, false);
+	log_debug("%s: paused: its route is congested",
+	    leg_name(l, name, sizeof(name)));
+}
+
+void
+leg_resume(uint64_t id)
+{
+	struct leg *l = leg_find(id);
+	char name[LEG_NAME_MAX];
+
+	if (l == NULL || !l->paused || l->conn == NULL)
+		return;
+	l->paused = false;
+	log_debug("%s: resumed", leg_name(l, name, sizeof(name)));
+	conn_set_reading(l->conn, true);
 }
 
 void
@@ -831,6 +864,7 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : l->bytes_in;
 	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : l->bytes_out;
 	i->queue = l->route != NULL ? route_queue_length(l->route) : 0;
+	i->paused = l->paused;
 }
 
 void

@@ -75,6 +75,7 @@ struct leg_info {
 	uint64_t	 stanzas_in, stanzas_out;
 	uint64_t	 bytes_in, bytes_out;
 	size_t		 queue;		/* stanzas waiting on its route */
+	bool		 paused;	/* incoming: reading paused */
 };
 
 /*
@@ -99,6 +100,8 @@ struct leg *leg_connect(struct route *route, enum config_face face,
 int	leg_send(struct leg *, const char *data, size_t len);
 bool	leg_is_ready(const struct leg *);
 bool	leg_is_congested(const struct leg *);
+/* Resume reading on leg id, paused because its route was congested. */
+void	leg_resume(uint64_t id);
 /* The route no longer wants leg (it is gone): forget it. */
 void	leg_detach_route(struct leg *);
 /* Close with the stream error cond (XMPP_STREAM_ERROR_COUNT: a clean

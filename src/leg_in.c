@@ -631,6 +631,8 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 	    nitems(leg_in_scope), buf, taglen + 1);
 	memcpy(buf + taglen, e->raw + e->starttaglen, e->rawlen - e->starttaglen);
 	route_send(r, buf, total, &o);
+	if (route_is_congested(r))
+		leg_pause(l, r);
 }
 
 static void
@@ -671,6 +673,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 		return;
 	}
 	l->stanzas_in++;
+	leg_touch(l);
 	if (l->face == CONFIG_FACE_PUBLIC) {
 		/* remote -> local domain: to the internal server as remote. */
 		dom = config_domain_find(l->config, td);

@@ -48,6 +48,7 @@ struct leg {
 	bool			 peer_version;	/* peer sent version 1.0 */
 	bool			 tls_wanted;	/* incoming: offered STARTTLS */
 	bool			 broken;	/* bad transition: close it */
+	bool			 paused;	/* reading paused: route congested */
 	char			 stream_id[DIALBACK_STREAM_ID_SIZE + 64];
 					/* incoming: ours; outgoing: theirs */
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
@@ -82,6 +83,8 @@ struct leg {
 #define LEG_NAME_MAX	600
 const char *leg_name(const struct leg *, char *buf, size_t len);
 void	leg_enter_state(struct leg *, enum leg_state);
+/* Traffic: restart the idle time of an open or ready leg. */
+void	leg_touch(struct leg *);
 struct leg *leg_alloc(enum config_face, bool outgoing);
 struct leg *leg_find(uint64_t id);
 /* Incoming legs of face where domain has authenticated. */
@@ -91,6 +94,8 @@ int	leg_flush_out(struct leg *);
 /* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
 int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
 	    SSL *ssl);
+/* Stop reading until the route wakes it (leg_resume). */
+void	leg_pause(struct leg *, struct route *);
 /* Start the whitespace keepalive of a ready outgoing leg. */
 void	leg_start_keepalive(struct leg *);
 /* Send our stream header (from local, to remote, with id if incoming). */

@@ -40,6 +40,8 @@ struct route_stanza {
 };
 TAILQ_HEAD(route_queue, route_stanza);
 
+#define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
+
 struct route {
 	RB_ENTRY(route)		 entry;
 	enum config_face	 face;		/* of the outgoing leg */
@@ -53,6 +55,8 @@ struct route {
 	uint64_t		 sent, bounced, dropped;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
+	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
+	size_t			 nwaiters;
 };
 
 static int	route_cmp(const struct route *, const struct route *);
@@ -184,6 +188,17 @@ route_arm_idle(struct route *r)
 	evtimer_add(r->idle, &tv);
 }
 
+/* Resume every leg paused on r. */
+static void
+route_wake(struct route *r)
+{
+	size_t n = r->nwaiters;
+
+	r->nwaiters = 0;
+	for (size_t i = 0; i < n; i++)
+		leg_resume(r->waiters[i]);
+}
+
 static void
 route_free(struct route *r)
 {
@@ -191,6 +206,7 @@ route_free(struct route *r)
 
 	RB_REMOVE(route_tree, &route_env.tree, r);
 	route_env.count--;
+	route_wake(r);
 	if (r->leg != NULL)
 		leg_detach_route(r->leg);
 	/* Empty unless route_shutdown() could not bounce: never expected. */
@@ -387,6 +403,28 @@ route_flush(struct route *r)
 		(void)route_write(r, s->data, s->len, &s->origin);
 		free(s);
 	}
+	if (r->nwaiters > 0 && !route_is_congested(r))
+		route_wake(r);
+}
+
+bool
+route_is_congested(const struct route *r)
+{
+	return r->queue_len * 2 >= route_env.queue_max ||
+	    (r->leg != NULL && leg_is_ready(r->leg) &&
+	    leg_is_congested(r->leg));
+}
+
+int
+route_wait(struct route *r, uint64_t leg_id)
+{
+	for (size_t i = 0; i < r->nwaiters; i++)
+		if (r->waiters[i] == leg_id)
+			return 0;
+	if (r->nwaiters >= ROUTE_WAITERS_MAX)
+		return -1;
+	r->waiters[r->nwaiters++] = leg_id;
+	return 0;
 }
 
 /* Start the outgoing leg; if it cannot start, bounce the queue. */
@@ -591,6 +629,7 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 		    text != NULL ? ": " : "", text != NULL ? text : "",
 		    r->queue_len);
 	route_bounce_queue(r, cond, text);
+	route_wake(r);
 	route_arm_idle(r);
 }
 

@@ -74,6 +74,17 @@ struct route *route_get(enum config_face face, const char *local,
 int	route_send(struct route *, const char *data, size_t len,
 	    const struct route_origin *origin);
 /*
+ * Whether the route should not be fed now: its leg's output is congested,
+ * or its queue is half full. The sender then pauses and asks to be woken
+ * with route_wait().
+ */
+bool	route_is_congested(const struct route *);
+/*
+ * Call leg_resume(leg_id) once the route takes stanzas again, or is gone.
+ * Return 0, or -1 if the route has too many waiters (do not pause then).
+ */
+int	route_wait(struct route *, uint64_t leg_id);
+/*
  * Answer an undeliverable stanza to its sender with condition and text:
  * the error stanza goes through the reverse route (origin's face, from the
  * stanza's to-domain to its from-domain). Stanzas that may not be answered

@@ -124,6 +124,17 @@ leg_detach_route(struct leg *l)
 	l->route = NULL;
 }
 
+/* Resumed legs, by id, for the back-pressure test. */
+static uint64_t fake_resumed[8];
+static size_t fake_nresumed;
+
+void
+leg_resume(uint64_t id)
+{
+	if (fake_nresumed < 8)
+		fake_resumed[fake_nresumed++] = id;
+}
+
 void
 leg_info_of(const struct leg *l, struct leg_info *i)
 {
@@ -360,6 +371,39 @@ test_direct_send_when_ready(void **state)
 	route_leg_drained(r, l);
 	expect_sent(2, l, msg_bytes("3"));
 	assert_int_equal(route_queued(), 0);
+}
+
+/* Back-pressure: congested routes ask paused senders to wait, and wake
+ * them once the leg drains, or when the leg is gone. */
+static void
+test_waiters_woken(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct leg *l;
+
+	fake_nresumed = 0;
+	assert_int_equal(send_msg(r, "1"), 0);	/* queue 1 of 4: not yet */
+	assert_false(route_is_congested(r));
+	assert_int_equal(send_msg(r, "2"), 0);	/* half full */
+	assert_true(route_is_congested(r));
+	assert_int_equal(route_wait(r, 7), 0);
+	assert_int_equal(route_wait(r, 7), 0);	/* once per leg */
+	assert_int_equal(route_wait(r, 9), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = true;
+	l->congested = true;
+	route_leg_ready(r, l);			/* still congested */
+	assert_int_equal(fake_nresumed, 0);
+	l->congested = false;
+	route_leg_drained(r, l);		/* flushed: wake both */
+	assert_int_equal(fake_nresumed, 2);
+	assert_true(fake_resumed[0] == 7 && fake_resumed[1] == 9);
+	l->congested = true;
+	assert_true(route_is_congested(r));
+	assert_int_equal(route_wait(r, 11), 0);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, NULL);
+	assert_int_equal(fake_nresumed, 3);	/* gone wakes too */
+	assert_true(fake_resumed[2] == 11);
 }
 
 static void
@@ -856,6 +900,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_direct_send_when_ready,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_then_flush_in_order,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_waiters_woken,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_full_bounces,
 		    setup, teardown),
