@@ -132,12 +132,18 @@ xmpp_table_find(const char *const *names, size_t n, const char *name)
 	return -1;
 }
 
+/* names[i], or NULL out of range. */
+static const char *
+xmpp_table_name(const char *const *names, size_t n, unsigned i)
+{
+	return i < n ? names[i] : NULL;
+}
+
 const char *
 xmpp_stream_error_name(enum xmpp_stream_error e)
 {
-	if ((unsigned)e >= nitems(xmpp_stream_error_names))
-		return NULL;
-	return xmpp_stream_error_names[e];
+	return xmpp_table_name(xmpp_stream_error_names,
+	    nitems(xmpp_stream_error_names), (unsigned)e);
 }
 
 int
@@ -146,10 +152,9 @@ xmpp_stream_error_parse(const char *name, enum xmpp_stream_error *e)
 	int i = xmpp_table_find(xmpp_stream_error_names,
 	    nitems(xmpp_stream_error_names), name);
 
-	if (i == -1)
-		return -1;
-	*e = (enum xmpp_stream_error)i;
-	return 0;
+	if (i != -1)
+		*e = (enum xmpp_stream_error)i;
+	return i == -1 ? -1 : 0;
 }
 
 const char *
@@ -184,9 +189,8 @@ xmpp_stanza_error_type(enum xmpp_stanza_error e)
 const char *
 xmpp_error_type_name(enum xmpp_error_type t)
 {
-	if ((unsigned)t >= nitems(xmpp_error_type_names))
-		return NULL;
-	return xmpp_error_type_names[t];
+	return xmpp_table_name(xmpp_error_type_names,
+	    nitems(xmpp_error_type_names), (unsigned)t);
 }
 
 int
@@ -195,18 +199,16 @@ xmpp_error_type_parse(const char *name, enum xmpp_error_type *t)
 	int i = xmpp_table_find(xmpp_error_type_names,
 	    nitems(xmpp_error_type_names), name);
 
-	if (i == -1)
-		return -1;
-	*t = (enum xmpp_error_type)i;
-	return 0;
+	if (i != -1)
+		*t = (enum xmpp_error_type)i;
+	return i == -1 ? -1 : 0;
 }
 
 const char *
 xmpp_sasl_error_name(enum xmpp_sasl_error e)
 {
-	if ((unsigned)e >= nitems(xmpp_sasl_error_names))
-		return NULL;
-	return xmpp_sasl_error_names[e];
+	return xmpp_table_name(xmpp_sasl_error_names,
+	    nitems(xmpp_sasl_error_names), (unsigned)e);
 }
 
 int
@@ -215,18 +217,16 @@ xmpp_sasl_error_parse(const char *name, enum xmpp_sasl_error *e)
 	int i = xmpp_table_find(xmpp_sasl_error_names,
 	    nitems(xmpp_sasl_error_names), name);
 
-	if (i == -1)
-		return -1;
-	*e = (enum xmpp_sasl_error)i;
-	return 0;
+	if (i != -1)
+		*e = (enum xmpp_sasl_error)i;
+	return i == -1 ? -1 : 0;
 }
 
 const char *
 xmpp_db_type_name(enum xmpp_db_type t)
 {
-	if ((unsigned)t >= nitems(xmpp_db_type_names))
-		return NULL;
-	return xmpp_db_type_names[t];
+	return xmpp_table_name(xmpp_db_type_names, nitems(xmpp_db_type_names),
+	    (unsigned)t);
 }
 
 int
