@@ -371,6 +371,21 @@ def accept_stream(peer, domain, features=DIALBACK_FEATURES):
     return hdr, sid
 
 
+def dialback_stream(port, frm, to, secret=None, timeout=None, wait=True,
+                    extra=""):
+    """Open a stream from frm to to on port and send db:result, with a key
+    minted from secret (XEP-0185) or a dummy one (for a trusted side).
+    extra goes into our stream header. Return (peer, their header, their
+    features, the db:result answer, or None without wait)."""
+    p = Peer(port=port, timeout=timeout or DEFAULT_TIMEOUT)
+    p.open_stream(frm=frm, to=to, extra=extra)
+    hdr = p.expect_header()
+    feats = p.expect_element("features", NS_STREAM)
+    key = dialback_key(secret, to, frm, hdr.get("id")) if secret else "k"
+    p.send("<db:result from='%s' to='%s'>%s</db:result>" % (frm, to, key))
+    return p, hdr, feats, p.expect_element("result", NS_DB) if wait else None
+
+
 def verify_back(port, receiving, originating, sid, key):
     """Ask the authoritative server on port whether key is valid (XEP-0220
     db:verify); return the answer's type."""

@@ -8,8 +8,8 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STREAM, Fedgated, Inbox, Peer, PeerError,
-                     Server, Tap, accept_stream, free_port, tempdir,
+from s2speer import (NS_DB, Fedgated, Inbox, PeerError, Server, Tap,
+                     accept_stream, dialback_stream, free_port, tempdir,
                      verify_back, wait_until)
 
 SECRET = "backpressure-secret-0123456789ab"
@@ -72,13 +72,9 @@ def paused():
 
 sent = []
 try:
-    p = Peer(port=internal_port, timeout=90)
-    p.open_stream(frm="corp.internal", to="remote.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
-    p.send("<db:result from='corp.internal' to='remote.example'>k"
-           "</db:result>")
-    tap.ok(p.expect_element("result", NS_DB).get("type") == "valid",
+    p, _, _, res = dialback_stream(internal_port, "corp.internal",
+                                   "remote.example", timeout=90)
+    tap.ok(res.get("type") == "valid",
            "the internal stream authenticates")
     body = "y" * SIZE
 

@@ -15,8 +15,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from s2speer import (NS_DB, NS_STREAM, NS_TLS, Fedgated, Inbox, Peer,
                      PeerError, Server, Tap, authoritative_server,
-                     dialback_key, free_port, make_cert, receiving_server,
-                     tempdir)
+                     dialback_key, dialback_stream, free_port, make_cert,
+                     receiving_server, tempdir)
 
 SECRET = "integration-secret-0123456789abcdef"       # fedgated's
 REMOTE_SECRET = "remote-secret-for-its-own-keys-0001"  # remote.example's
@@ -70,26 +70,10 @@ except PeerError as e:
     sys.exit(tap.done())
 
 
-def remote_stream(frm="remote.example", to="corp.example"):
-    p = Peer(port=public_port)
-    p.open_stream(frm=frm, to=to)
-    return p
-
-
-def dialback_in(p):
-    hdr = p.expect_header()
-    feats = p.expect_element("features", NS_STREAM)
-    key = dialback_key(REMOTE_SECRET, "corp.example", "remote.example",
-                       hdr.get("id"))
-    p.send("<db:result from='remote.example' to='corp.example'>%s"
-           "</db:result>" % key)
-    return hdr, feats, p.expect_element("result", NS_DB)
-
-
 # 1. The whole inbound flow.
 try:
-    p = remote_stream()
-    hdr, feats, res = dialback_in(p)
+    p, hdr, feats, res = dialback_stream(public_port, "remote.example",
+                                         "corp.example", REMOTE_SECRET)
     tap.ok(hdr.get("from") == "corp.example" and hdr.get("id"),
            "fedgated answers as corp.example with a stream id")
     tap.ok(feats.find("starttls", NS_TLS) is None,
@@ -157,10 +141,9 @@ def refused(desc, cond, frm, to, before=None):
 # A prefix declared on the stream header and used in a stanza: the
 # declaration travels with the relayed stanza; then a stanza without 'to'.
 try:
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example",
-                  extra=" xmlns:ex='urn:example:prefixed'")
-    dialback_in(p)
+    p = dialback_stream(public_port, "remote.example", "corp.example",
+                        REMOTE_SECRET,
+                        extra=" xmlns:ex='urn:example:prefixed'")[0]
     p.send("<message from='alice@remote.example' to='bob@corp.example' "
            "id='m3'><ex:note>prefixed</ex:note></message>")
     m = inbox.wait_id("m3")

@@ -6,8 +6,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STREAM, Fedgated, Peer, PeerError, Server,
-                     Tap, authoritative_server, dialback_key, free_port,
+from s2speer import (Fedgated, Peer, PeerError, Server, Tap,
+                     authoritative_server, dialback_stream, free_port,
                      tempdir)
 
 SECRET = "limits-secret-0123456789abcdef00"
@@ -42,22 +42,12 @@ except PeerError as e:
     sys.exit(tap.done())
 
 
-def authenticated_stream():
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    hdr = p.expect_header()
-    p.expect_element("features", NS_STREAM)
-    p.send("<db:result from='remote.example' to='corp.example'>%s"
-           "</db:result>" % dialback_key(REMOTE_SECRET, "corp.example",
-                                         "remote.example", hdr.get("id")))
-    return p
-
-
 try:
-    first = authenticated_stream()
-    r = first.expect_element("result", NS_DB)
+    first, _, _, r = dialback_stream(public_port, "remote.example",
+                                     "corp.example", REMOTE_SECRET)
     tap.ok(r.get("type") == "valid", "the first stream authenticates", r)
-    second = authenticated_stream()
+    second = dialback_stream(public_port, "remote.example", "corp.example",
+                             REMOTE_SECRET, wait=False)[0]
     cond = second.expect_stream_error()
     tap.ok(cond == "policy-violation", "a second stream of remote.example "
            "gets policy-violation (limit connections 1)", cond)

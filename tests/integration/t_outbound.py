@@ -14,10 +14,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Inbox, Peer,
-                     PeerError, Server, Tap, authoritative_server,
-                     dialback_key, free_port, receiving_server, tempdir,
-                     verify_back, wait_until)
+from s2speer import (NS_STANZA_ERR, Fedgated, Inbox, Peer, PeerError, Server,
+                     Tap, authoritative_server, dialback_stream, free_port,
+                     receiving_server, tempdir, verify_back, wait_until)
 
 SECRET = "outbound-secret-0123456789abcdef"
 INTERNAL_SECRET = "the-internal-servers-own-secret-42"
@@ -79,14 +78,9 @@ except PeerError as e:
 
 def internal_stream(to):
     """The internal server opens a stream to `to` and authenticates."""
-    p = Peer(port=internal_port)
-    p.open_stream(frm="corp.internal", to=to)
-    hdr = p.expect_header()
-    p.expect_element("features", NS_STREAM)
-    key = dialback_key(INTERNAL_SECRET, to, "corp.internal", hdr.get("id"))
-    p.send("<db:result from='corp.internal' to='%s'>%s</db:result>" % (
-        to, key))
-    return p, p.expect_element("result", NS_DB)
+    p, _, _, res = dialback_stream(internal_port, "corp.internal", to,
+                                   INTERNAL_SECRET)
+    return p, res
 
 
 try:

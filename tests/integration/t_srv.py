@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STANZA_ERR, NS_STREAM, Fedgated, Inbox, Peer,
-                     PeerError, Server, Tap, free_port, receiving_server,
-                     tempdir, wait_until)
+from s2speer import (NS_STANZA_ERR, Fedgated, Inbox, PeerError, Server, Tap,
+                     dialback_stream, free_port, receiving_server, tempdir,
+                     wait_until)
 
 SECRET = "srv-test-secret-0123456789abcdef"
 tap = Tap()
@@ -71,17 +71,13 @@ try:
     if not wait_until(dns_ready, 10):
         raise PeerError("dnsmasq did not start")
     fg = Fedgated(conf, tmp)
-    p = Peer(port=internal_port)
-    p.open_stream(frm="corp.internal", to="remote.example")
-    hdr = p.expect_header()
-    p.expect_element("features", NS_STREAM)
-    p.send("<db:result from='corp.internal' to='remote.example'>k"
-           "</db:result>")
-    tap.ok(p.expect_element("result", NS_DB).get("type") == "valid",
+    p, _, _, res = dialback_stream(internal_port, "corp.internal",
+                                   "remote.example")
+    tap.ok(res.get("type") == "valid",
            "the internal stream authenticates (trusted upstream)")
     p.send("<message from='a@corp.internal' to='b@remote.example' id='s1'>"
            "<body>token-srv</body></message>")
-    tap.ok(wait_until(lambda: any(e.get("id") == "s1" for e in inbox.stanzas), 20),
+    tap.ok(inbox.wait_id("s1", 20),
            "the message reaches remote.example through its SRV records",
            fg.log_text()[-3000:])
     log = fg.log_text()
@@ -89,13 +85,7 @@ try:
     live = log.find("connected to 127.0.0.1:%d" % rem_srv.port)
     tap.ok(0 <= dead < live, "the priority-0 target was tried first, then "
            "the next one", log[-2000:])
-    q = Peer(port=internal_port)
-    q.open_stream(frm="corp.internal", to="nowhere.example")
-    q.expect_header()
-    q.expect_element("features", NS_STREAM)
-    q.send("<db:result from='corp.internal' to='nowhere.example'>k"
-           "</db:result>")
-    q.expect_element("result", NS_DB)
+    q = dialback_stream(internal_port, "corp.internal", "nowhere.example")[0]
     q.send("<iq from='a@corp.internal/r' to='nowhere.example' id='s2' "
            "type='get'><query xmlns='jabber:iq:version'/></iq>")
 

@@ -6,9 +6,9 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, NS_STREAM, Fedgated, Inbox, Peer, PeerError,
-                     Server, Tap, free_port, receiving_server,
-                     tempdir, wait_until)
+from s2speer import (Fedgated, Inbox, Peer, PeerError, Server, Tap,
+                     dialback_stream, free_port, receiving_server, tempdir,
+                     wait_until)
 
 SECRET = "timers-secret-0123456789abcdef00"
 tap = Tap()
@@ -62,13 +62,7 @@ def out_leg():
 
 
 try:
-    p = Peer(port=internal_port)
-    p.open_stream(frm="corp.internal", to="remote.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
-    p.send("<db:result from='corp.internal' to='remote.example'>k"
-           "</db:result>")
-    p.expect_element("result", NS_DB)
+    p = dialback_stream(internal_port, "corp.internal", "remote.example")[0]
     p.send("<message from='a@corp.internal' to='b@remote.example' id='k1'>"
            "<body>then silence</body></message>")
     tap.ok(inbox.wait_id("k1"), "the message is delivered")
