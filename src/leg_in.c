@@ -15,9 +15,6 @@
  */
 #include "fgconfig.h"
 
-/* OpenBSD's strnvis(), not NetBSD's (see <bsd/vis.h>). */
-#define LIBBSD_OPENBSD_VIS
-
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,7 +22,6 @@
 #include <string.h>
 
 #include <openssl/evp.h>
-#include <vis.h>
 
 #include "leg_private.h"
 #include "log.h"
@@ -80,10 +76,10 @@ leg_in_check_addresses(struct leg *l, const struct xmlstream_header *h)
 		    "%s", "the stream header has no 'to'"), -1;
 	if (!leg_in_domain(h->to, to))
 		return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
-		    "invalid 'to' \"%s\"", h->to), -1;
+		    "invalid 'to' \"%s\"", UTIL_ESC(h->to)), -1;
 	if (h->from != NULL && !leg_in_domain(h->from, from))
 		return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
-		    "invalid 'from' \"%s\"", h->from), -1;
+		    "invalid 'from' \"%s\"", UTIL_ESC(h->from)), -1;
 	/* Named from here on, also in the log line of a refusal. */
 	snprintf(l->local, sizeof(l->local), "%s", to);
 	snprintf(l->remote, sizeof(l->remote), "%s", from);
@@ -522,7 +518,6 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 {
 	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
 	const char *id = xmlstream_node_attr(n, "id");
-	char vid[DIALBACK_STREAM_ID_SIZE * 4];
 	bool ours, valid;
 
 	if (!leg_in_domain(xmlstream_node_attr(n, "from"), from) ||
@@ -542,9 +537,9 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 	}
 	valid = dialback_key_is_valid(l->config->dialback_secret,
 	    l->config->dialback_secret_len, from, to, id, n->text);
-	strnvis(vid, id, sizeof(vid), VIS_CSTYLE | VIS_NL | VIS_TAB | VIS_OCTAL);
 	log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " in %s: db:verify %s->%s "
-	    "id %s: %s", l->id, config_face_name(l->face), to, from, vid,
+	    "id %s: %s", l->id, config_face_name(l->face), to, from,
+	    UTIL_ESC(id),
 	    valid ? "valid" : "invalid");
 	xmpp_render_db_verify_reply(l->out, to, from, id,
 	    valid ? XMPP_DB_VALID : XMPP_DB_INVALID, XMPP_STANZA_ERROR_COUNT);
@@ -729,9 +724,9 @@ leg_in_element(struct leg *l, const struct xmlstream_element *e)
 		const struct xmlstream_node *c = n->child;
 
 		leg_set_reason(l, "peer sent stream error %s",
-		    c != NULL ? c->name : "(none)");
+		    UTIL_ESC(c != NULL ? c->name : NULL));
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 	} else
 		leg_in_refuse(l, XMPP_STREAM_UNSUPPORTED_STANZA_TYPE,
-		    "unexpected <%s/>", n->name);
+		    "unexpected <%s/>", UTIL_ESC(n->name));
 }

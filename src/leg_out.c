@@ -460,11 +460,12 @@ leg_out_element(struct leg *l, const struct xmlstream_element *e)
 	const struct xmlstream_node *n = &e->node;
 
 	if (leg_out_is(n, XMPP_NS_STREAMS, "error")) {
+		char why[UTIL_ESC_MAX + 32];
+
+		snprintf(why, sizeof(why), "peer sent stream error %s",
+		    UTIL_ESC(n->child != NULL ? n->child->name : NULL));
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_ERROR_COUNT, n->child != NULL ? n->child->name :
-		    "stream error");
-		leg_set_reason(l, "peer sent stream error %s",
-		    n->child != NULL ? n->child->name : "(none)");
+		    XMPP_STREAM_ERROR_COUNT, why);
 		return;
 	}
 	if (l->state == LEG_WAIT_FEATURES &&

@@ -423,7 +423,7 @@ resolve_take_srv(struct resolve_req *req, struct resolve_query *q,
 		if (!res_hnok(host) || strlen(host) >= RESOLVE_HOST_MAX ||
 		    resolve_get16(d + 4) == 0) {
 			log_debug("resolve: %s: unusable SRV target %s",
-			    q->qname, host);
+			    q->qname, UTIL_ESC(host));
 			continue;
 		}
 		tg = &t->target[t->count++];

@@ -17,8 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LIBBSD_OPENBSD_VIS
-#include <vis.h>
 
 #include <event2/event.h>
 
@@ -29,7 +27,6 @@
 #include "util.h"
 #include "xmpp.h"
 
-#define ROUTE_LOG_VALUE		96	/* bytes of one peer string in a line */
 
 /* One queued stanza; origin's strings point into data, after the bytes. */
 struct route_stanza {
@@ -98,7 +95,7 @@ route_cmp(const struct route *a, const struct route *b)
 static void __attribute__((format(printf, 3, 4)))
 route_log(enum log_level level, const struct route *r, const char *fmt, ...)
 {
-	char msg[768];
+	char msg[1536];
 	va_list ap;
 
 	if (level > log_get_level())
@@ -113,29 +110,17 @@ route_log(enum log_level level, const struct route *r, const char *fmt, ...)
 		    config_face_name(r->face), msg);
 }
 
-/* Write s (a peer's string, may be NULL) into buf, made safe to log. */
-static const char *
-route_visible(const char *s, char *buf, size_t len)
-{
-	if (s == NULL)
-		return "";
-	strnvis(buf, s, len, VIS_CSTYLE | VIS_NL | VIS_TAB | VIS_OCTAL);
-	return buf;
-}
+/* Room for route_describe(): five escaped attributes and the words. */
+#define ROUTE_DESC_MAX	(5 * UTIL_ESC_MAX + 64)
 
 /* Describe a stanza: "message id='1' from='a@b' to='c@d' type='chat'". */
 static const char *
 route_describe(const struct route_origin *o, char *buf, size_t len)
 {
-	char v[5][ROUTE_LOG_VALUE];
-
 	snprintf(buf, len, "%s id='%s' from='%s' to='%s' type='%s'",
-	    route_visible(o->attrs.name != NULL ? o->attrs.name : "(none)",
-	    v[0], sizeof(v[0])),
-	    route_visible(o->attrs.id, v[1], sizeof(v[1])),
-	    route_visible(o->attrs.from, v[2], sizeof(v[2])),
-	    route_visible(o->attrs.to, v[3], sizeof(v[3])),
-	    route_visible(o->attrs.type, v[4], sizeof(v[4])));
+	    UTIL_ESC(o->attrs.name), UTIL_ESC(o->attrs.id),
+	    UTIL_ESC(o->attrs.from), UTIL_ESC(o->attrs.to),
+	    UTIL_ESC(o->attrs.type));
 	return buf;
 }
 
@@ -145,7 +130,7 @@ static void
 route_note_drop(struct route *r, const struct route_origin *o,
     enum xmpp_stanza_error cond, const char *text, const char *why)
 {
-	char desc[512], t[ROUTE_LOG_VALUE];
+	char desc[ROUTE_DESC_MAX];
 
 	if (r != NULL)
 		r->dropped++;
@@ -153,7 +138,7 @@ route_note_drop(struct route *r, const struct route_origin *o,
 	route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
 	    route_describe(o, desc, sizeof(desc)),
 	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
-	    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "",
+	    text != NULL ? text : "", text != NULL ? ")" : "",
 	    why);
 }
 
@@ -555,7 +540,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	struct xmpp_buf *buf;
 	struct route *back;
 	const char *why = "out of memory";
-	char desc[512], t[ROUTE_LOG_VALUE];
+	char desc[ROUTE_DESC_MAX];
 
 	if (!xmpp_stanza_may_bounce(o->attrs.name, o->attrs.type)) {
 		route_note_drop(r, o, cond, text, route_unanswerable(o));
@@ -573,7 +558,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
 	    route_describe(o, desc, sizeof(desc)),
 	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
-	    route_visible(text, t, sizeof(t)), text != NULL ? ")" : "");
+	    text != NULL ? text : "", text != NULL ? ")" : "");
 	/* The answer's own origin: of type error, it is never answered. */
 	answer.face = o->face;
 	answer.attrs.name = o->attrs.name;

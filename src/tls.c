@@ -325,7 +325,7 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 	if (tls == NULL || name == NULL)
 		return SSL_TLSEXT_ERR_NOACK;
 	if ((d = tls_domain_find(tls, name)) == NULL) {
-		log_debug("tls: SNI %s is not a local domain", name);
+		log_debug("tls: SNI %s is not a local domain", UTIL_ESC(name));
 		return SSL_TLSEXT_ERR_NOACK;
 	}
 	if (tls_domain_use(ssl, d) == -1) {

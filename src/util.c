@@ -193,6 +193,67 @@ util_append_line(char **text, const char *line)
 	return 0;
 }
 
+/* Write the escaped form of c into e; return its length (1 to 4). */
+static size_t
+util_esc_byte(unsigned char c, char e[4])
+{
+	static const char hex[] = "0123456789abcdef";
+
+	if (c == '\\' || c == '"') {
+		e[0] = '\\';
+		e[1] = (char)c;
+		return 2;
+	}
+	if (c >= 0x20 && c < 0x7f) {
+		e[0] = (char)c;
+		return 1;
+	}
+	e[0] = '\\';
+	e[1] = 'x';
+	e[2] = hex[c >> 4];
+	e[3] = hex[c & 0x0f];
+	return 4;
+}
+
+const char *
+util_esc_mem(const char *s, size_t slen, char *buf, size_t len)
+{
+	char e[4], tail[40];
+	size_t i, n, o = 0, need = 0, room, limit, tl;
+
+	if (len == 0)
+		return buf;
+	if (s == NULL) {
+		snprintf(buf, len, "(none)");
+		return buf;
+	}
+	room = len - 1;
+	for (i = 0; i < slen && need <= room; i++)
+		need += util_esc_byte((unsigned char)s[i], e);
+	tl = (size_t)snprintf(tail, sizeof(tail), "...(%zu bytes)", slen);
+	limit = need <= room ? room : room > tl ? room - tl : 0;
+	for (i = 0; i < slen; i++) {
+		n = util_esc_byte((unsigned char)s[i], e);
+		if (o + n > limit)
+			break;
+		memcpy(buf + o, e, n);
+		o += n;
+	}
+	if (i < slen) {
+		n = tl < room - o ? tl : room - o;
+		memcpy(buf + o, tail, n);
+		o += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *
+util_esc(const char *s, char *buf, size_t len)
+{
+	return util_esc_mem(s, s != NULL ? strlen(s) : 0, buf, len);
+}
+
 uint64_t
 util_now_ms(void)
 {

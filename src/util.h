@@ -49,6 +49,24 @@ int	util_sockaddr_parse(const char *host, uint16_t port,
  * Return 0, or -1 if out of memory (*text is then unchanged).
  */
 int	util_append_line(char **text, const char *line);
+/*
+ * Peer strings. Every string a peer controls (stream attributes, ids,
+ * JIDs, dialback keys, SASL data, certificate and SNI names, DNS names)
+ * goes through util_esc() before it reaches a log line, a control reply
+ * or a bounce text: printable ASCII passes, except '\\' and '"' which are
+ * escaped with a backslash; every other byte (controls, DEL, non-ASCII)
+ * becomes \xHH. The result is at most len - 1 bytes (len >= 32); a string
+ * that does not fit is cut and ends in "...(N bytes)", N its length. NULL
+ * renders as "(none)". Return buf.
+ */
+#define UTIL_ESC_MAX	128
+const char *util_esc(const char *s, char *buf, size_t len);
+/* The same for the len bytes at s, which need not be NUL-terminated. */
+const char *util_esc_mem(const char *s, size_t slen, char *buf, size_t len);
+/* util_esc() into a buffer that lives until the end of the enclosing
+ * block: log_info("... %s", UTIL_ESC(h->to)). */
+#define UTIL_ESC(s)	util_esc((s), (char[UTIL_ESC_MAX]){ 0 }, UTIL_ESC_MAX)
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t util_now_ms(void);
 /* Set O_NONBLOCK and FD_CLOEXEC. Return 0 or -1 with errno set. */

@@ -132,6 +132,68 @@ test_now_is_monotonic(void **state)
 	assert_true(a > 0);
 }
 
+static void
+test_esc(void **state)
+{
+	static const struct {
+		const char	*in;
+		size_t		 len;
+		const char	*out;
+	} cases[] = {
+		{ "corp.example", 64, "corp.example" },
+		{ NULL, 64, "(none)" },
+		{ "", 64, "" },
+		{ "a\nb\rc\td", 64, "a\\x0ab\\x0dc\\x09d" },
+		{ "q\"b\\s", 64, "q\\\"b\\\\s" },
+		{ "\x1b[31mred", 64, "\\x1b[31mred" },
+		{ "caf\xc3\xa9\x7f", 64, "caf\\xc3\\xa9\\x7f" },
+		/* exactly fits: 31 bytes in 32 */
+		{ "0123456789012345678901234567890", 32,
+		    "0123456789012345678901234567890" },
+		/* one more: cut, with the length */
+		{ "01234567890123456789012345678901", 32,
+		    "012345678901234567...(32 bytes)" },
+		/* never cut inside an escape */
+		{ "\n\n\n\n\n\n\n\n\n\n\n\n", 40,
+		    "\\x0a\\x0a\\x0a\\x0a\\x0a\\x0a...(12 bytes)" },
+	};
+	char buf[128];
+
+	for (size_t i = 0; i < nitems(cases); i++) {
+		memset(buf, 'Z', sizeof(buf));
+		assert_ptr_equal(util_esc(cases[i].in, buf, cases[i].len), buf);
+		assert_string_equal(buf, cases[i].out);
+		assert_true(strlen(buf) < cases[i].len);
+	}
+}
+
+/* Long strings of every byte never overrun the buffer or let a control
+ * character through; the macro's buffer is enough for any length. */
+static void
+test_esc_bounds(void **state)
+{
+	static const size_t sizes[] = { 0, 1, 31, 32, 33, 127, 128, 129,
+	    4096, 65536 };
+	char *in, buf[UTIL_ESC_MAX + 8];
+
+	assert_non_null(in = malloc(65537));
+	for (size_t i = 0; i < 65536; i++)
+		in[i] = (char)(i % 255 + 1);
+	for (size_t i = 0; i < nitems(sizes); i++) {
+		in[sizes[i]] = '\0';
+		memset(buf, 'Z', sizeof(buf));
+		util_esc(in, buf, UTIL_ESC_MAX);
+		assert_true(strlen(buf) < UTIL_ESC_MAX);
+		assert_int_equal(buf[UTIL_ESC_MAX], 'Z');
+		for (const char *p = buf; *p != '\0'; p++)
+			assert_true(*p >= 0x20 && *p < 0x7f);
+		assert_true(strlen(UTIL_ESC(in)) < UTIL_ESC_MAX);
+		in[sizes[i]] = (char)(sizes[i] % 255 + 1);
+	}
+	assert_string_equal(util_esc_mem("ab\0cd", 5, buf, 32), "ab\\x00cd");
+	free(in);
+}
+
 int
 main(void)
 {
@@ -142,6 +204,8 @@ main(void)
 		cmocka_unit_test(test_sockaddr),
 		cmocka_unit_test(test_append_line),
 		cmocka_unit_test(test_now_is_monotonic),
+		cmocka_unit_test(test_esc),
+		cmocka_unit_test(test_esc_bounds),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
