@@ -130,6 +130,7 @@ struct xmlstream {
 static const char *const error_names[] = {
 	[XMLSTREAM_ERR_NONE] = NULL,
 	[XMLSTREAM_ERR_BAD_FORMAT] = "bad-format",
+	[XMLSTREAM_ERR_BAD_NAMESPACE_PREFIX] = "bad-namespace-prefix",
 	[XMLSTREAM_ERR_INTERNAL_SERVER_ERROR] = "internal-server-error",
 	[XMLSTREAM_ERR_INVALID_NAMESPACE] = "invalid-namespace",
 	[XMLSTREAM_ERR_NOT_WELL_FORMED] = "not-well-formed",
@@ -278,6 +279,9 @@ xs_fail_expat(struct xmlstream *xs)
 	case XML_ERROR_EXTERNAL_ENTITY_HANDLING:
 	case XML_ERROR_PARAM_ENTITY_REF:
 		err = XMLSTREAM_ERR_RESTRICTED_XML;	/* RFC 6120 11.1 */
+		break;
+	case XML_ERROR_UNBOUND_PREFIX:		/* RFC 6120 4.9.3.2 */
+		err = XMLSTREAM_ERR_BAD_NAMESPACE_PREFIX;
 		break;
 	case XML_ERROR_UNKNOWN_ENCODING:
 	case XML_ERROR_INCORRECT_ENCODING:

@@ -52,6 +52,7 @@ enum xmlstream_event {
 enum xmlstream_error {
 	XMLSTREAM_ERR_NONE,
 	XMLSTREAM_ERR_BAD_FORMAT,		/* wrong root name, text */
+	XMLSTREAM_ERR_BAD_NAMESPACE_PREFIX,	/* a prefix never declared */
 	XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,	/* misuse of this API */
 	XMLSTREAM_ERR_INVALID_NAMESPACE,	/* stream or content ns */
 	XMLSTREAM_ERR_NOT_WELL_FORMED,		/* expat's errors */
