@@ -64,6 +64,11 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_CONNECTIONS] = "limit connections",
 	[CONFIG_SET_PER_ADDRESS] = "limit connections-per-address",
 	[CONFIG_SET_QUEUE] = "limit queue",
+	[CONFIG_SET_OUTPUT_BUFFER] = "limit output-buffer",
+	[CONFIG_SET_DOMAINS_PER_STREAM] = "limit domains-per-stream",
+	[CONFIG_SET_VERIFICATIONS] = "limit verifications",
+	[CONFIG_SET_VERIFICATIONS_PER_STREAM] = "limit verifications-per-stream",
+	[CONFIG_SET_SASL_ATTEMPTS] = "limit sasl-attempts",
 	[CONFIG_SET_HANDSHAKE] = "timeout handshake",
 	[CONFIG_SET_CONNECT] = "timeout connect",
 	[CONFIG_SET_DNS] = "timeout dns",
@@ -109,6 +114,11 @@ config_defaults(struct config *c)
 	c->limits.connections = 1000;
 	c->limits.connections_per_address = 16;
 	c->limits.queue = 256;
+	c->limits.output_buffer = 256 * 1024;
+	c->limits.domains_per_stream = 16;
+	c->limits.verifications = 128;
+	c->limits.verifications_per_stream = 16;
+	c->limits.sasl_attempts = 3;
 
 	c->timeouts.handshake = 30 * 1000;
 	c->timeouts.connect = 10 * 1000;

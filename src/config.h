@@ -94,6 +94,11 @@ struct config_limits {
 	unsigned	 connections;		/* legs in total */
 	unsigned	 connections_per_address; /* incoming legs per peer address */
 	unsigned	 queue;			/* stanzas queued per route */
+	uint64_t	 output_buffer;		/* bytes unsent on an incoming leg */
+	unsigned	 domains_per_stream;	/* domain pairs on an incoming leg */
+	unsigned	 verifications;		/* dialback verify legs in total */
+	unsigned	 verifications_per_stream; /* started by one incoming leg */
+	unsigned	 sasl_attempts;		/* SASL failures before the end */
 };
 
 /*
@@ -120,6 +125,11 @@ enum config_setting {
 	CONFIG_SET_CONNECTIONS,
 	CONFIG_SET_PER_ADDRESS,
 	CONFIG_SET_QUEUE,
+	CONFIG_SET_OUTPUT_BUFFER,
+	CONFIG_SET_DOMAINS_PER_STREAM,
+	CONFIG_SET_VERIFICATIONS,
+	CONFIG_SET_VERIFICATIONS_PER_STREAM,
+	CONFIG_SET_SASL_ATTEMPTS,
 	CONFIG_SET_HANDSHAKE,
 	CONFIG_SET_CONNECT,
 	CONFIG_SET_DNS,

@@ -367,6 +367,16 @@ conn_set_reading(struct conn *c, bool on)
 		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
 }
 
+size_t
+conn_output_length(const struct conn *c)
+{
+	size_t n = evbuffer_get_length(bufferevent_get_output(c->top));
+
+	if (c->top != c->raw)
+		n += evbuffer_get_length(bufferevent_get_output(c->raw));
+	return n;
+}
+
 bool
 conn_is_congested(const struct conn *c)
 {

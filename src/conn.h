@@ -72,6 +72,9 @@ struct evbuffer *conn_input(struct conn *);
 int	conn_write(struct conn *, const void *data, size_t len);
 /* Above 1 MiB queued for writing, conn_is_congested(); DRAINED below half. */
 bool	conn_is_congested(const struct conn *);
+/* Bytes queued for writing and not yet taken by the socket (under a TLS
+ * filter, plain and encrypted bytes together). */
+size_t	conn_output_length(const struct conn *);
 /*
  * Stop or resume reading (back-pressure). Resuming also runs the read
  * callback from the loop for bytes already buffered.

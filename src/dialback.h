@@ -21,6 +21,12 @@
 #define DIALBACK_KEY_SIZE	(DIALBACK_KEY_LEN + 1)
 #define DIALBACK_STREAM_ID_LEN	32	/* hex characters: 128 random bits */
 #define DIALBACK_STREAM_ID_SIZE	(DIALBACK_STREAM_ID_LEN + 1)
+/* The longest key taken from a peer (other servers mint 40 or 64 hex
+ * characters); a longer one is refused without asking anyone. */
+#define DIALBACK_KEY_MAX	128
+/* The longest stream ID taken from a peer in a db:verify (an answer
+ * echoes it: a longer one would make fedgated an amplifier). */
+#define DIALBACK_ID_MAX		256
 
 /*
  * Mint the key for a stream from originating to receiving whose response

@@ -176,7 +176,7 @@ leg_state_timeout(const struct leg *l, enum leg_state s)
 	case LEG_CONNECTING:
 		return t->connect;
 	case LEG_OPEN:
-		return TAILQ_EMPTY(&l->pairs) ? t->handshake : t->idle;
+		return leg_first_pair(l, false) == NULL ? t->handshake : t->idle;
 	case LEG_READY:
 		return t->idle;
 	case LEG_CLOSING:
@@ -236,6 +236,30 @@ leg_enter_state(struct leg *l, enum leg_state next)
 		leg_arm_timer(l);
 }
 
+/* The open incoming leg l timed out: idle, or still authenticating. */
+static void
+leg_open_timeout(struct leg *l)
+{
+	const struct leg_pair *p;
+	char d[32];
+
+	if (leg_first_pair(l, false) != NULL) {
+		leg_set_reason(l, "idle for %s", util_duration_str(
+		    l->config->timeouts.idle, d, sizeof(d)));
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return;
+	}
+	util_duration_str(l->config->timeouts.handshake, d, sizeof(d));
+	if ((p = leg_first_pair(l, true)) != NULL)
+		leg_set_reason(l, "the dialback verification of %s->%s did "
+		    "not finish within %s (timeout handshake)", p->from, p->to,
+		    d);
+	else
+		leg_set_reason(l, "not authenticated within %s (timeout "
+		    "handshake)", d);
+	leg_close(l, XMPP_STREAM_CONNECTION_TIMEOUT, NULL);
+}
+
 static void
 leg_timeout(evutil_socket_t fd, short what, void *arg)
 {
@@ -250,14 +274,13 @@ leg_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 	switch (l->state) {
 	case LEG_READY:
+		leg_set_reason(l, "idle for %s", util_duration_str(
+		    l->config->timeouts.idle, idle, sizeof(idle)));
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return;
 	case LEG_OPEN:
-		if (l->state == LEG_READY || !TAILQ_EMPTY(&l->pairs)) {
-			leg_set_reason(l, "idle for %s", util_duration_str(
-			    l->config->timeouts.idle, idle, sizeof(idle)));
-			leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
-			return;
-		}
-		break;
+		leg_open_timeout(l);
+		return;
 	case LEG_CLOSING:
 		leg_end(l, "close did not finish in time");
 		return;
@@ -351,6 +374,29 @@ leg_count_from(const struct sockaddr *peer)
 		    util_sockaddr_is_same_host(conn_peer_addr(l->conn), peer))
 			n++;
 	return n;
+}
+
+unsigned
+leg_count_verifying(void)
+{
+	const struct leg *l;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &leg_registry, entry)
+		if (l->verify)
+			n++;
+	return n;
+}
+
+const struct leg_pair *
+leg_first_pair(const struct leg *l, bool pending)
+{
+	const struct leg_pair *p;
+
+	TAILQ_FOREACH(p, &l->pairs, entry)
+		if (p->pending == pending)
+			return p;
+	return NULL;
 }
 
 unsigned
@@ -521,6 +567,8 @@ leg_end(struct leg *l, const char *reason)
 	leg_total--;
 	if (l->outgoing)
 		leg_out_ended(l, why);
+	else
+		leg_in_ended(l);
 	/* Free later: the caller may be inside this leg's callbacks. */
 	if (event_base_once(leg_env.base, -1, EV_TIMEOUT, leg_reap, l,
 	    NULL) == -1)
@@ -571,6 +619,28 @@ leg_framer_error(const struct leg *l)
 	return e;
 }
 
+/*
+ * Whether the peer of the incoming leg l leaves more than limit
+ * output-buffer unread: then l is closed with resource-constraint (its
+ * answers are all that it writes; what the peer sends meanwhile is not
+ * read any more).
+ */
+static bool
+leg_output_is_full(struct leg *l)
+{
+	uint64_t max = l->config->limits.output_buffer;
+	size_t n;
+	char sz[32];
+
+	if (l->conn == NULL || l->state == LEG_CLOSING ||
+	    l->state == LEG_CLOSED || (n = conn_output_length(l->conn)) <= max)
+		return false;
+	leg_set_reason(l, "the peer does not read: %zu bytes unsent (limit "
+	    "output-buffer %s)", n, util_size_str(max, sz, sizeof(sz)));
+	leg_close(l, XMPP_STREAM_RESOURCE_CONSTRAINT, NULL);
+	return true;
+}
+
 /* Feed one chunk; return false when the leg must stop reading. */
 static bool
 leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
@@ -592,6 +662,8 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 			leg_out_element(l, xmlstream_element(l->xs));
 		else
 			leg_in_element(l, xmlstream_element(l->xs));
+		if (!l->outgoing && leg_output_is_full(l))
+			return false;
 		break;
 	case XMLSTREAM_END:
 		leg_set_reason(l, "peer closed the stream");
@@ -653,6 +725,14 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 			route_leg_drained(l->route, l);
 		break;
 	case CONN_EV_EOF:
+		if (l->state != LEG_CONNECTING && l->state != LEG_CLOSING &&
+		    l->state != LEG_TLS) {
+			/* A half-close: the peer still reads our close. */
+			leg_set_reason(l, "the peer closed the connection");
+			leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+			break;
+		}
+		/* FALLTHROUGH */
 	case CONN_EV_ERROR:
 		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
 		    conn_peer(c), conn_error(c));

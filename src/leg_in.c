@@ -154,6 +154,17 @@ leg_in_cert_is_valid(const struct leg *l, const char *domain)
 	    leg_in_peer_cert_is_valid(l, domain);
 }
 
+/* Whether EXTERNAL is on offer: TLS, policy, a certificate valid for the
+ * stream's from, and not done yet on this stream. */
+static bool
+leg_in_offers_external(const struct leg *l)
+{
+	return conn_is_tls(l->conn) && l->remote[0] != '\0' &&
+	    l->auth != LEG_AUTH_EXTERNAL &&
+	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
+	    leg_in_cert_is_valid(l, l->remote);
+}
+
 static void
 leg_in_send_features(struct leg *l)
 {
@@ -166,9 +177,7 @@ leg_in_send_features(struct leg *l)
 		f.starttls_required = rule == POLICY_TLS_REQUIRED;
 		l->tls_wanted = true;
 	}
-	f.sasl_external = tls && l->remote[0] != '\0' &&
-	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
-	    leg_in_cert_is_valid(l, l->remote);
+	f.sasl_external = leg_in_offers_external(l);
 	f.dialback = (l->policy.auth & POLICY_AUTH_DIALBACK) != 0;
 	xmpp_render_features(l->out, &f);
 	leg_flush_out(l);
@@ -271,7 +280,16 @@ leg_in_add_pair(struct leg *l, const char *from, const char *to,
 	snprintf(p->to, sizeof(p->to), "%s", to);
 	p->auth = auth;
 	TAILQ_INSERT_TAIL(&l->pairs, p, entry);
+	l->npairs++;
 	return p;
+}
+
+static void
+leg_in_remove_pair(struct leg *l, struct leg_pair *p)
+{
+	TAILQ_REMOVE(&l->pairs, p, entry);
+	l->npairs--;
+	free(p);
 }
 
 static void
@@ -289,85 +307,91 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
 }
 
-/* Decode the SASL EXTERNAL authzid ("=" or base64 of a domain). */
-static int
-leg_in_authzid(const char *b64, char *out, size_t outlen)
+/*
+ * Decide a SASL EXTERNAL <auth/> (RFC 6120 6.4, XEP-0178). Store the
+ * identity that authenticates in who. Return XMPP_SASL_ERROR_COUNT on
+ * success, else the failure condition (RFC 6120 6.5).
+ */
+static enum xmpp_sasl_error
+leg_in_sasl_verdict(struct leg *l, const struct xmlstream_node *auth,
+    char *who)
 {
-	unsigned char buf[JID_DOMAIN_MAX * 2];
-	size_t len = strlen(b64);
-	int n;
+	char authzid[JID_DOMAIN_MAX * 2];
+	enum xmpp_sasl_error e;
+	struct policy_match m;
 
-	if (len == 0 || strcmp(b64, "=") == 0) {
-		out[0] = '\0';
-		return 0;
-	}
-	if (len > sizeof(buf) * 3 / 4 || len % 4 != 0)
-		return -1;
-	if ((n = EVP_DecodeBlock(buf, (const unsigned char *)b64, (int)len)) < 0)
-		return -1;
-	while (n > 0 && b64[len - 1] == '=') {	/* padding decodes as NULs */
-		n--;
-		len--;
-	}
-	if ((size_t)n >= outlen || memchr(buf, '\0', (size_t)n) != NULL)
-		return -1;
-	memcpy(out, buf, (size_t)n);
-	out[n] = '\0';
-	return 0;
+	if (!leg_in_offers_external(l))
+		return XMPP_SASL_INVALID_MECHANISM;	/* not offered */
+	e = xmpp_sasl_external_read(xmlstream_node_attr(auth, "mechanism"),
+	    auth->text, authzid, sizeof(authzid));
+	if (e != XMPP_SASL_ERROR_COUNT)
+		return e;
+	if (authzid[0] == '\0')
+		snprintf(who, JID_DOMAIN_MAX, "%s", l->remote);
+	else if (!leg_in_domain(authzid, who) || leg_in_local(l, who) != NULL)
+		return XMPP_SASL_INVALID_AUTHZID;
+	if (!leg_in_cert_is_valid(l, who))
+		return authzid[0] == '\0' ? XMPP_SASL_NOT_AUTHORIZED :
+		    XMPP_SASL_INVALID_AUTHZID;
+	if (policy_match(l->config->policy, who, &m) == -1 ||
+	    !m.settings.allow || !(m.settings.auth & POLICY_AUTH_EXTERNAL))
+		return XMPP_SASL_NOT_AUTHORIZED;
+	return XMPP_SASL_ERROR_COUNT;
+}
+
+/* Answer a failed <auth/> or <abort/> with cond; past the limit of
+ * attempts, end the stream. */
+static void
+leg_in_sasl_fail(struct leg *l, enum xmpp_sasl_error cond)
+{
+	xmpp_render_sasl_failure(l->out, cond);
+	leg_flush_out(l);
+	l->sasl_failures++;
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s %s: SASL failure %s (%u of %u)", l->id,
+	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
+	    xmpp_sasl_error_name(cond), l->sasl_failures,
+	    l->config->limits.sasl_attempts);
+	if (l->sasl_failures >= l->config->limits.sasl_attempts)
+		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%u SASL "
+		    "failures (limit sasl-attempts)", l->sasl_failures);
 }
 
 static void
 leg_in_sasl(struct leg *l, const struct xmlstream_node *auth)
 {
-	const char *mech = xmlstream_node_attr(auth, "mechanism");
-	char authzid[JID_DOMAIN_MAX * 2], who[JID_DOMAIN_MAX];
-	struct leg_pair *p;
+	char who[JID_DOMAIN_MAX] = "";
+	enum xmpp_sasl_error e = leg_in_sasl_verdict(l, auth, who);
+	struct leg_pair *p = NULL;
 
-	if (mech == NULL || strcmp(mech, "EXTERNAL") != 0 ||
-	    leg_in_authzid(auth->text, authzid, sizeof(authzid)) == -1)
-		goto fail;
-	if (authzid[0] == '\0')
-		snprintf(who, sizeof(who), "%s", l->remote);
-	else if (!leg_in_domain(authzid, who))
-		goto fail;
-	if (who[0] == '\0' || !(l->policy.auth & POLICY_AUTH_EXTERNAL) ||
-	    !leg_in_cert_is_valid(l, who) ||
+	if (e == XMPP_SASL_ERROR_COUNT &&
 	    (p = leg_in_add_pair(l, who, l->local, LEG_AUTH_EXTERNAL)) == NULL)
-		goto fail;
+		e = XMPP_SASL_TEMPORARY_AUTH_FAILURE;
+	if (e != XMPP_SASL_ERROR_COUNT) {
+		leg_in_sasl_fail(l, e);
+		return;
+	}
 	leg_in_authenticated(l, p, LEG_AUTH_EXTERNAL);
 	xmpp_render_sasl_success(l->out);
 	leg_flush_out(l);
 	xmlstream_reset(l->xs);
 	l->header_sent = false;
 	leg_enter_state(l, LEG_WAIT_HEADER);
-	return;
- fail:
-	log_peer(LOG_LEVEL_INFO,
-	    "leg %" PRIu64 " in %s: SASL EXTERNAL refused for %s",
-	    l->id, config_face_name(l->face), l->remote[0] ? l->remote : "?");
-	xmpp_render_sasl_failure(l->out, XMPP_SASL_NOT_AUTHORIZED);
-	leg_flush_out(l);
 }
 
-/* Reply to a db:result of from -> to with verdict. */
+/* Reply to a db:result of from -> to with verdict (cond for an error). */
 static void
 leg_in_db_reply(struct leg *l, const char *from, const char *to,
-    enum xmpp_db_type verdict)
+    enum xmpp_db_type verdict, enum xmpp_stanza_error cond)
 {
-	xmpp_render_db_result_reply(l->out, to, from, verdict,
-	    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND);
+	xmpp_render_db_result_reply(l->out, to, from, verdict, cond);
 	leg_flush_out(l);
 }
 
 static bool
 leg_in_has_valid_pair(const struct leg *l)
 {
-	const struct leg_pair *p;
-
-	TAILQ_FOREACH(p, &l->pairs, entry)
-		if (!p->pending)
-			return true;
-	return false;
+	return leg_first_pair(l, false) != NULL;
 }
 
 /*
@@ -450,6 +474,78 @@ leg_in_check_result(struct leg *l, const char *from, const char *to,
 	return 0;
 }
 
+/*
+ * The bounds on what one stream may ask for: one verification at a time
+ * per pair, limit domains-per-stream pairs. Return 0, or -1 after ending
+ * the stream.
+ */
+static int
+leg_in_check_bounds(struct leg *l, const char *from, const char *to)
+{
+	const struct leg_pair *p = leg_in_pair(l, from, to);
+	unsigned max = l->config->limits.domains_per_stream;
+
+	if (p != NULL && p->pending)
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "a second "
+		    "db:result for %s->%s while its verification runs", from,
+		    to), -1;
+	if (p == NULL && l->npairs >= max)
+		return leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "more "
+		    "than %u domain pairs (limit domains-per-stream)", max), -1;
+	return 0;
+}
+
+/* Answer p's db:result with an error without verifying, and forget p. */
+static void
+leg_in_verify_refused(struct leg *l, struct leg_pair *p,
+    enum xmpp_stanza_error cond, const char *why)
+{
+	log_peer(LOG_LEVEL_INFO,
+	    "leg %" PRIu64 " in %s %s->%s: dialback not verified: %s", l->id,
+	    config_face_name(l->face), p->from, p->to, why);
+	leg_in_db_reply(l, p->from, p->to, XMPP_DB_ERROR, cond);
+	leg_in_remove_pair(l, p);
+}
+
+/*
+ * Verify p's key with the authoritative server, within the limits: at
+ * most verifications-per-stream started by this stream (past it the
+ * stream ends), verify legs within limit verifications and limit
+ * connections (else the db:result gets resource-constraint).
+ */
+static void
+leg_in_verify(struct leg *l, struct leg_pair *p, const char *key)
+{
+	const struct config_limits *lim = &l->config->limits;
+	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
+
+	if (l->verifications >= lim->verifications_per_stream) {
+		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%u dialback "
+		    "verifications (limit verifications-per-stream)",
+		    l->verifications);
+		return;
+	}
+	if (strlen(key) > DIALBACK_KEY_MAX) {
+		leg_in_verify_refused(l, p, XMPP_STANZA_NOT_ACCEPTABLE,
+		    "the key is longer than any server mints");
+		return;
+	}
+	if (leg_count_verifying() >= lim->verifications ||
+	    leg_count() >= lim->connections) {
+		leg_in_verify_refused(l, p, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    leg_count() >= lim->connections ? "limit connections "
+		    "reached" : "limit verifications reached");
+		return;
+	}
+	l->verifications++;
+	p->pending = true;
+	snprintf(from, sizeof(from), "%s", p->from);
+	snprintf(to, sizeof(to), "%s", p->to);
+	if (leg_out_verify(l, p, key) == -1)	/* p may be gone after */
+		leg_in_verified(l->id, from, to, XMPP_DB_ERROR,
+		    "cannot start the verification");
+}
+
 static void
 leg_in_db_result(struct leg *l, const struct xmlstream_node *n)
 {
@@ -467,7 +563,8 @@ leg_in_db_result(struct leg *l, const struct xmlstream_node *n)
 		    "db:result without a valid 'to'");
 		return;
 	}
-	if (leg_in_check_result(l, from, to, &dom) == -1)
+	if (leg_in_check_result(l, from, to, &dom) == -1 ||
+	    leg_in_check_bounds(l, from, to) == -1)
 		return;
 	if ((p = leg_in_add_pair(l, from, to, LEG_AUTH_NONE)) == NULL) {
 		leg_close(l, XMPP_STREAM_RESOURCE_CONSTRAINT, NULL);
@@ -475,18 +572,17 @@ leg_in_db_result(struct leg *l, const struct xmlstream_node *n)
 	}
 	if (l->face == CONFIG_FACE_PUBLIC && leg_in_cert_is_valid(l, from)) {
 		leg_in_authenticated(l, p, LEG_AUTH_DIALBACK_TLS);
-		leg_in_db_reply(l, from, to, XMPP_DB_VALID);
+		leg_in_db_reply(l, from, to, XMPP_DB_VALID,
+		    XMPP_STANZA_ERROR_COUNT);
 		return;
 	}
 	if (l->face == CONFIG_FACE_INTERNAL && dom->upstream_trusted) {
 		leg_in_authenticated(l, p, LEG_AUTH_TRUSTED);
-		leg_in_db_reply(l, from, to, XMPP_DB_VALID);
+		leg_in_db_reply(l, from, to, XMPP_DB_VALID,
+		    XMPP_STANZA_ERROR_COUNT);
 		return;
 	}
-	p->pending = true;
-	if (leg_out_verify(l, from, to, n->text) == -1)
-		leg_in_verified(l->id, from, to, XMPP_DB_ERROR,
-		    "cannot start the verification");
+	leg_in_verify(l, p, n->text);
 }
 
 void
@@ -499,6 +595,7 @@ leg_in_verified(uint64_t id, const char *from, const char *to,
 	if (l == NULL || l->state == LEG_CLOSING ||
 	    (p = leg_in_pair(l, from, to)) == NULL || !p->pending)
 		return;
+	p->verifier = 0;
 	if (verdict == XMPP_DB_VALID) {
 		leg_in_authenticated(l, p, LEG_AUTH_DIALBACK);
 	} else {
@@ -506,10 +603,26 @@ leg_in_verified(uint64_t id, const char *from, const char *to,
 		    "leg %" PRIu64 " in %s %s->%s: dialback %s: %s", id,
 		    config_face_name(l->face), from, to,
 		    xmpp_db_type_name(verdict), why);
-		TAILQ_REMOVE(&l->pairs, p, entry);
-		free(p);
+		leg_in_remove_pair(l, p);
 	}
-	leg_in_db_reply(l, from, to, verdict);
+	leg_in_db_reply(l, from, to, verdict,
+	    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND);
+}
+
+void
+leg_in_ended(struct leg *l)
+{
+	struct leg_pair *p;
+	struct leg *v;
+
+	TAILQ_FOREACH(p, &l->pairs, entry) {
+		if (!p->pending || (v = leg_find(p->verifier)) == NULL ||
+		    !v->verify || v->verify_for != l->id)
+			continue;
+		v->verify_done = true;		/* nobody to tell */
+		leg_set_reason(v, "the stream that asked for it ended");
+		leg_close(v, XMPP_STREAM_ERROR_COUNT, NULL);
+	}
 }
 
 /* Answer a db:verify for a key we minted (we are authoritative). */
@@ -524,6 +637,12 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 	    !leg_in_domain(xmlstream_node_attr(n, "to"), to) || id == NULL) {
 		leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING, "%s",
 		    "db:verify without from, to or id");
+		return;
+	}
+	if (strlen(id) > DIALBACK_ID_MAX) {
+		leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "db:verify with "
+		    "an id of %zu bytes (at most %d)", strlen(id),
+		    DIALBACK_ID_MAX);
 		return;
 	}
 	/* Public face: keys of local domains; internal: of remote ones. */
@@ -648,6 +767,11 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 		    "without a valid 'from' and 'to'", e->node.name);
 		return;
 	}
+	if (!leg_in_has_valid_pair(l)) {
+		leg_in_refuse(l, XMPP_STREAM_NOT_AUTHORIZED, "<%s/> before "
+		    "any domain authenticated", e->node.name);
+		return;
+	}
 	TAILQ_FOREACH(p, &l->pairs, entry)
 		if (!p->pending && strcmp(p->from, fd) == 0)
 			from_known = true;
@@ -720,6 +844,8 @@ leg_in_element(struct leg *l, const struct xmlstream_element *e)
 		leg_in_starttls(l);
 	else if (leg_in_is(n, XMPP_NS_SASL, "auth"))
 		leg_in_sasl(l, n);
+	else if (leg_in_is(n, XMPP_NS_SASL, "abort"))
+		leg_in_sasl_fail(l, XMPP_SASL_ABORTED);
 	else if (leg_in_is(n, XMPP_NS_STREAMS, "error")) {
 		const struct xmlstream_node *c = n->child;
 

@@ -91,16 +91,17 @@ leg_connect(struct route *route, enum config_face face, const char *local,
 }
 
 int
-leg_out_verify(struct leg *asker, const char *from, const char *to,
-    const char *key)
+leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 {
 	struct leg *l;
 
-	if ((l = leg_out_new(asker->face, to, from)) == NULL)
+	if (strlen(key) >= sizeof(l->verify_key) ||
+	    (l = leg_out_new(asker->face, p->to, p->from)) == NULL)
 		return -1;
 	l->verify = true;
 	l->verify_for = asker->id;
-	snprintf(l->verify_key, sizeof(l->verify_key), "%s", key);
+	p->verifier = l->id;
+	memcpy(l->verify_key, key, strlen(key) + 1);
 	snprintf(l->verify_id, sizeof(l->verify_id), "%s", asker->stream_id);
 	leg_out_start(l);
 	return 0;

@@ -56,6 +56,9 @@ struct leg {
 	struct policy_settings	 policy;	/* for remote's domain */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
+	unsigned		 npairs;	/* incoming: length of pairs */
+	unsigned		 verifications;	/* incoming: verify legs started */
+	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
 	char			 close_reason[400];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
@@ -64,7 +67,7 @@ struct leg {
 	struct route		*route;		/* NULL for a verify leg */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
-	char			 verify_key[DIALBACK_KEY_SIZE + 64];
+	char			 verify_key[DIALBACK_KEY_MAX + 1];
 	char			 verify_id[DIALBACK_STREAM_ID_SIZE + 64];
 	struct resolve_req	*dns;
 	struct resolve_targets	*targets;
@@ -89,6 +92,10 @@ struct leg *leg_alloc(enum config_face, bool outgoing);
 struct leg *leg_find(uint64_t id);
 /* Incoming legs of face where domain has authenticated. */
 unsigned leg_count_authenticated(enum config_face, const char *domain);
+/* Verify legs running. */
+unsigned leg_count_verifying(void);
+/* An authenticated pair of l, or with pending a pending one; NULL none. */
+const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
 /* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
@@ -114,6 +121,8 @@ const struct xmlstream_limits *leg_limits(const struct leg *);
 void	leg_in_header(struct leg *, const struct xmlstream_header *);
 void	leg_in_element(struct leg *, const struct xmlstream_element *);
 void	leg_in_tls_done(struct leg *);
+/* The incoming leg l ends: stop the verifications it started. */
+void	leg_in_ended(struct leg *);
 /* A verify leg reports its verdict to the incoming leg id. */
 void	leg_in_verified(uint64_t id, const char *from, const char *to,
 	    enum xmpp_db_type verdict, const char *why);
@@ -130,9 +139,13 @@ void	leg_out_ready(struct leg *);
 void	leg_out_ended(struct leg *, const char *reason);
 /* The connection failed before the stream opened: try the next address. */
 bool	leg_out_retry(struct leg *);
-/* Start verifying key for the incoming leg asker by its authoritative
- * server (public face: SRV of remote; internal face: the upstream). */
-int	leg_out_verify(struct leg *asker, const char *from, const char *to,
-	    const char *key);
+/*
+ * Start verifying key for the pair p of the incoming leg asker with its
+ * authoritative server (public face: SRV of remote; internal face: the
+ * upstream); p->verifier names the verify leg. The verdict comes through
+ * leg_in_verified(), possibly before this returns: p may be gone then.
+ * Return 0, or -1 if nothing was started.
+ */
+int	leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key);
 
 #endif

@@ -218,7 +218,9 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 
 %token	ALLOW ANY ATTRIBUTES AUTH BURST CAFILE CAPATH CERTIFICATE CONNECT
 %token	CONNECTIONS CONNECTIONSPERADDRESS CONTROL DANE DEFAULT DENY DEPTH
-%token	DIALBACK DNS DOMAIN EXTERNAL FACILITY FILENAME GROUP HANDSHAKE
+%token	DIALBACK DNS DOMAIN DOMAINSPERSTREAM EXTERNAL FACILITY FILENAME GROUP
+%token	HANDSHAKE OUTPUTBUFFER SASLATTEMPTS VERIFICATIONS
+%token	VERIFICATIONSPERSTREAM
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
 %token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTIONAL ORIGINAL PEER
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
@@ -436,6 +438,11 @@ globallimit	: STANZASIZE size		{ cfg_limit(&$1, &$2); }
 		| CONNECTIONS number		{ cfg_limit(&$1, &$2); }
 		| CONNECTIONSPERADDRESS number	{ cfg_limit(&$1, &$2); }
 		| QUEUE number			{ cfg_limit(&$1, &$2); }
+		| OUTPUTBUFFER size		{ cfg_limit(&$1, &$2); }
+		| DOMAINSPERSTREAM number	{ cfg_limit(&$1, &$2); }
+		| VERIFICATIONS number		{ cfg_limit(&$1, &$2); }
+		| VERIFICATIONSPERSTREAM number	{ cfg_limit(&$1, &$2); }
+		| SASLATTEMPTS number		{ cfg_limit(&$1, &$2); }
 		;
 
 timeouts	: timeout
@@ -597,6 +604,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "dialback",			DIALBACK },
 	{ "dns",			DNS },
 	{ "domain",			DOMAIN },
+	{ "domains-per-stream",		DOMAINSPERSTREAM },
 	{ "external",			EXTERNAL },
 	{ "facility",			FACILITY },
 	{ "file",			FILENAME },
@@ -621,6 +629,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "on",				ON },
 	{ "optional",			OPTIONAL },
 	{ "original",			ORIGINAL },
+	{ "output-buffer",		OUTPUTBUFFER },
 	{ "peer",			PEER },
 	{ "pid-file",			PIDFILE },
 	{ "port",			PORT },
@@ -632,6 +641,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "resolve",			RESOLVE },
 	{ "resolver",			RESOLVER },
 	{ "route",			ROUTE },
+	{ "sasl-attempts",		SASLATTEMPTS },
 	{ "secret",			SECRET },
 	{ "shutdown",			SHUTDOWN },
 	{ "socket",			SOCKET },
@@ -645,6 +655,8 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "trusted",			TRUSTED },
 	{ "upstream",			UPSTREAM },
 	{ "user",			USER },
+	{ "verifications",		VERIFICATIONS },
+	{ "verifications-per-stream",	VERIFICATIONSPERSTREAM },
 	{ "verify",			VERIFY },
 	{ "yes",			YES },
 };
@@ -1479,6 +1491,18 @@ static const struct cfg_limit {
 	    offsetof(struct config_limits, connections_per_address), false },
 	{ "queue", CONFIG_SET_QUEUE, 1, 1000000,
 	    offsetof(struct config_limits, queue), false },
+	{ "output-buffer", CONFIG_SET_OUTPUT_BUFFER, 16 * 1024,
+	    64 * 1024 * 1024, offsetof(struct config_limits, output_buffer),
+	    true },
+	{ "domains-per-stream", CONFIG_SET_DOMAINS_PER_STREAM, 1, 10000,
+	    offsetof(struct config_limits, domains_per_stream), false },
+	{ "verifications", CONFIG_SET_VERIFICATIONS, 1, 100000,
+	    offsetof(struct config_limits, verifications), false },
+	{ "verifications-per-stream", CONFIG_SET_VERIFICATIONS_PER_STREAM, 1,
+	    10000, offsetof(struct config_limits, verifications_per_stream),
+	    false },
+	{ "sasl-attempts", CONFIG_SET_SASL_ATTEMPTS, 1, 5,
+	    offsetof(struct config_limits, sasl_attempts), false },
 };
 
 /* limit KEYWORD VALUE: kw is the keyword, v the value. */

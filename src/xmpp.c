@@ -557,6 +557,49 @@ xmpp_render_sasl_auth_external(struct xmpp_buf *buf, const char *authzid)
 	return xmpp_done(buf, mark, rc);
 }
 
+enum xmpp_sasl_error
+xmpp_sasl_external_read(const char *mechanism, const char *data, char *out,
+    size_t outlen)
+{
+	size_t len = data != NULL ? strlen(data) : 0, pad = 0;
+	unsigned char *buf;
+	int n;
+
+	if (outlen == 0)
+		return XMPP_SASL_INVALID_AUTHZID;
+	out[0] = '\0';
+	if (mechanism == NULL || strcmp(mechanism, "EXTERNAL") != 0)
+		return XMPP_SASL_INVALID_MECHANISM;
+	if (len == 0 || strcmp(data, "=") == 0)
+		return XMPP_SASL_ERROR_COUNT;
+	if (len % 4 != 0 || len > INT_MAX ||
+	    strspn(data, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789+/=") != len)
+		return XMPP_SASL_INCORRECT_ENCODING;
+	while (pad < 2 && data[len - 1 - pad] == '=')
+		pad++;
+	if (strchr(data, '=') != (pad > 0 ? data + len - pad : NULL))
+		return XMPP_SASL_INCORRECT_ENCODING;	/* '=' inside */
+	if (len / 4 * 3 - pad >= outlen)
+		return XMPP_SASL_INVALID_AUTHZID;
+	if ((buf = malloc(len / 4 * 3 + 1)) == NULL)
+		return XMPP_SASL_TEMPORARY_AUTH_FAILURE;
+	n = EVP_DecodeBlock(buf, (const unsigned char *)data, (int)len);
+	if (n < 0 || (size_t)n < pad) {
+		free(buf);
+		return XMPP_SASL_INCORRECT_ENCODING;
+	}
+	n -= (int)pad;			/* padding decodes as NULs */
+	if (memchr(buf, '\0', (size_t)n) != NULL) {
+		free(buf);
+		return XMPP_SASL_INVALID_AUTHZID;
+	}
+	memcpy(out, buf, (size_t)n);
+	out[n] = '\0';
+	free(buf);
+	return XMPP_SASL_ERROR_COUNT;
+}
+
 int
 xmpp_render_sasl_success(struct xmpp_buf *buf)
 {

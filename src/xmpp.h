@@ -234,6 +234,18 @@ int	xmpp_render_tls_failure(struct xmpp_buf *);
  */
 int	xmpp_render_sasl_auth_external(struct xmpp_buf *, const char *authzid);
 int	xmpp_render_sasl_success(struct xmpp_buf *);
+/*
+ * Read a SASL <auth/> as the receiving entity that offers EXTERNAL only:
+ * mechanism is its 'mechanism' attribute (may be NULL), data its
+ * character data: the base64 of the authzid, or "=" or nothing for none
+ * (RFC 6120 6.4.2). Write the authzid and a NUL to out (outlen bytes; ""
+ * for none). Return XMPP_SASL_ERROR_COUNT if the request is well formed,
+ * else its failure condition (RFC 6120 6.5): invalid-mechanism for any
+ * mechanism but EXTERNAL, incorrect-encoding for data that is not
+ * base64, invalid-authzid for an authzid with a NUL or longer than out.
+ */
+enum xmpp_sasl_error xmpp_sasl_external_read(const char *mechanism,
+	    const char *data, char *out, size_t outlen);
 int	xmpp_render_sasl_failure(struct xmpp_buf *, enum xmpp_sasl_error);
 
 /*

@@ -806,6 +806,46 @@ test_round_trip(void **state)
 	}
 }
 
+/* RFC 6120 6.4.2 and 6.5: each malformed <auth/> gets its own condition. */
+static void
+test_sasl_external_read(void **state)
+{
+	static const struct {
+		const char		*mech;
+		const char		*data;
+		enum xmpp_sasl_error	 e;
+		const char		*authzid;
+	} t[] = {
+		{ "EXTERNAL", "", XMPP_SASL_ERROR_COUNT, "" },
+		{ "EXTERNAL", NULL, XMPP_SASL_ERROR_COUNT, "" },
+		{ "EXTERNAL", "=", XMPP_SASL_ERROR_COUNT, "" },
+		{ "EXTERNAL", "cmVtb3RlLmV4YW1wbGU=", XMPP_SASL_ERROR_COUNT,
+		    "remote.example" },
+		{ "EXTERNAL", "YWJj", XMPP_SASL_ERROR_COUNT, "abc" },
+		{ "EXTERNAL", "YQ==", XMPP_SASL_ERROR_COUNT, "a" },
+		{ "PLAIN", "=", XMPP_SASL_INVALID_MECHANISM, "" },
+		{ NULL, "=", XMPP_SASL_INVALID_MECHANISM, "" },
+		{ "external", "=", XMPP_SASL_INVALID_MECHANISM, "" },
+		{ "EXTERNAL", "cmVtb3RlLmV4YW1wbGU", XMPP_SASL_INCORRECT_ENCODING,
+		    "" },
+		{ "EXTERNAL", "!!!!", XMPP_SASL_INCORRECT_ENCODING, "" },
+		{ "EXTERNAL", "YQ==YQ==", XMPP_SASL_INCORRECT_ENCODING, "" },
+		{ "EXTERNAL", "Y===", XMPP_SASL_INCORRECT_ENCODING, "" },
+		{ "EXTERNAL", "YW Jj", XMPP_SASL_INCORRECT_ENCODING, "" },
+		{ "EXTERNAL", "AGE=", XMPP_SASL_INVALID_AUTHZID, "" },	/* NUL */
+		/* 24 bytes decoded do not fit in 16 */
+		{ "EXTERNAL", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4",
+		    XMPP_SASL_INVALID_AUTHZID, "" },
+	};
+	char out[16];
+
+	for (size_t i = 0; i < nitems(t); i++) {
+		assert_int_equal(xmpp_sasl_external_read(t[i].mech, t[i].data,
+		    out, sizeof(out)), t[i].e);
+		assert_string_equal(out, t[i].authzid);
+	}
+}
+
 int
 main(void)
 {
@@ -814,6 +854,7 @@ main(void)
 		cmocka_unit_test(test_stanza_error_names),
 		cmocka_unit_test(test_small_tables),
 		cmocka_unit_test(test_may_bounce),
+		cmocka_unit_test(test_sasl_external_read),
 		cmocka_unit_test_setup_teardown(test_buf, buf_setup,
 		    buf_teardown),
 		cmocka_unit_test_setup_teardown(test_escape, buf_setup,
