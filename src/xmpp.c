@@ -557,6 +557,23 @@ xmpp_render_sasl_auth_external(struct xmpp_buf *buf, const char *authzid)
 	return xmpp_done(buf, mark, rc);
 }
 
+/* Whether data (len characters) is the one base64 text of the n bytes at
+ * raw: no stray bits in the last character (RFC 4648 3.5). */
+static bool
+xmpp_base64_is_canonical(const unsigned char *raw, size_t n, const char *data,
+    size_t len)
+{
+	unsigned char *again;
+	bool same;
+
+	if ((again = malloc(len + 1)) == NULL)
+		return false;
+	same = EVP_EncodeBlock(again, raw, (int)n) == (int)len &&
+	    memcmp(again, data, len) == 0;
+	free(again);
+	return same;
+}
+
 enum xmpp_sasl_error
 xmpp_sasl_external_read(const char *mechanism, const char *data, char *out,
     size_t outlen)
@@ -590,6 +607,10 @@ xmpp_sasl_external_read(const char *mechanism, const char *data, char *out,
 		return XMPP_SASL_INCORRECT_ENCODING;
 	}
 	n -= (int)pad;			/* padding decodes as NULs */
+	if (!xmpp_base64_is_canonical(buf, (size_t)n, data, len)) {
+		free(buf);
+		return XMPP_SASL_INCORRECT_ENCODING;
+	}
 	if (memchr(buf, '\0', (size_t)n) != NULL) {
 		free(buf);
 		return XMPP_SASL_INVALID_AUTHZID;

@@ -242,7 +242,8 @@ int	xmpp_render_sasl_success(struct xmpp_buf *);
  * for none). Return XMPP_SASL_ERROR_COUNT if the request is well formed,
  * else its failure condition (RFC 6120 6.5): invalid-mechanism for any
  * mechanism but EXTERNAL, incorrect-encoding for data that is not
- * base64, invalid-authzid for an authzid with a NUL or longer than out.
+ * canonical base64 (RFC 4648), invalid-authzid for an authzid with a NUL
+ * or longer than out.
  */
 enum xmpp_sasl_error xmpp_sasl_external_read(const char *mechanism,
 	    const char *data, char *out, size_t outlen);

@@ -832,6 +832,8 @@ test_sasl_external_read(void **state)
 		{ "EXTERNAL", "YQ==YQ==", XMPP_SASL_INCORRECT_ENCODING, "" },
 		{ "EXTERNAL", "Y===", XMPP_SASL_INCORRECT_ENCODING, "" },
 		{ "EXTERNAL", "YW Jj", XMPP_SASL_INCORRECT_ENCODING, "" },
+		/* stray bits in the last character (RFC 4648 3.5) */
+		{ "EXTERNAL", "YR==", XMPP_SASL_INCORRECT_ENCODING, "" },
 		{ "EXTERNAL", "AGE=", XMPP_SASL_INVALID_AUTHZID, "" },	/* NUL */
 		/* 24 bytes decoded do not fit in 16 */
 		{ "EXTERNAL", "YWJjZGVmZ2hpamtsbW5vcHFyc3R1dnd4",
