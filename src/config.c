@@ -69,6 +69,8 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_VERIFICATIONS] = "limit verifications",
 	[CONFIG_SET_VERIFICATIONS_PER_STREAM] = "limit verifications-per-stream",
 	[CONFIG_SET_SASL_ATTEMPTS] = "limit sasl-attempts",
+	[CONFIG_SET_UNACKED] = "limit unacked",
+	[CONFIG_SET_ACK] = "timeout ack",
 	[CONFIG_SET_HANDSHAKE] = "timeout handshake",
 	[CONFIG_SET_CONNECT] = "timeout connect",
 	[CONFIG_SET_DNS] = "timeout dns",
@@ -119,6 +121,7 @@ config_defaults(struct config *c)
 	c->limits.verifications = 128;
 	c->limits.verifications_per_stream = 16;
 	c->limits.sasl_attempts = 3;
+	c->limits.unacked = 128;
 
 	c->timeouts.handshake = 30 * 1000;
 	c->timeouts.connect = 10 * 1000;
@@ -126,6 +129,7 @@ config_defaults(struct config *c)
 	c->timeouts.idle = 10 * 60 * 1000;
 	c->timeouts.keepalive = 60 * 1000;
 	c->timeouts.shutdown = 10 * 1000;
+	c->timeouts.ack = 30 * 1000;
 }
 
 struct config_listen *

@@ -99,6 +99,8 @@ struct config_limits {
 	unsigned	 verifications;		/* dialback verify legs in total */
 	unsigned	 verifications_per_stream; /* started by one incoming leg */
 	unsigned	 sasl_attempts;		/* SASL failures before the end */
+	unsigned	 unacked;		/* stanzas per route awaiting an
+						   acknowledgement; 0: none */
 };
 
 /*
@@ -130,6 +132,8 @@ enum config_setting {
 	CONFIG_SET_VERIFICATIONS,
 	CONFIG_SET_VERIFICATIONS_PER_STREAM,
 	CONFIG_SET_SASL_ATTEMPTS,
+	CONFIG_SET_UNACKED,
+	CONFIG_SET_ACK,
 	CONFIG_SET_HANDSHAKE,
 	CONFIG_SET_CONNECT,
 	CONFIG_SET_DNS,
@@ -145,6 +149,7 @@ struct config_timeouts {			/* all in milliseconds */
 	uint64_t	 idle;			/* an outgoing leg with no traffic */
 	uint64_t	 keepalive;		/* whitespace ping interval, 0 off */
 	uint64_t	 shutdown;		/* drain time on SIGTERM */
+	uint64_t	 ack;			/* for the answer to an ack ping */
 };
 
 struct config {

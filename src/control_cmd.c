@@ -556,6 +556,9 @@ control_list_route(const struct route_info *ri, void *arg)
 	json_object_object_add(o, "sent", control_json_u64(ri->sent));
 	json_object_object_add(o, "bounced", control_json_u64(ri->bounced));
 	json_object_object_add(o, "dropped", control_json_u64(ri->dropped));
+	json_object_object_add(o, "unacked", control_json_u64(ri->unacked));
+	json_object_object_add(o, "acked", control_json_u64(ri->acked));
+	json_object_object_add(o, "resent", control_json_u64(ri->resent));
 	json_object_object_add(o, "age", control_json_u64(ri->age_ms / 1000));
 	json_object_array_add(list, o);
 }

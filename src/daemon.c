@@ -363,26 +363,30 @@ daemon_drained(struct daemon *d)
 }
 
 /*
- * DRAINING, every 50 ms: once the route queues are empty (or the drain
- * time is over), close every leg with system-shutdown; once no leg is
- * left (or the time is over), stop.
+ * DRAINING, every 50 ms: once no stanza is queued or unacknowledged (or
+ * the drain time is nearly over: its last quarter, at most 2 s, is for
+ * closing), bounce what is left and close every leg with system-shutdown;
+ * once no leg is left (or the drain time is over), stop.
  */
 static void
 daemon_drain_tick(evutil_socket_t fd, short events, void *arg)
 {
 	struct daemon *d = arg;
-	bool late = util_now_ms() >= d->drain_deadline;
+	/* The last part of the drain time is for closing the streams. */
+	uint64_t margin = d->config->timeouts.shutdown / 4 < 2000 ?
+	    d->config->timeouts.shutdown / 4 : 2000;
+	bool late = util_now_ms() + margin >= d->drain_deadline;
 	const struct timeval tick = { 0, 50000 };
 
 	if (!d->legs_closed && (route_queued() == 0 || late)) {
 		if (late && route_queued() > 0)
 			log_warnx("shutdown: drain time over with %zu stanzas "
-			    "queued", route_queued());
+			    "queued or unacknowledged", route_queued());
 		d->legs_closed = true;
 		route_shutdown();
 		leg_close_all("system shutdown");
 	}
-	if (leg_count() == 0 || util_now_ms() >= d->drain_deadline + 2000) {
+	if (leg_count() == 0 || util_now_ms() >= d->drain_deadline) {
 		if (leg_count() > 0)
 			log_warnx("shutdown: %u legs did not close in time",
 			    leg_count());

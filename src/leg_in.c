@@ -793,6 +793,10 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 	}
 	l->stanzas_in++;
 	leg_touch(l);
+	if (strcmp(e->node.name, "iq") == 0 && route_ack(l->face, td, fd,
+	    xmlstream_node_attr(&e->node, "id"),
+	    xmlstream_node_attr(&e->node, "type")))
+		return;		/* the answer to our acknowledgement ping */
 	if (l->face == CONFIG_FACE_PUBLIC) {
 		/* remote -> local domain: to the internal server as remote. */
 		dom = config_domain_find(l->config, td);

@@ -216,11 +216,11 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 #define CFG_F_TRUSTED		0x8
 %}
 
-%token	ALLOW ANY ATTRIBUTES AUTH BURST CAFILE CAPATH CERTIFICATE CONNECT
+%token	ACK ALLOW ANY ATTRIBUTES AUTH BURST CAFILE CAPATH CERTIFICATE CONNECT
 %token	CONNECTIONS CONNECTIONSPERADDRESS CONTROL DANE DEFAULT DENY DEPTH
 %token	DIALBACK DNS DOMAIN DOMAINSPERSTREAM EXTERNAL FACILITY FILENAME GROUP
 %token	HANDSHAKE OUTPUTBUFFER SASLATTEMPTS VERIFICATIONS
-%token	VERIFICATIONSPERSTREAM
+%token	VERIFICATIONSPERSTREAM UNACKED
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
 %token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTIONAL ORIGINAL PEER
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
@@ -443,6 +443,7 @@ globallimit	: STANZASIZE size		{ cfg_limit(&$1, &$2); }
 		| VERIFICATIONS number		{ cfg_limit(&$1, &$2); }
 		| VERIFICATIONSPERSTREAM number	{ cfg_limit(&$1, &$2); }
 		| SASLATTEMPTS number		{ cfg_limit(&$1, &$2); }
+		| UNACKED number		{ cfg_limit(&$1, &$2); }
 		;
 
 timeouts	: timeout
@@ -454,6 +455,7 @@ timeout		: HANDSHAKE duration		{ cfg_timeout(&$1, &$2); }
 		| DNS duration			{ cfg_timeout(&$1, &$2); }
 		| IDLE duration			{ cfg_timeout(&$1, &$2); }
 		| SHUTDOWN duration		{ cfg_timeout(&$1, &$2); }
+		| ACK duration			{ cfg_timeout(&$1, &$2); }
 		;
 
 domain		: domainhead '{' domainopts '}'		{ cfg_domain_end(); }
@@ -585,6 +587,7 @@ struct cfg_keyword {
 
 /* Sorted by strcmp(3): searched with bsearch(3). */
 static const struct cfg_keyword cfg_keywords[] = {
+	{ "ack",			ACK },
 	{ "allow",			ALLOW },
 	{ "any",			ANY },
 	{ "attributes",			ATTRIBUTES },
@@ -653,6 +656,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "tls",			TLS },
 	{ "transparent",		TRANSPARENT },
 	{ "trusted",			TRUSTED },
+	{ "unacked",			UNACKED },
 	{ "upstream",			UPSTREAM },
 	{ "user",			USER },
 	{ "verifications",		VERIFICATIONS },
@@ -1503,6 +1507,8 @@ static const struct cfg_limit {
 	    false },
 	{ "sasl-attempts", CONFIG_SET_SASL_ATTEMPTS, 1, 5,
 	    offsetof(struct config_limits, sasl_attempts), false },
+	{ "unacked", CONFIG_SET_UNACKED, 0, 100000,
+	    offsetof(struct config_limits, unacked), false },
 };
 
 /* limit KEYWORD VALUE: kw is the keyword, v the value. */
@@ -1551,6 +1557,8 @@ cfg_timeout(const YYSTYPE *kw, const YYSTYPE *v)
 		    offsetof(struct config_timeouts, idle), 1000, 86400000 },
 		{ "shutdown", CONFIG_SET_SHUTDOWN,
 		    offsetof(struct config_timeouts, shutdown), 0, 3600000 },
+		{ "ack", CONFIG_SET_ACK,
+		    offsetof(struct config_timeouts, ack), 1000, 86400000 },
 	};
 	char what[64];
 	char *base = (char *)&cfg->conf->timeouts;

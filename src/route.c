@@ -28,16 +28,20 @@
 #include "xmpp.h"
 
 
-/* One queued stanza; origin's strings point into data, after the bytes. */
+/* One stanza queued, or written and awaiting its acknowledgement;
+ * origin's strings point into data, after the bytes. */
 struct route_stanza {
 	TAILQ_ENTRY(route_stanza) entry;
 	struct route_origin	 origin;
+	unsigned		 sends;		/* times written to a leg */
 	size_t			 len;
 	char			 data[];
 };
 TAILQ_HEAD(route_queue, route_stanza);
 
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
+#define ROUTE_PING_PREFIX	"fedgate-ack-"	/* ids of our XEP-0199 pings */
+#define ROUTE_SENDS_MAX		2	/* writes of one stanza (one resend) */
 
 struct route {
 	RB_ENTRY(route)		 entry;
@@ -49,7 +53,17 @@ struct route {
 	struct route_queue	 queue;
 	size_t			 queue_len;
 	size_t			 queue_bytes;
+	struct route_queue	 unacked;	/* written, not acknowledged */
+	size_t			 unacked_len;
+	size_t			 ping_covers;	/* unacked the ping in flight
+						   acknowledges; 0: no ping */
+	uint64_t		 ping_id;	/* of the ping in flight */
+	struct event		*ack_timer;	/* for the ping's answer */
+	bool			 leg_ready;	/* the leg got to ready */
+	bool			 pongs;		/* the peer answered a ping */
+	bool			 no_acks;	/* it never did: none awaited */
 	uint64_t		 sent, bounced, dropped;
+	uint64_t		 acked, resent, unconfirmed;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
 	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
@@ -66,14 +80,21 @@ static struct {
 	struct route_tree	 tree;
 	size_t			 count;
 	size_t			 queued;	/* over all routes */
+	size_t			 unacked;	/* over all routes */
 	unsigned		 queue_max;	/* stanzas per route */
+	unsigned		 unacked_max;	/* per route; 0: no acks */
 	uint64_t		 idle_ms;
+	uint64_t		 ack_ms;
+	uint64_t		 next_ping;
 	bool			 shutting_down;
 	struct route_counters	 counters;
 } route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
 
 static void	route_reject(struct route *, const struct route_origin *,
 		    enum xmpp_stanza_error, const char *);
+static void	route_release(struct route *, size_t);
+static void	route_flush(struct route *);
+static void	route_ack_expired(evutil_socket_t, short, void *);
 
 static int
 route_cmp(const struct route *a, const struct route *b)
@@ -202,6 +223,8 @@ route_free(struct route *r)
 		route_env.queued--;
 		free(s);
 	}
+	route_release(r, r->unacked_len);
+	event_free(r->ack_timer);
 	event_free(r->idle);
 	free(r);
 }
@@ -211,7 +234,8 @@ route_idle_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct route *r = arg;
 
-	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue))
+	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue) ||
+	    !TAILQ_EMPTY(&r->unacked))
 		return;		/* busy again: the leg's end re-arms */
 	route_log(LOG_LEVEL_DEBUG, r, "idle, freed (sent %llu, bounced %llu, "
 	    "dropped %llu)", (unsigned long long)r->sent,
@@ -253,10 +277,17 @@ route_get(enum config_face face, const char *local, const char *remote)
 		free(r);
 		return NULL;
 	}
+	if ((r->ack_timer = evtimer_new(route_env.base, route_ack_expired,
+	    r)) == NULL) {
+		event_free(r->idle);
+		free(r);
+		return NULL;
+	}
 	r->face = face;
 	strlcpy(r->local, local, sizeof(r->local));
 	strlcpy(r->remote, remote, sizeof(r->remote));
 	TAILQ_INIT(&r->queue);
+	TAILQ_INIT(&r->unacked);
 	r->created = util_now_ms();
 	RB_INSERT(route_tree, &route_env.tree, r);
 	route_env.count++;
@@ -291,6 +322,7 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 	}
 	if ((s = malloc(total)) == NULL)
 		return NULL;
+	s->sends = 0;
 	s->origin.face = o->face;
 	dst[0] = &s->origin.attrs.name;
 	dst[1] = &s->origin.attrs.from;
@@ -351,6 +383,120 @@ route_bounce_queue(struct route *r, enum xmpp_stanza_error cond,
 }
 
 /*
+ * Acknowledgements: after writing, an XEP-0199 ping on the leg; its answer
+ * acknowledges every stanza written before it.
+ */
+
+/* Whether stanzas written on r wait for an acknowledgement. */
+static bool
+route_acks(const struct route *r)
+{
+	return route_env.unacked_max > 0 && !r->no_acks;
+}
+
+/* Free the first n stanzas awaiting acknowledgement. */
+static void
+route_release(struct route *r, size_t n)
+{
+	struct route_stanza *s;
+
+	while (n-- > 0 && (s = TAILQ_FIRST(&r->unacked)) != NULL) {
+		TAILQ_REMOVE(&r->unacked, s, entry);
+		r->unacked_len--;
+		route_env.unacked--;
+		free(s);
+	}
+}
+
+static void
+route_arm_ack(struct route *r)
+{
+	struct timeval tv = {
+		.tv_sec = (time_t)(route_env.ack_ms / 1000),
+		.tv_usec = (suseconds_t)(route_env.ack_ms % 1000) * 1000,
+	};
+
+	evtimer_add(r->ack_timer, &tv);
+}
+
+/* Ask the ready leg to acknowledge what it has, if no ping is out. */
+static void
+route_ping(struct route *r)
+{
+	struct xmpp_buf *buf;
+	char id[sizeof(ROUTE_PING_PREFIX) + 24];
+
+	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
+	    r->leg == NULL || !leg_is_ready(r->leg) ||
+	    (buf = xmpp_buf_new()) == NULL)
+		return;
+	r->ping_id = ++route_env.next_ping;
+	snprintf(id, sizeof(id), ROUTE_PING_PREFIX "%llu",
+	    (unsigned long long)r->ping_id);
+	if (xmpp_render_ping(buf, r->local, r->remote, id) == 0 &&
+	    leg_send(r->leg, xmpp_buf_data(buf), xmpp_buf_len(buf)) == 0) {
+		r->ping_covers = r->unacked_len;
+		route_arm_ack(r);
+	}
+	xmpp_buf_free(buf);
+}
+
+static void
+route_ack_expired(evutil_socket_t fd, short what, void *arg)
+{
+	struct route *r = arg;
+	char d[32];
+
+	if (r->ping_covers == 0)
+		return;
+	util_duration_str(route_env.ack_ms, d, sizeof(d));
+	r->ping_covers = 0;
+	if (!r->pongs) {
+		route_log(LOG_LEVEL_WARNING, r, "the peer does not answer "
+		    "XEP-0199 pings within %s: %zu stanzas, and those after "
+		    "them, count as delivered once written", d, r->unacked_len);
+		r->no_acks = true;
+		r->unconfirmed += r->unacked_len;
+		route_release(r, r->unacked_len);
+		route_flush(r);
+		return;
+	}
+	route_log(LOG_LEVEL_INFO, r, "no answer to the acknowledgement ping "
+	    "within %s: closing the leg, %zu stanzas to send again", d,
+	    r->unacked_len);
+	if (r->leg != NULL)
+		leg_close(r->leg, XMPP_STREAM_CONNECTION_TIMEOUT,
+		    "no answer to an acknowledgement request");
+}
+
+bool
+route_ack(enum config_face face, const char *local, const char *remote,
+    const char *id, const char *type)
+{
+	size_t plen = strlen(ROUTE_PING_PREFIX);
+	unsigned long long n;
+	struct route *r;
+	char *end;
+
+	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX, plen) != 0 ||
+	    type == NULL || (strcmp(type, "result") != 0 &&
+	    strcmp(type, "error") != 0) ||
+	    (r = route_find(face, local, remote)) == NULL)
+		return false;
+	n = strtoull(id + plen, &end, 10);
+	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
+		return true;		/* ours, but late: nothing to do */
+	evtimer_del(r->ack_timer);
+	r->acked += r->ping_covers;
+	route_env.counters.acked += r->ping_covers;
+	route_release(r, r->ping_covers);
+	r->ping_covers = 0;
+	r->pongs = true;
+	route_flush(r);
+	return true;
+}
+
+/*
  * Writing.
  */
 
@@ -358,10 +504,19 @@ static bool
 route_is_writable(const struct route *r)
 {
 	return r->leg != NULL && leg_is_ready(r->leg) &&
-	    !leg_is_congested(r->leg);
+	    !leg_is_congested(r->leg) &&
+	    (!route_acks(r) || r->unacked_len < route_env.unacked_max);
 }
 
-/* Write on the ready leg; bounce if that fails. */
+/* Count a stanza written. */
+static void
+route_count_sent(struct route *r)
+{
+	r->sent++;
+	route_env.counters.sent++;
+}
+
+/* Write on the ready leg, without keeping a copy; bounce if that fails. */
 static int
 route_write(struct route *r, const char *data, size_t len,
     const struct route_origin *o)
@@ -371,13 +526,38 @@ route_write(struct route *r, const char *data, size_t len,
 		    "write failed");
 		return -1;
 	}
-	r->sent++;
-	route_env.counters.sent++;
+	route_count_sent(r);
 	return 0;
 }
 
-/* Write the queue while the leg takes it. The leg may go away under a
- * write (route_leg_gone() then bounces the rest): check it every time. */
+/* Write s (taken over) on the ready leg; keep it until acknowledged, or
+ * free it. Bounce if the write fails. */
+static int
+route_write_stanza(struct route *r, struct route_stanza *s)
+{
+	int rc = 0;
+
+	if (leg_send(r->leg, s->data, s->len) == -1) {
+		route_reject(r, &s->origin, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+		    "write failed");
+		rc = -1;
+	} else {
+		route_count_sent(r);
+		s->sends++;
+		if (route_acks(r)) {
+			TAILQ_INSERT_TAIL(&r->unacked, s, entry);
+			r->unacked_len++;
+			route_env.unacked++;
+			return 0;
+		}
+	}
+	free(s);
+	return rc;
+}
+
+/* Write the queue while the leg takes it, then ask for an
+ * acknowledgement. The leg may go away under a write (route_leg_gone()
+ * then takes care of the rest): check it every time. */
 static void
 route_flush(struct route *r)
 {
@@ -385,9 +565,9 @@ route_flush(struct route *r)
 
 	while (route_is_writable(r) && (s = TAILQ_FIRST(&r->queue)) != NULL) {
 		route_dequeue(r, s);
-		(void)route_write(r, s->data, s->len, &s->origin);
-		free(s);
+		(void)route_write_stanza(r, s);
 	}
+	route_ping(r);
 	if (r->nwaiters > 0 && !route_is_congested(r))
 		route_wake(r);
 }
@@ -396,6 +576,7 @@ bool
 route_is_congested(const struct route *r)
 {
 	return r->queue_len * 2 >= route_env.queue_max ||
+	    (route_acks(r) && r->unacked_len >= route_env.unacked_max) ||
 	    (r->leg != NULL && leg_is_ready(r->leg) &&
 	    leg_is_congested(r->leg));
 }
@@ -456,10 +637,23 @@ int
 route_send(struct route *r, const char *data, size_t len,
     const struct route_origin *o)
 {
+	struct route_stanza *s;
+	int rc;
+
 	if (route_env.shutting_down)
 		return route_send_final(r, data, len, o);
-	if (route_is_writable(r) && TAILQ_EMPTY(&r->queue))
-		return route_write(r, data, len, o);
+	if (route_is_writable(r) && TAILQ_EMPTY(&r->queue)) {
+		if (!route_acks(r))
+			return route_write(r, data, len, o);
+		if ((s = route_stanza_new(data, len, o)) == NULL) {
+			route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+			    "out of memory");
+			return -1;
+		}
+		rc = route_write_stanza(r, s);
+		route_ping(r);
+		return rc;
+	}
 	if (r->queue_len >= route_env.queue_max) {
 		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 		    "queue full");
@@ -586,6 +780,7 @@ route_leg_ready(struct route *r, struct leg *l)
 {
 	if (l != r->leg)
 		return;
+	r->leg_ready = true;
 	route_log(LOG_LEVEL_DEBUG, r, "leg ready, %zu stanzas queued",
 	    r->queue_len);
 	route_flush(r);
@@ -598,16 +793,65 @@ route_leg_drained(struct route *r, struct leg *l)
 		route_flush(r);
 }
 
+/*
+ * Put the stanzas awaiting acknowledgement back at the head of the queue,
+ * in order, to be sent again; bounce those sent ROUTE_SENDS_MAX times
+ * already. Return how many go back.
+ */
+static size_t
+route_requeue(struct route *r)
+{
+	struct route_stanza *s;
+	size_t n = 0;
+
+	evtimer_del(r->ack_timer);
+	r->ping_covers = 0;
+	while ((s = TAILQ_LAST(&r->unacked, route_queue)) != NULL) {
+		TAILQ_REMOVE(&r->unacked, s, entry);
+		r->unacked_len--;
+		route_env.unacked--;
+		if (s->sends >= ROUTE_SENDS_MAX) {
+			route_reject(r, &s->origin,
+			    XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "not acknowledged, "
+			    "also after it was sent again");
+			free(s);
+			continue;
+		}
+		TAILQ_INSERT_HEAD(&r->queue, s, entry);
+		r->queue_len++;
+		r->queue_bytes += s->len;
+		route_env.queued++;
+		n++;
+	}
+	return n;
+}
+
 void
 route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
     const char *text)
 {
+	bool was_ready = r->leg_ready;
+	size_t again;
+
 	/* Inside leg_connect() the leg is not known yet, but it is ours. */
 	if (l != r->leg && !(r->connecting && r->leg == NULL))
 		return;
 	r->connecting = false;
 	r->leg = NULL;
+	r->leg_ready = false;
 	leg_detach_route(l);	/* r may be freed once idle */
+	again = route_requeue(r);
+	if (was_ready && r->queue_len > 0 && !route_env.shutting_down) {
+		/* An established leg reset: try once more on a new one. */
+		r->resent += again;
+		route_env.counters.resent += again;
+		route_log(LOG_LEVEL_INFO, r, "leg gone (%s): %zu stanzas not "
+		    "acknowledged go again, with %zu queued, on a new leg",
+		    text != NULL ? text : xmpp_stanza_error_name(cond), again,
+		    r->queue_len - again);
+		route_start_leg(r);
+		return;
+	}
 	if (r->queue_len > 0)
 		route_log(LOG_LEVEL_INFO, r, "leg gone (%s%s%s): bouncing %zu "
 		    "stanzas", xmpp_stanza_error_name(cond),
@@ -632,7 +876,9 @@ void
 route_configure(const struct config *c)
 {
 	route_env.queue_max = c->limits.queue;
+	route_env.unacked_max = c->limits.unacked;
 	route_env.idle_ms = c->timeouts.idle;
+	route_env.ack_ms = c->timeouts.ack;
 }
 
 void
@@ -642,6 +888,10 @@ route_shutdown(void)
 
 	route_env.shutting_down = true;
 	RB_FOREACH(r, route_tree, &route_env.tree) {
+		r->leg_ready = false;
+		if (route_requeue(r) > 0)
+			route_log(LOG_LEVEL_INFO, r, "shutting down: %zu written "
+			    "stanzas were not acknowledged", r->queue_len);
 		if (r->queue_len == 0)
 			continue;
 		route_log(LOG_LEVEL_INFO, r, "shutting down: bouncing %zu "
@@ -664,7 +914,7 @@ route_count(void)
 size_t
 route_queued(void)
 {
-	return route_env.queued;
+	return route_env.queued + route_env.unacked;
 }
 
 size_t
@@ -700,6 +950,9 @@ route_foreach(void (*fn)(const struct route_info *, void *), void *arg)
 		}
 		info.queue = r->queue_len;
 		info.queue_bytes = r->queue_bytes;
+		info.unacked = r->unacked_len;
+		info.acked = r->acked;
+		info.resent = r->resent;
 		info.sent = r->sent;
 		info.bounced = r->bounced;
 		info.dropped = r->dropped;

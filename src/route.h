@@ -43,7 +43,10 @@ struct route_info {
 	const char	*leg_state;	/* "" without a leg */
 	size_t		 queue;		/* stanzas waiting */
 	size_t		 queue_bytes;
+	size_t		 unacked;	/* written, not acknowledged yet */
 	uint64_t	 sent, bounced, dropped;
+	uint64_t	 acked;		/* acknowledged by the next hop */
+	uint64_t	 resent;	/* sent again after a leg reset */
 	uint64_t	 age_ms;
 };
 
@@ -52,6 +55,8 @@ struct route_counters {
 	uint64_t	 sent;		/* stanzas written to outgoing legs */
 	uint64_t	 bounced;	/* answered with an error stanza */
 	uint64_t	 dropped;	/* undeliverable and not answered */
+	uint64_t	 acked;		/* acknowledged by the next hop */
+	uint64_t	 resent;	/* sent again after a leg reset */
 };
 
 /*
@@ -68,8 +73,11 @@ struct route *route_get(enum config_face face, const char *local,
  * Deliver the stanza data (len bytes, start tag already rewritten for the
  * outgoing leg) from origin: write it now if the leg is ready and not
  * congested, else queue it (starting a leg if there is none). A full queue
- * bounces it with resource-constraint. Return 0 if written or queued, -1 if
- * bounced or dropped (logged, counted).
+ * bounces it with resource-constraint. A written stanza is kept (limit
+ * unacked) until an XEP-0199 ping written after it is answered
+ * (route_ack); if the leg ends first, it is written again, once, on a new
+ * leg. Return 0 if written or queued, -1 if bounced or dropped (logged,
+ * counted).
  */
 int	route_send(struct route *, const char *data, size_t len,
 	    const struct route_origin *origin);
@@ -84,6 +92,15 @@ bool	route_is_congested(const struct route *);
  * Return 0, or -1 if the route has too many waiters (do not pause then).
  */
 int	route_wait(struct route *, uint64_t leg_id);
+/*
+ * Take the answer to one of our acknowledgement pings: an iq of type
+ * result or error with id, that arrived on an incoming leg of face from
+ * remote to local, authenticated. Acknowledge what the ping covered on the
+ * route local -> remote of face, and write more. Return true if the iq
+ * was ours (do not relay it), false if it is for the other side.
+ */
+bool	route_ack(enum config_face, const char *local, const char *remote,
+	    const char *id, const char *type);
 /*
  * Answer an undeliverable stanza to its sender with condition and text:
  * the error stanza goes through the reverse route (origin's face, from the
@@ -121,7 +138,8 @@ void	route_configure(const struct config *);
  */
 void	route_shutdown(void);
 size_t	route_count(void);
-/* Total stanzas queued over all routes (SIGTERM drain waits for 0). */
+/* Stanzas queued or awaiting acknowledgement over all routes (SIGTERM
+ * drain waits for 0). */
 size_t	route_queued(void);
 /* Stanzas waiting on route (for leg_info.queue). */
 size_t	route_queue_length(const struct route *);

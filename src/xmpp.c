@@ -663,6 +663,25 @@ xmpp_render_stream_error(struct xmpp_buf *buf, enum xmpp_stream_error e,
 	return xmpp_done(buf, mark, rc);
 }
 
+int
+xmpp_render_ping(struct xmpp_buf *buf, const char *from, const char *to,
+    const char *id)
+{
+	size_t mark = buf->len;
+	int rc = -1;
+
+	if (from == NULL || to == NULL || id == NULL)
+		return -1;
+	if (xmpp_put(buf, "<iq type='get'") == -1 ||
+	    xmpp_put_attr(buf, "from", from) == -1 ||
+	    xmpp_put_attr(buf, "to", to) == -1 ||
+	    xmpp_put_attr(buf, "id", id) == -1)
+		goto out;
+	rc = xmpp_put(buf, "><ping xmlns='" XMPP_NS_PING "'/></iq>");
+ out:
+	return xmpp_done(buf, mark, rc);
+}
+
 /* Render <db:NAME from to [id]>KEY</db:NAME>. */
 static int
 xmpp_render_db_request(struct xmpp_buf *buf, const char *name,

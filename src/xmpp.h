@@ -262,6 +262,15 @@ int	xmpp_render_stream_error(struct xmpp_buf *, enum xmpp_stream_error,
 	    const char *text);
 
 /*
+ * An XEP-0199 ping: <iq type='get' from='' to='' id=''><ping
+ * xmlns='urn:xmpp:ping'/></iq>. The answer (an iq result or error with
+ * the same id) also says that every stanza sent before it was handled.
+ */
+#define XMPP_NS_PING		"urn:xmpp:ping"
+int	xmpp_render_ping(struct xmpp_buf *, const char *from, const char *to,
+	    const char *id);
+
+/*
  * Dialback requests (XEP-0220 2.1): <db:result from='' to=''>KEY
  * </db:result> and <db:verify from='' to='' id=''>KEY</db:verify>.
  * All arguments are required. The db: prefix is the one our own stream

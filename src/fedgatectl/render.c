@@ -543,8 +543,8 @@ render_sessions(struct json_object *reply, FILE *out)
 static void
 render_routes(struct json_object *reply, FILE *out)
 {
-	enum { FACE, LOCAL, REMOTE, LEG, STATE, QUEUE, SENT, BOUNCED, DROPPED,
-	    AGE, NCOLS };
+	enum { FACE, LOCAL, REMOTE, LEG, STATE, QUEUE, UNACKED, SENT, RESENT,
+	    BOUNCED, DROPPED, AGE, NCOLS };
 	struct render_table t = { .ncols = NCOLS };
 	size_t n;
 	struct json_object *list = render_array(reply, "routes", &n);
@@ -554,7 +554,8 @@ render_routes(struct json_object *reply, FILE *out)
 		return;
 	}
 	render_table_add(&t, (const char *const[]){ "FACE", "LOCAL", "REMOTE",
-	    "LEG", "STATE", "QUEUE", "SENT", "BOUNCED", "DROPPED", "AGE" });
+	    "LEG", "STATE", "QUEUE", "UNACKED", "SENT", "RESENT", "BOUNCED",
+	    "DROPPED", "AGE" });
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(list, i);
 		char cells[NCOLS][RENDER_CELL_MAX];
@@ -570,7 +571,11 @@ render_routes(struct json_object *reply, FILE *out)
 		    RENDER_CELL_MAX);
 		row[QUEUE] = render_count_bytes(r, "queue", "queue_bytes",
 		    cells[QUEUE], RENDER_CELL_MAX);
+		row[UNACKED] = render_cell(r, "unacked", cells[UNACKED],
+		    RENDER_CELL_MAX);
 		row[SENT] = render_cell(r, "sent", cells[SENT], RENDER_CELL_MAX);
+		row[RESENT] = render_cell(r, "resent", cells[RESENT],
+		    RENDER_CELL_MAX);
 		row[BOUNCED] = render_cell(r, "bounced", cells[BOUNCED],
 		    RENDER_CELL_MAX);
 		row[DROPPED] = render_cell(r, "dropped", cells[DROPPED],

@@ -540,9 +540,13 @@ class Tap:
 
 
 class Fedgated:
-    """Start fedgated -d with a config text; stop it by PID."""
+    """Start fedgated -d with a config text; stop it by PID.
 
-    def __init__(self, conf_text, tmpdir):
+    The scripted servers do not answer XEP-0199 pings, so unless acks is
+    set, the config turns acknowledgements off (limit unacked 0): a
+    stanza counts as delivered once written, and no ping reaches them."""
+
+    def __init__(self, conf_text, tmpdir, acks=False):
         self.builddir = os.environ["builddir"]
         self.tmp = tmpdir
         self.sock = os.path.join(tmpdir, "ctl.sock")
@@ -551,6 +555,8 @@ class Fedgated:
         with open(self.conf, "w") as f:
             f.write('control socket "%s" mode 0600\nlog stderr\n'
                     'log level debug\n' % self.sock)
+            if not acks:
+                f.write("limit unacked 0\n")
             f.write(conf_text)
         self.logf = open(self.log, "w")
         # Stopped by PID even when the test dies half-way.

@@ -124,6 +124,12 @@ leg_detach_route(struct leg *l)
 	l->route = NULL;
 }
 
+void
+leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
+{
+	l->ready = false;
+}
+
 /* Resumed legs, by id, for the back-pressure test. */
 static uint64_t fake_resumed[8];
 static size_t fake_nresumed;
