@@ -22,6 +22,7 @@
 #include <sys/un.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -152,6 +153,7 @@ control_new(struct daemon *d, const char *path, mode_t mode,
 	}
 	ctl->d = d;
 	ctl->fd = -1;
+	ctl->spare = -1;
 	TAILQ_INIT(&ctl->clients);
 	if (group != NULL) {
 		if ((gr = getgrnam(group)) == NULL) {
@@ -192,16 +194,57 @@ control_new(struct daemon *d, const char *path, mode_t mode,
 	return NULL;
 }
 
+/* Hold the spare descriptor again, if it was given away and is free. */
+static void
+control_spare_restore(struct control *ctl)
+{
+	if (ctl->spare == -1 && ctl->listener != NULL)
+		ctl->spare = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void
 control_unpause(evutil_socket_t fd, short events, void *arg)
 {
 	struct control *ctl = arg;
 
+	control_spare_restore(ctl);
 	if (ctl->listener != NULL)
 		evconnlistener_enable(ctl->listener);
 }
 
-/* accept() failed (out of descriptors, memory): wait a moment. */
+static void	control_accept(struct evconnlistener *, evutil_socket_t,
+		    struct sockaddr *, int, void *);
+
+/*
+ * Out of descriptors: free the spare one for the waiting client, so that
+ * fedgatectl still works when connections have used up the rest. The
+ * spare comes back when that client goes (control_client_free()). Return
+ * 0 if a client was taken, -1 if there is no spare or no client.
+ */
+static int
+control_accept_spare(struct control *ctl)
+{
+	int fd;
+
+	if (ctl->spare == -1)
+		return -1;
+	close(ctl->spare);
+	ctl->spare = -1;
+	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1) {
+		control_spare_restore(ctl);
+		return -1;
+	}
+	log_debug("control: out of descriptors, a client gets the spare one");
+	control_accept(ctl->listener, fd, NULL, 0, ctl);
+	control_spare_restore(ctl);	/* if the client was refused */
+	return 0;
+}
+
+/*
+ * accept() failed: out of descriptors, serve one client on the spare;
+ * otherwise (memory, or the spare is in use) wait a moment.
+ */
 static void
 control_accept_error(struct evconnlistener *lev, void *arg)
 {
@@ -209,6 +252,8 @@ control_accept_error(struct evconnlistener *lev, void *arg)
 	struct timeval tv = { CONTROL_PAUSE_SEC, 0 };
 	int err = EVUTIL_SOCKET_ERROR();
 
+	if ((err == EMFILE || err == ENFILE) && control_accept_spare(ctl) == 0)
+		return;
 	log_warnx("control: accept: %s; pausing for %d s",
 	    evutil_socket_error_to_string(err), CONTROL_PAUSE_SEC);
 	evconnlistener_disable(lev);
@@ -298,6 +343,10 @@ control_listen(struct control *ctl)
 		return -1;
 	}
 	evconnlistener_set_error_cb(ctl->listener, control_accept_error);
+	control_spare_restore(ctl);
+	if (ctl->spare == -1)
+		log_warn("control socket %s: no spare descriptor: /dev/null",
+		    ctl->path);
 	return 0;
 }
 
@@ -334,6 +383,8 @@ control_free(struct control *ctl)
 		control_client_flush(cc);
 		control_client_free(cc);
 	}
+	if (ctl->spare != -1)
+		close(ctl->spare);
 	free(ctl->path);
 	free(ctl);
 }
@@ -352,13 +403,23 @@ static void
 control_client_free(struct control_client *cc)
 {
 	struct control *ctl = cc->ctl;
+	int fd = bufferevent_getfd(cc->bev);
 
 	log_debug("control: client %" PRIu64 " gone", cc->id);
 	TAILQ_REMOVE(&ctl->clients, cc, entry);
 	ctl->nclients--;
 	if (ctl->nclients < CONTROL_CLIENTS_MAX)
 		ctl->full = false;
+	/*
+	 * Close the socket now rather than when libevent finalizes the
+	 * bufferevent, so that the spare descriptor, if this client had it,
+	 * is held again before anything else can take it.
+	 */
+	bufferevent_setfd(cc->bev, -1);
 	bufferevent_free(cc->bev);
+	if (fd != -1)
+		close(fd);
+	control_spare_restore(ctl);
 	free(cc);
 }
 

@@ -43,6 +43,8 @@ struct control {
 	gid_t			 gid;		/* the group that may mutate */
 	struct evconnlistener	*listener;
 	struct event		*pause;		/* re-enables accept */
+	int			 spare;		/* /dev/null, held for a client
+						   when descriptors run out */
 	TAILQ_HEAD(, control_client) clients;
 	unsigned		 nclients;
 	uint64_t		 next_id;

@@ -1,5 +1,20 @@
 /*
  * listener: an evconnlistener per listening socket.
+ *
+ * When accept() fails for want of resources (EMFILE, ENFILE, ENOBUFS,
+ * ENOMEM) the pending connection stays queued, so libevent would call
+ * accept() again at once and spin a core. Instead the listener pauses (on
+ * any error but the transient ECONNABORTED, EINTR and EAGAIN):
+ *
+ *	DISABLED   --enable-->        ACCEPTING
+ *	ACCEPTING  --accept fails-->  PAUSED	(resume timer armed)
+ *	PAUSED     --resume timer-->  ACCEPTING
+ *	any        --disable-->       DISABLED	(resume timer cancelled)
+ *
+ * The pause starts at LISTENER_PAUSE_MIN_MS and doubles with each failure
+ * up to LISTENER_PAUSE_MAX_MS; a successful accept resets it. Failures are
+ * counted and logged at most once per LISTENER_LOG_INTERVAL_MS, and a
+ * logged trouble ends with one line when an accept succeeds again.
  */
 #include "fgconfig.h"
 
@@ -7,23 +22,152 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <event2/listener.h>
 
+#define LISTENER_PRIVATE
 #include "listener.h"
 #include "log.h"
 #include "util.h"
 
+#define LISTENER_PAUSE_MIN_MS		20
+#define LISTENER_PAUSE_MAX_MS		1000
+#define LISTENER_LOG_INTERVAL_MS	5000
+
+enum listener_state {
+	LISTENER_DISABLED,		/* not accepting: new, or stopped */
+	LISTENER_ACCEPTING,
+	LISTENER_PAUSED			/* accept() failed: resume timer pending */
+};
+
+static const char *const listener_state_names[] = {
+	[LISTENER_DISABLED] = "disabled",
+	[LISTENER_ACCEPTING] = "accepting",
+	[LISTENER_PAUSED] = "paused",
+};
+
+/* Allowed transitions: from -> bitmask of targets. */
+static const unsigned listener_transitions[] = {
+	[LISTENER_DISABLED] = 1u << LISTENER_ACCEPTING,
+	[LISTENER_ACCEPTING] = 1u << LISTENER_PAUSED | 1u << LISTENER_DISABLED,
+	[LISTENER_PAUSED] = 1u << LISTENER_ACCEPTING | 1u << LISTENER_DISABLED,
+};
+
 struct listener {
 	struct evconnlistener	*evl;
+	struct event		*resume;	/* ends a pause */
+	enum listener_state	 state;
 	listener_accept_fn	 accept;
 	void			*arg;
+	unsigned		 pause_ms;	/* the last pause; 0 after an accept */
+	unsigned		 unlogged;	/* failures not yet in a log line */
+	unsigned		 trouble;	/* failures since the last accept */
+	uint64_t		 trouble_since;	/* util_now_ms() of the first */
+	bool			 trouble_logged; /* so its end is logged too */
+	uint64_t		 logged_at;	/* util_now_ms() of the last line */
 	char			 address[UTIL_SOCKADDR_STRLEN];
 };
+
+static void
+listener_enter_state(struct listener *l, enum listener_state next)
+{
+	if (next == l->state)
+		return;
+	if ((listener_transitions[l->state] & (1u << next)) == 0)
+		fatalx("listener %s: bad transition %s -> %s", l->address,
+		    listener_state_names[l->state], listener_state_names[next]);
+	log_debug("listener %s: %s -> %s", l->address,
+	    listener_state_names[l->state], listener_state_names[next]);
+	l->state = next;
+}
+
+/*
+ * Whether err is no trouble: the connection went before it was accepted,
+ * or a signal came. Any other error (EMFILE, ENFILE, ENOBUFS, ENOMEM, or
+ * one not expected) may well come again at once, so it pauses.
+ */
+static bool
+listener_error_is_transient(int err)
+{
+	return err == ECONNABORTED || err == EINTR || err == EAGAIN ||
+	    err == EWOULDBLOCK;
+}
+
+/* Log a failure if the last line is old enough; count it either way. */
+static void
+listener_log_failure(struct listener *l, int err, uint64_t now)
+{
+	l->unlogged++;
+	if (l->logged_at != 0 && now - l->logged_at < LISTENER_LOG_INTERVAL_MS)
+		return;
+	log_warnx("listener %s: accept: %s: %u accept%s failed, paused "
+	    "(next try in %u ms)", l->address, strerror(err), l->unlogged,
+	    l->unlogged == 1 ? "" : "s", l->pause_ms);
+	l->unlogged = 0;
+	l->logged_at = now;
+	l->trouble_logged = true;
+}
+
+/* accept() failed with err: stop accepting for a while, never spin. */
+static void
+listener_pause(struct listener *l, int err)
+{
+	struct timeval tv;
+	uint64_t now = util_now_ms();
+
+	if (l->trouble++ == 0)
+		l->trouble_since = now;
+	if (l->pause_ms == 0)
+		l->pause_ms = LISTENER_PAUSE_MIN_MS;
+	else if ((l->pause_ms *= 2) > LISTENER_PAUSE_MAX_MS)
+		l->pause_ms = LISTENER_PAUSE_MAX_MS;
+	listener_log_failure(l, err, now);
+	tv.tv_sec = l->pause_ms / 1000;
+	tv.tv_usec = (l->pause_ms % 1000) * 1000;
+	if (evtimer_add(l->resume, &tv) == -1) {
+		/* Spinning still serves; deaf would not. */
+		log_warnx("listener %s: cannot arm the resume timer",
+		    l->address);
+		return;
+	}
+	evconnlistener_disable(l->evl);
+	listener_enter_state(l, LISTENER_PAUSED);
+}
+
+static void
+listener_resume_cb(evutil_socket_t fd, short events, void *arg)
+{
+	struct listener *l = arg;
+
+	if (l->state != LISTENER_PAUSED)
+		return;
+	if (evconnlistener_enable(l->evl) == -1) {
+		listener_pause(l, errno);
+		return;
+	}
+	listener_enter_state(l, LISTENER_ACCEPTING);
+}
+
+/* An accept succeeded: end the trouble, if any, and its back-off. */
+static void
+listener_recovered(struct listener *l)
+{
+	if (l->trouble_logged)
+		log_info("listener %s: accepting again after %" PRIu64 " ms "
+		    "(%u accept%s failed)", l->address,
+		    util_now_ms() - l->trouble_since, l->trouble,
+		    l->trouble == 1 ? "" : "s");
+	l->trouble = 0;
+	l->trouble_logged = false;
+	l->pause_ms = 0;
+}
 
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
@@ -31,6 +175,8 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 {
 	struct listener *l = arg;
 
+	if (l->trouble > 0)
+		listener_recovered(l);
 	l->accept(l, fd, peer, (socklen_t)peerlen, l->arg);
 }
 
@@ -38,10 +184,13 @@ static void
 listener_error_cb(struct evconnlistener *evl, void *arg)
 {
 	struct listener *l = arg;
+	int err = EVUTIL_SOCKET_ERROR();
 
-	/* EMFILE and friends: log (bounded by libevent's retry) and go on. */
-	log_warnx("listener %s: accept: %s", l->address,
-	    strerror(EVUTIL_SOCKET_ERROR()));
+	if (listener_error_is_transient(err)) {
+		log_debug("listener %s: accept: %s", l->address, strerror(err));
+		return;
+	}
+	listener_pause(l, err);
 }
 
 /* A socket bound to addr, listening, nonblocking; -1 with err set. */
@@ -83,18 +232,24 @@ listener_new(struct event_base *base, const struct sockaddr *addr,
 		return NULL;
 	}
 	util_sockaddr_str(addr, l->address, sizeof(l->address));
-	if ((fd = listener_socket(addr, addrlen, err, errlen)) == -1) {
+	l->state = LISTENER_DISABLED;
+	l->accept = fn;
+	l->arg = arg;
+	if ((l->resume = evtimer_new(base, listener_resume_cb, l)) == NULL) {
+		snprintf(err, errlen, "cannot create a timer");
 		free(l);
 		return NULL;
 	}
-	l->accept = fn;
-	l->arg = arg;
+	if ((fd = listener_socket(addr, addrlen, err, errlen)) == -1) {
+		listener_free(l);
+		return NULL;
+	}
 	l->evl = evconnlistener_new(base, listener_accept_cb, l,
 	    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_DISABLED, -1, fd);
 	if (l->evl == NULL) {
 		snprintf(err, errlen, "cannot create the listener");
 		close(fd);
-		free(l);
+		listener_free(l);
 		return NULL;
 	}
 	evconnlistener_set_error_cb(l->evl, listener_error_cb);
@@ -106,18 +261,44 @@ listener_free(struct listener *l)
 {
 	if (l == NULL)
 		return;
-	evconnlistener_free(l->evl);
+	if (l->evl != NULL)
+		evconnlistener_free(l->evl);
+	event_free(l->resume);
 	free(l);
 }
 
 int
 listener_enable(struct listener *l, bool on)
 {
-	return on ? evconnlistener_enable(l->evl) : evconnlistener_disable(l->evl);
+	if (!on) {
+		evtimer_del(l->resume);
+		if (evconnlistener_disable(l->evl) == -1)
+			return -1;
+		listener_enter_state(l, LISTENER_DISABLED);
+		return 0;
+	}
+	if (l->state != LISTENER_DISABLED)
+		return 0;	/* accepting, or paused: the timer resumes */
+	if (evconnlistener_enable(l->evl) == -1)
+		return -1;
+	listener_enter_state(l, LISTENER_ACCEPTING);
+	return 0;
 }
 
 const char *
 listener_address(const struct listener *l)
 {
 	return l->address;
+}
+
+const char *
+listener_state_name(const struct listener *l)
+{
+	return listener_state_names[l->state];
+}
+
+unsigned
+listener_failures(const struct listener *l)
+{
+	return l->trouble;
 }

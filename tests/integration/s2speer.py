@@ -540,13 +540,14 @@ class Tap:
 
 
 class Fedgated:
-    """Start fedgated -d with a config text; stop it by PID.
+    """Start fedgated -d with a config text; stop it by PID. With nofile,
+    fedgated runs with that many descriptors at most (RLIMIT_NOFILE).
 
     The scripted servers do not answer XEP-0199 pings, so unless acks is
     set, the config turns acknowledgements off (limit unacked 0): a
     stanza counts as delivered once written, and no ping reaches them."""
 
-    def __init__(self, conf_text, tmpdir, acks=False):
+    def __init__(self, conf_text, tmpdir, acks=False, nofile=None):
         self.builddir = os.environ["builddir"]
         self.tmp = tmpdir
         self.sock = os.path.join(tmpdir, "ctl.sock")
@@ -562,9 +563,16 @@ class Fedgated:
         # Stopped by PID even when the test dies half-way.
         import atexit
         atexit.register(self._kill)
+        limit = None
+        if nofile is not None:
+            import resource
+
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen(
             [os.path.join(self.builddir, "src", "fedgated"), "-d", "-f",
-             self.conf], stdout=self.logf, stderr=subprocess.STDOUT)
+             self.conf], stdout=self.logf, stderr=subprocess.STDOUT,
+            preexec_fn=limit)
         if not wait_until(lambda: self.ctl("status", check=False)[0] == 0 or
                           self.proc.poll() is not None, 10) or \
                 self.proc.poll() is not None:
