@@ -137,6 +137,7 @@ conn_new_connect(struct event_base *base, const struct sockaddr *addr,
 {
 	struct conn *c;
 	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+	int saved;
 
 	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
 		SSL_free(ssl);
@@ -161,7 +162,9 @@ conn_new_connect(struct event_base *base, const struct sockaddr *addr,
 	}
 	return c;
  fail:
+	saved = errno;
 	conn_free(c);
+	errno = saved;
 	return NULL;
 }
 

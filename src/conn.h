@@ -46,7 +46,8 @@ struct conn *conn_new_accepted(struct event_base *, int fd,
 /*
  * Start a nonblocking connect to addr, optionally from source (NULL: any).
  * CONN_EV_CONNECTED or CONN_EV_ERROR follows. With ssl (taken over) TLS
- * starts as client once connected (direct TLS). Return NULL on failure.
+ * starts as client once connected (direct TLS). Return NULL on failure,
+ * with errno set when a system call said why (EMFILE...).
  */
 struct conn *conn_new_connect(struct event_base *,
 	    const struct sockaddr *addr, socklen_t addrlen, SSL *ssl,

@@ -13,6 +13,7 @@
  */
 #include "fgconfig.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,6 +210,22 @@ leg_out_start(struct leg *l)
 	}
 }
 
+/* The connect to a could not even start: say why, in the log and in the
+ * bounce (a local shortage is resource-constraint, not the peer's fault). */
+static void
+leg_out_connect_failed(struct leg *l, const struct resolve_addr *a, int err)
+{
+	char addr[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
+
+	util_sockaddr_str((const struct sockaddr *)&a->ss, addr, sizeof(addr));
+	snprintf(l->last_error, sizeof(l->last_error), "connect to %s: %s",
+	    addr, err != 0 ? strerror(err) : "cannot start");
+	log_peer(LOG_LEVEL_WARNING, "%s: %s", leg_name(l, name, sizeof(name)),
+	    l->last_error);
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+		l->fail_cond = XMPP_STANZA_RESOURCE_CONSTRAINT;
+}
+
 bool
 leg_out_retry(struct leg *l)
 {
@@ -216,13 +233,12 @@ leg_out_retry(struct leg *l)
 
 	while (l->addrs != NULL && l->addr_next < l->addrs->count) {
 		a = &l->addrs->addr[l->addr_next++];
-		if (l->state != LEG_CONNECTING)
-			leg_enter_state(l, LEG_CONNECTING);
-		else
-			leg_enter_state(l, LEG_CONNECTING);	/* re-arm */
+		leg_enter_state(l, LEG_CONNECTING);	/* (re-)arms the timer */
+		errno = 0;
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
 		    NULL) == 0)
 			return true;
+		leg_out_connect_failed(l, a, errno);
 	}
 	if (l->targets != NULL && l->target_next < l->targets->count) {
 		conn_free(l->conn);
