@@ -773,7 +773,29 @@ leg_send(struct leg *l, const char *data, size_t len)
 	if (l->state != LEG_READY || conn_write(l->conn, data, len) == -1)
 		return -1;
 	l->stanzas_out++;
+	if (l->sm != LEG_SM_OFF)
+		l->sm_sent++;
 	leg_touch(l);
+	return 0;
+}
+
+bool
+leg_has_sm(const struct leg *l)
+{
+	return l->sm != LEG_SM_OFF;
+}
+
+int
+leg_request_ack(struct leg *l)
+{
+	if (l->state != LEG_READY || l->sm == LEG_SM_OFF)
+		return -1;
+	if (l->sm_asked)
+		return 0;
+	xmpp_render_sm_request(l->out);
+	if (leg_flush_out(l) == -1)
+		return -1;
+	l->sm_asked = true;
 	return 0;
 }
 

@@ -99,6 +99,12 @@ struct leg *leg_connect(struct route *route, enum config_face face,
 /* Write a whole stanza (len bytes) on a ready outgoing leg. 0 or -1. */
 int	leg_send(struct leg *, const char *data, size_t len);
 bool	leg_is_ready(const struct leg *);
+/* Whether the ready leg acknowledges with XEP-0198 (on, or being
+ * enabled); else the route asks with XEP-0199 pings. */
+bool	leg_has_sm(const struct leg *);
+/* Ask the peer to acknowledge what it has (XEP-0198 <r/>); the answer
+ * comes through route_leg_acked(). 0, or -1 if it cannot be asked. */
+int	leg_request_ack(struct leg *);
 bool	leg_is_congested(const struct leg *);
 /* Resume reading on leg id, paused because its route was congested. */
 void	leg_resume(uint64_t id);

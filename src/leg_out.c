@@ -340,6 +340,7 @@ leg_out_features(struct leg *l, const struct xmlstream_node *f)
 	    "starttls");
 	bool tls = conn_is_tls(l->conn);
 
+	l->sm_offered = xmlstream_node_child(f, XMPP_NS_SM, "sm") != NULL;
 	if (l->auth == LEG_AUTH_EXTERNAL) {	/* after SASL success */
 		leg_out_ready(l);
 		return;
@@ -423,6 +424,12 @@ leg_out_ready(struct leg *l)
 	log_peer(LOG_LEVEL_INFO, "%s: authenticated by %s, ready",
 	    leg_name(l, tag, sizeof(tag)), leg_auth_name(l->auth));
 	leg_enter_state(l, LEG_READY);
+	if (l->sm_offered && l->route != NULL && l->config->limits.unacked > 0) {
+		/* Before any stanza: the peer counts from here. */
+		xmpp_render_sm_enable(l->out);
+		if (leg_flush_out(l) == 0)
+			l->sm = LEG_SM_ENABLING;
+	}
 	leg_start_keepalive(l);
 	if (l->route != NULL)
 		route_leg_ready(l->route, l);
@@ -471,6 +478,71 @@ leg_out_db_answer(struct leg *l, const struct xmlstream_node *n)
 	leg_out_ready(l);
 }
 
+/*
+ * The peer acknowledges h stanzas handled since <enable/> (XEP-0198 4):
+ * tell the route how many more than before. A count above what was sent
+ * ends the leg.
+ */
+static void
+leg_out_sm_ack(struct leg *l, const char *hs)
+{
+	unsigned long v;
+	uint32_t h, more;
+	char *end;
+
+	errno = 0;
+	v = hs != NULL ? strtoul(hs, &end, 10) : 0;
+	if (hs == NULL || *hs == '\0' || *end != '\0' || errno != 0 ||
+	    v > UINT32_MAX) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_INVALID_XML, "an XEP-0198 <a/> without a "
+		    "valid h");
+		return;
+	}
+	h = (uint32_t)v;
+	more = h - l->sm_acked;			/* modulo 2^32 */
+	if (more > l->sm_sent - l->sm_acked) {
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_UNDEFINED_CONDITION, "the peer acknowledges "
+		    "more stanzas than it was sent (XEP-0198 "
+		    "handled-count-too-high)");
+		return;
+	}
+	l->sm_acked = h;
+	l->sm_asked = false;
+	if (l->route != NULL)
+		route_leg_acked(l->route, l, more);
+}
+
+/* XEP-0198 elements on a ready leg. Return false if n is none of them. */
+static bool
+leg_out_sm(struct leg *l, const struct xmlstream_node *n)
+{
+	char tag[LEG_NAME_MAX];
+
+	if (strcmp(n->ns, XMPP_NS_SM) != 0 || l->sm == LEG_SM_OFF)
+		return false;
+	if (strcmp(n->name, "enabled") == 0 && l->sm == LEG_SM_ENABLING) {
+		l->sm = LEG_SM_ON;
+		log_debug("%s: stream management on",
+		    leg_name(l, tag, sizeof(tag)));
+	} else if (strcmp(n->name, "failed") == 0 && l->sm == LEG_SM_ENABLING) {
+		log_peer(LOG_LEVEL_INFO, "%s: stream management refused: "
+		    "acknowledging with pings", leg_name(l, tag, sizeof(tag)));
+		l->sm = LEG_SM_OFF;
+		l->sm_asked = false;
+		if (l->route != NULL)
+			route_leg_acked(l->route, l, 0);
+	} else if (strcmp(n->name, "a") == 0)
+		leg_out_sm_ack(l, xmlstream_node_attr(n, "h"));
+	else if (strcmp(n->name, "r") == 0) {
+		xmpp_render_sm_answer(l->out, 0);	/* we receive none */
+		leg_flush_out(l);
+	} else
+		return false;
+	return true;
+}
+
 void
 leg_out_element(struct leg *l, const struct xmlstream_element *e)
 {
@@ -500,6 +572,8 @@ leg_out_element(struct leg *l, const struct xmlstream_element *e)
 	else if (l->state == LEG_DIALBACK && l->verify &&
 	    leg_out_is(n, XMPP_NS_DIALBACK, "verify"))
 		leg_out_db_answer(l, n);
+	else if (l->state == LEG_READY && leg_out_sm(l, n))
+		return;
 	else
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
 		    XMPP_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected element "

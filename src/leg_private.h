@@ -19,6 +19,13 @@
 
 struct event;
 
+/* XEP-0198 on an outgoing leg: off, asked for, or on. */
+enum leg_sm {
+	LEG_SM_OFF,
+	LEG_SM_ENABLING,
+	LEG_SM_ON
+};
+
 /* One (from, to) domain pair authenticated on an incoming leg. */
 struct leg_pair {
 	TAILQ_ENTRY(leg_pair)	 entry;
@@ -78,6 +85,11 @@ struct leg {
 	char			 host[RESOLVE_HOST_MAX];
 	char			 last_error[400];
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
+	bool			 sm_offered;	/* features offer XEP-0198 */
+	enum leg_sm		 sm;
+	uint32_t		 sm_sent;	/* stanzas since <enable/> */
+	uint32_t		 sm_acked;	/* the peer's last h */
+	bool			 sm_asked;	/* an <r/> is unanswered */
 	bool			 verify_done;	/* the verdict was reported */
 };
 

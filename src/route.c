@@ -408,6 +408,24 @@ route_release(struct route *r, size_t n)
 	}
 }
 
+/* Release n acknowledged stanzas; the request is answered once they
+ * cover what it asked for. */
+static void
+route_take_ack(struct route *r, size_t n)
+{
+	if (n > r->unacked_len)
+		n = r->unacked_len;
+	r->acked += n;
+	route_env.counters.acked += n;
+	route_release(r, n);
+	r->pongs = true;
+	if (n >= r->ping_covers) {
+		r->ping_covers = 0;
+		evtimer_del(r->ack_timer);
+	} else
+		r->ping_covers -= n;
+}
+
 static void
 route_arm_ack(struct route *r)
 {
@@ -419,7 +437,8 @@ route_arm_ack(struct route *r)
 	evtimer_add(r->ack_timer, &tv);
 }
 
-/* Ask the ready leg to acknowledge what it has, if no ping is out. */
+/* Ask the ready leg to acknowledge what it has, if no request is out:
+ * with XEP-0198 where the leg has it, else with an XEP-0199 ping. */
 static void
 route_ping(struct route *r)
 {
@@ -427,8 +446,16 @@ route_ping(struct route *r)
 	char id[sizeof(ROUTE_PING_PREFIX) + 24];
 
 	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
-	    r->leg == NULL || !leg_is_ready(r->leg) ||
-	    (buf = xmpp_buf_new()) == NULL)
+	    r->leg == NULL || !leg_is_ready(r->leg))
+		return;
+	if (leg_has_sm(r->leg)) {
+		if (leg_request_ack(r->leg) == 0) {
+			r->ping_covers = r->unacked_len;
+			route_arm_ack(r);
+		}
+		return;
+	}
+	if ((buf = xmpp_buf_new()) == NULL)
 		return;
 	r->ping_id = ++route_env.next_ping;
 	snprintf(id, sizeof(id), ROUTE_PING_PREFIX "%llu",
@@ -486,14 +513,23 @@ route_ack(enum config_face face, const char *local, const char *remote,
 	n = strtoull(id + plen, &end, 10);
 	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
 		return true;		/* ours, but late: nothing to do */
-	evtimer_del(r->ack_timer);
-	r->acked += r->ping_covers;
-	route_env.counters.acked += r->ping_covers;
-	route_release(r, r->ping_covers);
-	r->ping_covers = 0;
-	r->pongs = true;
+	route_take_ack(r, r->ping_covers);
 	route_flush(r);
 	return true;
+}
+
+void
+route_leg_acked(struct route *r, struct leg *l, unsigned n)
+{
+	if (l != r->leg)
+		return;
+	if (n > 0)
+		route_take_ack(r, n);
+	else if (!leg_has_sm(l)) {	/* refused: ask again with a ping */
+		r->ping_covers = 0;
+		evtimer_del(r->ack_timer);
+	}
+	route_flush(r);
 }
 
 /*

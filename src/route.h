@@ -119,6 +119,9 @@ void	route_bounce(const struct route_origin *origin,
  */
 void	route_leg_ready(struct route *, struct leg *);	/* flush the queue */
 void	route_leg_drained(struct route *, struct leg *); /* write more */
+/* The peer acknowledged n more stanzas (XEP-0198 <a/>), or n is 0 and
+ * the leg stopped acknowledging that way (<failed/>): ask again. */
+void	route_leg_acked(struct route *, struct leg *, unsigned n);
 /* The leg failed before ready, or closed: forget it (leg_detach_route())
  * and bounce the queue with condition (remote-server-not-found,
  * remote-server-timeout, policy-violation...) and text (may be NULL). */

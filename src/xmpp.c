@@ -3,6 +3,7 @@
  */
 #include "fgconfig.h"
 
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -680,6 +681,28 @@ xmpp_render_ping(struct xmpp_buf *buf, const char *from, const char *to,
 	rc = xmpp_put(buf, "><ping xmlns='" XMPP_NS_PING "'/></iq>");
  out:
 	return xmpp_done(buf, mark, rc);
+}
+
+int
+xmpp_render_sm_enable(struct xmpp_buf *buf)
+{
+	return xmpp_put(buf, "<enable xmlns='" XMPP_NS_SM "'/>");
+}
+
+int
+xmpp_render_sm_request(struct xmpp_buf *buf)
+{
+	return xmpp_put(buf, "<r xmlns='" XMPP_NS_SM "'/>");
+}
+
+int
+xmpp_render_sm_answer(struct xmpp_buf *buf, uint32_t h)
+{
+	char a[64];
+
+	snprintf(a, sizeof(a), "<a xmlns='" XMPP_NS_SM "' h='%" PRIu32 "'/>",
+	    h);
+	return xmpp_put(buf, a);
 }
 
 /* Render <db:NAME from to [id]>KEY</db:NAME>. */

@@ -24,6 +24,7 @@
 #define XMPP_NS_DIALBACK	"jabber:server:dialback"
 #define XMPP_NS_DIALBACK_FEATURES "urn:xmpp:features:dialback"
 #define XMPP_NS_TLS		"urn:ietf:params:xml:ns:xmpp-tls"
+#define XMPP_NS_SM		"urn:xmpp:sm:3"
 #define XMPP_NS_SASL		"urn:ietf:params:xml:ns:xmpp-sasl"
 #define XMPP_NS_STREAM_ERRORS	"urn:ietf:params:xml:ns:xmpp-streams"
 #define XMPP_NS_STANZA_ERRORS	"urn:ietf:params:xml:ns:xmpp-stanzas"
@@ -269,6 +270,14 @@ int	xmpp_render_stream_error(struct xmpp_buf *, enum xmpp_stream_error,
 #define XMPP_NS_PING		"urn:xmpp:ping"
 int	xmpp_render_ping(struct xmpp_buf *, const char *from, const char *to,
 	    const char *id);
+
+/*
+ * Stream management (XEP-0198) as the sender of stanzas: <enable/>, the
+ * request <r/>, and the answer <a h='N'/> to a peer's request.
+ */
+int	xmpp_render_sm_enable(struct xmpp_buf *);
+int	xmpp_render_sm_request(struct xmpp_buf *);
+int	xmpp_render_sm_answer(struct xmpp_buf *, uint32_t h);
 
 /*
  * Dialback requests (XEP-0220 2.1): <db:result from='' to=''>KEY

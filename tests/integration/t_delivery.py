@@ -10,7 +10,9 @@ none is bounced, the duplicates are counted, and sent = delivered +
 resent. Then a second internal server that stops reading holds 30 more
 when fedgated gets SIGTERM: fedgated waits for their acknowledgement,
 accounts for every one of them in its log, and exits within
-`timeout shutdown`.
+`timeout shutdown`. A third internal server offers stream management
+(XEP-0198): fedgated acknowledges with <r/> and <a/> there instead of
+pings, through a reset as well.
 """
 
 import os
@@ -28,6 +30,8 @@ from s2speer import (NS_DB, Fedgated, PeerError, Server, Tap, accept_stream,
 SECRET = "delivery-secret-0123456789abcdef"
 REMOTE_SECRET = "delivery-remote-secret-0123456789"
 COUNT, RESET_AFTER, STUCK = 200, 60, 30
+SM_COUNT, SM_RESET_AFTER = 60, 25
+NS_SM = "urn:xmpp:sm:3"
 tap = Tap()
 tmp = tempdir("fg-delivery-")
 public_port, internal_port = free_port(), free_port()
@@ -36,6 +40,7 @@ received = []          # message ids, in arrival order, all connections
 pongs = []             # the return stream, made on the first ping
 errors = []
 stuck_gate = threading.Event()
+sm_received, sm_pings = [], []
 
 
 def pong(ping):
@@ -92,9 +97,45 @@ def stuck_server(peer):
     stuck_gate.wait(60)
 
 
+def sm_server(peer):
+    """sm.internal: offers XEP-0198, counts what it handles and answers
+    <r/> with <a h/>; its first connection resets mid-burst."""
+    first = sm_srv.connections == 1
+    hdr, sid = accept_stream(peer, "sm.internal", features=(
+        "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
+        "<sm xmlns='%s'/></stream:features>" % NS_SM))
+    r = peer.expect_element("result", NS_DB)
+    verdict = verify_back(internal_port, "sm.internal", r.get("from"), sid,
+                          r.text)
+    peer.send("<db:result from='sm.internal' to='%s' type='%s'/>" % (
+        r.get("from"), verdict))
+    h = 0
+    while True:
+        try:
+            el = peer.expect_element(timeout=30)
+        except PeerError:
+            return
+        if el.ns == NS_SM and el.name == "enable":
+            peer.send("<enabled xmlns='%s'/>" % NS_SM)
+        elif el.ns == NS_SM and el.name == "r":
+            peer.send("<a xmlns='%s' h='%d'/>" % (NS_SM, h))
+        elif el.name == "iq" and el.get("id", "").startswith("fedgate-ack-"):
+            sm_pings.append(el.get("id"))
+        else:
+            h += 1
+            with lock:
+                sm_received.append(el.get("id"))
+            if first and h == SM_RESET_AFTER:
+                peer.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     struct.pack("ii", 1, 0))
+                peer.sock.close()
+                return
+
+
 auth_srv = Server(authoritative_server("remote.example", REMOTE_SECRET))
 internal_srv = Server(internal_server)
 stuck_srv = Server(stuck_server)
+sm_srv = Server(sm_server)
 conf = """
 dialback secret "%s"
 listen public on 127.0.0.1 port %d
@@ -105,6 +146,10 @@ timeout shutdown 4s
 domain "corp.example" {
 	upstream "127.0.0.1" port %d trusted
 	internal-name "corp.internal"
+}
+domain "sm.example" {
+	upstream "127.0.0.1" port %d trusted
+	internal-name "sm.internal"
 }
 domain "stuck.example" {
 	upstream "127.0.0.1" port %d trusted
@@ -118,8 +163,8 @@ peer "remote.example" {
 peer default {
 	deny
 }
-""" % (SECRET, public_port, internal_port, internal_srv.port, stuck_srv.port,
-       auth_srv.port)
+""" % (SECRET, public_port, internal_port, internal_srv.port, sm_srv.port,
+       stuck_srv.port, auth_srv.port)
 
 try:
     fg = Fedgated(conf, tmp, acks=True)
@@ -167,7 +212,27 @@ try:
 except (PeerError, KeyError, TypeError) as e:
     tap.ok(False, "reset mid-burst", "%s\n%s" % (e, fg.log_text()[-3000:]))
 
-# 2. SIGTERM with a stuck internal server.
+# 2. The same with stream management (XEP-0198).
+try:
+    s, _, _, r = dialback_stream(public_port, "remote.example",
+                                 "sm.example", REMOTE_SECRET)
+    for i in range(SM_COUNT):
+        s.send("<message from='a@remote.example' to='b@sm.example' "
+               "id='sm%d'><body>%d</body></message>" % (i, i))
+    tap.ok(wait_until(lambda: len(set(sm_received)) >= SM_COUNT, 30),
+           "with XEP-0198, every message arrives despite the reset (%d of "
+           "%d)" % (len(set(sm_received)), SM_COUNT))
+    settled = wait_until(lambda: (route("remote.example", "sm.internal")
+                                  or {}).get("unacked", 1) == 0, 15)
+    ri = route("remote.example", "sm.internal")
+    tap.ok(settled and ri["acked"] == SM_COUNT and ri["bounced"] == 0 and
+           ri["resent"] > 0, "all %d acknowledged by <a/>, %d resent after "
+           "the reset" % (ri["acked"], ri["resent"]), ri)
+    tap.ok(not sm_pings, "no XEP-0199 ping where XEP-0198 is on", sm_pings)
+except (PeerError, KeyError, TypeError) as e:
+    tap.ok(False, "stream management", "%s\n%s" % (e, fg.log_text()[-3000:]))
+
+# 3. SIGTERM with a stuck internal server.
 try:
     q, _, _, r = dialback_stream(public_port, "remote.example",
                                  "stuck.example", REMOTE_SECRET)
@@ -199,6 +264,6 @@ except PeerError as e:
     fg.finish(tap)
 
 tap.ok(not errors, "no scripted-server error", errors)
-for srv in (auth_srv, internal_srv, stuck_srv):
+for srv in (auth_srv, internal_srv, stuck_srv, sm_srv):
     srv.stop()
 sys.exit(tap.done())

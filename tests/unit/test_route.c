@@ -46,6 +46,8 @@ struct leg {
 	bool			 congested;
 	bool			 fail_send;
 	int			 congest_after;	/* sends; 0: never */
+	bool			 sm;		/* acknowledges with XEP-0198 */
+	int			 ack_requests;	/* leg_request_ack() calls */
 };
 
 #define FAKE_LEGS	16
@@ -128,6 +130,19 @@ void
 leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 {
 	l->ready = false;
+}
+
+bool
+leg_has_sm(const struct leg *l)
+{
+	return l->sm;
+}
+
+int
+leg_request_ack(struct leg *l)
+{
+	l->ack_requests++;
+	return 0;
 }
 
 /* Resumed legs, by id, for the back-pressure test. */
@@ -701,6 +716,102 @@ test_write_failure_bounces(void **state)
 }
 
 /*
+ * Acknowledgements: kept until acknowledged, sent again once on a new leg
+ * after a reset, bounced after that; pings where the leg has no XEP-0198.
+ */
+
+static void
+configure_acks(unsigned unacked)
+{
+	struct config c;
+
+	memset(&c, 0, sizeof(c));
+	c.limits.queue = 4;
+	c.limits.unacked = unacked;
+	c.timeouts.idle = 60000;
+	c.timeouts.ack = 60000;
+	route_configure(&c);
+}
+
+static void
+test_acks_and_resend(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct leg *l, *l2;
+
+	configure_acks(3);
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = l->sm = true;
+	route_leg_ready(r, l);
+	assert_int_equal(send_msg(r, "2"), 0);
+	assert_int_equal(fake.nsent, 2);
+	assert_int_equal(l->ack_requests, 1);	/* one request at a time */
+	assert_int_equal(info_of("internal", R, L).unacked, 2);
+	assert_int_equal(route_queued(), 2);	/* not delivered yet */
+	route_leg_acked(r, l, 1);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
+	assert_int_equal(info_of("internal", R, L).acked, 1);
+	/* the window: 3 unacknowledged at most, then the route queues */
+	assert_int_equal(send_msg(r, "3"), 0);
+	assert_int_equal(send_msg(r, "4"), 0);
+	assert_int_equal(send_msg(r, "5"), 0);
+	assert_true(route_is_congested(r));
+	assert_int_equal(fake.nsent, 4);
+	assert_int_equal(info_of("internal", R, L).queue, 1);
+	/* the leg resets: 2, 3, 4 (unacknowledged) go again, in order, and
+	 * 5 waits behind them for the window */
+	l->ready = false;
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "reset");
+	assert_int_equal(fake.connects, 2);
+	assert_int_equal(info_of("internal", R, L).resent, 3);
+	l2 = &fake.legs[fake.nlegs - 1];
+	assert_ptr_not_equal(l2, l);
+	l2->ready = l2->sm = true;
+	route_leg_ready(r, l2);
+	assert_int_equal(fake.nsent, 7);
+	expect_sent(4, l2, msg_bytes("2"));
+	expect_sent(5, l2, msg_bytes("3"));
+	expect_sent(6, l2, msg_bytes("4"));
+	assert_int_equal(l2->ack_requests, 1);
+	assert_int_equal(info_of("internal", R, L).queue, 1);
+	/* a second reset: 2, 3, 4 were sent twice, now they are bounced;
+	 * 5 goes on a third leg */
+	l2->ready = false;
+	route_leg_gone(r, l2, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "reset");
+	assert_int_equal(info_of("internal", R, L).bounced, 3);
+	assert_int_equal(info_of("internal", R, L).unacked, 0);
+	assert_int_equal(info_of("internal", R, L).queue, 1);
+	assert_int_equal(fake.connects, 4);	/* and one back, for the bounces */
+}
+
+static void
+test_acks_by_ping(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct leg *l;
+	char id[64];
+	const char *p;
+
+	configure_acks(8);
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = true;
+	route_leg_ready(r, l);
+	assert_int_equal(fake.nsent, 2);	/* the stanza, then the ping */
+	assert_non_null(p = strstr(fake.sent[1].data, "id='"));
+	assert_int_equal(sscanf(p, "id='%63[^']'", id), 1);
+	assert_non_null(strstr(fake.sent[1].data, "urn:xmpp:ping"));
+	assert_false(route_ack(INT, R, L, id, "get"));	/* not an answer */
+	assert_false(route_ack(INT, R, L, "other", "result"));
+	assert_true(route_ack(INT, R, L, id, "result"));
+	assert_int_equal(info_of("internal", R, L).unacked, 0);
+	assert_int_equal(info_of("internal", R, L).acked, 1);
+	assert_true(route_ack(INT, R, L, id, "result"));  /* late: taken */
+	assert_int_equal(route_queued(), 0);
+}
+
+/*
  * route_bounce() on its own: what is answered, what is dropped.
  */
 
@@ -920,6 +1031,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_gone_inside_connect,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_bounces,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acks_and_resend,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acks_by_ping,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_table,
 		    setup, teardown),
