@@ -846,6 +846,18 @@ sys.exit(0 if any(all(matches(l, c) for c in sys.argv[1:]) for l in legs) else 1
 ' "$@"
 }
 
+# fgctl_route_acked LOCAL REMOTE: the route LOCAL -> REMOTE (as written on
+# its outgoing leg) has had stanzas acknowledged by the real server behind
+# it (XEP-0198 or XEP-0199) and has none waiting for that.
+fgctl_route_acked() {
+	fgctl -j routes | "$PYTHON" -c '
+import json, sys
+rs = [r for r in json.load(sys.stdin).get("routes") or []
+      if r["local"] == sys.argv[1] and r["remote"] == sys.argv[2]]
+sys.exit(0 if rs and rs[0]["acked"] > 0 and rs[0]["unacked"] == 0 else 1)
+' "$@"
+}
+
 # ------------------------------------------------------------------ topologies
 
 # Addresses of the fedgate topology (see README.md). Outside: 203.0.113.0/24,

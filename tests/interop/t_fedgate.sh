@@ -276,6 +276,10 @@ no_denied() {
 	    ! fgctl_has_session local=denied.example
 }
 check "sessions: no leg for denied.example" no_denied
+check "routes: corp.internal (Prosody) acknowledged what fedgated relayed to it" \
+    wait_until 40 fgctl_route_acked remote.example corp.internal
+check "routes: remote.example (Prosody) acknowledged what fedgated relayed to it" \
+    wait_until 40 fgctl_route_acked corp.example remote.example
 
 # ---- SIGTERM: every stream closed with system-shutdown, clean exit
 fedgated_stop
