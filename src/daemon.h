@@ -13,6 +13,7 @@
 struct event_base;
 struct config;
 struct daemon;
+struct priv;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -39,6 +40,11 @@ void	daemon_run(struct daemon *);
  * running configuration untouched.
  */
 int	daemon_reload(struct daemon *, char **errors);
+/*
+ * Read reloads through p, the relay's channel to the privileged parent
+ * (priv.h), instead of the disk. p stays the caller's.
+ */
+void	daemon_set_priv(struct daemon *, struct priv *p);
 /* Stop accepting, drain, close every stream, then leave the event loop. */
 void	daemon_stop(struct daemon *, const char *reason);
 
