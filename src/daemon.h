@@ -35,7 +35,9 @@ int	daemon_bind(struct daemon *);
 /* Start serving: accept on listeners and the control socket. */
 void	daemon_run(struct daemon *);
 /*
- * Re-read the configuration file: parse, validate, swap. Return 0; or -1
+ * Re-read the configuration file: parse, validate, swap. With a priv set
+ * (daemon_set_priv()), the privileged parent reads the files and this
+ * process loads them from what it sends. Return 0; or -1
  * with *errors a malloc'd text (one "FILE:LINE: message" per line) and the
  * running configuration untouched.
  */
