@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #define CONFIG_PRIVATE
+#include "bundle.h"
 #include "config.h"
 #include "jid.h"
 #include "log.h"
@@ -349,112 +350,85 @@ config_check_supported(const struct config *c, char **errors)
 	return n;
 }
 
-/* Read all of fd (at most max bytes) into a malloc'd, NUL-terminated buf. */
-static int
-config_read_fd(int fd, size_t max, char **buf, size_t *len, char *err,
-    size_t errlen)
-{
-	size_t size = 4096, n = 0;
-	char *b = NULL, *nb;
-	ssize_t r;
+/*
+ * Where config_read_file() and config_read_secret() read: the disk (NULL),
+ * or a bundle, for the length of one config_load_bundle().
+ */
+static struct bundle *config_bundle;
 
-	for (;;) {
-		if (b == NULL || n + 1 >= size) {
-			if (b != NULL)
-				size *= 2;
-			if ((nb = realloc(b, size)) == NULL) {
-				snprintf(err, errlen, "%s", strerror(errno));
-				goto fail;
-			}
-			b = nb;
-		}
-		if ((r = read(fd, b + n, size - n - 1)) == -1) {
-			if (errno == EINTR)
-				continue;
-			snprintf(err, errlen, "%s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			snprintf(err, errlen, "larger than %zu bytes", max);
-			goto fail;
-		}
+/* Zero and free a buffer that bundle_read() returned. */
+static void
+config_buf_free(char *buf, size_t len)
+{
+	if (buf != NULL) {
+		explicit_bzero(buf, len);
+		free(buf);
 	}
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
-	return 0;
-fail:
-	if (b != NULL) {
-		explicit_bzero(b, size);
-		free(b);
-	}
-	return -1;
 }
 
 int
 config_read_file(const char *path, size_t max, char **buf, size_t *len,
     char *err, size_t errlen)
 {
-	struct stat st;
-	int fd, r;
+	mode_t mode;
+	int r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1) {
-		snprintf(err, errlen, "%s", strerror(errno));
-		close(fd);
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	r = bundle_read(config_bundle, path, max, buf, len, &mode);
+	if (mode != 0 && !S_ISREG(mode)) {
+		if (r == 0)
+			config_buf_free(*buf, *len);
 		snprintf(err, errlen, "not a regular file");
-		close(fd);
 		return -1;
 	}
-	r = config_read_fd(fd, max, buf, len, err, errlen);
-	close(fd);
-	return r;
+	if (r == -1) {
+		if (errno == EFBIG)
+			snprintf(err, errlen, "larger than %zu bytes", max);
+		else
+			snprintf(err, errlen, "%s", strerror(errno));
+		return -1;
+	}
+	return 0;
 }
 
 int
 config_read_secret(const char *path, const char *shown, char **secret,
     size_t *len, char *err, size_t errlen)
 {
-	struct stat st;
-	char e[128], *buf;
+	char *buf;
 	size_t n;
-	int fd;
+	mode_t mode;
+	int r, saved;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	r = bundle_read(config_bundle, path, CONFIG_SECRET_FILE_MAX, &buf, &n,
+	    &mode);
+	saved = errno;
+	if (mode == 0) {
 		snprintf(err, errlen, "dialback secret file \"%s\": %s", shown,
-		    strerror(errno));
+		    strerror(saved));
 		return -1;
 	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "dialback secret file \"%s\" is not a "
-		    "regular file", shown);
-		close(fd);
+	if (!S_ISREG(mode) || (mode & 077)) {
+		if (r == 0)
+			config_buf_free(buf, n);
+		if (!S_ISREG(mode))
+			snprintf(err, errlen, "dialback secret file \"%s\" is "
+			    "not a regular file", shown);
+		else
+			snprintf(err, errlen, "dialback secret file \"%s\" is "
+			    "accessible by group or others (mode %04o)", shown,
+			    (unsigned)(mode & 07777));
 		return -1;
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "dialback secret file \"%s\" is "
-		    "accessible by group or others (mode %04o)", shown,
-		    (unsigned)(st.st_mode & 07777));
-		close(fd);
+	if (r == -1) {
+		if (saved == EFBIG)
+			snprintf(err, errlen, "dialback secret file \"%s\": "
+			    "larger than %d bytes", shown,
+			    CONFIG_SECRET_FILE_MAX);
+		else
+			snprintf(err, errlen, "dialback secret file \"%s\": "
+			    "%s", shown, strerror(saved));
 		return -1;
 	}
-	if (config_read_fd(fd, CONFIG_SECRET_FILE_MAX, &buf, &n, e,
-	    sizeof(e)) == -1) {
-		snprintf(err, errlen, "dialback secret file \"%s\": %s", shown,
-		    e);
-		close(fd);
-		return -1;
-	}
-	close(fd);
 	if (n > 0 && buf[n - 1] == '\n')
 		buf[--n] = '\0';
 	if (n > 0 && buf[n - 1] == '\r')
@@ -463,8 +437,7 @@ config_read_secret(const char *path, const char *shown, char **secret,
 		snprintf(err, errlen, "dialback secret file \"%s\" is too "
 		    "short (%zu bytes, at least %d)", shown, n,
 		    CONFIG_SECRET_MIN);
-		explicit_bzero(buf, n);
-		free(buf);
+		config_buf_free(buf, n);
 		return -1;
 	}
 	*secret = buf;
@@ -844,6 +817,17 @@ config_load(const char *path, char **errors)
 	c = config_load_text(path, text, len, true, errors);
 	explicit_bzero(text, len);
 	free(text);
+	return c;
+}
+
+struct config *
+config_load_bundle(const char *path, struct bundle *b, char **errors)
+{
+	struct config *c;
+
+	config_bundle = b;
+	c = config_load(path, errors);
+	config_bundle = NULL;
 	return c;
 }
 

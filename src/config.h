@@ -23,6 +23,8 @@
 #include "log.h"
 #include "policy.h"
 
+struct bundle;
+
 #ifndef SYSCONFDIR
 #define SYSCONFDIR	"/etc"
 #endif
@@ -210,6 +212,15 @@ struct config {
  */
 struct config *config_load(const char *path, char **errors);
 /*
+ * config_load() reading the file and every file it names (include, dialback
+ * secret file) through b (bundle.h): NULL reads the disk, a recording
+ * bundle reads the disk and keeps a copy of each file read, a replaying
+ * bundle answers from its copies only. Error texts are those of
+ * config_load(). Not reentrant (one load at a time).
+ */
+struct config *config_load_bundle(const char *path, struct bundle *b,
+	    char **errors);
+/*
  * Same as config_load() for a text in memory, named name in messages (and
  * whose directory resolves relative paths). include is refused unless
  * allow_include is set. text need not be NUL-terminated.
@@ -279,7 +290,9 @@ int	config_note_keyword(struct config *c, const char *keyword,
 	    const char *file, int line);
 /*
  * Read the whole regular file at path (at most max bytes) into a malloc'd,
- * NUL-terminated *buf of *len bytes. Return 0, or -1 with a message in err.
+ * NUL-terminated *buf of *len bytes, through the bundle of the
+ * config_load_bundle() under way (the disk otherwise). Return 0, or -1
+ * with a message in err.
  */
 int	config_read_file(const char *path, size_t max, char **buf,
 	    size_t *len, char *err, size_t errlen);
@@ -287,7 +300,8 @@ int	config_read_file(const char *path, size_t max, char **buf,
  * Read a dialback secret from the file at path (written as shown in
  * messages). Check that only its owner may read or write it and that it
  * holds at least CONFIG_SECRET_MIN bytes after dropping a trailing newline.
- * Return 0, or -1 with a message in err.
+ * Read through the bundle of the config_load_bundle() under way, as
+ * config_read_file(). Return 0, or -1 with a message in err.
  */
 int	config_read_secret(const char *path, const char *shown, char **secret,
 	    size_t *len, char *err, size_t errlen);

@@ -19,6 +19,7 @@
 
 #include <event2/event.h>
 
+#include "bundle.h"
 #include "config.h"
 #include "control.h"
 #include "daemon.h"
@@ -26,6 +27,7 @@
 #include "listener.h"
 #include "log.h"
 #include "policy.h"
+#include "priv.h"
 #include "resolve.h"
 #include "route.h"
 #include "tls.h"
@@ -52,6 +54,7 @@ struct daemon {
 	unsigned		 nlisteners;
 	struct tls		*tls;		/* certificates of the config */
 	struct resolve		*resolve;
+	struct priv		*priv;		/* reloads read through it; or NULL */
 	struct event		*drain_timer;	/* polls DRAINING */
 	uint64_t		 drain_deadline; /* util_now_ms() */
 	bool			 legs_closed;	/* system-shutdown sent */
@@ -127,18 +130,19 @@ daemon_free(struct daemon *d)
 }
 
 /*
- * Load the certificates of c's local domains into a new struct tls. Return
- * it, or NULL with the errors appended to *errors.
+ * Load the certificates of c's local domains into a new struct tls, reading
+ * through b (NULL: the disk). Return it, or NULL with the errors appended
+ * to *errors.
  */
 static struct tls *
-daemon_load_tls(const struct config *c, char **errors)
+daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 {
 	const struct config_domain *dom;
 	struct tls *t;
 	char err[256], line[512];
 	bool failed = false;
 
-	if ((t = tls_new(c->ca_file, c->ca_path)) == NULL) {
+	if ((t = tls_new_bundle(b, c->ca_file, c->ca_path)) == NULL) {
 		util_append_line(errors, "cannot create the TLS contexts "
 		    "(check tls ca-file and ca-path)");
 		return NULL;
@@ -146,8 +150,8 @@ daemon_load_tls(const struct config *c, char **errors)
 	TAILQ_FOREACH(dom, &c->domains, entry) {
 		if (dom->certificate == NULL)
 			continue;
-		switch (tls_add_domain(t, dom->name, dom->certificate, dom->key,
-		    err, sizeof(err))) {
+		switch (tls_add_domain_bundle(t, b, dom->name, dom->certificate,
+		    dom->key, err, sizeof(err))) {
 		case 0:
 			break;
 		case 1:
@@ -214,7 +218,7 @@ daemon_bind(struct daemon *d)
 	const struct config *c = d->config;
 	char *errors = NULL;
 
-	if ((d->tls = daemon_load_tls(c, &errors)) == NULL) {
+	if ((d->tls = daemon_load_tls(c, NULL, &errors)) == NULL) {
 		log_warnx("%s", errors != NULL ? errors : "TLS set-up failed");
 		free(errors);
 		return -1;
@@ -298,9 +302,16 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 		log_warnx("reload: listener change %s", what);
 }
 
+void
+daemon_set_priv(struct daemon *d, struct priv *p)
+{
+	d->priv = p;
+}
+
 int
 daemon_reload(struct daemon *d, char **errors)
 {
+	struct bundle *b = NULL;
 	struct config *c;
 	struct tls *t;
 	unsigned closed;
@@ -310,7 +321,10 @@ daemon_reload(struct daemon *d, char **errors)
 		util_append_line(errors, "reload refused: daemon is not running");
 		return -1;
 	}
-	if ((c = config_load(d->config_path, errors)) == NULL)
+	/* privilege separated: the parent reads, this process never does */
+	if (d->priv != NULL && (b = priv_fetch(d->priv, errors)) == NULL)
+		goto refused;
+	if ((c = config_load_bundle(d->config_path, b, errors)) == NULL)
 		goto refused;
 	if (config_check_supported(c, errors) > 0) {
 		config_unref(c);
@@ -321,10 +335,12 @@ daemon_reload(struct daemon *d, char **errors)
 		util_append_line(errors, "reload refused: out of memory");
 		goto refused;
 	}
-	if ((t = daemon_load_tls(c, errors)) == NULL) {
+	if ((t = daemon_load_tls(c, b, errors)) == NULL) {
 		config_unref(c);
 		goto refused;
 	}
+	bundle_free(b);
+	b = NULL;
 	daemon_check_fixed(d->config, c);
 	config_unref(d->config);
 	d->config = c;
@@ -340,6 +356,7 @@ daemon_reload(struct daemon *d, char **errors)
 	log_info("reload: configuration %s loaded", d->config_path);
 	return 0;
  refused:
+	bundle_free(b);
 	log_warnx("reload: configuration %s refused, keeping the running one",
 	    d->config_path);
 	if (*errors != NULL) {

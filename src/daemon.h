@@ -13,6 +13,7 @@
 struct event_base;
 struct config;
 struct daemon;
+struct priv;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -34,11 +35,18 @@ int	daemon_bind(struct daemon *);
 /* Start serving: accept on listeners and the control socket. */
 void	daemon_run(struct daemon *);
 /*
- * Re-read the configuration file: parse, validate, swap. Return 0; or -1
+ * Re-read the configuration file: parse, validate, swap. With a priv set
+ * (daemon_set_priv()), the privileged parent reads the files and this
+ * process loads them from what it sends. Return 0; or -1
  * with *errors a malloc'd text (one "FILE:LINE: message" per line) and the
  * running configuration untouched.
  */
 int	daemon_reload(struct daemon *, char **errors);
+/*
+ * Read reloads through p, the relay's channel to the privileged parent
+ * (priv.h), instead of the disk. p stays the caller's.
+ */
+void	daemon_set_priv(struct daemon *, struct priv *p);
 /* Stop accepting, drain, close every stream, then leave the event loop. */
 void	daemon_stop(struct daemon *, const char *reason);
 

@@ -1,6 +1,7 @@
 /*
  * fedgated: the XMPP S2S federation gateway daemon. Options, start-up,
- * signals, privilege drop; the rest is the daemon module's.
+ * signals, the split into the privileged parent and the relay (priv.h),
+ * the relay's privilege drop; the rest is the daemon module's.
  */
 #include "fgconfig.h"
 
@@ -30,6 +31,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "policy.h"
+#include "priv.h"
 #include "util.h"
 
 struct options {
@@ -139,8 +141,29 @@ set_caps(uint32_t caps)
 }
 
 /*
- * Become the configured user and group, keeping only the capabilities the
- * configuration needs. Without a user, stay as started.
+ * Empty the bounding set but for caps, so that no execve() could ever give
+ * a capability back. Needs CAP_SETPCAP: where it is missing (a service
+ * manager's bounding set without it) the set stays, and no-new-privileges
+ * still holds.
+ */
+static void
+drop_bounding_set(uint32_t caps)
+{
+	for (int cap = 0; prctl(PR_CAPBSET_READ, cap, 0, 0, 0) >= 0; cap++) {
+		if (cap < 32 && (caps & (1u << cap)))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) == -1) {
+			log_debug("cannot empty the capability bounding set: "
+			    "%s", strerror(errno));
+			return;
+		}
+	}
+}
+
+/*
+ * The relay: become the configured user and group, keeping only the
+ * capabilities the configuration needs, and never gain privileges again.
+ * Without a user, stay as started.
  */
 static void
 drop_privileges(const struct config *c)
@@ -151,27 +174,32 @@ drop_privileges(const struct config *c)
 	gid_t gid;
 	uint32_t caps = needed_caps(c);
 
-	if (c->user == NULL)
-		return;
-	if ((pw = getpwnam(c->user)) == NULL)
-		fatalx("unknown user \"%s\"", c->user);
-	uid = pw->pw_uid;
-	gid = pw->pw_gid;
-	if (c->group != NULL) {
-		if ((gr = getgrnam(c->group)) == NULL)
-			fatalx("unknown group \"%s\"", c->group);
-		gid = gr->gr_gid;
+	if (c->user != NULL) {
+		if ((pw = getpwnam(c->user)) == NULL)
+			fatalx("unknown user \"%s\"", c->user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		if (c->group != NULL) {
+			if ((gr = getgrnam(c->group)) == NULL)
+				fatalx("unknown group \"%s\"", c->group);
+			gid = gr->gr_gid;
+		}
+		drop_bounding_set(caps);
+		if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0,
+		    0) == -1)
+			log_debug("cannot clear ambient capabilities: %s",
+			    strerror(errno));
+		if (caps != 0 && prctl(PR_SET_KEEPCAPS, 1) == -1)
+			fatal("prctl(PR_SET_KEEPCAPS)");
+		if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
+		    setresuid(uid, uid, uid) == -1)
+			fatal("cannot drop privileges to %s", c->user);
+		set_caps(caps);
+		log_info("relay running as %s:%u%s", c->user, (unsigned)gid,
+		    caps != 0 ? " keeping CAP_NET_ADMIN" : "");
 	}
-	if (caps != 0 && prctl(PR_SET_KEEPCAPS, 1) == -1)
-		fatal("prctl(PR_SET_KEEPCAPS)");
-	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1 ||
-	    setresuid(uid, uid, uid) == -1)
-		fatal("cannot drop privileges to %s", c->user);
-	set_caps(caps);
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
-	log_info("running as %s:%u%s", c->user, (unsigned)gid,
-	    caps != 0 ? " keeping CAP_NET_ADMIN" : "");
 }
 
 /*
@@ -220,6 +248,13 @@ remove_pid_file(const char *path)
 		    strerror(errno));
 }
 
+/* The relay's channel to the parent closed: the parent is gone. */
+static void
+on_parent_lost(void *arg)
+{
+	daemon_stop(arg, "privileged parent gone");
+}
+
 static void
 on_signal(evutil_socket_t sig, short events, void *arg)
 {
@@ -253,17 +288,61 @@ setup_logging(const struct options *o, const struct config *c)
 	log_hook_libevent();
 }
 
-int
-main(int argc, char *argv[])
+/*
+ * The relay: bind while still root, drop privileges, serve. Return the
+ * exit status.
+ */
+static int
+relay_main(const struct options *o, struct config *c, int fd)
 {
 	static const int signals[] = { SIGHUP, SIGTERM, SIGINT };
 	struct event *sigev[nitems(signals)];
-	struct options o = { 0 };
-	char abs_path[PATH_MAX];
 	struct event_base *base;
 	struct daemon *d;
+	struct priv *p;
+	sigset_t set;
+
+	if ((base = event_base_new()) == NULL)
+		fatalx("cannot create the event base");
+	if ((d = daemon_new(base, c, o->config_path)) == NULL)
+		fatalx("out of memory");
+	prepare_control_dir(c);
+	if (daemon_bind(d) == -1)
+		fatalx("start-up failed");
+	drop_privileges(c);
+	if ((p = priv_new(base, fd, on_parent_lost, d)) == NULL)
+		fatalx("out of memory");
+	daemon_set_priv(d, p);
+	sigemptyset(&set);
+	for (size_t i = 0; i < nitems(signals); i++) {
+		sigev[i] = evsignal_new(base, signals[i], on_signal, d);
+		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
+			fatalx("cannot watch signal %d", signals[i]);
+		sigaddset(&set, signals[i]);
+	}
+	sigaddset(&set, SIGCHLD);	/* blocked for the parent's sake */
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	daemon_run(d);
+	event_base_dispatch(base);
+	for (size_t i = 0; i < nitems(signals); i++)
+		event_free(sigev[i]);
+	daemon_free(d);
+	priv_free(p);
+	event_base_free(base);
+	log_info("relay stopped");
+	return 0;
+}
+
+int
+main(int argc, char *argv[])
+{
+	struct options o = { 0 };
+	char abs_path[PATH_MAX];
 	struct config *c;
 	char *pid_file = NULL;
+	sigset_t set;
+	pid_t relay;
+	int fd, status;
 
 	parse_options(argc, argv, &o);
 	log_init(true, LOG_DAEMON);
@@ -282,28 +361,27 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	if (c->pid_file != NULL && (pid_file = strdup(c->pid_file)) == NULL)
 		fatal("strdup");
-	if ((base = event_base_new()) == NULL)
-		fatalx("cannot create the event base");
-	if ((d = daemon_new(base, c, o.config_path)) == NULL)
-		fatalx("out of memory");
-	prepare_control_dir(c);
-	if (daemon_bind(d) == -1)
-		fatalx("start-up failed");
+	/* the parent's PID, from here to the end */
 	write_pid_file(pid_file);
-	drop_privileges(c);
-	for (size_t i = 0; i < nitems(signals); i++) {
-		sigev[i] = evsignal_new(base, signals[i], on_signal, d);
-		if (sigev[i] == NULL || evsignal_add(sigev[i], NULL) == -1)
-			fatalx("cannot watch signal %d", signals[i]);
+	/* until each process handles them */
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if ((relay = priv_fork(&fd)) == -1) {
+		remove_pid_file(pid_file);
+		fatal("cannot start the relay process");
 	}
-	daemon_run(d);
-	event_base_dispatch(base);
-	for (size_t i = 0; i < nitems(signals); i++)
-		event_free(sigev[i]);
-	daemon_free(d);
+	if (relay == 0) {
+		free(pid_file);
+		return relay_main(&o, c, fd);
+	}
+	config_unref(c);
+	status = priv_parent_run(relay, fd, o.config_path);
 	remove_pid_file(pid_file);
 	free(pid_file);
-	event_base_free(base);
 	log_info("fedgated stopped");
-	return 0;
+	return status;
 }

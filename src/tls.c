@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -393,8 +394,70 @@ tls_ctx_new(struct tls *tls, bool server)
 	return NULL;
 }
 
+/*
+ * A BIO reading file through b (bundle.h; NULL: BIO_new_file). A failed
+ * read leaves on the OpenSSL error queue what BIO_new_file() would have.
+ */
+static BIO *
+tls_open(struct bundle *b, const char *file)
+{
+	BIO	*bio;
+	char	*buf;
+	size_t	 len;
+	mode_t	 mode;
+
+	if (b == NULL)
+		return BIO_new_file(file, "r");
+	if (bundle_read(b, file, TLS_FILE_MAX, &buf, &len, &mode) == -1) {
+		ERR_raise_data(ERR_LIB_SYS, errno, "calling fopen(%s, r)", file);
+		return NULL;
+	}
+	/* a BUF_MEM is zeroed when freed: keys may go through it */
+	if ((bio = BIO_new(BIO_s_mem())) != NULL && len > 0 &&
+	    BIO_write(bio, buf, (int)len) != (int)len) {
+		BIO_free(bio);
+		bio = NULL;
+	}
+	if (buf != NULL) {
+		explicit_bzero(buf, len);
+		free(buf);
+	}
+	return bio;
+}
+
+/* X509_STORE_load_file() through b: every certificate and CRL of file. */
 static int
-tls_load_trust(struct tls *tls, const char *ca_file, const char *ca_path)
+tls_load_ca_file(X509_STORE *store, struct bundle *b, const char *file)
+{
+	STACK_OF(X509_INFO)	*infos;
+	X509_INFO		*info;
+	BIO			*bio;
+	int			 n = 0, ok = 1;
+
+	if (b == NULL)
+		return X509_STORE_load_file(store, file);
+	if ((bio = tls_open(b, file)) == NULL)
+		return 0;
+	infos = PEM_X509_INFO_read_bio(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (infos == NULL)
+		return 0;
+	for (int i = 0; i < sk_X509_INFO_num(infos); i++) {
+		info = sk_X509_INFO_value(infos, i);
+		if (info->x509 != NULL && (++n,
+		    X509_STORE_add_cert(store, info->x509) != 1))
+			ok = 0;
+		if (info->crl != NULL && (++n,
+		    X509_STORE_add_crl(store, info->crl) != 1))
+			ok = 0;
+	}
+	sk_X509_INFO_pop_free(infos, X509_INFO_free);
+	return n > 0 ? ok : 0;
+}
+
+static int
+tls_load_trust(struct tls *tls, struct bundle *b, const char *ca_file,
+    const char *ca_path)
 {
 	struct stat	 st;
 	char		 err[512];
@@ -407,7 +470,7 @@ tls_load_trust(struct tls *tls, const char *ca_file, const char *ca_path)
 		}
 		return 0;
 	}
-	if (ca_file != NULL && X509_STORE_load_file(tls->store, ca_file) != 1) {
+	if (ca_file != NULL && tls_load_ca_file(tls->store, b, ca_file) != 1) {
 		tls_seterr(err, sizeof(err), "%s", ca_file);
 		log_warnx("tls: ca file %s", err);
 		return -1;
@@ -433,6 +496,12 @@ tls_load_trust(struct tls *tls, const char *ca_file, const char *ca_path)
 struct tls *
 tls_new(const char *ca_file, const char *ca_path)
 {
+	return tls_new_bundle(NULL, ca_file, ca_path);
+}
+
+struct tls *
+tls_new_bundle(struct bundle *b, const char *ca_file, const char *ca_path)
+{
 	struct tls	*tls;
 
 	if (!CRYPTO_THREAD_run_once(&tls_once, tls_init_indexes) ||
@@ -442,7 +511,7 @@ tls_new(const char *ca_file, const char *ca_path)
 		return NULL;
 	TAILQ_INIT(&tls->domains);
 	if ((tls->store = X509_STORE_new()) == NULL ||
-	    tls_load_trust(tls, ca_file, ca_path) == -1)
+	    tls_load_trust(tls, b, ca_file, ca_path) == -1)
 		goto fail;
 	if ((tls->server = tls_ctx_new(tls, true)) == NULL ||
 	    (tls->client = tls_ctx_new(tls, false)) == NULL) {
@@ -489,14 +558,14 @@ tls_no_passphrase(char *buf, int size, int rwflag, void *u)
 
 /* Read a PEM chain, leaf first, into d. Return 0 or -1 with err set. */
 static int
-tls_read_chain(struct tls_domain *d, const char *file, char *err,
-    size_t errlen)
+tls_read_chain(struct tls_domain *d, struct bundle *b, const char *file,
+    char *err, size_t errlen)
 {
 	BIO		*bio;
 	X509		*x;
 	unsigned long	 e;
 
-	if ((bio = BIO_new_file(file, "r")) == NULL) {
+	if ((bio = tls_open(b, file)) == NULL) {
 		tls_seterr(err, errlen, "%s", file);
 		return -1;
 	}
@@ -529,13 +598,13 @@ tls_read_chain(struct tls_domain *d, const char *file, char *err,
 }
 
 static int
-tls_read_key(struct tls_domain *d, const char *file, char *err,
-    size_t errlen)
+tls_read_key(struct tls_domain *d, struct bundle *b, const char *file,
+    char *err, size_t errlen)
 {
 	BIO	*bio;
 	bool	 encrypted = false;
 
-	if ((bio = BIO_new_file(file, "r")) == NULL) {
+	if ((bio = tls_open(b, file)) == NULL) {
 		tls_seterr(err, errlen, "%s", file);
 		return -1;
 	}
@@ -603,6 +672,14 @@ int
 tls_add_domain(struct tls *tls, const char *domain, const char *cert_file,
     const char *key_file, char *err, size_t errlen)
 {
+	return tls_add_domain_bundle(tls, NULL, domain, cert_file, key_file,
+	    err, errlen);
+}
+
+int
+tls_add_domain_bundle(struct tls *tls, struct bundle *b, const char *domain,
+    const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
 	struct tls_domain	*d, *old;
 	int			 rc;
 
@@ -614,8 +691,8 @@ tls_add_domain(struct tls *tls, const char *domain, const char *cert_file,
 		free(d);
 		return -1;
 	}
-	if (tls_read_chain(d, cert_file, err, errlen) == -1 ||
-	    tls_read_key(d, key_file, err, errlen) == -1 ||
+	if (tls_read_chain(d, b, cert_file, err, errlen) == -1 ||
+	    tls_read_key(d, b, key_file, err, errlen) == -1 ||
 	    tls_domain_check(tls, d, err, errlen) == -1) {
 		tls_domain_free(d);
 		return -1;

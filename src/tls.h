@@ -57,6 +57,10 @@
 /* The XEP-0368 ALPN protocol id. */
 #define TLS_ALPN_XMPP_SERVER	"xmpp-server"
 
+/* Bytes of a certificate, key or CA file read through a bundle. */
+#define TLS_FILE_MAX		(8 * 1024 * 1024)
+
+struct bundle;
 struct tls;
 
 enum tls_peer_status {
@@ -73,6 +77,13 @@ enum tls_peer_status {
  * reason is logged).
  */
 struct tls *tls_new(const char *ca_file, const char *ca_path);
+/*
+ * tls_new() reading ca_file through b (bundle.h; NULL: the disk). ca_path
+ * is always a directory on the disk: OpenSSL looks certificates up in it
+ * when it verifies a chain.
+ */
+struct tls *tls_new_bundle(struct bundle *b, const char *ca_file,
+	    const char *ca_path);
 /* Free tls; SSLs made from it stay usable. NULL is a no-op. */
 void	tls_free(struct tls *tls);
 
@@ -88,6 +99,13 @@ void	tls_free(struct tls *tls);
 int	tls_add_domain(struct tls *tls, const char *domain,
 	    const char *cert_file, const char *key_file, char *err,
 	    size_t errlen);
+/*
+ * tls_add_domain() reading both files through b (bundle.h; NULL: the
+ * disk), with the same results and error texts.
+ */
+int	tls_add_domain_bundle(struct tls *tls, struct bundle *b,
+	    const char *domain, const char *cert_file, const char *key_file,
+	    char *err, size_t errlen);
 /* Whether a certificate is loaded for local domain `domain`. */
 bool	tls_has_domain(const struct tls *tls, const char *domain);
 

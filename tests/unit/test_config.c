@@ -8,6 +8,7 @@
 
 #include <sys/stat.h>
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,6 +22,7 @@
 #include <cmocka.h>
 
 #define CONFIG_PRIVATE
+#include "bundle.h"
 #include "config.h"
 #include "policy.h"
 #include "util.h"
@@ -1108,6 +1110,111 @@ test_secret_file(void **state)
 	rm_dir(dir);
 }
 
+/*
+ * config_load_bundle(): a recording load keeps every file it read; a
+ * replaying load reads only the bundle (the disk may have changed since)
+ * and gives the same errors as the disk would.
+ */
+static void
+test_bundle(void **state)
+{
+	char *dir = make_dir(), conf[PATH_MAX], inc[PATH_MAX], key[PATH_MAX];
+	char want[3 * PATH_MAX];
+	const char *path;
+	const void *data;
+	struct bundle *rec, *play;
+	struct config *c;
+	char *errors = NULL;
+	uint32_t mode;
+	size_t len;
+	int error;
+
+	write_file(dir, "db.key", "0123456789abcdef-recorded\n", 0600, key,
+	    sizeof(key));
+	write_file(dir, "peers.conf", "peer \"inc.example\" allow\n", 0644,
+	    inc, sizeof(inc));
+	write_file(dir, "main.conf", "include \"peers.conf\"\n"
+	    "dialback secret file \"db.key\"\nuser \"recorded\"\n", 0644,
+	    conf, sizeof(conf));
+	assert_non_null(rec = bundle_new(true));
+	c = config_load_bundle(conf, rec, &errors);
+	if (c == NULL)
+		fail_msg("%s", errors);
+	config_unref(c);
+	assert_int_equal(bundle_count(rec), 3);
+	assert_int_equal(bundle_entry(rec, 0, &path, &error, &mode, &data,
+	    &len), 0);
+	assert_string_equal(path, conf);
+	assert_int_equal(error, 0);
+	assert_true(S_ISREG(mode));
+	assert_int_equal(bundle_entry(rec, 1, &path, &error, &mode, &data,
+	    &len), 0);
+	assert_string_equal(path, inc);
+	assert_int_equal(bundle_entry(rec, 3, &path, &error, &mode, &data,
+	    &len), -1);
+
+	/* replay: what was recorded, whatever the disk holds now */
+	write_file(dir, "main.conf", "user \"on-disk\"\n", 0644, conf,
+	    sizeof(conf));
+	write_file(dir, "db.key", "0123456789abcdef-on-disk\n", 0600, key,
+	    sizeof(key));
+	assert_non_null(play = bundle_new(false));
+	for (size_t i = 0; i < bundle_count(rec); i++) {
+		bundle_entry(rec, i, &path, &error, &mode, &data, &len);
+		assert_int_equal(bundle_add(play, path, error, mode, data, len),
+		    0);
+		/* each path once */
+		assert_int_equal(bundle_add(play, path, error, mode, data, len),
+		    -1);
+	}
+	c = config_load_bundle(conf, play, &errors);
+	if (c == NULL)
+		fail_msg("%s", errors);
+	assert_string_equal(c->user, "recorded");
+	assert_string_equal(c->dialback_secret, "0123456789abcdef-recorded");
+	config_unref(c);
+	bundle_free(play);
+	bundle_free(rec);
+
+	/* a path the bundle lacks reads as "Permission denied" */
+	assert_non_null(play = bundle_new(false));
+	assert_int_equal(bundle_add(play, conf, 0, S_IFREG | 0644,
+	    "dialback secret file \"db.key\"\n", 30), 0);
+	assert_null(config_load_bundle(conf, play, &errors));
+	snprintf(want, sizeof(want), "%s:1: dialback secret file \"db.key\": "
+	    "Permission denied\n", conf);
+	assert_string_equal(errors, want);
+	free(errors);
+	errors = NULL;
+	/* recorded failures give the disk's texts */
+	assert_int_equal(bundle_add(play, key, 0, S_IFREG | 0644, "x", 1), 0);
+	assert_null(config_load_bundle(conf, play, &errors));
+	snprintf(want, sizeof(want), "%s:1: dialback secret file \"db.key\" "
+	    "is accessible by group or others (mode 0644)\n", conf);
+	assert_string_equal(errors, want);
+	free(errors);
+	errors = NULL;
+	bundle_free(play);
+	assert_non_null(play = bundle_new(false));
+	assert_int_equal(bundle_add(play, conf, ENOENT, 0, NULL, 0), 0);
+	assert_null(config_load_bundle(conf, play, &errors));
+	snprintf(want, sizeof(want), "%s: No such file or directory\n", conf);
+	assert_string_equal(errors, want);
+	free(errors);
+	bundle_free(play);
+	/* malformed entries are refused */
+	assert_non_null(play = bundle_new(false));
+	assert_int_equal(bundle_add(play, "", 0, S_IFREG, "", 0), -1);
+	assert_int_equal(bundle_add(play, "/a", 0, 0, "", 0), -1);
+	assert_int_equal(bundle_add(play, "/a", EIO, S_IFREG, "x", 1), -1);
+	assert_int_equal(bundle_add(play, "/a", 0, S_IFDIR, "x", 1), -1);
+	assert_int_equal(bundle_add(play, "/a", 0, S_IFDIR, NULL, 0), 0);
+	assert_int_equal(bundle_count(play), 1);
+	bundle_free(play);
+	bundle_free(NULL);
+	rm_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1124,6 +1231,7 @@ main(void)
 		cmocka_unit_test(test_include),
 		cmocka_unit_test(test_relative_paths),
 		cmocka_unit_test(test_secret_file),
+		cmocka_unit_test(test_bundle),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "bundle.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -476,6 +477,70 @@ test_add_domain(void **state)
 	assert_non_null(strstr(err, "encrypted keys are not supported"));
 	assert_int_equal(ERR_peek_error(), 0);
 	tls_free(tls);
+}
+
+/* A replaying copy of a recording bundle. */
+static struct bundle *
+replay_of(const struct bundle *rec)
+{
+	struct bundle	*play = bundle_new(false);
+	const char	*p;
+	const void	*data;
+	uint32_t	 mode;
+	size_t		 len;
+	int		 error;
+
+	assert_non_null(play);
+	for (size_t i = 0; i < bundle_count(rec); i++) {
+		assert_int_equal(bundle_entry(rec, i, &p, &error, &mode, &data,
+		    &len), 0);
+		assert_int_equal(bundle_add(play, p, error, mode, data, len),
+		    0);
+	}
+	return play;
+}
+
+/*
+ * Through a bundle: a recording load reads the disk and keeps the files; a
+ * replaying load reads only the bundle, with the disk's error texts.
+ */
+static void
+test_add_domain_bundle(void **state)
+{
+	struct bundle	*rec, *play;
+	struct tls	*tls;
+	char		 err[256], disk_err[256], none[256];
+
+	assert_non_null(rec = bundle_new(true));
+	assert_non_null(tls = tls_new_bundle(rec, path("ca", "pem"), NULL));
+	assert_int_equal(tls_add_domain_bundle(tls, rec, "corp.example",
+	    path("corp", "pem"), path("corp", "key"), err, sizeof(err)), 0);
+	snprintf(none, sizeof(none), "%s", path("none", "pem"));
+	assert_int_equal(tls_add_domain_bundle(tls, rec, "x.example", none,
+	    path("corp", "key"), err, sizeof(err)), -1);
+	tls_free(tls);
+	assert_int_equal(bundle_count(rec), 4);
+	play = replay_of(rec);
+
+	assert_non_null(tls = tls_new_bundle(play, path("ca", "pem"), NULL));
+	assert_int_equal(tls_add_domain_bundle(tls, play, "corp.example",
+	    path("corp", "pem"), path("corp", "key"), err, sizeof(err)), 0);
+	assert_true(tls_has_domain(tls, "corp.example"));
+	/* a recorded failure reads as the disk's */
+	assert_int_equal(tls_add_domain(tls, "x.example", none,
+	    path("corp", "key"), disk_err, sizeof(disk_err)), -1);
+	assert_int_equal(tls_add_domain_bundle(tls, play, "x.example", none,
+	    path("corp", "key"), err, sizeof(err)), -1);
+	assert_string_equal(err, disk_err);
+	/* a file the bundle does not hold is not read from the disk */
+	assert_int_equal(tls_add_domain_bundle(tls, play, "other.example",
+	    path("other", "pem"), path("other", "key"), err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "Permission denied"));
+	assert_null(tls_new_bundle(play, path("cnsan", "pem"), NULL));
+	assert_int_equal(ERR_peek_error(), 0);
+	tls_free(tls);
+	bundle_free(play);
+	bundle_free(rec);
 }
 
 static void
@@ -971,6 +1036,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_free),
 		cmocka_unit_test(test_add_domain),
+		cmocka_unit_test(test_add_domain_bundle),
 		cmocka_unit_test(test_make_selfsigned),
 		cmocka_unit_test(test_sni),
 		cmocka_unit_test(test_ssl_outlives_tls),
