@@ -46,7 +46,6 @@
 #include "util.h"
 
 #define CONTROL_BACKLOG		16
-#define CONTROL_ARGS_MAX	16		/* words on one line */
 #define CONTROL_OUTPUT_HIGH	(256 * 1024)	/* stop reading above this */
 #define CONTROL_IDLE_SEC	60		/* no command for this long: close */
 #define CONTROL_WRITE_SEC	30		/* reply not read for this long: close */
@@ -585,14 +584,40 @@ control_command_find(int argc, char **argv, int *words)
 	return best;
 }
 
+enum control_parse
+control_parse_line(char *line, char *argv[CONTROL_ARGS_MAX], int *argc,
+    const struct control_command **cmd)
+{
+	int words;
+
+	*cmd = NULL;
+	if ((*argc = control_split(line, argv)) == -1)
+		return CONTROL_PARSE_TOO_MANY;
+	if (*argc == 0)
+		return CONTROL_PARSE_EMPTY;
+	if ((*cmd = control_command_find(*argc, argv, &words)) == NULL)
+		return CONTROL_PARSE_UNKNOWN;
+	*argc -= words;
+	memmove(argv, argv + words, (size_t)*argc * sizeof(*argv));
+	if (*argc < (*cmd)->min_args || *argc > (*cmd)->max_args)
+		return CONTROL_PARSE_USAGE;
+	return CONTROL_PARSE_OK;
+}
+
 /* Run one command line and queue its reply. */
 static void
 control_dispatch(struct control_client *cc, char *line)
 {
-	const struct control_command *cmd = NULL;
+	static const char *const errors[] = {
+		[CONTROL_PARSE_TOO_MANY] = "too many words",
+		[CONTROL_PARSE_EMPTY] = "empty command",
+		[CONTROL_PARSE_UNKNOWN] = "unknown command",
+	};
+	const struct control_command *cmd;
 	struct json_object *reply;
 	char *argv[CONTROL_ARGS_MAX];
-	int argc, words = 0, ok = 0;
+	enum control_parse parsed;
+	int argc, ok = 0;
 	bool mutating;
 
 	if ((reply = json_object_new_object()) == NULL) {
@@ -600,20 +625,16 @@ control_dispatch(struct control_client *cc, char *line)
 		return;
 	}
 	json_object_object_add(reply, "ok", json_object_new_boolean(0));
-	if ((argc = control_split(line, argv)) == -1)
-		control_error(reply, "too many words");
-	else if (argc == 0)
-		control_error(reply, "empty command");
-	else if ((cmd = control_command_find(argc, argv, &words)) == NULL)
-		control_error(reply, "unknown command");
-	if (cmd == NULL)
+	parsed = control_parse_line(line, argv, &argc, &cmd);
+	if (cmd == NULL) {
+		control_error(reply, "%s", errors[parsed]);
 		goto send;
+	}
 	json_object_object_add(reply, "command",
 	    json_object_new_string(cmd->name));
-	argc -= words;
 	mutating = cmd->access == CONTROL_WRITE ||
 	    (cmd->access == CONTROL_WRITE_WITH_ARGS && argc > 0);
-	if (argc < cmd->min_args || argc > cmd->max_args)
+	if (parsed == CONTROL_PARSE_USAGE)
 		control_error(reply, "usage: %s%s%s", cmd->name,
 		    cmd->args[0] != '\0' ? " " : "", cmd->args);
 	else if (mutating && !control_client_may_mutate(cc)) {
@@ -622,7 +643,7 @@ control_dispatch(struct control_client *cc, char *line)
 		control_error(reply, "permission denied");
 	} else {
 		log_debug("control: client %" PRIu64 ": %s", cc->id, cmd->name);
-		ok = cmd->handler(cc, reply, argc, argv + words) == 0;
+		ok = cmd->handler(cc, reply, argc, argv) == 0;
 	}
  send:
 	json_object_object_add(reply, "ok", json_object_new_boolean(ok));

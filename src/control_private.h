@@ -84,6 +84,28 @@ struct control_command {
 extern const struct control_command control_commands[];
 extern const size_t control_ncommands;
 
+#define CONTROL_ARGS_MAX	16		/* words on one line */
+
+/* What control_parse_line() made of a line. */
+enum control_parse {
+	CONTROL_PARSE_OK,
+	CONTROL_PARSE_TOO_MANY,		/* more than CONTROL_ARGS_MAX words */
+	CONTROL_PARSE_EMPTY,
+	CONTROL_PARSE_UNKNOWN,		/* no command's name starts it */
+	CONTROL_PARSE_USAGE		/* too few or too many arguments */
+};
+
+/*
+ * Parse one command line, sans I/O: split line (changed in place) at
+ * blanks, find the command whose name is its first words (the longest
+ * that matches), and check its number of arguments. With OK or USAGE, set
+ * *cmd, and argv[0..*argc) to the arguments (the words after the name,
+ * pointing into line).
+ */
+enum control_parse control_parse_line(char *line,
+	    char *argv[CONTROL_ARGS_MAX], int *argc,
+	    const struct control_command **cmd);
+
 /* Add "error" to reply. Return -1, for handlers to return. */
 int	control_error(struct json_object *reply, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
