@@ -213,6 +213,36 @@ bundle_read_disk(const char *path, size_t max, char **buf, size_t *len,
 	return r;
 }
 
+int
+bundle_stat(const struct bundle *b, const char *path, mode_t *mode,
+    dev_t *dev, ino_t *ino)
+{
+	const struct bundle_file *f;
+	struct stat st;
+
+	if (dev != NULL)
+		*dev = 0;
+	if (ino != NULL)
+		*ino = 0;
+	*mode = 0;
+	if (b != NULL && !b->recording && (f = bundle_find(b, path)) != NULL) {
+		if (f->mode == 0) {
+			errno = f->error != 0 ? f->error : EACCES;
+			return -1;
+		}
+		*mode = f->mode;
+		return 0;
+	}
+	if (stat(path, &st) == -1)
+		return -1;
+	*mode = st.st_mode;
+	if (dev != NULL)
+		*dev = st.st_dev;
+	if (ino != NULL)
+		*ino = st.st_ino;
+	return 0;
+}
+
 /* A replaying bundle's answer for path. */
 static int
 bundle_replay(const struct bundle *b, const char *path, size_t max,

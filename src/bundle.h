@@ -63,4 +63,15 @@ int	bundle_entry(const struct bundle *b, size_t i, const char **path,
 int	bundle_read(struct bundle *b, const char *path, size_t max,
 	    char **buf, size_t *len, mode_t *mode);
 
+/*
+ * The type and mode of the file at path, through b: with NULL or a
+ * recording bundle, stat(2); with a replaying bundle, what was recorded
+ * for path, or stat(2) for a path it does not hold (a directory that the
+ * reader opens itself, such as tls ca-path). Set *dev and *ino (either may
+ * be NULL) when stat(2) answered, else to 0. Return 0, or -1 with errno
+ * set.
+ */
+int	bundle_stat(const struct bundle *b, const char *path, mode_t *mode,
+	    dev_t *dev, ino_t *ino);
+
 #endif

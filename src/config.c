@@ -367,6 +367,12 @@ config_buf_free(char *buf, size_t len)
 }
 
 int
+config_stat(const char *path, mode_t *mode, dev_t *dev, ino_t *ino)
+{
+	return bundle_stat(config_bundle, path, mode, dev, ino);
+}
+
+int
 config_read_file(const char *path, size_t max, char **buf, size_t *len,
     char *err, size_t errlen)
 {

@@ -294,6 +294,13 @@ int	config_note_keyword(struct config *c, const char *keyword,
  * config_load_bundle() under way (the disk otherwise). Return 0, or -1
  * with a message in err.
  */
+/*
+ * The mode (and, when the disk answered, device and inode; else 0) of the
+ * file at path, as config_read_file() would see it: from the disk, or
+ * from the bundle of the config_load_bundle() in progress (bundle_stat()).
+ * Return 0, or -1 with errno set.
+ */
+int	config_stat(const char *path, mode_t *mode, dev_t *dev, ino_t *ino);
 int	config_read_file(const char *path, size_t max, char **buf,
 	    size_t *len, char *err, size_t errlen);
 /*

@@ -923,7 +923,7 @@ static int
 cfg_check_path(const YYSTYPE *t, const char *what, const char *kind,
     bool directory)
 {
-	struct stat st;
+	mode_t mode;
 	char *path;
 	int r = -1;
 
@@ -933,10 +933,10 @@ cfg_check_path(const YYSTYPE *t, const char *what, const char *kind,
 	}
 	if ((path = cfg_path(t)) == NULL)
 		return -1;
-	if (stat(path, &st) == -1)
+	if (config_stat(path, &mode, NULL, NULL) == -1)
 		cfg_error_at(t, "%s \"%s\": %s", what, t->string,
 		    strerror(errno));
-	else if (directory ? !S_ISDIR(st.st_mode) : !S_ISREG(st.st_mode))
+	else if (directory ? !S_ISDIR(mode) : !S_ISREG(mode))
 		cfg_error_at(t, "%s \"%s\" is not a %s", what, t->string,
 		    kind);
 	else
@@ -949,9 +949,11 @@ static void
 cfg_include(const YYSTYPE *t)
 {
 	struct cfg_file *f, *up;
-	struct stat st;
 	char err[256], *path, *buf;
 	size_t len;
+	mode_t mode;
+	dev_t dev;
+	ino_t ino;
 
 	if (!cfg->allow_include) {
 		cfg_error_at(t, "include is not allowed here");
@@ -964,13 +966,15 @@ cfg_include(const YYSTYPE *t)
 	/* relative to the includer's directory, and so shown */
 	if ((path = cfg_join(cfg->file->dir, t->string)) == NULL)
 		return;
-	if (stat(path, &st) == -1) {
+	if (config_stat(path, &mode, &dev, &ino) == -1) {
 		cfg_error_at(t, "include \"%s\": %s", t->string,
 		    strerror(errno));
 		goto done;
 	}
-	for (up = cfg->file; up != NULL; up = up->parent)
-		if (up->dev == st.st_dev && up->ino == st.st_ino) {
+	/* Replayed from a bundle there is no inode: the parent, which read
+	 * the disk, found no loop, and the depth is bounded anyway. */
+	for (up = cfg->file; ino != 0 && up != NULL; up = up->parent)
+		if (up->dev == dev && up->ino == ino) {
 			cfg_error_at(t, "include \"%s\" makes a loop",
 			    t->string);
 			goto done;
@@ -986,8 +990,8 @@ cfg_include(const YYSTYPE *t)
 		cfg_oom();
 		goto done;
 	}
-	f->dev = st.st_dev;
-	f->ino = st.st_ino;
+	f->dev = dev;
+	f->ino = ino;
 	f->parent = cfg->file;
 	TAILQ_INSERT_TAIL(&cfg->files, f, entry);
 	cfg->file = f;

@@ -124,13 +124,15 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 &&
 	psock=$TEST_TMP/run/ctl.sock
 	ppid=$TEST_TMP/priv.pid
 	port=$((20000 + $$ % 20000))
-	# a key and a secret only root may read
+	# a key and a secret only root may read, in a directory only root
+	# may search (as /etc/ssl/private is)
+	mkdir -m 0700 "$TEST_TMP/private"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
 	    -subj /CN=corp.example -addext subjectAltName=DNS:corp.example \
-	    -days 2 -keyout "$TEST_TMP/corp.key" -out "$TEST_TMP/corp.pem" \
+	    -days 2 -keyout "$TEST_TMP/private/corp.key" -out "$TEST_TMP/corp.pem" \
 	    >/dev/null 2>&1
-	printf 'a-root-only-dialback-secret\n' >"$TEST_TMP/db.secret"
-	chmod 0600 "$TEST_TMP/corp.key" "$TEST_TMP/db.secret"
+	printf 'a-root-only-dialback-secret\n' >"$TEST_TMP/private/db.secret"
+	chmod 0600 "$TEST_TMP/private/corp.key" "$TEST_TMP/private/db.secret"
 	write_priv_conf() {
 		cat >"$pconf" <<CONF
 user "nobody"
@@ -140,11 +142,11 @@ pid-file "$ppid"
 log stderr
 log level debug
 listen public on 127.0.0.1 port $port
-dialback secret file "db.secret"
+dialback secret file "private/db.secret"
 domain "corp.example" {
 	upstream "127.0.0.1" port 15269
 	certificate "corp.pem"
-	key "corp.key"
+	key "private/corp.key"
 }
 peer default {
 	$1
@@ -176,7 +178,7 @@ CONF
 		    test "$(stat -c %U "$TEST_TMP/run")" = nobody
 		check "the relay cannot read the key itself" \
 		    setpriv --reuid=nobody --regid=nogroup --clear-groups \
-		    sh -c "! cat '$TEST_TMP/corp.key' 2>/dev/null"
+		    sh -c "! cat '$TEST_TMP/private/corp.key' 2>/dev/null"
 		write_priv_conf allow
 		check "reload with a root-only key and secret succeeds" \
 		    "$FEDGATECTL" -s "$psock" reload
