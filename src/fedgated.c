@@ -32,6 +32,7 @@
 #include "log.h"
 #include "policy.h"
 #include "priv.h"
+#include "sandbox.h"
 #include "util.h"
 
 struct options {
@@ -173,6 +174,7 @@ drop_privileges(const struct config *c)
 	uid_t uid;
 	gid_t gid;
 	uint32_t caps = needed_caps(c);
+	char err[256];
 
 	if (c->user != NULL) {
 		if ((pw = getpwnam(c->user)) == NULL)
@@ -200,6 +202,11 @@ drop_privileges(const struct config *c)
 	}
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1)
 		fatal("prctl(PR_SET_NO_NEW_PRIVS)");
+	if (sandbox_enter(err, sizeof(err)) == -1)
+		log_warnx("relay: no system-call filter: %s", err);
+	else
+		log_debug("relay: system-call filter on, %u calls denied",
+		    sandbox_denied());
 }
 
 /*

@@ -174,6 +174,8 @@ CONF
 		done
 		check "the relay has no new privileges" \
 		    test "$(status_of "$relay" NoNewPrivs)" = 1
+		check "the relay runs under a seccomp filter" \
+		    test "$(status_of "$relay" Seccomp)" = 2
 		check "the socket directory was made for it" \
 		    test "$(stat -c %U "$TEST_TMP/run")" = nobody
 		check "the relay cannot read the key itself" \
