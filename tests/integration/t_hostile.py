@@ -105,6 +105,15 @@ except PeerError as e:
     sys.exit(tap.done())
 
 
+def opened(frm="remote.example"):
+    """A stream from frm to corp.example, its header and features read."""
+    p = Peer(port=public_port)
+    p.open_stream(frm=frm, to="corp.example")
+    p.expect_header()
+    p.expect_element("features", NS_STREAM)
+    return p
+
+
 def honest_peer_served(what):
     """An honest peer authenticates while the attack goes on."""
     try:
@@ -149,10 +158,7 @@ try:
     tap.ok(cond == "host-unknown", "a 'to' with control characters gets "
            "host-unknown", cond)
     p.close()
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.send("<db:verify from='remote.example' to='corp.example' id='%s'>"
            "%s</db:verify>" % ("i&#10;d" * 50, "k" * 70000))
     v = p.expect_element("verify", NS_DB)
@@ -164,10 +170,7 @@ try:
     tap.ok(cond == "policy-violation", "a db:verify with a 60 KB id (it "
            "would be echoed) gets policy-violation", cond)
     p.close()
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.send("<%s/>" % ("x" * 50000))
     cond = p.expect_stream_error()
     tap.ok(cond == "unsupported-stanza-type", "a 50 KB element name gets "
@@ -186,10 +189,7 @@ except PeerError as e:
 # 2. Dialback amplification.
 try:
     base = auth_srv.connections
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     for i in range(200):
         p.send("<db:result from='remote.example' to='corp.example'>bad%d"
                "</db:result>" % i)
@@ -209,10 +209,7 @@ try:
     tap.ok(1 <= made <= 3, "they made %d verification connections (at most "
            "3)" % made)
     # One failure after another: bounded by verifications-per-stream.
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote2.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened("remote2.example")
     cond = None
     for i in range(20):
         p.send("<db:result from='remote2.example' to='corp.example'>bad%d"
@@ -235,10 +232,7 @@ try:
                      if "(verify)" in l))
     p.close()
     # Domains per stream.
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     for i in range(3):
         p.send("<db:result from='d%d.slow.example' to='corp.example'>k"
                "</db:result>" % i)
@@ -253,10 +247,7 @@ except PeerError as e:
 
 # 3. A verification that never finishes.
 try:
-    p = Peer(port=public_port)
-    p.open_stream(frm="slow.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened("slow.example")
     p.send("<db:result from='slow.example' to='corp.example'>k</db:result>")
     cond = p.expect_stream_error(timeout=10)
     tap.ok(cond == "connection-timeout", "a verification that never "
@@ -308,10 +299,7 @@ except PeerError as e:
 
 # 5. SASL by the book.
 try:
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.send("<auth xmlns='%s' mechanism='EXTERNAL'>=</auth>" % NS_SASL)
     f = p.expect_element("failure", NS_SASL)
     tap.ok(f.children and f.children[0].name == "invalid-mechanism",
@@ -319,10 +307,7 @@ try:
     p.close()
 
     def secure_stream():
-        p = Peer(port=public_port)
-        p.open_stream(frm="secure.example", to="corp.example")
-        p.expect_header()
-        p.expect_element("features", NS_STREAM)
+        p = opened("secure.example")
         p.starttls_client(ca.client_context("secure.example"),
                           server_hostname="corp.example")
         p.open_stream(frm="secure.example", to="corp.example")
@@ -364,28 +349,19 @@ except PeerError as e:
 
 # 6. Stream errors by the book.
 try:
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.send("<message from='a@remote.example' to='b@corp.example'/>")
     cond = p.expect_stream_error()
     tap.ok(cond == "not-authorized", "a stanza before authentication: "
            "not-authorized", cond)
     p.close()
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.send("<foo:message from='a@remote.example' to='b@corp.example'/>")
     cond = p.expect_stream_error()
     tap.ok(cond == "bad-namespace-prefix", "an unbound prefix: "
            "bad-namespace-prefix", cond)
     p.close()
-    p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
-    p.expect_header()
-    p.expect_element("features", NS_STREAM)
+    p = opened()
     p.sock.shutdown(socket.SHUT_WR)
     kind = None
     try:
