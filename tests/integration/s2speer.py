@@ -401,17 +401,26 @@ def verify_back(port, receiving, originating, sid, key):
         back.close()
 
 
+def accept_dialback(peer, domain, authoritative_port,
+                    features=DIALBACK_FEATURES):
+    """Answer an opening stream as domain's receiving server: check the
+    db:result that follows with fedgated's authoritative face on
+    authoritative_port and answer it. Return the verdict."""
+    hdr, sid = accept_stream(peer, domain, features)
+    r = peer.expect_element("result", NS_DB)
+    verdict = verify_back(authoritative_port, domain, r.get("from"), sid,
+                          r.text)
+    peer.send("<db:result from='%s' to='%s' type='%s'/>" % (
+        domain, r.get("from"), verdict))
+    return verdict
+
+
 def receiving_server(domain, authoritative_port, inbox):
     """A handler for a server that fedgated connects to as `domain`'s
     receiving server: it checks fedgated's db:result with fedgated's
     authoritative face on authoritative_port, then collects into inbox."""
     def handler(peer):
-        hdr, sid = accept_stream(peer, domain)
-        r = peer.expect_element("result", NS_DB)
-        verdict = verify_back(authoritative_port, domain, r.get("from"), sid,
-                              r.text)
-        peer.send("<db:result from='%s' to='%s' type='%s'/>" % (
-            domain, r.get("from"), verdict))
+        accept_dialback(peer, domain, authoritative_port)
         inbox.collect(peer)
     return handler
 

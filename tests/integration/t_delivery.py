@@ -23,9 +23,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (NS_DB, Fedgated, PeerError, Server, Tap, accept_stream,
+from s2speer import (Fedgated, PeerError, Server, Tap, accept_dialback,
                      authoritative_server, dialback_stream, free_port,
-                     tempdir, verify_back, wait_until)
+                     tempdir, wait_until)
 
 SECRET = "delivery-secret-0123456789abcdef"
 REMOTE_SECRET = "delivery-remote-secret-0123456789"
@@ -61,12 +61,7 @@ def internal_server(peer):
     """corp.internal: verifies fedgated's key, records messages, answers
     pings; its first connection resets after RESET_AFTER messages."""
     first = internal_srv.connections == 1
-    hdr, sid = accept_stream(peer, "corp.internal")
-    r = peer.expect_element("result", NS_DB)
-    verdict = verify_back(internal_port, "corp.internal", r.get("from"), sid,
-                          r.text)
-    peer.send("<db:result from='corp.internal' to='%s' type='%s'/>" % (
-        r.get("from"), verdict))
+    accept_dialback(peer, "corp.internal", internal_port)
     got = 0
     while True:
         try:
@@ -88,12 +83,7 @@ def internal_server(peer):
 
 def stuck_server(peer):
     """stuck.internal: lets fedgated in, then reads nothing."""
-    hdr, sid = accept_stream(peer, "stuck.internal")
-    r = peer.expect_element("result", NS_DB)
-    verdict = verify_back(internal_port, "stuck.internal", r.get("from"),
-                          sid, r.text)
-    peer.send("<db:result from='stuck.internal' to='%s' type='%s'/>" % (
-        r.get("from"), verdict))
+    accept_dialback(peer, "stuck.internal", internal_port)
     stuck_gate.wait(60)
 
 
@@ -101,14 +91,9 @@ def sm_server(peer):
     """sm.internal: offers XEP-0198, counts what it handles and answers
     <r/> with <a h/>; its first connection resets mid-burst."""
     first = sm_srv.connections == 1
-    hdr, sid = accept_stream(peer, "sm.internal", features=(
+    accept_dialback(peer, "sm.internal", internal_port, features=(
         "<stream:features><dialback xmlns='urn:xmpp:features:dialback'/>"
         "<sm xmlns='%s'/></stream:features>" % NS_SM))
-    r = peer.expect_element("result", NS_DB)
-    verdict = verify_back(internal_port, "sm.internal", r.get("from"), sid,
-                          r.text)
-    peer.send("<db:result from='sm.internal' to='%s' type='%s'/>" % (
-        r.get("from"), verdict))
     h = 0
     while True:
         try:
