@@ -128,10 +128,10 @@ resolve_set_servers(struct ub_ctx *ctx, const char *forwarder, uint16_t port)
 			    ub_strerror(rc));
 			return -1;
 		}
-		if ((rc = ub_ctx_hosts(ctx, NULL)) != 0) {
-			log_warnx("resolve: /etc/hosts: %s", ub_strerror(rc));
-			return -1;
-		}
+		/* A machine without /etc/hosts (a fresh chroot) still has DNS. */
+		if ((rc = ub_ctx_hosts(ctx, NULL)) != 0)
+			log_info("resolve: /etc/hosts: %s; names go to the "
+			    "DNS only", ub_strerror(rc));
 		return 0;
 	}
 	if (strcmp(forwarder, "*") == 0 ||
