@@ -32,6 +32,12 @@ diag() {
 	sed 's/^/# /'
 }
 
+# free_port: print a TCP port of 127.0.0.1 that is free now (the kernel's
+# choice), so that a test's listener does not collide with another's.
+free_port() {
+	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # wait_until SECONDS CMD...: poll CMD every 50 ms until it succeeds.
 wait_until() {
 	limit=$(($1 * 20))

@@ -123,7 +123,7 @@ if [ "$(id -u)" -eq 0 ] && id nobody >/dev/null 2>&1 &&
 	pconf=$TEST_TMP/priv.conf
 	psock=$TEST_TMP/run/ctl.sock
 	ppid=$TEST_TMP/priv.pid
-	port=$((20000 + $$ % 20000))
+	port=$(free_port)
 	# a key and a secret only root may read, in a directory only root
 	# may search (as /etc/ssl/private is)
 	mkdir -m 0700 "$TEST_TMP/private"
