@@ -117,7 +117,7 @@ peer default { deny }
 CONF
 grep -v '^dialback secret' "$conf" | sed 's/^/    | /'
 tell "| dialback secret \"(random, made for this run)\""
-"$FEDGATED" -n -f "$conf" 2>&1 | sed 's/^/    fedgated -n: /'
+ns_exec dmz "$FEDGATED" -n -f "$conf" 2>&1 | sed 's/^/    fedgated -n: /'
 
 say "Starting fedgated in the DMZ"
 fedgated_start_ns dmz "$conf" "$flog" "$DMZ_PUB:5269" "$DMZ_INT:5269" ||

@@ -129,12 +129,7 @@ daemon_free(struct daemon *d)
 	free(d);
 }
 
-/*
- * Load the certificates of c's local domains into a new struct tls, reading
- * through b (NULL: the disk). Return it, or NULL with the errors appended
- * to *errors.
- */
-static struct tls *
+struct tls *
 daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 {
 	const struct config_domain *dom;

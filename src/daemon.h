@@ -14,6 +14,8 @@ struct event_base;
 struct config;
 struct daemon;
 struct priv;
+struct tls;
+struct bundle;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -32,6 +34,14 @@ void	daemon_free(struct daemon *);
  * dropped). Return 0, or -1 after logging why.
  */
 int	daemon_bind(struct daemon *);
+/*
+ * Load the certificates of c's local domains into a new struct tls, reading
+ * through b (NULL: the disk), as start-up and a reload do. Return it, or
+ * NULL with the errors ("FILE:LINE: domain D: why", one per line) appended
+ * to *errors.
+ */
+struct tls *daemon_load_tls(const struct config *c, struct bundle *b,
+	    char **errors);
 /* Start serving: accept on listeners and the control socket. */
 void	daemon_run(struct daemon *);
 /*

@@ -31,13 +31,14 @@
 #include "daemon.h"
 #include "log.h"
 #include "policy.h"
+#include "preflight.h"
 #include "priv.h"
 #include "sandbox.h"
 #include "util.h"
 
 struct options {
 	const char	*config_path;
-	bool		 check_only;	/* -n */
+	int		 check_only;	/* 0, 'n' (file and host) or 'N' (file) */
 	bool		 foreground;	/* -d */
 	int		 verbose;	/* -v count */
 };
@@ -45,7 +46,7 @@ struct options {
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr, "usage: fedgated [-dnVv] [-f file]\n");
+	fprintf(stderr, "usage: fedgated [-dNnVv] [-f file]\n");
 	exit(1);
 }
 
@@ -55,7 +56,7 @@ parse_options(int argc, char *argv[], struct options *o)
 	int ch;
 
 	o->config_path = CONFIG_DEFAULT_PATH;
-	while ((ch = getopt(argc, argv, "df:hnVv")) != -1) {
+	while ((ch = getopt(argc, argv, "df:hNnVv")) != -1) {
 		switch (ch) {
 		case 'd':
 			o->foreground = true;
@@ -64,7 +65,8 @@ parse_options(int argc, char *argv[], struct options *o)
 			o->config_path = optarg;
 			break;
 		case 'n':
-			o->check_only = true;
+		case 'N':
+			o->check_only = ch;
 			break;
 		case 'V':
 			printf("fedgated %s\n", PACKAGE_VERSION);
@@ -94,6 +96,28 @@ load_config(const char *path)
 		exit(1);
 	}
 	return c;
+}
+
+/*
+ * -N: the file was fine. -n: so is this host for it (preflight.h). Print
+ * the verdict or every problem; return the exit status.
+ */
+static int
+check_config(const struct options *o, struct config *c)
+{
+	char *errors = NULL;
+	int n = 0;
+
+	if (o->check_only == 'n')
+		n = preflight_check(c, &errors);
+	config_unref(c);
+	if (n > 0) {
+		fputs(errors != NULL ? errors : "start-up would fail\n", stderr);
+		free(errors);
+		return 1;
+	}
+	printf("configuration OK\n");
+	return 0;
 }
 
 static void
@@ -357,11 +381,8 @@ main(int argc, char *argv[])
 	if (realpath(o.config_path, abs_path) != NULL)
 		o.config_path = abs_path;
 	c = load_config(o.config_path);
-	if (o.check_only) {
-		printf("configuration OK\n");
-		config_unref(c);
-		return 0;
-	}
+	if (o.check_only)
+		return check_config(&o, c);
 	setup_logging(&o, c);
 	signal(SIGPIPE, SIG_IGN);
 	if (!o.foreground && daemon(0, 0) == -1)

@@ -73,8 +73,8 @@ peer "secure.example" { allow; tls required; verify required; auth external }
 peer "denied.example" deny
 peer default { deny }
 CONF
-check "fedgated -n accepts the configuration" \
-    sh -c "'$FEDGATED' -n -f '$conf' 2>&1 | grep -qx 'configuration OK'"
+check "fedgated -n accepts the configuration, in the DMZ" \
+    sh -c "ip netns exec $(ns_name dmz) '$FEDGATED' -n -f '$conf' 2>&1 | grep -qx 'configuration OK'"
 fedgated_start_ns dmz "$conf" "$flog" "$DMZ_PUB:5269" "$DMZ_INT:5269" ||
     bail "fedgated did not start"
 ok "fedgated listens on its public and internal faces"
