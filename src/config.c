@@ -77,6 +77,7 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_DNS] = "timeout dns",
 	[CONFIG_SET_IDLE] = "timeout idle",
 	[CONFIG_SET_SHUTDOWN] = "timeout shutdown",
+	[CONFIG_SET_STATE] = "state directory",
 };
 
 const char *
@@ -193,8 +194,10 @@ config_new(void)
 	TAILQ_INIT(&c->unsupported);
 	config_defaults(c);
 	if ((c->control_path = strdup(CONFIG_DEFAULT_CONTROL)) == NULL ||
+	    (c->state_dir = strdup(CONFIG_DEFAULT_STATE)) == NULL ||
 	    (c->policy = policy_new()) == NULL) {
 		free(c->control_path);
+		free(c->state_dir);
 		free(c);
 		return NULL;
 	}
@@ -234,6 +237,7 @@ config_free(struct config *c)
 	free(c->group);
 	free(c->pid_file);
 	free(c->control_path);
+	free(c->state_dir);
 	free(c->control_group);
 	free(c->metrics_host);
 	free(c->metrics_origin.file);

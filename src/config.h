@@ -31,7 +31,11 @@ struct bundle;
 #ifndef RUNSTATEDIR
 #define RUNSTATEDIR	"/run"
 #endif
+#ifndef LOCALSTATEDIR
+#define LOCALSTATEDIR	"/var"
+#endif
 #define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fedgated.conf"
+#define CONFIG_DEFAULT_STATE	LOCALSTATEDIR "/lib/fedgated"
 #define CONFIG_DEFAULT_CONTROL	RUNSTATEDIR "/fedgated/fedgated.sock"
 #define CONFIG_DEFAULT_PORT	5269	/* wherever an XMPP port is optional */
 #define CONFIG_DEFAULT_METRICS_PORT 9269
@@ -141,6 +145,7 @@ enum config_setting {
 	CONFIG_SET_DNS,
 	CONFIG_SET_IDLE,
 	CONFIG_SET_SHUTDOWN,
+	CONFIG_SET_STATE,
 	CONFIG_SET_MAX
 };
 
@@ -162,6 +167,7 @@ struct config {
 	char			*user;		/* NULL: stay as started */
 	char			*group;
 	char			*pid_file;	/* NULL: none */
+	char			*state_dir;	/* runtime policy rules live here */
 
 	/* logging */
 	bool			 log_syslog;	/* else stderr */

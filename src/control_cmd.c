@@ -40,6 +40,12 @@ static int control_cmd_policy_check(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_policy_list(struct control_client *,
     struct json_object *, int, char **);
+static int control_cmd_policy_allow(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_policy_deny(struct control_client *,
+    struct json_object *, int, char **);
+static int control_cmd_policy_remove(struct control_client *,
+    struct json_object *, int, char **);
 static int control_cmd_reload(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_log_level(struct control_client *, struct json_object *,
@@ -69,6 +75,15 @@ const struct control_command control_commands[] = {
 	    "show the rule that matches DOMAIN and the effective settings" },
 	{ "policy list", "", 0, 0, CONTROL_READ, control_cmd_policy_list,
 	    "list every policy rule" },
+	{ "policy allow", "PATTERN [tls MODE] [verify MODE] [auth MODE]", 1, 7,
+	    CONTROL_WRITE, control_cmd_policy_allow,
+	    "allow PATTERN at run time, with these settings; saved" },
+	{ "policy deny", "PATTERN", 1, 1, CONTROL_WRITE,
+	    control_cmd_policy_deny,
+	    "deny PATTERN at run time and close its legs; saved" },
+	{ "policy remove", "PATTERN", 1, 1, CONTROL_WRITE,
+	    control_cmd_policy_remove,
+	    "remove the runtime rule of PATTERN; the file's applies again" },
 	{ "reload", "", 0, 0, CONTROL_WRITE, control_cmd_reload,
 	    "re-read the configuration file" },
 	{ "kill", "SESSION", 1, 1, CONTROL_WRITE, control_cmd_kill,
@@ -266,7 +281,8 @@ control_settings_json(const struct policy_settings *s, unsigned mask)
 static struct json_object *
 control_rule_json(const struct policy_rule *r)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *over;
+	const struct policy_rule *shadowed;
 
 	json_object_object_add(o, "pattern",
 	    control_json_text(policy_rule_pattern(r)));
@@ -276,6 +292,14 @@ control_rule_json(const struct policy_rule *r)
 	    control_json_text(policy_rule_origin(r)));
 	json_object_object_add(o, "line",
 	    json_object_new_int(policy_rule_line(r)));
+	if ((shadowed = policy_rule_shadowed(r)) != NULL) {
+		over = json_object_new_object();
+		json_object_object_add(over, "origin",
+		    control_json_text(policy_rule_origin(shadowed)));
+		json_object_object_add(over, "line",
+		    json_object_new_int(policy_rule_line(shadowed)));
+		json_object_object_add(o, "overrides", over);
+	}
 	return o;
 }
 
@@ -349,6 +373,112 @@ control_cmd_policy_list(struct control_client *cc, struct json_object *reply,
 	    list);
 	json_object_object_add(reply, "rules", list);
 	return 0;
+}
+
+/*
+ * Settings of policy allow: pairs "tls MODE", "verify MODE", "auth MODE",
+ * each at most once, into s. Return 0, or -1 with the reply's error set.
+ */
+static int
+control_policy_settings(struct json_object *reply, int argc, char **argv,
+    struct policy_settings *s)
+{
+	int r;
+
+	if (argc % 2 != 0)
+		return control_error(reply, "a setting needs its value: "
+		    "tls MODE, verify MODE or auth MODE");
+	for (int i = 0; i < argc; i += 2) {
+		if (strcmp(argv[i], "tls") == 0 && !(s->set & POLICY_SET_TLS)) {
+			s->set |= POLICY_SET_TLS;
+			r = policy_tls_parse(argv[i + 1], &s->tls);
+		} else if (strcmp(argv[i], "verify") == 0 &&
+		    !(s->set & POLICY_SET_VERIFY)) {
+			s->set |= POLICY_SET_VERIFY;
+			r = policy_verify_parse(argv[i + 1], &s->verify);
+		} else if (strcmp(argv[i], "auth") == 0 &&
+		    !(s->set & POLICY_SET_AUTH)) {
+			s->set |= POLICY_SET_AUTH;
+			r = policy_auth_parse(argv[i + 1], &s->auth);
+		} else
+			return control_error(reply, "unknown or repeated "
+			    "setting (tls, verify, auth, once each)");
+		if (r == -1)
+			return control_error(reply, "invalid %s mode \"%.32s\"",
+			    argv[i], argv[i + 1]);
+	}
+	return 0;
+}
+
+/* The reply of a runtime rule change: the rule, the legs closed, saved. */
+static int
+control_policy_reply(struct control_client *cc, struct json_object *reply,
+    const char *verb, const char *pattern, int closed, const char *err,
+    const char *save_err)
+{
+	if (closed == -1)
+		return control_error(reply, "%s", err);
+	log_info("control: policy %s %s by uid %u pid %ld", verb, pattern,
+	    (unsigned)cc->uid, (long)cc->pid);
+	json_object_object_add(reply, "pattern", control_json_text(pattern));
+	json_object_object_add(reply, "closed", json_object_new_int(closed));
+	json_object_object_add(reply, "state",
+	    control_json_text(daemon_config(cc->ctl->d)->state_dir));
+	json_object_object_add(reply, "saved",
+	    json_object_new_boolean(save_err[0] == '\0'));
+	if (save_err[0] != '\0')
+		json_object_object_add(reply, "save_error",
+		    control_json_text(save_err));
+	return 0;
+}
+
+static int
+control_cmd_policy_allow(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct policy_settings s;
+	char err[256], save_err[512];
+	int closed;
+
+	policy_settings_init(&s);
+	s.set = POLICY_SET_ALLOW;
+	s.allow = true;
+	if (control_policy_settings(reply, argc - 1, argv + 1, &s) == -1)
+		return -1;
+	closed = daemon_policy_set(cc->ctl->d, argv[0], &s, err, sizeof(err),
+	    save_err, sizeof(save_err));
+	return control_policy_reply(cc, reply, "allow", argv[0], closed, err,
+	    save_err);
+}
+
+static int
+control_cmd_policy_deny(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct policy_settings s;
+	char err[256], save_err[512];
+	int closed;
+
+	policy_settings_init(&s);
+	s.set = POLICY_SET_ALLOW;
+	s.allow = false;
+	closed = daemon_policy_set(cc->ctl->d, argv[0], &s, err, sizeof(err),
+	    save_err, sizeof(save_err));
+	return control_policy_reply(cc, reply, "deny", argv[0], closed, err,
+	    save_err);
+}
+
+static int
+control_cmd_policy_remove(struct control_client *cc,
+    struct json_object *reply, int argc, char **argv)
+{
+	char err[256], save_err[512];
+	int closed;
+
+	closed = daemon_policy_remove(cc->ctl->d, argv[0], err, sizeof(err),
+	    save_err, sizeof(save_err));
+	return control_policy_reply(cc, reply, "remove", argv[0], closed, err,
+	    save_err);
 }
 
 static int

@@ -28,6 +28,7 @@
 #include "log.h"
 #include "policy.h"
 #include "priv.h"
+#include "state.h"
 #include "resolve.h"
 #include "route.h"
 #include "tls.h"
@@ -309,6 +310,7 @@ daemon_reload(struct daemon *d, char **errors)
 	struct bundle *b = NULL;
 	struct config *c;
 	struct tls *t;
+	enum log_level old_level;
 	unsigned closed;
 
 	*errors = NULL;
@@ -337,6 +339,7 @@ daemon_reload(struct daemon *d, char **errors)
 	bundle_free(b);
 	b = NULL;
 	daemon_check_fixed(d->config, c);
+	old_level = d->config->log_level;
 	config_unref(d->config);
 	d->config = c;
 	tls_free(d->tls);		/* live SSLs outlive it */
@@ -344,10 +347,12 @@ daemon_reload(struct daemon *d, char **errors)
 	leg_env_set(c, t);
 	route_configure(c);
 	d->reloads++;
-	if ((closed = leg_close_denied()) > 0)
+	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);
-	log_set_level(c->log_level > log_get_level() ? c->log_level :
-	    log_get_level());
+	/* the file's level when the file changed it; else the one in force
+	 * (fedgatectl log level may have lowered or raised it) */
+	if (c->log_level != old_level)
+		log_set_level(c->log_level);
 	log_info("reload: configuration %s loaded", d->config_path);
 	return 0;
  refused:
@@ -363,6 +368,56 @@ daemon_reload(struct daemon *d, char **errors)
 		free(copy);
 	}
 	return -1;
+}
+
+/*
+ * After a runtime rule changed: save the runtime rules, close what the
+ * policy now denies. Return the number of legs closed.
+ */
+static unsigned
+daemon_policy_changed(struct daemon *d, const char *what, char *save_err,
+    size_t save_errlen)
+{
+	unsigned closed;
+
+	save_err[0] = '\0';
+	if (state_save_policy(d->config->state_dir, d->config->policy,
+	    save_err, save_errlen) == -1)
+		log_warnx("policy: %s is in force but not saved: %s", what,
+		    save_err);
+	closed = leg_close_denied("denied by a runtime policy rule");
+	log_info("policy: %s; %u legs closed", what, closed);
+	return closed;
+}
+
+int
+daemon_policy_set(struct daemon *d, const char *pattern,
+    const struct policy_settings *s, char *err, size_t errlen,
+    char *save_err, size_t save_errlen)
+{
+	char what[1100];
+
+	if (policy_set(d->config->policy, pattern, s, "control", 0, err,
+	    errlen) == -1)
+		return -1;
+	snprintf(what, sizeof(what), "runtime rule for %.1030s set", pattern);
+	return (int)daemon_policy_changed(d, what, save_err, save_errlen);
+}
+
+int
+daemon_policy_remove(struct daemon *d, const char *pattern, char *err,
+    size_t errlen, char *save_err, size_t save_errlen)
+{
+	char what[1100];
+
+	if (policy_remove_runtime(d->config->policy, pattern) == -1) {
+		snprintf(err, errlen, "no runtime rule for \"%.1030s\"",
+		    pattern);
+		return -1;
+	}
+	snprintf(what, sizeof(what), "runtime rule for %.1030s removed",
+	    pattern);
+	return (int)daemon_policy_changed(d, what, save_err, save_errlen);
 }
 
 static void

@@ -16,6 +16,7 @@ struct daemon;
 struct priv;
 struct tls;
 struct bundle;
+struct policy_settings;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -57,6 +58,24 @@ int	daemon_reload(struct daemon *, char **errors);
  * (priv.h), instead of the disk. p stays the caller's.
  */
 void	daemon_set_priv(struct daemon *, struct priv *p);
+/*
+ * Set a runtime peer rule for pattern (fedgatectl policy allow or deny):
+ * in force at once over the file's rule for the same pattern, kept across
+ * reloads, and saved in the state directory for the next start. Legs the
+ * policy now denies are closed with policy-violation. Return the number of
+ * legs closed, or -1 with err set (an invalid pattern or setting). A rule
+ * in force that could not be saved sets save_err (else it is "").
+ */
+int	daemon_policy_set(struct daemon *, const char *pattern,
+	    const struct policy_settings *s, char *err, size_t errlen,
+	    char *save_err, size_t save_errlen);
+/*
+ * Remove the runtime rule for pattern (fedgatectl policy remove): the
+ * file's rule, if it has one, is in force again. As daemon_policy_set();
+ * -1 if pattern has no runtime rule.
+ */
+int	daemon_policy_remove(struct daemon *, const char *pattern, char *err,
+	    size_t errlen, char *save_err, size_t save_errlen);
 /* Stop accepting, drain, close every stream, then leave the event loop. */
 void	daemon_stop(struct daemon *, const char *reason);
 

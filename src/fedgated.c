@@ -34,6 +34,7 @@
 #include "preflight.h"
 #include "priv.h"
 #include "sandbox.h"
+#include "state.h"
 #include "util.h"
 
 struct options {
@@ -96,6 +97,26 @@ load_config(const char *path)
 		exit(1);
 	}
 	return c;
+}
+
+/*
+ * Add the runtime policy rules saved in the state directory to c's policy.
+ * Return their number; on an error print it and exit: starting without a
+ * deny an operator set would be worse than not starting.
+ */
+static int
+load_state(struct config *c)
+{
+	char *errors = NULL;
+	int n;
+
+	if ((n = state_load_policy(c->state_dir, c->policy, &errors)) == -1) {
+		fputs(errors != NULL ? errors : "state: cannot read the runtime "
+		    "policy\n", stderr);
+		free(errors);
+		exit(1);
+	}
+	return n;
 }
 
 /*
@@ -257,6 +278,22 @@ prepare_control_dir(const struct config *c)
 	free(copy);
 }
 
+/*
+ * The relay saves runtime rules in the state directory after it has
+ * dropped to its user: make the directory for it (one level) if missing.
+ */
+static void
+prepare_state_dir(const struct config *c)
+{
+	struct passwd *pw;
+
+	if (c->user == NULL || (pw = getpwnam(c->user)) == NULL)
+		return;
+	if (state_prepare_dir(c->state_dir, pw->pw_uid, pw->pw_gid) == -1)
+		log_warnx("state directory %s: %s; runtime policy rules will "
+		    "not be saved", c->state_dir, strerror(errno));
+}
+
 static void
 write_pid_file(const char *path)
 {
@@ -338,6 +375,7 @@ relay_main(const struct options *o, struct config *c, int fd)
 	if ((d = daemon_new(base, c, o->config_path)) == NULL)
 		fatalx("out of memory");
 	prepare_control_dir(c);
+	prepare_state_dir(c);
 	if (daemon_bind(d) == -1)
 		fatalx("start-up failed");
 	drop_privileges(c);
@@ -373,7 +411,7 @@ main(int argc, char *argv[])
 	char *pid_file = NULL;
 	sigset_t set;
 	pid_t relay;
-	int fd, status;
+	int fd, status, nrules = 0;
 
 	parse_options(argc, argv, &o);
 	log_init(true, LOG_DAEMON);
@@ -381,9 +419,14 @@ main(int argc, char *argv[])
 	if (realpath(o.config_path, abs_path) != NULL)
 		o.config_path = abs_path;
 	c = load_config(o.config_path);
+	if (o.check_only != 'N')
+		nrules = load_state(c);
 	if (o.check_only)
 		return check_config(&o, c);
 	setup_logging(&o, c);
+	if (nrules > 0)
+		log_info("%d runtime policy rules from %s/%s", nrules,
+		    c->state_dir, STATE_POLICY_FILE);
 	signal(SIGPIPE, SIG_IGN);
 	if (!o.foreground && daemon(0, 0) == -1)
 		fatal("daemon");

@@ -889,7 +889,7 @@ leg_is_allowed(const struct leg *l)
 }
 
 unsigned
-leg_close_denied(void)
+leg_close_denied(const char *reason)
 {
 	struct leg *l, *next;
 	unsigned n = 0;
@@ -897,7 +897,7 @@ leg_close_denied(void)
 	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
 		if (l->state == LEG_CLOSING || leg_is_allowed(l))
 			continue;
-		leg_set_reason(l, "denied by the reloaded policy");
+		leg_set_reason(l, "%s", reason);
 		leg_close(l, XMPP_STREAM_POLICY_VIOLATION, NULL);
 		n++;
 	}

@@ -117,8 +117,9 @@ void	leg_close(struct leg *, enum xmpp_stream_error cond, const char *text);
 /* Close every leg with system-shutdown (drain). */
 void	leg_close_all(const char *reason);
 /* Close the legs whose authenticated remote domain the current policy now
- * denies (after a reload). Return how many. */
-unsigned leg_close_denied(void);
+ * denies (after a reload, or a runtime rule), with policy-violation, and
+ * reason in the log. Return how many. */
+unsigned leg_close_denied(const char *reason);
 /* Close leg id, or every leg whose remote domain is domain. Return how
  * many were closed. */
 unsigned leg_kill(uint64_t id, const char *domain);

@@ -222,9 +222,10 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	HANDSHAKE OUTPUTBUFFER SASLATTEMPTS VERIFICATIONS
 %token	VERIFICATIONSPERSTREAM UNACKED
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
+%token	DIRECTORY
 %token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTIONAL ORIGINAL PEER
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
-%token	RESOLVER ROUTE SECRET SHUTDOWN SOCKET SRV STANZASIZE STDERR SYSLOG
+%token	RESOLVER ROUTE SECRET SHUTDOWN SOCKET SRV STANZASIZE STATE STDERR SYSLOG
 %token	TIMEOUT TLS TRANSPARENT TRUSTED UPSTREAM USER VERIFY YES
 %token	STRING NUMBER VARNAME ENDINCLUDE
 
@@ -299,6 +300,15 @@ main		: USER string {
 				    "absolute path", $2.string);
 			else
 				cfg_set_str(&cfg->conf->pid_file, $2.string);
+		}
+		| STATE DIRECTORY string {
+			if (cfg_once(&$1, CONFIG_SET_STATE) == -1)
+				break;
+			if ($3.string[0] != '/')
+				cfg_error_at(&$3, "state directory \"%s\" is not "
+				    "an absolute path", $3.string);
+			else
+				cfg_set_str(&cfg->conf->state_dir, $3.string);
 		}
 		| LOG SYSLOG {
 			if (cfg_once(&$1, CONFIG_SET_LOG) == 0)
@@ -605,6 +615,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "deny",			DENY },
 	{ "depth",			DEPTH },
 	{ "dialback",			DIALBACK },
+	{ "directory",			DIRECTORY },
 	{ "dns",			DNS },
 	{ "domain",			DOMAIN },
 	{ "domains-per-stream",		DOMAINSPERSTREAM },
@@ -650,6 +661,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "socket",			SOCKET },
 	{ "srv",			SRV },
 	{ "stanza-size",		STANZASIZE },
+	{ "state",			STATE },
 	{ "stderr",			STDERR },
 	{ "syslog",			SYSLOG },
 	{ "timeout",			TIMEOUT },

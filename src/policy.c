@@ -28,6 +28,8 @@ struct policy_rule {
 	struct policy_settings	 settings;
 	char			*origin;
 	int			 line;
+	/* a runtime rule's: the file's rule it hides, back when it goes */
+	struct policy_rule	*shadowed;
 };
 
 RB_HEAD(policy_tree, policy_rule);
@@ -294,11 +296,18 @@ policy_pattern_parse(const char *pattern, struct policy_rule *r)
 	return 0;
 }
 
+static bool
+policy_rule_is_runtime(const struct policy_rule *r)
+{
+	return strcmp(r->origin, POLICY_ORIGIN_CONTROL) == 0;
+}
+
 static void
 policy_rule_free(struct policy_rule *r)
 {
 	if (r == NULL)
 		return;
+	policy_rule_free(r->shadowed);
 	free(r->origin);
 	free(r);
 }
@@ -318,9 +327,9 @@ policy_find(struct policy *p, struct policy_rule *r)
 	return NULL;
 }
 
-/* Unlink old (a rule of p) and free it. */
+/* Take old (a rule of p) out of p, without freeing it. */
 static void
-policy_unlink(struct policy *p, struct policy_rule *old)
+policy_detach(struct policy *p, struct policy_rule *old)
 {
 	switch (old->kind) {
 	case POLICY_EXACT:
@@ -333,6 +342,13 @@ policy_unlink(struct policy *p, struct policy_rule *old)
 		p->deflt = NULL;
 		break;
 	}
+}
+
+/* Unlink old (a rule of p) and free it. */
+static void
+policy_unlink(struct policy *p, struct policy_rule *old)
+{
+	policy_detach(p, old);
 	policy_rule_free(old);
 }
 
@@ -433,7 +449,16 @@ policy_put(struct policy *p, const char *pattern,
 	r->settings = *s;
 	r->settings.set &= POLICY_SET_ALL;
 	r->line = line;
-	if (old != NULL)
+	if (old != NULL && policy_rule_is_runtime(r)) {
+		/* a runtime rule hides the file's until it is removed */
+		policy_detach(p, old);
+		if (policy_rule_is_runtime(old)) {
+			r->shadowed = old->shadowed;
+			old->shadowed = NULL;
+			policy_rule_free(old);
+		} else
+			r->shadowed = old;
+	} else if (old != NULL)
 		policy_unlink(p, old);
 	policy_link(p, r);
 	return 0;
@@ -467,7 +492,77 @@ policy_remove(struct policy *p, const char *pattern)
 	if (policy_pattern_parse(pattern, &key) == -1 ||
 	    (old = policy_find(p, &key)) == NULL)
 		return -1;
-	policy_unlink(p, old);
+	policy_detach(p, old);
+	if (old->shadowed != NULL)
+		policy_link(p, old->shadowed);
+	old->shadowed = NULL;
+	policy_rule_free(old);
+	return 0;
+}
+
+int
+policy_remove_runtime(struct policy *p, const char *pattern)
+{
+	struct policy_rule	 key, *old;
+
+	memset(&key, 0, sizeof(key));
+	if (policy_pattern_parse(pattern, &key) == -1 ||
+	    (old = policy_find(p, &key)) == NULL ||
+	    !policy_rule_is_runtime(old))
+		return -1;
+	return policy_remove(p, pattern);
+}
+
+const struct policy_rule *
+policy_rule_shadowed(const struct policy_rule *r)
+{
+	return r->shadowed;
+}
+
+bool
+policy_rule_is_control(const struct policy_rule *r)
+{
+	return policy_rule_is_runtime(r);
+}
+
+/* Append ", " unless at the start, then the text; bounded by len. */
+static void
+policy_format_add(char *buf, size_t len, const char *text)
+{
+	if (buf[strlen(buf) - 1] != '{')
+		strlcat(buf, ";", len);
+	strlcat(buf, " ", len);
+	strlcat(buf, text, len);
+}
+
+int
+policy_rule_format(const struct policy_rule *r, char *buf, size_t len)
+{
+	const struct policy_settings *s = &r->settings;
+	char item[64];
+
+	if (s->set & ~(POLICY_SET_ALLOW | POLICY_SET_TLS | POLICY_SET_VERIFY |
+	    POLICY_SET_AUTH))
+		return -1;
+	snprintf(buf, len, "peer \"%s\" {", r->pattern);
+	if (s->set & POLICY_SET_ALLOW)
+		policy_format_add(buf, len, s->allow ? "allow" : "deny");
+	if (s->set & POLICY_SET_TLS) {
+		snprintf(item, sizeof(item), "tls %s", policy_tls_name(s->tls));
+		policy_format_add(buf, len, item);
+	}
+	if (s->set & POLICY_SET_VERIFY) {
+		snprintf(item, sizeof(item), "verify %s",
+		    policy_verify_name(s->verify));
+		policy_format_add(buf, len, item);
+	}
+	if (s->set & POLICY_SET_AUTH) {
+		snprintf(item, sizeof(item), "auth %s",
+		    policy_auth_name(s->auth));
+		policy_format_add(buf, len, item);
+	}
+	if (strlcat(buf, " }", len) >= len)
+		return -1;
 	return 0;
 }
 

@@ -135,9 +135,13 @@ int	policy_set(struct policy *, const char *pattern,
 	    char *err, size_t errlen);
 /*
  * Remove the rule for pattern (normalised first, so "Example.ORG." removes
- * the rule of "example.org"). Return 0, or -1 if there is none.
+ * the rule of "example.org"). Return 0, or -1 if there is none. A runtime
+ * rule (origin "control") that replaced a rule of the file gives it back
+ * its place: policy_set() of a runtime rule keeps the rule it replaces.
  */
 int	policy_remove(struct policy *, const char *pattern);
+/* policy_remove() if pattern's rule is a runtime rule; else -1. */
+int	policy_remove_runtime(struct policy *, const char *pattern);
 /*
  * Find the rule for the remote domain and fill m. The domain is normalised
  * first (jid_domain_normalize). Return 0; or -1 if the domain is invalid,
@@ -167,6 +171,18 @@ const char *policy_rule_pattern(const struct policy_rule *);
 const struct policy_settings *policy_rule_settings(const struct policy_rule *);
 const char *policy_rule_origin(const struct policy_rule *);
 int	policy_rule_line(const struct policy_rule *);
+/* Whether the rule was set at run time (origin "control"). */
+bool	policy_rule_is_control(const struct policy_rule *);
+/* The file's rule that a runtime rule hides, or NULL. */
+const struct policy_rule *policy_rule_shadowed(const struct policy_rule *);
+/*
+ * Write r as one line of fedgated.conf syntax into buf:
+ * peer "x.example" { deny } or peer "x.example" { allow; tls required }.
+ * Only rules with nothing but allow, tls, verify and auth can be written
+ * (what a runtime rule may set). Return 0, or -1 if it cannot be written
+ * or does not fit.
+ */
+int	policy_rule_format(const struct policy_rule *r, char *buf, size_t len);
 
 /*
  * Names for the enums ("none", "optional", "required"; "dialback",

@@ -232,15 +232,22 @@ preflight_addresses(const struct config *c, char **errors, int *n)
 }
 
 /*
- * What the relay reads after the privilege drop, as it will: OpenSSL looks
- * certificates up in tls ca-path when it verifies a peer, long after
- * start-up. (Certificates, keys and secrets are read by the root parent.)
+ * What the relay reads and writes after the privilege drop, as it will:
+ * OpenSSL looks certificates up in tls ca-path when it verifies a peer,
+ * long after start-up, and runtime policy rules are saved in the state
+ * directory. (Certificates, keys and secrets are read by the root parent.)
  */
 static void
 preflight_readable(const struct config *c, char **errors, int *n)
 {
 	struct stat st;
 
+	/* runtime policy rules are saved there (made at start-up if missing) */
+	if (stat(c->state_dir, &st) == 0 &&
+	    access(c->state_dir, W_OK | X_OK) == -1)
+		preflight_fail(errors, n, &c->origins[CONFIG_SET_STATE],
+		    "state directory %s: %s (runtime policy rules would not be "
+		    "saved)", c->state_dir, strerror(errno));
 	if (c->ca_file != NULL && access(c->ca_file, R_OK) == -1)
 		preflight_fail(errors, n, &c->origins[CONFIG_SET_CA_FILE],
 		    "tls ca-file %s: %s", c->ca_file, strerror(errno));

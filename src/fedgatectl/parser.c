@@ -17,13 +17,18 @@
 
 #include "parser.h"
 
+#ifndef nitems
+#define nitems(a)	(sizeof(a) / sizeof((a)[0]))
+#endif
+
 enum token_type {
 	TOK_NOTOKEN,		/* ends a table */
 	TOK_ENDTOKEN,		/* the command may end here */
 	TOK_KEYWORD,
 	TOK_DOMAIN,		/* a domain name argument */
 	TOK_LEVEL,		/* a log level argument */
-	TOK_SESSION		/* a leg's id, as sessions shows it */
+	TOK_SESSION,		/* a leg's id, as sessions shows it */
+	TOK_SETTINGS		/* the rest: pairs "tls MODE", "verify MODE"... */
 };
 
 struct token {
@@ -45,11 +50,35 @@ static const struct token t_domain[] = {
 	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
 };
 
+static const struct token t_settings[] = {
+	{ TOK_ENDTOKEN, "", PARSER_NONE, NULL, NULL },
+	{ TOK_SETTINGS, "[tls MODE] [verify MODE] [auth MODE]", PARSER_NONE,
+	    t_end, NULL },
+	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
+};
+
+/* A rule's pattern: a domain, "*.domain" or "default". */
+static const struct token t_pattern_settings[] = {
+	{ TOK_DOMAIN, "PATTERN", PARSER_NONE, t_settings, NULL },
+	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
+};
+
+static const struct token t_pattern[] = {
+	{ TOK_DOMAIN, "PATTERN", PARSER_NONE, t_end, NULL },
+	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
+};
+
 static const struct token t_policy[] = {
+	{ TOK_KEYWORD, "allow", PARSER_POLICY_ALLOW, t_pattern_settings,
+	    "allow PATTERN now and after restarts, with these settings" },
 	{ TOK_KEYWORD, "check", PARSER_POLICY_CHECK, t_domain,
 	    "show the rule matching DOMAIN and its effective settings" },
+	{ TOK_KEYWORD, "deny", PARSER_POLICY_DENY, t_pattern,
+	    "deny PATTERN now and after restarts; close its legs" },
 	{ TOK_KEYWORD, "list", PARSER_POLICY_LIST, t_end,
 	    "list the policy rules" },
+	{ TOK_KEYWORD, "remove", PARSER_POLICY_REMOVE, t_pattern,
+	    "remove PATTERN's runtime rule" },
 	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
 };
 
@@ -141,6 +170,55 @@ parser_session_is_valid(const char *word)
 	return strspn(word, "0123456789") == len;
 }
 
+/* The setting names of policy allow, and the modes each takes. */
+static const struct {
+	const char	*name;
+	const char	*modes[4];
+} parser_settings[] = {
+	{ "tls", { "none", "optional", "required", NULL } },
+	{ "verify", { "none", "optional", "required", NULL } },
+	{ "auth", { "dialback", "external", "any", NULL } },
+};
+
+/*
+ * Check argv[0..argc-1] as "NAME MODE" pairs, each name once. Return 0,
+ * or -1 with err set.
+ */
+static int
+parser_settings_check(int argc, char *argv[], const char *prefix, char *err,
+    size_t errlen)
+{
+	unsigned seen = 0;
+	size_t i, k;
+
+	for (int a = 0; a < argc; a += 2) {
+		for (i = 0; i < nitems(parser_settings); i++)
+			if (strcmp(argv[a], parser_settings[i].name) == 0)
+				break;
+		if (i == nitems(parser_settings) || (seen & (1u << i))) {
+			snprintf(err, errlen, "%s: unknown or repeated setting "
+			    "\"%.32s\" (tls, verify, auth, once each)", prefix,
+			    argv[a]);
+			return -1;
+		}
+		seen |= 1u << i;
+		if (a + 1 == argc) {
+			snprintf(err, errlen, "%s: %s needs a mode", prefix,
+			    argv[a]);
+			return -1;
+		}
+		for (k = 0; parser_settings[i].modes[k] != NULL; k++)
+			if (strcmp(argv[a + 1], parser_settings[i].modes[k]) == 0)
+				break;
+		if (parser_settings[i].modes[k] == NULL) {
+			snprintf(err, errlen, "%s: invalid %s mode \"%.32s\"",
+			    prefix, argv[a], argv[a + 1]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static bool
 parser_can_end(const struct token *table)
 {
@@ -224,6 +302,8 @@ parser_match(const struct token *table, const char *word, const char *prefix,
 			    "(a leg ID, as sessions shows)", prefix, word);
 			return NULL;
 		}
+		if (t->type == TOK_SETTINGS)
+			return t;	/* parser_parse() checks them all */
 		if (t->type == TOK_LEVEL) {
 			if (parser_level(word) != NULL)
 				return t;
@@ -276,6 +356,18 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 		if ((t = parser_match(table, argv[i], res->line, err,
 		    errlen)) == NULL)
 			return -1;
+		if (t->type == TOK_SETTINGS) {
+			if (parser_settings_check(argc - i, argv + i, res->line,
+			    err, errlen) == -1)
+				return -1;
+			for (; i < argc; i++)
+				if (parser_append(res, argv[i]) == -1) {
+					snprintf(err, errlen, "command too long");
+					return -1;
+				}
+			table = t->next;
+			break;
+		}
 		if (t->type == TOK_LEVEL)
 			res->level = parser_level(argv[i]);
 		else if (t->type == TOK_DOMAIN)

@@ -17,6 +17,9 @@ enum parser_action {
 	PARSER_STATUS,
 	PARSER_POLICY_CHECK,
 	PARSER_POLICY_LIST,
+	PARSER_POLICY_ALLOW,
+	PARSER_POLICY_DENY,
+	PARSER_POLICY_REMOVE,
 	PARSER_RELOAD,
 	PARSER_LOG_LEVEL,	/* show */
 	PARSER_LOG_LEVEL_SET,
@@ -29,7 +32,7 @@ enum parser_action {
 
 struct parse_result {
 	enum parser_action	 action;
-	const char		*domain;	/* policy check, kill --domain */
+	const char		*domain;	/* policy, kill --domain */
 	const char		*session;	/* kill; both point into argv */
 	const char		*level;		/* PARSER_LOG_LEVEL_SET; a static name */
 	char			 line[CONTROL_LINE_MAX + 1]; /* wire command, no LF */

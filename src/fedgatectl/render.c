@@ -169,11 +169,22 @@ render_origin(struct json_object *rule, char *buf, size_t len)
 	char origin[RENDER_CELL_MAX / 2];
 	int64_t line = json_object_get_int64(render_get(rule, "line"));
 
+	struct json_object *over = render_get(rule, "overrides");
+	char under[RENDER_CELL_MAX / 2];
+
 	render_text(rule, "origin", origin, sizeof(origin));
+	if (strcmp(origin, "control") == 0)
+		snprintf(origin, sizeof(origin), "runtime");
 	if (line > 0)
 		snprintf(buf, len, "%s:%" PRId64, origin, line);
 	else
 		snprintf(buf, len, "%s", origin);
+	if (over != NULL) {
+		render_text(over, "origin", under, sizeof(under));
+		line = json_object_get_int64(render_get(over, "line"));
+		snprintf(buf + strlen(buf), len - strlen(buf),
+		    " (over %.100s:%" PRId64 ")", under, line);
+	}
 	return buf;
 }
 
@@ -599,6 +610,26 @@ render_kill(struct json_object *reply, FILE *out)
 	fprintf(out, "closed %" PRIu64 " session%s\n", n, n == 1 ? "" : "s");
 }
 
+/* policy allow, deny, remove: what is in force, what was closed, saved. */
+static void
+render_policy_change(struct json_object *reply, FILE *out)
+{
+	char pattern[RENDER_CELL_MAX], state[RENDER_CELL_MAX];
+	char save_err[RENDER_CELL_MAX];
+	uint64_t n = render_u64(reply, "closed");
+
+	render_text(reply, "pattern", pattern, sizeof(pattern));
+	fprintf(out, "%s: runtime rule changed, %" PRIu64 " session%s closed\n",
+	    pattern, n, n == 1 ? "" : "s");
+	if (json_object_get_boolean(render_get(reply, "saved")))
+		fprintf(out, "saved in %s\n", render_text(reply, "state", state,
+		    sizeof(state)));
+	else
+		fprintf(out, "NOT saved (in force until fedgated stops): %s\n",
+		    render_text(reply, "save_error", save_err,
+		    sizeof(save_err)));
+}
+
 static void
 render_drain(struct json_object *reply, FILE *out)
 {
@@ -617,6 +648,9 @@ static const struct {
 	{ PARSER_STATUS, render_status },
 	{ PARSER_POLICY_CHECK, render_policy_check },
 	{ PARSER_POLICY_LIST, render_policy_list },
+	{ PARSER_POLICY_ALLOW, render_policy_change },
+	{ PARSER_POLICY_DENY, render_policy_change },
+	{ PARSER_POLICY_REMOVE, render_policy_change },
 	{ PARSER_RELOAD, render_reload },
 	{ PARSER_LOG_LEVEL, render_log_level },
 	{ PARSER_LOG_LEVEL_SET, render_log_level },

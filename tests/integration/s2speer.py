@@ -564,7 +564,8 @@ class Fedgated:
         self.log = os.path.join(tmpdir, "fedgated.log")
         with open(self.conf, "w") as f:
             f.write('control socket "%s" mode 0600\nlog stderr\n'
-                    'log level debug\n' % self.sock)
+                    'log level debug\nstate directory "%s"\n'
+                    % (self.sock, os.path.join(tmpdir, "state")))
             if not acks:
                 f.write("limit unacked 0\n")
             f.write(conf_text)

@@ -403,6 +403,29 @@ test_set_remove(void **state)
 	assert_int_equal(policy_set(p, "a..b", &s, "control", 0, err,
 	    sizeof(err)), -1);
 
+	/* The runtime rule hides the file's, which a remove gives back. */
+	assert_non_null(policy_rule_shadowed(m.rule));
+	assert_int_equal(policy_rule_line(policy_rule_shadowed(m.rule)), 1);
+	assert_true(policy_rule_is_control(m.rule));
+	assert_int_equal(policy_remove_runtime(p, "*.example.org"), -1);
+	assert_int_equal(policy_remove_runtime(p, "Example.ORG"), 0);
+	assert_int_equal(policy_remove_runtime(p, "example.org"), -1);
+	assert_int_equal(policy_match(p, "example.org", &m), 0);
+	assert_true(m.settings.allow);
+	assert_string_equal(policy_rule_origin(m.rule), CONF);
+	assert_false(policy_rule_is_control(m.rule));
+	/* A runtime rule over a runtime rule keeps the file's beneath. */
+	assert_int_equal(policy_set(p, "example.org", &s, "control", 0, err,
+	    sizeof(err)), 0);
+	s = allow(true);
+	assert_int_equal(policy_set(p, "example.org", &s, "control", 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(policy_match(p, "example.org", &m), 0);
+	assert_int_equal(policy_rule_line(policy_rule_shadowed(m.rule)), 1);
+	assert_int_equal(policy_remove(p, "example.org"), 0);
+	assert_int_equal(policy_match(p, "example.org", &m), 0);
+	assert_string_equal(policy_rule_origin(m.rule), CONF);
+
 	/* Remove: exact, then the wildcard, then nothing left. */
 	assert_int_equal(policy_remove(p, "Example.ORG"), 0);
 	assert_int_equal(policy_remove(p, "example.org"), -1);
@@ -433,6 +456,46 @@ collect(const struct policy_rule *r, void *arg)
 
 	snprintf(buf + len, 512 - len, "%s@%s:%d;", policy_rule_pattern(r),
 	    policy_rule_origin(r), policy_rule_line(r));
+}
+
+/* A runtime rule as one line of fedgated.conf. */
+static void
+test_format(void **state)
+{
+	struct policy *p;
+	struct policy_settings s;
+	struct policy_match m;
+	char err[128], line[256];
+
+	(void)state;
+	assert_non_null(p = policy_new());
+	s = allow(false);
+	assert_int_equal(policy_set(p, "*.Spam.Example", &s, "control", 0,
+	    err, sizeof(err)), 0);
+	assert_int_equal(policy_match(p, "a.spam.example", &m), 0);
+	assert_int_equal(policy_rule_format(m.rule, line, sizeof(line)), 0);
+	assert_string_equal(line, "peer \"*.spam.example\" { deny }");
+	s = allow(true);
+	s.set |= POLICY_SET_TLS | POLICY_SET_AUTH | POLICY_SET_VERIFY;
+	s.tls = POLICY_TLS_REQUIRED;
+	s.verify = POLICY_VERIFY_NONE;
+	s.auth = POLICY_AUTH_EXTERNAL;
+	assert_int_equal(policy_set(p, "x.example", &s, "control", 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(policy_match(p, "x.example", &m), 0);
+	assert_int_equal(policy_rule_format(m.rule, line, sizeof(line)), 0);
+	assert_string_equal(line, "peer \"x.example\" { allow; tls required; "
+	    "verify none; auth external }");
+	/* too small: refused, not cut */
+	assert_int_equal(policy_rule_format(m.rule, line, 20), -1);
+	/* a setting a runtime rule cannot hold */
+	s.set |= POLICY_SET_RATE;
+	s.rate = 1024;
+	assert_int_equal(policy_set(p, "y.example", &s, "control", 0, err,
+	    sizeof(err)), 0);
+	assert_int_equal(policy_match(p, "y.example", &m), 0);
+	assert_int_equal(policy_rule_format(m.rule, line, sizeof(line)), -1);
+	policy_free(p);
 }
 
 static void
@@ -557,6 +620,7 @@ main(void)
 		cmocka_unit_test(test_add_errors),
 		cmocka_unit_test(test_bad_settings),
 		cmocka_unit_test(test_set_remove),
+		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_copy_overrides),
 		cmocka_unit_test(test_names),
 	};
