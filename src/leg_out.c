@@ -112,11 +112,14 @@ static void
 leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 {
 	struct leg *l = arg;
+	char why[360];
 
+	if (st != RESOLVE_OK)
+		resolve_req_explain(l->dns, why, sizeof(why));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
 		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
-		    l->host, resolve_status_name(st));
+		    l->host, why);
 		l->fail_cond = st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
 		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
@@ -150,7 +153,7 @@ static void
 leg_out_next_target(struct leg *l)
 {
 	const struct resolve_target *t;
-	char why[600];
+	char why[760];
 
 	if (l->targets == NULL || l->target_next >= l->targets->count) {
 		snprintf(why, sizeof(why), "no target reachable (%s)",
@@ -166,12 +169,13 @@ static void
 leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 {
 	struct leg *l = arg;
-	char why[600];
+	char why[760], dns[360];
 
+	if (st != RESOLVE_OK)
+		resolve_req_explain(l->dns, dns, sizeof(dns));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
-		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote,
-		    resolve_status_name(st));
+		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote, dns);
 		leg_out_fail(l, st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
 		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,

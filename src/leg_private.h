@@ -66,7 +66,7 @@ struct leg {
 	unsigned		 npairs;	/* incoming: length of pairs */
 	unsigned		 verifications;	/* incoming: verify legs started */
 	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
-	char			 close_reason[400];
+	char			 close_reason[800];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
 
@@ -83,7 +83,7 @@ struct leg {
 	size_t			 addr_next;
 	uint16_t		 port;		/* of the target being tried */
 	char			 host[RESOLVE_HOST_MAX];
-	char			 last_error[400];
+	char			 last_error[640];
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
 	bool			 sm_offered;	/* features offer XEP-0198 */
 	enum leg_sm		 sm;
