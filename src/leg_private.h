@@ -82,6 +82,7 @@ struct leg {
 	struct resolve_addrs	*addrs;
 	size_t			 addr_next;
 	uint16_t		 port;		/* of the target being tried */
+	bool			 direct_tls;	/* that target: XEP-0368 */
 	char			 host[RESOLVE_HOST_MAX];
 	char			 last_error[640];
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
@@ -110,9 +111,10 @@ unsigned leg_count_verifying(void);
 const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
-/* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
+/* Connect an outgoing leg to sa from source (NULL: any; ssl: direct
+ * TLS). 0, or -1 with errno set when a system call said why. */
 int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
-	    SSL *ssl);
+	    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl);
 /* Stop reading until the route wakes it (leg_resume). */
 void	leg_pause(struct leg *, struct route *);
 /* Start the whitespace keepalive of a ready outgoing leg. */
