@@ -1,7 +1,8 @@
 /*
  * resolve: asynchronous outbound discovery with libunbound on the libevent
  * loop. resolve_s2s() finds where a domain's S2S service lives (SRV
- * _xmpp-server._tcp and, on request, _xmpps-server._tcp of XEP-0368,
+ * _xmpp-server._tcp and, on request (leg_out asks on public legs unless
+ * policy says "tls none"), _xmpps-server._tcp of XEP-0368,
  * ordered per RFC 2782, or the RFC 6120 fallback to the domain itself on
  * port 5269); resolve_addresses() turns one target into socket addresses.
  * The caller walks targets and addresses in order to fail over. Results
