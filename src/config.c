@@ -27,6 +27,7 @@
 #include "jid.h"
 #include "log.h"
 #include "policy.h"
+#include "resolve.h"
 #include "util.h"
 
 /*
@@ -192,6 +193,7 @@ config_new(void)
 	TAILQ_INIT(&c->listens);
 	TAILQ_INIT(&c->domains);
 	TAILQ_INIT(&c->unsupported);
+	TAILQ_INIT(&c->resolver_settings);
 	config_defaults(c);
 	if ((c->control_path = strdup(CONFIG_DEFAULT_CONTROL)) == NULL ||
 	    (c->state_dir = strdup(CONFIG_DEFAULT_STATE)) == NULL ||
@@ -210,7 +212,17 @@ config_free(struct config *c)
 	struct config_listen *l;
 	struct config_domain *d;
 	struct config_unsupported *u;
+	struct config_resolver_setting *rs;
 
+	while ((rs = TAILQ_FIRST(&c->resolver_settings)) != NULL) {
+		TAILQ_REMOVE(&c->resolver_settings, rs, entry);
+		config_resolver_setting_free(rs);
+	}
+	for (int f = 0; f < 2; f++)
+		for (int a = 0; a < 2; a++) {
+			free(c->sources[f][a].host);
+			free(c->sources[f][a].origin.file);
+		}
 	while ((l = TAILQ_FIRST(&c->listens)) != NULL) {
 		TAILQ_REMOVE(&c->listens, l, entry);
 		config_listen_free(l);
@@ -245,6 +257,59 @@ config_free(struct config *c)
 	free(c->ca_path);
 	free(c->resolver);
 	free(c);
+}
+
+void
+config_resolver_setting_free(struct config_resolver_setting *rs)
+{
+	if (rs == NULL)
+		return;
+	free(rs->name);
+	free(rs->value);
+	free(rs->origin.file);
+	free(rs);
+}
+
+const struct config_source *
+config_source(const struct config *c, enum config_face face, int family)
+{
+	const struct config_source *s;
+
+	if (face != CONFIG_FACE_PUBLIC && face != CONFIG_FACE_INTERNAL)
+		return NULL;
+	s = &c->sources[face == CONFIG_FACE_INTERNAL][family == AF_INET6];
+	return s->host != NULL ? s : NULL;
+}
+
+int
+config_check_resolver(const struct config *c, char **errors)
+{
+	const struct config_resolver_setting *rs;
+	char err[512];
+	int n = 0, rc;
+
+	TAILQ_FOREACH(rs, &c->resolver_settings, entry) {
+		if (rs->kind == CONFIG_RESOLVER_OPTION)
+			rc = resolve_check_option(rs->name, rs->value, err,
+			    sizeof(err));
+		else
+			rc = resolve_check_trust_anchor(rs->value,
+			    rs->kind == CONFIG_RESOLVER_TRUST_ANCHOR_FILE, err,
+			    sizeof(err));
+		if (rc == 0)
+			continue;
+		n++;
+		if (rs->kind == CONFIG_RESOLVER_OPTION)
+			config_add_error(errors, rs->origin.file,
+			    rs->origin.line, "resolver option %s \"%s\": %s",
+			    rs->name, rs->value, err);
+		else
+			config_add_error(errors, rs->origin.file,
+			    rs->origin.line, "resolver trust-anchor%s \"%s\": "
+			    "%s", rs->kind == CONFIG_RESOLVER_TRUST_ANCHOR ?
+			    "" : " file", rs->value, err);
+	}
+	return n;
 }
 
 struct config *

@@ -84,6 +84,34 @@ struct config_domain {
 };
 TAILQ_HEAD(config_domains, config_domain);
 
+/*
+ * resolver option NAME VALUE, resolver trust-anchor [file] TEXT: handed to
+ * libunbound in the order written.
+ */
+enum config_resolver_kind {
+	CONFIG_RESOLVER_OPTION,		/* name and value */
+	CONFIG_RESOLVER_TRUST_ANCHOR,	/* value: a DS or DNSKEY record */
+	CONFIG_RESOLVER_TRUST_ANCHOR_FILE /* value: absolute path */
+};
+
+struct config_resolver_setting {
+	TAILQ_ENTRY(config_resolver_setting) entry;
+	enum config_resolver_kind kind;
+	char			*name;		/* OPTION: "local-zone:" */
+	char			*value;
+	struct config_origin	 origin;
+};
+TAILQ_HEAD(config_resolver_settings, config_resolver_setting);
+
+/* source public|internal ADDRESS: where outgoing legs of a face connect
+ * from, one address per family. */
+struct config_source {
+	char			*host;		/* numeric, as written; NULL unset */
+	struct sockaddr_storage	 addr;		/* port 0 */
+	socklen_t		 addrlen;
+	struct config_origin	 origin;
+};
+
 /* Unsupported keywords: parsed and validated, refused at start-up. */
 struct config_unsupported {
 	TAILQ_ENTRY(config_unsupported) entry;
@@ -195,6 +223,10 @@ struct config {
 	/* DNS: NULL forwarder means the system resolver (resolv.conf) */
 	char			*resolver;	/* numeric address */
 	uint16_t		 resolver_port;
+	struct config_resolver_settings resolver_settings;
+
+	/* source addresses: [public, internal][IPv4, IPv6] */
+	struct config_source	 sources[2][2];
 
 	struct config_limits	 limits;
 	struct config_timeouts	 timeouts;
@@ -254,6 +286,21 @@ const struct config_domain *config_domain_find(const struct config *,
 const struct config_domain *config_domain_find_internal(const struct config *,
 	    const char *name);
 
+/*
+ * The source address configured for outgoing legs of face towards an
+ * address of family (AF_INET, AF_INET6), or NULL: let the kernel choose.
+ */
+const struct config_source *config_source(const struct config *,
+	    enum config_face face, int family);
+/*
+ * Check with libunbound what only it can check of c's resolver settings:
+ * each option, each trust anchor (files are read). Append one
+ * "FILE:LINE: message" to *errors for each refused. Return their number.
+ * For start-up and fedgated -n, not for reloads (the resolver stays as it
+ * started).
+ */
+int	config_check_resolver(const struct config *c, char **errors);
+
 /* "public", "internal", "transparent". */
 const char *config_face_name(enum config_face);
 /* "user", "limit stanza-size"...: a setting as written in the file. */
@@ -274,6 +321,7 @@ void	config_defaults(struct config *c);
 struct config_listen *config_listen_new(void);
 struct config_domain *config_domain_new(void);
 void	config_listen_free(struct config_listen *);
+void	config_resolver_setting_free(struct config_resolver_setting *);
 void	config_domain_free(struct config_domain *);
 /*
  * Parse text (len bytes) named name into c, appending each error to

@@ -7,6 +7,7 @@
 #include "fgconfig.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -131,26 +132,75 @@ conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
 	return NULL;
 }
 
+/*
+ * A nonblocking TCP socket for addr's family bound to source (port 0), or
+ * -1 with errno set.
+ */
+static int
+conn_bound_socket(const struct sockaddr *addr, const struct sockaddr *source,
+    socklen_t sourcelen)
+{
+	struct sockaddr_storage ss;
+	const int on = 1;
+	int fd, saved;
+
+	if (source->sa_family != addr->sa_family ||
+	    sourcelen > sizeof(ss)) {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	memcpy(&ss, source, sourcelen);
+	if (ss.ss_family == AF_INET)
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	if ((fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0)) == -1)
+		return -1;
+	/* The port comes with connect(): no ephemeral port held per bind. */
+	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
+	    sizeof(on));
+	if (bind(fd, (struct sockaddr *)&ss, sourcelen) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 struct conn *
 conn_new_connect(struct event_base *base, const struct sockaddr *addr,
-    socklen_t addrlen, SSL *ssl, const struct conn_handler *h, void *arg)
+    socklen_t addrlen, const struct sockaddr *source, socklen_t sourcelen,
+    SSL *ssl, const struct conn_handler *h, void *arg)
 {
 	struct conn *c;
 	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	int saved;
+	int saved, fd = -1;
 
+	if (source != NULL &&
+	    (fd = conn_bound_socket(addr, source, sourcelen)) == -1) {
+		saved = errno;
+		SSL_free(ssl);
+		errno = saved;
+		return NULL;
+	}
 	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
 		SSL_free(ssl);
+		if (fd != -1)
+			close(fd);
 		return NULL;
 	}
 	if (ssl != NULL) {
-		c->raw = bufferevent_openssl_socket_new(base, -1, ssl,
+		c->raw = bufferevent_openssl_socket_new(base, fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, opt);
 		if (c->raw == NULL)
 			SSL_free(ssl);
 		c->ssl = ssl;
 	} else
-		c->raw = bufferevent_socket_new(base, -1, opt);
+		c->raw = bufferevent_socket_new(base, fd, opt);
+	if (c->raw == NULL && fd != -1)
+		close(fd);	/* else the bufferevent owns it */
 	if (c->raw == NULL || conn_attach_top(c, c->raw) == -1)
 		goto fail;
 	if (c->ssl != NULL)

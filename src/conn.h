@@ -44,13 +44,16 @@ struct conn *conn_new_accepted(struct event_base *, int fd,
 	    const struct sockaddr *peer, socklen_t peerlen, SSL *ssl,
 	    const struct conn_handler *, void *arg);
 /*
- * Start a nonblocking connect to addr, optionally from source (NULL: any).
- * CONN_EV_CONNECTED or CONN_EV_ERROR follows. With ssl (taken over) TLS
- * starts as client once connected (direct TLS). Return NULL on failure,
- * with errno set when a system call said why (EMFILE...).
+ * Start a nonblocking connect to addr, from the address source (its port
+ * ignored; NULL: the kernel chooses), bound first. CONN_EV_CONNECTED or
+ * CONN_EV_ERROR follows. With ssl (taken over) TLS starts as client once
+ * connected (direct TLS), and CONN_EV_CONNECTED comes with
+ * CONN_EV_TLS_DONE once the handshake is done. Return NULL on failure,
+ * with errno set when a system call said why (EMFILE, EADDRNOTAVAIL...).
  */
 struct conn *conn_new_connect(struct event_base *,
-	    const struct sockaddr *addr, socklen_t addrlen, SSL *ssl,
+	    const struct sockaddr *addr, socklen_t addrlen,
+	    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl,
 	    const struct conn_handler *, void *arg);
 /* Close now, without flushing. conn_free(NULL) is a no-op. No event follows. */
 void	conn_free(struct conn *);

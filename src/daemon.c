@@ -10,12 +10,15 @@
  */
 #include "fgconfig.h"
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -169,6 +172,97 @@ daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 	return t;
 }
 
+/*
+ * Create the resolver of c and start it: trust anchor files are read now,
+ * while the relay may still read them. Return it, or NULL with the reason
+ * logged.
+ */
+static struct resolve *
+daemon_resolver(struct event_base *base, const struct config *c)
+{
+	const struct config_resolver_setting *rs;
+	struct resolve *r;
+	int rc = 0;
+
+	if ((r = resolve_new(base, c->resolver, c->resolver_port,
+	    c->timeouts.dns)) == NULL) {
+		log_warnx("cannot create the DNS resolver");
+		return NULL;
+	}
+	TAILQ_FOREACH(rs, &c->resolver_settings, entry) {
+		switch (rs->kind) {
+		case CONFIG_RESOLVER_OPTION:
+			rc = resolve_set_option(r, rs->name, rs->value);
+			break;
+		case CONFIG_RESOLVER_TRUST_ANCHOR:
+			rc = resolve_add_trust_anchor(r, rs->value);
+			break;
+		case CONFIG_RESOLVER_TRUST_ANCHOR_FILE:
+			rc = resolve_add_trust_anchor_file(r, rs->value);
+			break;
+		}
+		if (rc == -1) {
+			log_warnx("%s:%d: the resolver refuses this setting",
+			    rs->origin.file, rs->origin.line);
+			break;
+		}
+	}
+	if (rc == -1 || resolve_start(r) == -1) {
+		log_warnx("cannot start the DNS resolver");
+		resolve_free(r);
+		return NULL;
+	}
+	log_info("DNS: asking %s", resolve_who(r));
+	return r;
+}
+
+/* Whether two lists of resolver settings differ. */
+static bool
+daemon_resolver_changed(const struct config *old, const struct config *new)
+{
+	const struct config_resolver_setting *a, *b;
+
+	if ((old->resolver == NULL) != (new->resolver == NULL) ||
+	    (old->resolver != NULL && strcmp(old->resolver,
+	    new->resolver) != 0) || old->resolver_port != new->resolver_port)
+		return true;
+	for (a = TAILQ_FIRST(&old->resolver_settings),
+	    b = TAILQ_FIRST(&new->resolver_settings);
+	    a != NULL && b != NULL;
+	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
+		if (a->kind != b->kind || strcmp(a->value, b->value) != 0 ||
+		    (a->name != NULL && strcmp(a->name, b->name) != 0))
+			return true;
+	return a != NULL || b != NULL;
+}
+
+/*
+ * Warn about source addresses that are not (or not yet) this host's: the
+ * connections from them will fail, each saying why.
+ */
+static void
+daemon_check_sources(const struct config *c)
+{
+	const struct config_source *s;
+	int fd;
+
+	for (int f = 0; f < 2; f++)
+		for (int a = 0; a < 2; a++) {
+			s = &c->sources[f][a];
+			if (s->host == NULL)
+				continue;
+			fd = socket(s->addr.ss_family, SOCK_STREAM |
+			    SOCK_CLOEXEC, 0);
+			if (fd == -1 || bind(fd, (const struct sockaddr *)
+			    &s->addr, s->addrlen) == -1)
+				log_warn("%s:%d: source %s %s: cannot bind",
+				    s->origin.file, s->origin.line,
+				    f == 0 ? "public" : "internal", s->host);
+			if (fd != -1)
+				close(fd);
+		}
+}
+
 static void
 daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
     socklen_t peerlen, void *arg)
@@ -219,12 +313,9 @@ daemon_bind(struct daemon *d)
 		free(errors);
 		return -1;
 	}
-	d->resolve = resolve_new(d->base, c->resolver, c->resolver_port,
-	    c->timeouts.dns);
-	if (d->resolve == NULL) {
-		log_warnx("cannot create the DNS resolver");
+	if ((d->resolve = daemon_resolver(d->base, c)) == NULL)
 		return -1;
-	}
+	daemon_check_sources(c);
 	leg_env_init(d->base, d->resolve);
 	leg_env_set(d->config, d->tls);
 	route_init(d->base);
@@ -284,8 +375,7 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 		log_warnx("reload: user or group change %s", what);
 	if (daemon_str_changed(old->pid_file, new->pid_file))
 		log_warnx("reload: pid-file change %s", what);
-	if (daemon_str_changed(old->resolver, new->resolver) ||
-	    old->resolver_port != new->resolver_port)
+	if (daemon_resolver_changed(old, new))
 		log_warnx("reload: resolver change %s", what);
 	for (a = TAILQ_FIRST(&old->listens), b = TAILQ_FIRST(&new->listens);
 	    a != NULL && b != NULL;
@@ -339,6 +429,7 @@ daemon_reload(struct daemon *d, char **errors)
 	bundle_free(b);
 	b = NULL;
 	daemon_check_fixed(d->config, c);
+	daemon_check_sources(c);
 	old_level = d->config->log_level;
 	config_unref(d->config);
 	d->config = c;

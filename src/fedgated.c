@@ -91,7 +91,8 @@ load_config(const char *path)
 	char *errors = NULL;
 
 	if ((c = config_load(path, &errors)) == NULL ||
-	    config_check_supported(c, &errors) > 0) {
+	    config_check_supported(c, &errors) +
+	    config_check_resolver(c, &errors) > 0) {
 		fputs(errors != NULL ? errors : "configuration error\n", stderr);
 		free(errors);
 		exit(1);

@@ -468,11 +468,11 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 /* Attach a connecting socket for an outgoing leg. */
 int
 leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
-    SSL *ssl)
+    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl)
 {
 	conn_free(l->conn);
-	l->conn = conn_new_connect(leg_env.base, sa, len, ssl,
-	    &leg_conn_handler, l);
+	l->conn = conn_new_connect(leg_env.base, sa, len, source, sourcelen,
+	    ssl, &leg_conn_handler, l);
 	return l->conn != NULL ? 0 : -1;
 }
 

@@ -112,11 +112,14 @@ static void
 leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 {
 	struct leg *l = arg;
+	char why[360];
 
+	if (st != RESOLVE_OK)
+		resolve_req_explain(l->dns, why, sizeof(why));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
 		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
-		    l->host, resolve_status_name(st));
+		    l->host, why);
 		l->fail_cond = st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
 		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
@@ -131,12 +134,15 @@ leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 		leg_out_next_target(l);
 }
 
-/* Resolve host:port and connect to its addresses. */
+/* Resolve host:port and connect to its addresses, with TLS at once if
+ * direct_tls. */
 static void
-leg_out_resolve_host(struct leg *l, const char *host, uint16_t port)
+leg_out_resolve_host(struct leg *l, const char *host, uint16_t port,
+    bool direct_tls)
 {
 	snprintf(l->host, sizeof(l->host), "%s", host);
 	l->port = port;
+	l->direct_tls = direct_tls;
 	if (l->state != LEG_RESOLVING)
 		leg_enter_state(l, LEG_RESOLVING);
 	l->dns = resolve_addresses(leg_env_resolve(), host, port,
@@ -150,7 +156,7 @@ static void
 leg_out_next_target(struct leg *l)
 {
 	const struct resolve_target *t;
-	char why[600];
+	char why[760];
 
 	if (l->targets == NULL || l->target_next >= l->targets->count) {
 		snprintf(why, sizeof(why), "no target reachable (%s)",
@@ -159,19 +165,20 @@ leg_out_next_target(struct leg *l)
 		return;
 	}
 	t = &l->targets->target[l->target_next++];
-	leg_out_resolve_host(l, t->host, t->port);
+	leg_out_resolve_host(l, t->host, t->port, t->direct_tls);
 }
 
 static void
 leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 {
 	struct leg *l = arg;
-	char why[600];
+	char why[760], dns[360];
 
+	if (st != RESOLVE_OK)
+		resolve_req_explain(l->dns, dns, sizeof(dns));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
-		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote,
-		    resolve_status_name(st));
+		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote, dns);
 		leg_out_fail(l, st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
 		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
@@ -197,12 +204,15 @@ leg_out_start(struct leg *l)
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
 			return;
 		}
-		leg_out_resolve_host(l, d->upstream_host, d->upstream_port);
+		leg_out_resolve_host(l, d->upstream_host, d->upstream_port,
+		    false);
 	} else if (l->policy.route_host[0] != '\0') {
 		leg_out_resolve_host(l, l->policy.route_host,
-		    l->policy.route_port);
+		    l->policy.route_port, false);
 	} else {
-		l->dns = resolve_s2s(leg_env_resolve(), l->remote, false,
+		/* XEP-0368 targets too, unless policy forbids TLS. */
+		l->dns = resolve_s2s(leg_env_resolve(), l->remote,
+		    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
 		    leg_out_srv_cb, l);
 		if (l->dns == NULL)
 			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
@@ -213,32 +223,60 @@ leg_out_start(struct leg *l)
 /* The connect to a could not even start: say why, in the log and in the
  * bounce (a local shortage is resource-constraint, not the peer's fault). */
 static void
-leg_out_connect_failed(struct leg *l, const struct resolve_addr *a, int err)
+leg_out_connect_failed(struct leg *l, const struct resolve_addr *a,
+    const struct config_source *src, int err)
 {
 	char addr[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
 
 	util_sockaddr_str((const struct sockaddr *)&a->ss, addr, sizeof(addr));
-	snprintf(l->last_error, sizeof(l->last_error), "connect to %s: %s",
-	    addr, err != 0 ? strerror(err) : "cannot start");
+	snprintf(l->last_error, sizeof(l->last_error), "connect to %s%s%s: "
+	    "%s", addr, src != NULL ? " from source " : "",
+	    src != NULL ? src->host : "",
+	    err != 0 ? strerror(err) : "cannot start");
 	log_peer(LOG_LEVEL_WARNING, "%s: %s", leg_name(l, name, sizeof(name)),
 	    l->last_error);
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
 		l->fail_cond = XMPP_STANZA_RESOURCE_CONSTRAINT;
 }
 
+/* The client TLS of a direct TLS target (XEP-0368), or NULL. */
+static SSL *
+leg_out_direct_tls(struct leg *l)
+{
+	const char *cert = l->face == CONFIG_FACE_PUBLIC ? l->local : NULL;
+	SSL *ssl;
+
+	if (leg_env_tls() == NULL || (ssl = tls_client_ssl(leg_env_tls(), cert,
+	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL)
+		return NULL;
+	if (tls_client_alpn(ssl) == -1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	return ssl;
+}
+
 bool
 leg_out_retry(struct leg *l)
 {
 	const struct resolve_addr *a;
+	const struct config_source *src;
+	SSL *ssl = NULL;
 
 	while (l->addrs != NULL && l->addr_next < l->addrs->count) {
 		a = &l->addrs->addr[l->addr_next++];
+		src = config_source(l->config, l->face, a->ss.ss_family);
 		leg_enter_state(l, LEG_CONNECTING);	/* (re-)arms the timer */
 		errno = 0;
+		if (l->direct_tls && (ssl = leg_out_direct_tls(l)) == NULL) {
+			leg_out_connect_failed(l, a, NULL, ENOMEM);
+			continue;
+		}
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
-		    NULL) == 0)
+		    src != NULL ? (const struct sockaddr *)&src->addr : NULL,
+		    src != NULL ? src->addrlen : 0, ssl) == 0)
 			return true;
-		leg_out_connect_failed(l, a, errno);
+		leg_out_connect_failed(l, a, src, errno);
 	}
 	if (l->targets != NULL && l->target_next < l->targets->count) {
 		conn_free(l->conn);
@@ -255,8 +293,11 @@ leg_out_connected(struct leg *l)
 	char tag[LEG_NAME_MAX];
 
 	log_peer(LOG_LEVEL_INFO,
-	    "%s: connected to %s", leg_name(l, tag, sizeof(tag)),
-	    conn_peer(l->conn));
+	    "%s: connected to %s%s", leg_name(l, tag, sizeof(tag)),
+	    conn_peer(l->conn), l->direct_tls ? " (direct TLS)" : "");
+	/* Direct TLS: the handshake is done too; leg_out_tls_done() opens. */
+	if (l->direct_tls)
+		return;
 	leg_enter_state(l, LEG_WAIT_HEADER);
 	leg_send_header(l, NULL);
 }

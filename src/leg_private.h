@@ -66,7 +66,7 @@ struct leg {
 	unsigned		 npairs;	/* incoming: length of pairs */
 	unsigned		 verifications;	/* incoming: verify legs started */
 	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
-	char			 close_reason[400];
+	char			 close_reason[800];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
 
@@ -82,8 +82,9 @@ struct leg {
 	struct resolve_addrs	*addrs;
 	size_t			 addr_next;
 	uint16_t		 port;		/* of the target being tried */
+	bool			 direct_tls;	/* that target: XEP-0368 */
 	char			 host[RESOLVE_HOST_MAX];
-	char			 last_error[400];
+	char			 last_error[640];
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
 	bool			 sm_offered;	/* features offer XEP-0198 */
 	enum leg_sm		 sm;
@@ -110,9 +111,10 @@ unsigned leg_count_verifying(void);
 const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
-/* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
+/* Connect an outgoing leg to sa from source (NULL: any; ssl: direct
+ * TLS). 0, or -1 with errno set when a system call said why. */
 int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
-	    SSL *ssl);
+	    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl);
 /* Stop reading until the route wakes it (leg_resume). */
 void	leg_pause(struct leg *, struct route *);
 /* Start the whitespace keepalive of a ready outgoing leg. */

@@ -197,6 +197,9 @@ static void	 cfg_control(const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_secret(const YYSTYPE *, const YYSTYPE *, bool);
 static void	 cfg_listen(const YYSTYPE *, const YYSTYPE *, const YYSTYPE *,
 		    const YYSTYPE *, int64_t);
+static void	 cfg_resolver_setting(const YYSTYPE *,
+		    enum config_resolver_kind, const YYSTYPE *, const YYSTYPE *);
+static void	 cfg_source(const YYSTYPE *, const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_domain_begin(const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_domain_end(void);
 static int	 cfg_domain_once(const YYSTYPE *, int);
@@ -223,7 +226,8 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	VERIFICATIONSPERSTREAM UNACKED
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
 %token	DIRECTORY
-%token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTIONAL ORIGINAL PEER
+%token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTION OPTIONAL ORIGINAL
+%token	PEER SOURCE TRUSTANCHOR
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
 %token	RESOLVER ROUTE SECRET SHUTDOWN SOCKET SRV STANZASIZE STATE STDERR SYSLOG
 %token	TIMEOUT TLS TRANSPARENT TRUSTED UPSTREAM USER VERIFY YES
@@ -386,6 +390,19 @@ main		: USER string {
 			if ($3.number > 0)
 				cfg->conf->resolver_port = (uint16_t)$3.number;
 		}
+		| RESOLVER OPTION string string {
+			cfg_resolver_setting(&$1, CONFIG_RESOLVER_OPTION, &$3,
+			    &$4);
+		}
+		| RESOLVER TRUSTANCHOR string {
+			cfg_resolver_setting(&$1, CONFIG_RESOLVER_TRUST_ANCHOR,
+			    NULL, &$3);
+		}
+		| RESOLVER TRUSTANCHOR FILENAME string {
+			cfg_resolver_setting(&$1,
+			    CONFIG_RESOLVER_TRUST_ANCHOR_FILE, NULL, &$4);
+		}
+		| SOURCE face string		{ cfg_source(&$1, &$2, &$3); }
 		| LIMIT globallimits
 		| TIMEOUT timeouts
 		| KEEPALIVE duration {
@@ -641,6 +658,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "none",			NONE },
 	{ "off",			OFF },
 	{ "on",				ON },
+	{ "option",			OPTION },
 	{ "optional",			OPTIONAL },
 	{ "original",			ORIGINAL },
 	{ "output-buffer",		OUTPUTBUFFER },
@@ -659,6 +677,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "secret",			SECRET },
 	{ "shutdown",			SHUTDOWN },
 	{ "socket",			SOCKET },
+	{ "source",			SOURCE },
 	{ "srv",			SRV },
 	{ "stanza-size",		STANZASIZE },
 	{ "state",			STATE },
@@ -667,6 +686,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "timeout",			TIMEOUT },
 	{ "tls",			TLS },
 	{ "transparent",		TRANSPARENT },
+	{ "trust-anchor",		TRUSTANCHOR },
 	{ "trusted",			TRUSTED },
 	{ "unacked",			UNACKED },
 	{ "upstream",			UPSTREAM },
@@ -1725,6 +1745,97 @@ cfg_listen(const YYSTYPE *kw, const YYSTYPE *face, const YYSTYPE *addr,
 		return;
 	}
 	TAILQ_INSERT_TAIL(&cfg->conf->listens, l, entry);
+}
+
+/*
+ * resolver option NAME VALUE, resolver trust-anchor [file] TEXT: check the
+ * form here; config_check_resolver() asks libunbound at start-up.
+ */
+static void
+cfg_resolver_setting(const YYSTYPE *kw, enum config_resolver_kind kind,
+    const YYSTYPE *name, const YYSTYPE *value)
+{
+	struct config_resolver_setting *rs;
+	size_t n;
+
+	if (name != NULL) {
+		n = strspn(name->string, "abcdefghijklmnopqrstuvwxyz0123456789-");
+		if (n == 0 || (name->string[n] != '\0' &&
+		    strcmp(name->string + n, ":") != 0)) {
+			cfg_error_at(name, "invalid resolver option name \"%s\" "
+			    "(an unbound.conf(5) server option, such as "
+			    "local-zone)", name->string);
+			return;
+		}
+	}
+	if (kind == CONFIG_RESOLVER_TRUST_ANCHOR_FILE &&
+	    cfg_check_path(value, "resolver trust-anchor file", "file",
+	    false) == -1)
+		return;
+	if (kind != CONFIG_RESOLVER_TRUST_ANCHOR_FILE &&
+	    value->string[0] == '\0') {
+		cfg_error_at(value, "resolver %s is empty", name != NULL ?
+		    "option value" : "trust-anchor");
+		return;
+	}
+	if ((rs = calloc(1, sizeof(*rs))) == NULL) {
+		cfg_oom();
+		return;
+	}
+	rs->kind = kind;
+	rs->origin.line = kw->lineno;
+	if (name != NULL && asprintf(&rs->name, "%s%s", name->string,
+	    name->string[n] == ':' ? "" : ":") == -1)
+		rs->name = NULL;
+	if ((rs->origin.file = strdup(kw->file)) == NULL ||
+	    (name != NULL && rs->name == NULL) ||
+	    (rs->value = kind == CONFIG_RESOLVER_TRUST_ANCHOR_FILE ?
+	    cfg_path(value) : strdup(value->string)) == NULL) {
+		config_resolver_setting_free(rs);
+		cfg_oom();
+		return;
+	}
+	TAILQ_INSERT_TAIL(&cfg->conf->resolver_settings, rs, entry);
+}
+
+/* source public|internal ADDRESS: one address per face and family. */
+static void
+cfg_source(const YYSTYPE *kw, const YYSTYPE *face, const YYSTYPE *addr)
+{
+	struct config_source *src;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char at[PATH_MAX + 16];
+
+	if (face->number == CONFIG_FACE_TRANSPARENT) {
+		cfg_error_at(face, "source is for the public and internal "
+		    "faces (a transparent face has no outgoing legs)");
+		return;
+	}
+	if (strcmp(addr->string, "*") == 0 ||
+	    util_sockaddr_parse(addr->string, 0, &ss, &len) == -1) {
+		cfg_error_at(addr, "invalid source address \"%s\" (a numeric "
+		    "address)", addr->string);
+		return;
+	}
+	src = &cfg->conf->sources[face->number == CONFIG_FACE_INTERNAL]
+	    [ss.ss_family == AF_INET6];
+	if (src->host != NULL) {
+		cfg_error_at(kw, "source %s for %s is already set at %s",
+		    config_face_name((enum config_face)face->number),
+		    ss.ss_family == AF_INET6 ? "IPv6" : "IPv4",
+		    config_where(kw->file, src->origin.file, src->origin.line,
+		    at, sizeof(at)));
+		return;
+	}
+	if ((src->host = strdup(addr->string)) == NULL ||
+	    (src->origin.file = strdup(kw->file)) == NULL) {
+		cfg_oom();
+		return;
+	}
+	src->addr = ss;
+	src->addrlen = len;
+	src->origin.line = kw->lineno;
 }
 
 /* domain NAME {: start a domain block. */

@@ -18,10 +18,12 @@
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
 
+#include <ctype.h>
 #include <resolv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/event.h>
 #include <unbound.h>
@@ -58,6 +60,9 @@ struct resolve_query {
 	int			 id;		/* libunbound's, while pending */
 	enum resolve_status	 status;	/* once answered */
 	bool			 secure;	/* once answered */
+	bool			 local;		/* libunbound answered it itself */
+	char			 zone[RESOLVE_HOST_MAX]; /* local: its SOA, or "" */
+	char			 why[160];	/* libunbound's error or why_bogus */
 };
 
 struct resolve_req {
@@ -75,6 +80,10 @@ struct resolve_req {
 	struct resolve_addr	 addr6[RESOLVE_ADDR_MAX]; /* ADDRS */
 	struct resolve_addr	 addr4[RESOLVE_ADDR_MAX];
 	size_t			 n6, n4;
+	enum resolve_status	 status;		/* DELIVERING */
+	bool			 timed_out;		/* DELIVERING */
+	char			 who[RESOLVE_WHO_MAX];	/* the resolver's */
+	uint64_t		 timeout_ms;
 	void	(*s2s_cb)(enum resolve_status, struct resolve_targets *,
 		    void *);
 	void	(*addrs_cb)(enum resolve_status, struct resolve_addrs *,
@@ -90,6 +99,33 @@ struct resolve {
 	TAILQ_HEAD(, resolve_req) reqs;		/* QUERYING requests */
 	int			 processing;	/* inside ub_process() */
 	bool			 dying;		/* freed while processing */
+	bool			 started;	/* context finalised */
+	bool			 failed;	/* and that failed */
+	char			 who[RESOLVE_WHO_MAX];
+	char			**zones;	/* named by local-zone options */
+	size_t			 nzones;
+};
+
+/*
+ * The local zones libunbound serves by default (RFC 6761, 6303, 7686,
+ * 8375, 9462, 9665; see its services/localzone.c), in any of its
+ * versions; the AS112 zones go with the option unblock-lan-zones. A
+ * forwarder is the authority on every name, so resolve_start() removes
+ * them. ("local-zone: NAME nodefault" would be the documented switch, but
+ * ub_ctx_set_option() stores NAME and type together there, up to 1.22 at
+ * least, so that the zone is never matched.)
+ */
+static const char *const resolve_default_zones[] = {
+	"localhost.",
+	"127.in-addr.arpa.",
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "ip6.arpa.",
+	"test.",
+	"invalid.",
+	"onion.",
+	"home.arpa.",
+	"resolver.arpa.",
+	"service.arpa.",
 };
 
 static const char *const resolve_status_names[] = {
@@ -113,10 +149,11 @@ resolve_status_name(enum resolve_status s)
 	return resolve_status_names[s];
 }
 
-/* Configure where queries go. Return 0 or -1. */
+/* Configure where queries go, and name it in r->who. Return 0 or -1. */
 static int
-resolve_set_servers(struct ub_ctx *ctx, const char *forwarder, uint16_t port)
+resolve_set_servers(struct resolve *r, const char *forwarder, uint16_t port)
 {
+	struct ub_ctx *ctx = r->ctx;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char fwd[INET6_ADDRSTRLEN + 8];
@@ -132,6 +169,8 @@ resolve_set_servers(struct ub_ctx *ctx, const char *forwarder, uint16_t port)
 		if ((rc = ub_ctx_hosts(ctx, NULL)) != 0)
 			log_info("resolve: /etc/hosts: %s; names go to the "
 			    "DNS only", ub_strerror(rc));
+		snprintf(r->who, sizeof(r->who),
+		    "the system resolver (/etc/resolv.conf)");
 		return 0;
 	}
 	if (strcmp(forwarder, "*") == 0 ||
@@ -146,6 +185,8 @@ resolve_set_servers(struct ub_ctx *ctx, const char *forwarder, uint16_t port)
 		log_warnx("resolve: forwarder %s: %s", fwd, ub_strerror(rc));
 		return -1;
 	}
+	snprintf(r->who, sizeof(r->who), "forwarder %s port %u", forwarder,
+	    port != 0 ? port : NS_DEFAULTPORT);
 	return 0;
 }
 
@@ -172,8 +213,13 @@ resolve_new(struct event_base *base, const char *forwarder, uint16_t port,
 		log_warnx("resolve: cannot create a libunbound context");
 		goto fail;
 	}
-	if (resolve_set_servers(r->ctx, forwarder, port) == -1)
+	if (resolve_set_servers(r, forwarder, port) == -1)
 		goto fail;
+	/* No AS112 zone answered locally either (see resolve_start()). */
+	if ((rc = ub_ctx_set_option(r->ctx, "unblock-lan-zones:", "yes")) != 0) {
+		log_warnx("resolve: unblock-lan-zones: %s", ub_strerror(rc));
+		goto fail;
+	}
 	if ((rc = ub_ctx_async(r->ctx, 1)) != 0) {
 		log_warnx("resolve: libunbound threads: %s", ub_strerror(rc));
 		goto fail;
@@ -196,6 +242,9 @@ resolve_destroy(struct resolve *r)
 {
 	event_free(r->ev);
 	ub_ctx_delete(r->ctx);
+	for (size_t i = 0; i < r->nzones; i++)
+		free(r->zones[i]);
+	free(r->zones);
 	free(r);
 }
 
@@ -268,6 +317,235 @@ resolve_add_trust_anchor_file(struct resolve *r, const char *path)
 	return 0;
 }
 
+/*
+ * Finalise ctx's configuration now, as its first query would: read the
+ * trust anchor files, build the local zones. libunbound has no call for
+ * this alone, but ub_ctx_zone_add() finalises first and then refuses the
+ * empty zone type, without logging or changing anything. Return 0 or the
+ * libunbound error.
+ */
+static int
+resolve_finalize(struct ub_ctx *ctx)
+{
+	int rc = ub_ctx_zone_add(ctx, ".", "");
+
+	return rc == UB_SYNTAX ? 0 : rc == 0 ? UB_INITFAIL : rc;
+}
+
+/* Whether name is an option resolve_set_option() refuses. */
+static const char *
+resolve_option_refused(const char *name)
+{
+	/* fedgate needs the iterator; a bad value crashes ub_ctx_delete(). */
+	if (strcmp(name, "module-config:") == 0)
+		return "fedgated sets up libunbound's modules itself";
+	return NULL;
+}
+
+/* Copy "name" with its trailing colon into buf. Return 0 or -1. */
+static int
+resolve_option_name(const char *name, char *buf, size_t len)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || n + 2 > len)
+		return -1;
+	memcpy(buf, name, n + 1);
+	if (buf[n - 1] != ':') {
+		buf[n] = ':';
+		buf[n + 1] = '\0';
+	}
+	return 0;
+}
+
+/* Remember the zone of a local-zone option: resolve_start() keeps it. */
+static int
+resolve_keep_zone(struct resolve *r, const char *value)
+{
+	char zone[RESOLVE_HOST_MAX + 1], **z;
+	size_t n;
+
+	while (*value == ' ' || *value == '\t')
+		value++;
+	n = strcspn(value, " \t");
+	if (n == 0 || n >= sizeof(zone) - 1)
+		return 0;		/* libunbound refuses it at start */
+	for (size_t i = 0; i < n; i++)
+		zone[i] = (char)tolower((unsigned char)value[i]);
+	if (zone[n - 1] != '.')
+		zone[n++] = '.';
+	zone[n] = '\0';
+	if ((z = reallocarray(r->zones, r->nzones + 1, sizeof(*z))) == NULL)
+		return -1;
+	r->zones = z;
+	if ((z[r->nzones] = strdup(zone)) == NULL)
+		return -1;
+	r->nzones++;
+	return 0;
+}
+
+int
+resolve_set_option(struct resolve *r, const char *name, const char *value)
+{
+	char opt[64];
+	const char *why;
+	int rc;
+
+	if (resolve_option_name(name, opt, sizeof(opt)) == -1) {
+		log_warnx("resolve: option \"%s\": bad name", name);
+		return -1;
+	}
+	if ((why = resolve_option_refused(opt)) != NULL) {
+		log_warnx("resolve: option %s refused: %s", opt, why);
+		return -1;
+	}
+	if (r->started || (rc = ub_ctx_set_option(r->ctx, opt, value)) != 0) {
+		log_warnx("resolve: option %s \"%s\": %s", opt, value,
+		    r->started ? "too late, the resolver is running" :
+		    ub_strerror(rc));
+		return -1;
+	}
+	if (strcmp(opt, "local-zone:") == 0 &&
+	    resolve_keep_zone(r, value) == -1)
+		return -1;
+	return 0;
+}
+
+static bool
+resolve_zone_is_kept(const struct resolve *r, const char *zone)
+{
+	for (size_t i = 0; i < r->nzones; i++)
+		if (strcasecmp(r->zones[i], zone) == 0)
+			return true;
+	return false;
+}
+
+int
+resolve_start(struct resolve *r)
+{
+	int rc;
+
+	if (r->started)
+		return r->failed ? -1 : 0;
+	r->started = true;
+	if ((rc = resolve_finalize(r->ctx)) != 0) {
+		log_warnx("resolve: libunbound cannot start: %s",
+		    ub_strerror(rc));
+		r->failed = true;
+		return -1;
+	}
+	for (size_t i = 0; i < nitems(resolve_default_zones); i++) {
+		if (resolve_zone_is_kept(r, resolve_default_zones[i]))
+			continue;
+		/* Absent (an older libunbound): nothing to do. */
+		if ((rc = ub_ctx_zone_remove(r->ctx,
+		    resolve_default_zones[i])) != 0) {
+			log_warnx("resolve: local zone %s: %s",
+			    resolve_default_zones[i], ub_strerror(rc));
+			r->failed = true;
+			return -1;
+		}
+	}
+	log_debug("resolve: started, asking %s", r->who);
+	return 0;
+}
+
+const char *
+resolve_who(const struct resolve *r)
+{
+	return r->who;
+}
+
+/*
+ * Copy into err the first error libunbound logged in text (its lines are
+ * "[time] libunbound[pid:tid] error: message"), or fallback.
+ */
+static void
+resolve_first_error(const char *text, const char *fallback, char *err,
+    size_t errlen)
+{
+	const char *p = text != NULL ? strstr(text, "] error: ") : NULL;
+	size_t n;
+
+	if (p == NULL) {
+		snprintf(err, errlen, "%s", fallback);
+		return;
+	}
+	p += strlen("] error: ");
+	n = strcspn(p, "\n");
+	snprintf(err, errlen, "%.*s", (int)n, p);
+}
+
+/*
+ * Build a scratch context with one option or trust anchor and finalise
+ * it, catching what libunbound logs. Return 0, or -1 with why in err.
+ */
+static int
+resolve_check(const char *opt, const char *value, int ta, char *err,
+    size_t errlen)
+{
+	struct ub_ctx *ctx;
+	char *text = NULL;
+	size_t textlen = 0;
+	FILE *f;
+	int rc;
+
+	if ((ctx = ub_ctx_create()) == NULL) {
+		snprintf(err, errlen, "cannot create a libunbound context");
+		return -1;
+	}
+	/* Its log goes to us; ub_ctx_delete() turns that off again. */
+	if ((f = open_memstream(&text, &textlen)) != NULL)
+		ub_ctx_debugout(ctx, f);
+	if (ta == 1)
+		rc = ub_ctx_add_ta(ctx, value);
+	else if (ta == 2)
+		rc = ub_ctx_add_ta_file(ctx, value);
+	else
+		rc = ub_ctx_set_option(ctx, opt, value);
+	if (rc == 0)
+		rc = resolve_finalize(ctx);
+	ub_ctx_delete(ctx);
+	if (f != NULL)
+		fclose(f);
+	if (rc != 0)
+		resolve_first_error(text, ub_strerror(rc), err, errlen);
+	free(text);
+	return rc == 0 ? 0 : -1;
+}
+
+int
+resolve_check_option(const char *name, const char *value, char *err,
+    size_t errlen)
+{
+	char opt[64];
+	const char *why;
+
+	if (resolve_option_name(name, opt, sizeof(opt)) == -1) {
+		snprintf(err, errlen, "not an option name");
+		return -1;
+	}
+	if ((why = resolve_option_refused(opt)) != NULL) {
+		snprintf(err, errlen, "%s", why);
+		return -1;
+	}
+	if (resolve_check(opt, value, 0, err, errlen) == -1) {
+		/* ub_ctx_set_option() says only "syntax error". */
+		if (strcmp(err, ub_strerror(UB_SYNTAX)) == 0)
+			snprintf(err, errlen, "libunbound has no such option, "
+			    "or refuses this value");
+		return -1;
+	}
+	return 0;
+}
+
+int
+resolve_check_trust_anchor(const char *rr, bool file, char *err,
+    size_t errlen)
+{
+	return resolve_check(NULL, rr, file ? 2 : 1, err, errlen);
+}
+
 static void
 resolve_req_enter_state(struct resolve_req *req, enum resolve_req_state s)
 {
@@ -305,6 +583,9 @@ resolve_req_new(struct resolve *r, enum resolve_kind kind, const char *name)
 		return NULL;
 	req->r = r;
 	req->kind = kind;
+	memcpy(req->who, r->who, sizeof(req->who));
+	req->timeout_ms = (uint64_t)r->timeout.tv_sec * 1000 +
+	    (uint64_t)r->timeout.tv_usec / 1000;
 	req->state = RESOLVE_REQ_QUERYING;
 	if (resolve_copy_name(req->name, name) == -1 ||
 	    (req->timer = evtimer_new(r->base, resolve_timeout_cb, req)) ==
@@ -486,6 +767,64 @@ resolve_type_name(int rrtype)
 	return "?";
 }
 
+/*
+ * The owner of the first SOA record in the authority section of the DNS
+ * message p (len bytes) into zone (with a trailing dot), or "".
+ */
+static void
+resolve_authority_zone(const unsigned char *p, size_t len, char *zone,
+    size_t zonelen)
+{
+	const unsigned char *end = p + len, *cur;
+	char name[NS_MAXDNAME];
+	unsigned an, ns;
+	int n;
+
+	zone[0] = '\0';
+	if (len < NS_HFIXEDSZ || resolve_get16(p + 4) != 1)
+		return;
+	an = resolve_get16(p + 6);
+	ns = resolve_get16(p + 8);
+	cur = p + NS_HFIXEDSZ;
+	if ((n = dn_skipname(cur, end)) < 0 || end - cur < n + 4)
+		return;
+	cur += n + 4;
+	for (unsigned i = 0; i < an + ns; i++) {
+		const unsigned char *owner = cur;
+
+		if ((n = dn_skipname(cur, end)) < 0 || end - cur < n + 10)
+			return;
+		cur += n;
+		if (i >= an && resolve_get16(cur) == ns_t_soa) {
+			if (dn_expand(p, end, owner, name, sizeof(name)) < 0 ||
+			    (n = (int)strlen(name)) + 2 > (int)zonelen)
+				return;
+			memcpy(zone, name, (size_t)n + 1);
+			if (n > 0 && name[n - 1] != '.')
+				strlcat(zone, ".", zonelen);
+			return;
+		}
+		n = resolve_get16(cur + 8);
+		if (end - cur < 10 + n)
+			return;
+		cur += 10 + n;
+	}
+}
+
+/*
+ * Whether libunbound answered res itself, from a local zone (its own, one
+ * of the configuration, or /etc/hosts): only those answers carry the AA
+ * bit, as a resolver is the authority for no name it asks others about.
+ */
+static bool
+resolve_is_local(const struct ub_result *res)
+{
+	const unsigned char *p = res->answer_packet;
+
+	return p != NULL && res->answer_len >= NS_HFIXEDSZ &&
+	    (p[2] & 0x04) != 0;
+}
+
 /* libunbound's callback, from ub_process(): one query answered. */
 static void
 resolve_ub_cb(void *arg, int err, struct ub_result *res)
@@ -497,6 +836,15 @@ resolve_ub_cb(void *arg, int err, struct ub_result *res)
 	q->pending = false;
 	q->status = resolve_classify(err, res);
 	q->secure = res != NULL && res->secure;
+	if (err != 0)
+		snprintf(q->why, sizeof(q->why), "%s", ub_strerror(err));
+	else if (res->why_bogus != NULL)
+		snprintf(q->why, sizeof(q->why), "%s", res->why_bogus);
+	if (res != NULL && resolve_is_local(res)) {
+		q->local = true;
+		resolve_authority_zone(res->answer_packet,
+		    (size_t)res->answer_len, q->zone, sizeof(q->zone));
+	}
 	if (q->status == RESOLVE_OK) {
 		if (q->rrtype == ns_t_srv)
 			q->status = resolve_take_srv(req, q, res);
@@ -505,12 +853,11 @@ resolve_ub_cb(void *arg, int err, struct ub_result *res)
 	}
 	for (n = 0; res != NULL && res->data[n] != NULL; n++)
 		;
-	log_debug("resolve: %s %s: %s, %zu record(s)%s%s%s", q->qname,
+	log_debug("resolve: %s %s: %s, %zu record(s)%s%s%s%s%s", q->qname,
 	    resolve_type_name(q->rrtype), resolve_status_name(q->status), n,
 	    q->secure ? ", secure" : "",
-	    err != 0 ? ", " : res->why_bogus != NULL ? ", why: " : "",
-	    err != 0 ? ub_strerror(err) :
-	    res->why_bogus != NULL ? res->why_bogus : "");
+	    q->local ? ", local zone " : "", q->local ? q->zone : "",
+	    q->why[0] != '\0' ? ", why: " : "", q->why);
 	ub_resolve_free(res);
 	for (size_t i = 0; i < req->nquery; i++)
 		if (req->query[i].pending)
@@ -716,8 +1063,10 @@ resolve_finish(struct resolve_req *req)
 	timed_out = resolve_req_cancel_queries(req);
 	resolve_req_detach(req);
 	resolve_req_enter_state(req, RESOLVE_REQ_DELIVERING);
+	req->timed_out = timed_out;
 	if (req->kind == RESOLVE_KIND_S2S) {
 		t = resolve_s2s_result(req, timed_out, &status);
+		req->status = status;
 		log_debug("resolve: %s: s2s %s, %zu target(s)%s%s", req->name,
 		    resolve_status_name(status), t != NULL ? t->count : 0,
 		    t != NULL && t->fallback ? ", fallback" : "",
@@ -725,12 +1074,63 @@ resolve_finish(struct resolve_req *req)
 		req->s2s_cb(status, t, req->arg);
 	} else {
 		a = resolve_addrs_result(req, timed_out, &status);
+		req->status = status;
 		log_debug("resolve: %s: addresses %s, %zu address(es)%s",
 		    req->name, resolve_status_name(status),
 		    a != NULL ? a->count : 0, timed_out ? ", timed out" : "");
 		req->addrs_cb(status, a, req->arg);
 	}
 	resolve_req_free(req);
+}
+
+/* The query of req that decided its status, or NULL. */
+static const struct resolve_query *
+resolve_deciding_query(const struct resolve_req *req)
+{
+	const struct resolve_query *q = NULL;
+
+	for (size_t i = 0; i < req->nquery; i++) {
+		if (req->query[i].pending)
+			continue;
+		if (req->query[i].status == req->status &&
+		    (q == NULL || (!q->local && req->query[i].local)))
+			q = &req->query[i];
+	}
+	return q;
+}
+
+const char *
+resolve_req_explain(const struct resolve_req *req, char *buf, size_t len)
+{
+	const struct resolve_query *q;
+	const char *who = req->who;
+	char t[32];
+
+	if (req->state != RESOLVE_REQ_DELIVERING) {
+		snprintf(buf, len, "not answered yet");
+		return buf;
+	}
+	if (req->status == RESOLVE_TIMEOUT || (req->timed_out &&
+	    req->status == RESOLVE_NODATA)) {
+		snprintf(buf, len, "%s: no answer from %s within %s",
+		    resolve_status_name(req->status), who,
+		    util_duration_str(req->timeout_ms, t, sizeof(t)));
+		return buf;
+	}
+	q = resolve_deciding_query(req);
+	if (q != NULL && q->local)
+		snprintf(buf, len, "%s, answered locally by libunbound (%s%s"
+		    "a local zone of the resolver options or /etc/hosts), not "
+		    "by the DNS: %s was not asked",
+		    resolve_status_name(req->status),
+		    q->zone[0] != '\0' ? q->zone : "", q->zone[0] != '\0' ?
+		    " of " : "", who);
+	else
+		snprintf(buf, len, "%s from %s%s%s",
+		    resolve_status_name(req->status), who,
+		    q != NULL && q->why[0] != '\0' ? ": " : "",
+		    q != NULL ? q->why : "");
+	return buf;
 }
 
 struct resolve_req *
@@ -740,7 +1140,8 @@ resolve_s2s(struct resolve *r, const char *domain, bool direct_tls_too,
 {
 	struct resolve_req *req;
 
-	if ((req = resolve_req_new(r, RESOLVE_KIND_S2S, domain)) == NULL)
+	if (resolve_start(r) == -1 ||
+	    (req = resolve_req_new(r, RESOLVE_KIND_S2S, domain)) == NULL)
 		return NULL;
 	req->s2s_cb = cb;
 	req->arg = arg;
@@ -765,7 +1166,8 @@ resolve_addresses(struct resolve *r, const char *host, uint16_t port,
 	struct resolve_addr *a;
 	int rc;
 
-	if ((req = resolve_req_new(r, RESOLVE_KIND_ADDRS, host)) == NULL)
+	if (resolve_start(r) == -1 ||
+	    (req = resolve_req_new(r, RESOLVE_KIND_ADDRS, host)) == NULL)
 		return NULL;
 	req->addrs_cb = cb;
 	req->arg = arg;

@@ -1,7 +1,8 @@
 /*
  * resolve: asynchronous outbound discovery with libunbound on the libevent
  * loop. resolve_s2s() finds where a domain's S2S service lives (SRV
- * _xmpp-server._tcp and, on request, _xmpps-server._tcp of XEP-0368,
+ * _xmpp-server._tcp and, on request (leg_out asks on public legs unless
+ * policy says "tls none"), _xmpps-server._tcp of XEP-0368,
  * ordered per RFC 2782, or the RFC 6120 fallback to the domain itself on
  * port 5269); resolve_addresses() turns one target into socket addresses.
  * The caller walks targets and addresses in order to fail over. Results
@@ -24,6 +25,8 @@ struct event_base;
 struct resolve;
 struct resolve_req;
 
+/* Room for "forwarder 2001:db8::53 port 53" and the like. */
+#define RESOLVE_WHO_MAX		96
 /* Room for a host name of 253 characters and a NUL. */
 #define RESOLVE_HOST_MAX	254
 /* The RFC 6120 fallback port when a domain has no SRV records. */
@@ -73,13 +76,47 @@ struct resolve_addrs {
 /*
  * Create a resolver on base. Send queries to the numeric address forwarder
  * (IPv4 or IPv6) on port (0: 53), or with forwarder NULL to the name
- * servers of /etc/resolv.conf, with /etc/hosts consulted first. Each
- * request gives up after timeout_ms (> 0). libunbound answers in a thread
- * of its own; callbacks run on base's loop. Create it after daemonising.
- * Return NULL on failure.
+ * servers of /etc/resolv.conf, with /etc/hosts consulted first. Every name
+ * is asked of them, special-use ones (RFC 6761: test., invalid., ...) and
+ * private reverse zones included: libunbound's default local zones are
+ * dropped by resolve_start(). Each request gives up after timeout_ms
+ * (> 0). libunbound answers in a thread of its own; callbacks run on
+ * base's loop. Create it after daemonising. Return NULL on failure.
  */
 struct resolve *resolve_new(struct event_base *base, const char *forwarder,
 	    uint16_t port, uint64_t timeout_ms);
+/*
+ * Set the libunbound option name ("local-zone", with or without the colon
+ * of unbound.conf(5)) to value, as ub_ctx_set_option() does, before
+ * resolve_start(). A local-zone option keeps its zone even if it is one
+ * of libunbound's defaults. module-config is refused. Return 0, or -1
+ * with the reason logged.
+ */
+int	resolve_set_option(struct resolve *r, const char *name,
+	    const char *value);
+/*
+ * Apply the configuration now, as the first request would otherwise do:
+ * read the trust anchor files (call it before dropping privileges), build
+ * the local zones, drop libunbound's default ones but those the options
+ * named. Once only; later calls return the first one's result. Return 0,
+ * or -1 with the reason logged (then every request fails to start).
+ */
+int	resolve_start(struct resolve *r);
+/*
+ * Whom r asks, for log lines: "forwarder 192.0.2.53 port 53" or "the
+ * system resolver (/etc/resolv.conf)". Borrowed from r.
+ */
+const char *resolve_who(const struct resolve *r);
+/*
+ * Check, with a scratch libunbound context, that resolve_set_option()
+ * with name and value, or a trust anchor rr (with file, a file of them)
+ * would start: a file is read. Return 0, or -1 with libunbound's reason
+ * in err.
+ */
+int	resolve_check_option(const char *name, const char *value, char *err,
+	    size_t errlen);
+int	resolve_check_trust_anchor(const char *rr, bool file, char *err,
+	    size_t errlen);
 /*
  * Cancel every outstanding request (no callback follows) and free r.
  * resolve_free(NULL) is a no-op. Safe to call from a resolve callback.
@@ -88,7 +125,8 @@ void	resolve_free(struct resolve *r);
 /*
  * Validate answers with DNSSEC from the trust anchor rr (a DS or DNSKEY
  * record in zone-file text, e.g. ". DS 20326 8 2 E06D...") or from a file
- * of such records. Call before the first request. Return 0 or -1.
+ * of such records (read by resolve_start()). Call before resolve_start().
+ * Return 0 or -1.
  */
 int	resolve_add_trust_anchor(struct resolve *r, const char *rr);
 int	resolve_add_trust_anchor_file(struct resolve *r, const char *path);
@@ -128,6 +166,16 @@ struct resolve_req *resolve_addresses(struct resolve *r, const char *host,
 	    uint16_t port,
 	    void (*cb)(enum resolve_status, struct resolve_addrs *, void *),
 	    void *arg);
+/*
+ * From within req's callback only: its outcome for a log line, naming who
+ * answered and telling a local answer from one of the DNS, e.g. "nxdomain
+ * from forwarder 192.0.2.53 port 53", "nxdomain, answered locally by
+ * libunbound (lab.test. of a local zone of the resolver options or
+ * /etc/hosts), not by the DNS: forwarder ... was not asked", "timeout: no
+ * answer from ... within 10s". Return buf.
+ */
+const char *resolve_req_explain(const struct resolve_req *req, char *buf,
+	    size_t len);
 /*
  * Cancel req: its callback is not called, its memory is freed. Call it
  * only before the callback has run, or from within that callback (then it

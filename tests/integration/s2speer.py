@@ -240,16 +240,23 @@ class Peer:
 
 
 class Server:
-    """Accept connections on loopback; run handler(peer) in a thread each."""
+    """Accept connections on loopback (IPv4, or IPv6 for a host such as
+    "::1"); run handler(peer) in a thread each. With tls (an ssl server
+    context), speak TLS from the first byte (XEP-0368). peer_addrs lists
+    the address each connection came from."""
 
-    def __init__(self, handler, host="127.0.0.1", port=0):
+    def __init__(self, handler, host="127.0.0.1", port=0, tls=None):
         self.handler = handler
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.tls = tls
+        self.lsock = socket.socket(
+            socket.AF_INET6 if ":" in host else socket.AF_INET,
+            socket.SOCK_STREAM)
         self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.lsock.bind((host, port))
         self.lsock.listen(16)
         self.port = self.lsock.getsockname()[1]
         self.errors = []
+        self.peer_addrs = []
         self.connections = 0
         self.threads = []
         self.stopping = False
@@ -271,6 +278,15 @@ class Server:
             t.start()
 
     def _run(self, s):
+        self.peer_addrs.append(s.getpeername()[0])
+        try:
+            if self.tls is not None:
+                s.settimeout(DEFAULT_TIMEOUT)
+                s = self.tls.wrap_socket(s, server_side=True)
+        except (OSError, ssl.SSLError) as e:
+            self.errors.append("TLS: %r" % e)
+            s.close()
+            return
         peer = Peer(sock=s)
         try:
             self.handler(peer)
@@ -372,12 +388,12 @@ def accept_stream(peer, domain, features=DIALBACK_FEATURES):
 
 
 def dialback_stream(port, frm, to, secret=None, timeout=None, wait=True,
-                    extra=""):
-    """Open a stream from frm to to on port and send db:result, with a key
-    minted from secret (XEP-0185) or a dummy one (for a trusted side).
-    extra goes into our stream header. Return (peer, their header, their
-    features, the db:result answer, or None without wait)."""
-    p = Peer(port=port, timeout=timeout or DEFAULT_TIMEOUT)
+                    extra="", host="127.0.0.1"):
+    """Open a stream from frm to to on host, port and send db:result, with
+    a key minted from secret (XEP-0185) or a dummy one (for a trusted
+    side). extra goes into our stream header. Return (peer, their header,
+    their features, the db:result answer, or None without wait)."""
+    p = Peer(host=host, port=port, timeout=timeout or DEFAULT_TIMEOUT)
     p.open_stream(frm=frm, to=to, extra=extra)
     hdr = p.expect_header()
     feats = p.expect_element("features", NS_STREAM)
@@ -386,10 +402,10 @@ def dialback_stream(port, frm, to, secret=None, timeout=None, wait=True,
     return p, hdr, feats, p.expect_element("result", NS_DB) if wait else None
 
 
-def verify_back(port, receiving, originating, sid, key):
-    """Ask the authoritative server on port whether key is valid (XEP-0220
-    db:verify); return the answer's type."""
-    back = Peer(port=port)
+def verify_back(port, receiving, originating, sid, key, host="127.0.0.1"):
+    """Ask the authoritative server on host, port whether key is valid
+    (XEP-0220 db:verify); return the answer's type."""
+    back = Peer(host=host, port=port)
     try:
         back.open_stream(frm=receiving, to=originating)
         back.expect_header()
@@ -402,25 +418,26 @@ def verify_back(port, receiving, originating, sid, key):
 
 
 def accept_dialback(peer, domain, authoritative_port,
-                    features=DIALBACK_FEATURES):
+                    features=DIALBACK_FEATURES, host="127.0.0.1"):
     """Answer an opening stream as domain's receiving server: check the
-    db:result that follows with fedgated's authoritative face on
+    db:result that follows with fedgated's authoritative face on host,
     authoritative_port and answer it. Return the verdict."""
     hdr, sid = accept_stream(peer, domain, features)
     r = peer.expect_element("result", NS_DB)
     verdict = verify_back(authoritative_port, domain, r.get("from"), sid,
-                          r.text)
+                          r.text, host)
     peer.send("<db:result from='%s' to='%s' type='%s'/>" % (
         domain, r.get("from"), verdict))
     return verdict
 
 
-def receiving_server(domain, authoritative_port, inbox):
+def receiving_server(domain, authoritative_port, inbox, host="127.0.0.1"):
     """A handler for a server that fedgated connects to as `domain`'s
     receiving server: it checks fedgated's db:result with fedgated's
-    authoritative face on authoritative_port, then collects into inbox."""
+    authoritative face on host, authoritative_port, then collects into
+    inbox."""
     def handler(peer):
-        accept_dialback(peer, domain, authoritative_port)
+        accept_dialback(peer, domain, authoritative_port, host=host)
         inbox.collect(peer)
     return handler
 

@@ -39,11 +39,17 @@
 #define WAIT_MS		10000
 
 /*
- * Names under "example.": libunbound answers "test." and "invalid."
- * itself (RFC 6761 local zones), so those never reach dnsmasq.
+ * Names under "example.", and a lab under "test." (RFC 6761), which
+ * libunbound would answer NXDOMAIN itself if resolve did not drop its
+ * default local zones.
  */
 static const char *const dns_records[] = {
 	"--local=/example/",	/* authoritative: unknown names NXDOMAIN */
+	"--local=/test/",
+	"--srv-host=_xmpp-server._tcp.lab.test,xmpp.lab.test,5269,0,0",
+	"--host-record=xmpp.lab.test,192.0.2.7",
+	"--host-record=host.invalid,192.0.2.8",
+	"--host-record=onion.onion,192.0.2.9",
 	"--local-ttl=60",	/* cacheable, so repeated runs stay fast */
 	/* priorities given out of order */
 	"--srv-host=_xmpp-server._tcp.prio.example,p30.prio.example,5301,30,0",
@@ -114,6 +120,8 @@ struct outcome {
 	enum resolve_status	 status;
 	struct resolve_targets	*targets;
 	struct resolve_addrs	*addrs;
+	struct resolve_req	*req;		/* set: explain it into why */
+	char			 why[512];
 	/* what the callback does besides recording */
 	struct resolve		*free_resolver;
 	struct resolve_req	*cancel_req;
@@ -136,6 +144,8 @@ s2s_cb(enum resolve_status status, struct resolve_targets *t, void *arg)
 	o->calls++;
 	o->status = status;
 	o->targets = t;
+	if (o->req != NULL)
+		resolve_req_explain(o->req, o->why, sizeof(o->why));
 	if (o->cancel_req != NULL)
 		resolve_cancel(o->cancel_req);
 	if (o->free_resolver != NULL)
@@ -151,6 +161,8 @@ addrs_cb(enum resolve_status status, struct resolve_addrs *a, void *arg)
 	o->calls++;
 	o->status = status;
 	o->addrs = a;
+	if (o->req != NULL)
+		resolve_req_explain(o->req, o->why, sizeof(o->why));
 	if (o->free_resolver != NULL)
 		resolve_free(o->free_resolver);
 }
@@ -398,7 +410,8 @@ s2s(struct fixture *f, const char *domain, bool tls)
 {
 	outcome_reset(&f->o);
 	f->o.base = f->base;
-	assert_non_null(resolve_s2s(f->r, domain, tls, s2s_cb, &f->o));
+	assert_non_null(f->o.req = resolve_s2s(f->r, domain, tls, s2s_cb,
+	    &f->o));
 	run_until(f->base, &f->o.done, WAIT_MS);
 	assert_int_equal(f->o.calls, 1);
 }
@@ -408,7 +421,8 @@ addresses(struct fixture *f, const char *host, uint16_t port)
 {
 	outcome_reset(&f->o);
 	f->o.base = f->base;
-	assert_non_null(resolve_addresses(f->r, host, port, addrs_cb, &f->o));
+	assert_non_null(f->o.req = resolve_addresses(f->r, host, port,
+	    addrs_cb, &f->o));
 	run_until(f->base, &f->o.done, WAIT_MS);
 	assert_int_equal(f->o.calls, 1);
 }
@@ -892,6 +906,141 @@ test_bogus(void **state)
 	    "example. DS 1 8 2 00"), -1);
 }
 
+/* Special-use names are asked of the forwarder like any other. */
+static void
+test_special_use(void **state)
+{
+	struct fixture *f = *state;
+	char addr[UTIL_SOCKADDR_STRLEN], who[64];
+	static const char *const hosts[][2] = {
+		{ "xmpp.lab.test", "192.0.2.7:1" },
+		{ "host.invalid", "192.0.2.8:1" },
+		{ "onion.onion", "192.0.2.9:1" },
+	};
+
+	NEED_DNS();
+	s2s(f, "lab.test", false);
+	assert_int_equal(f->o.status, RESOLVE_OK);
+	assert_int_equal(f->o.targets->count, 1);
+	assert_false(f->o.targets->fallback);
+	assert_target(&f->o.targets->target[0], "xmpp.lab.test", 5269, false);
+	for (size_t i = 0; i < nitems(hosts); i++) {
+		addresses(f, hosts[i][0], 1);
+		assert_int_equal(f->o.status, RESOLVE_OK);
+		assert_int_equal(f->o.addrs->count, 1);
+		assert_string_equal(addr_str(&f->o.addrs->addr[0], addr),
+		    hosts[i][1]);
+	}
+	/* A name the DNS does not know: the DNS says so, and we say who. */
+	addresses(f, "nothing.lab.test", 1);
+	assert_int_equal(f->o.status, RESOLVE_NXDOMAIN);
+	snprintf(who, sizeof(who), "forwarder 127.0.0.1 port %u", dns_port);
+	assert_string_equal(resolve_who(f->r), who);
+	assert_non_null(strstr(f->o.why, who));
+	assert_non_null(strstr(f->o.why, "nxdomain from"));
+	assert_null(strstr(f->o.why, "locally"));
+}
+
+/* Options: local zones and data answer before the forwarder is asked. */
+static void
+test_options(void **state)
+{
+	struct fixture *f = *state;
+	char addr[UTIL_SOCKADDR_STRLEN];
+
+	NEED_DNS();
+	assert_int_equal(resolve_set_option(f->r, "local-zone:",
+	    "blocked.lab.test. static"), 0);
+	assert_int_equal(resolve_set_option(f->r, "local-data",
+	    "xmpp.lab.test. A 198.51.100.7"), 0);
+	/* test. itself, named by an option, stays a local zone. */
+	assert_int_equal(resolve_set_option(f->r, "local-zone", "test. "
+	    "transparent"), 0);
+	assert_int_equal(resolve_set_option(f->r, "module-config:",
+	    "iterator"), -1);
+	assert_int_equal(resolve_set_option(f->r, "no-such-option:", "1"),
+	    -1);
+	assert_int_equal(resolve_start(f->r), 0);
+	assert_int_equal(resolve_start(f->r), 0);
+	assert_int_equal(resolve_set_option(f->r, "local-zone:",
+	    "late.example. static"), -1);
+	addresses(f, "xmpp.lab.test", 1);
+	assert_int_equal(f->o.status, RESOLVE_OK);
+	assert_string_equal(addr_str(&f->o.addrs->addr[0], addr),
+	    "198.51.100.7:1");
+	addresses(f, "x.blocked.lab.test", 1);
+	assert_int_equal(f->o.status, RESOLVE_NXDOMAIN);
+	assert_non_null(strstr(f->o.why, "answered locally by libunbound"));
+	assert_non_null(strstr(f->o.why, "was not asked"));
+	/* Transparent: what it has no data for goes to the forwarder. */
+	s2s(f, "lab.test", false);
+	assert_int_equal(f->o.status, RESOLVE_OK);
+	assert_target(&f->o.targets->target[0], "xmpp.lab.test", 5269, false);
+}
+
+/* libunbound's own default zones, kept by an option, say so. */
+static void
+test_local_default_zone(void **state)
+{
+	struct fixture *f = *state;
+
+	NEED_DNS();
+	assert_int_equal(resolve_set_option(f->r, "local-zone:",
+	    "invalid. static"), 0);
+	addresses(f, "host.invalid", 1);
+	assert_int_equal(f->o.status, RESOLVE_NXDOMAIN);
+	assert_non_null(strstr(f->o.why, "answered locally by libunbound"));
+	s2s(f, "host.invalid", false);
+	/* Local NXDOMAIN for the SRV: the RFC 6120 fallback, as from DNS. */
+	assert_int_equal(f->o.status, RESOLVE_OK);
+	assert_true(f->o.targets->fallback);
+}
+
+static void
+test_check_options(void **state)
+{
+	static const struct {
+		const char	*name;
+		const char	*value;
+		const char	*error;		/* NULL: accepted */
+	} cases[] = {
+		{ "local-zone:", "lab.test. static", NULL },
+		{ "local-zone", "lab.test. redirect", NULL },
+		{ "local-data:", "a.lab.test. A 192.0.2.1", NULL },
+		{ "do-ip6:", "no", NULL },
+		{ "local-zone:", "x. bogustype", "bogustype" },
+		{ "local-data:", "bad bad bad", "bad bad bad" },
+		{ "no-such-option:", "1", "no such option" },
+		{ "do-ip6:", "maybe", "no such option" },
+		{ "module-config:", "iterator", "modules" },
+		{ "", "x", "not an option name" },
+	};
+	char err[256];
+
+	for (size_t i = 0; i < nitems(cases); i++) {
+		err[0] = '\0';
+		if (cases[i].error == NULL) {
+			assert_int_equal(resolve_check_option(cases[i].name,
+			    cases[i].value, err, sizeof(err)), 0);
+			continue;
+		}
+		assert_int_equal(resolve_check_option(cases[i].name,
+		    cases[i].value, err, sizeof(err)), -1);
+		if (strstr(err, cases[i].error) == NULL)
+			fail_msg("%s %s: \"%s\" lacks \"%s\"", cases[i].name,
+			    cases[i].value, err, cases[i].error);
+	}
+	assert_int_equal(resolve_check_trust_anchor(". DS 20326 8 2 "
+	    "E06D44B80B8F1D39A95C0B0D7C65D08458E880409BBC683457104237C7F8EC8D",
+	    false, err, sizeof(err)), 0);
+	assert_int_equal(resolve_check_trust_anchor(". DS garbage", false,
+	    err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "garbage"));
+	assert_int_equal(resolve_check_trust_anchor("/nonexistent/root.key",
+	    true, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "No such file"));
+}
+
 static void
 test_bad_arguments(void **state)
 {
@@ -930,6 +1079,13 @@ main(void)
 		cmocka_unit_test(test_order_priority),
 		cmocka_unit_test(test_order_weights),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_check_options),
+		cmocka_unit_test_setup_teardown(test_special_use,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_options,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_local_default_zone,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srv_priority_order,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_srv_weight_distribution,
