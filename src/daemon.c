@@ -29,6 +29,7 @@
 #include "leg.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "priv.h"
 #include "state.h"
@@ -43,6 +44,7 @@ struct daemon_listener {
 	struct listener		*listener;
 	enum config_face	 face;
 	bool			 direct_tls;
+	int			 metrics_id;	/* metrics_listener_add() */
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
 
@@ -128,6 +130,7 @@ daemon_free(struct daemon *d)
 	leg_env_set(NULL, NULL);
 	tls_free(d->tls);
 	resolve_free(d->resolve);
+	metrics_reset();
 	config_unref(d->config);
 	free(d->config_path);
 	free(d);
@@ -269,6 +272,7 @@ daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
 {
 	struct daemon_listener *dl = arg;
 
+	metrics_connection(dl->metrics_id);
 	leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen);
 }
 
@@ -296,6 +300,8 @@ daemon_bind_listeners(struct daemon *d)
 		}
 		TAILQ_INSERT_TAIL(&d->listeners, dl, entry);
 		d->nlisteners++;
+		dl->metrics_id = metrics_listener_add(
+		    listener_address(dl->listener), cl->face);
 		log_info("listening on %s (%s%s)", listener_address(dl->listener),
 		    config_face_name(cl->face), cl->direct_tls ? ", direct TLS" : "");
 	}
@@ -320,7 +326,7 @@ daemon_bind(struct daemon *d)
 	leg_env_set(d->config, d->tls);
 	route_init(d->base);
 	route_configure(c);
-	if (daemon_bind_listeners(d) == -1)
+	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1)
 		return -1;
 	d->control = control_new(d, c->control_path, c->control_mode,
 	    c->control_group);
@@ -437,6 +443,8 @@ daemon_reload(struct daemon *d, char **errors)
 	d->tls = t;
 	leg_env_set(c, t);
 	route_configure(c);
+	if (metrics_configure(c) == -1)
+		log_warnx("reload: out of memory: metrics domains unchanged");
 	d->reloads++;
 	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);
