@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <json.h>
 
 #include "config.h"
@@ -28,6 +29,7 @@
 #include "jid.h"
 #include "leg.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "policy.h"
 #include "route.h"
 #include "util.h"
@@ -60,6 +62,8 @@ static int control_cmd_kill_domain(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_drain(struct control_client *, struct json_object *,
     int, char **);
+static int control_cmd_metrics(struct control_client *, struct json_object *,
+    int, char **);
 
 const struct control_command control_commands[] = {
 	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
@@ -70,6 +74,8 @@ const struct control_command control_commands[] = {
 	    "list the legs (S2S connections), one entry each" },
 	{ "routes", "", 0, 0, CONTROL_READ, control_cmd_routes,
 	    "list the routes and their queues" },
+	{ "metrics", "", 0, 0, CONTROL_READ, control_cmd_metrics,
+	    "the counters, in the Prometheus text format" },
 	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
 	    control_cmd_policy_check,
 	    "show the rule that matches DOMAIN and the effective settings" },
@@ -769,5 +775,25 @@ control_cmd_drain(struct control_client *cc, struct json_object *reply,
 	daemon_stop(d, "drain requested from the control socket");
 	json_object_object_add(reply, "state",
 	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	return 0;
+}
+
+/* The exposition, as GET /metrics serves it, in "text". */
+static int
+control_cmd_metrics(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct json_object *text = NULL;
+	size_t len;
+
+	if (buf != NULL && metrics_http_render(buf) == 0 &&
+	    (len = evbuffer_get_length(buf)) <= INT_MAX)
+		text = json_object_new_string_len(
+		    (const char *)evbuffer_pullup(buf, -1), (int)len);
+	evbuffer_free(buf);
+	if (text == NULL)
+		return control_error(reply, "out of memory");
+	json_object_object_add(reply, "text", text);
 	return 0;
 }

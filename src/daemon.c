@@ -30,6 +30,7 @@
 #include "listener.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "policy.h"
 #include "priv.h"
 #include "state.h"
@@ -56,6 +57,7 @@ struct daemon {
 	int64_t			 started;	/* wall clock, seconds */
 	unsigned		 reloads;
 	struct control		*control;
+	struct metrics_http	*metrics;	/* or NULL: not configured */
 	struct daemon_listeners	 listeners;
 	unsigned		 nlisteners;
 	struct tls		*tls;		/* certificates of the config */
@@ -119,6 +121,7 @@ daemon_free(struct daemon *d)
 	if (d == NULL)
 		return;
 	control_free(d->control);
+	metrics_http_free(d->metrics);
 	while ((dl = TAILQ_FIRST(&d->listeners)) != NULL) {
 		TAILQ_REMOVE(&d->listeners, dl, entry);
 		listener_free(dl->listener);
@@ -308,6 +311,28 @@ daemon_bind_listeners(struct daemon *d)
 	return 0;
 }
 
+/* Bind the metrics endpoint, if configured. 0, or -1 after logging. */
+static int
+daemon_bind_metrics(struct daemon *d)
+{
+	const struct config *c = d->config;
+	char err[256];
+
+	if (c->metrics_host == NULL)
+		return 0;
+	d->metrics = metrics_http_new(d->base, c->metrics_host,
+	    c->metrics_port, err, sizeof(err));
+	if (d->metrics == NULL) {
+		log_warnx("%s:%d: metrics listen on %s port %u: %s",
+		    c->metrics_origin.file, c->metrics_origin.line,
+		    c->metrics_host, c->metrics_port, err);
+		return -1;
+	}
+	log_info("metrics on http://%s/metrics",
+	    metrics_http_address(d->metrics));
+	return 0;
+}
+
 int
 daemon_bind(struct daemon *d)
 {
@@ -326,7 +351,8 @@ daemon_bind(struct daemon *d)
 	leg_env_set(d->config, d->tls);
 	route_init(d->base);
 	route_configure(c);
-	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1)
+	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1 ||
+	    daemon_bind_metrics(d) == -1)
 		return -1;
 	d->control = control_new(d, c->control_path, c->control_mode,
 	    c->control_group);
@@ -353,6 +379,8 @@ daemon_run(struct daemon *d)
 		fatalx("cannot listen on control socket %s",
 		    d->config->control_path);
 	daemon_enable_listeners(d, true);
+	if (d->metrics != NULL)
+		metrics_http_enable(d->metrics, 1);
 	daemon_enter_state(d, DAEMON_RUNNING);
 	log_info("fedgated %s running: config %s, control %s", PACKAGE_VERSION,
 	    d->config_path, d->config->control_path);
@@ -379,6 +407,9 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	if (daemon_str_changed(old->user, new->user) ||
 	    daemon_str_changed(old->group, new->group))
 		log_warnx("reload: user or group change %s", what);
+	if (daemon_str_changed(old->metrics_host, new->metrics_host) ||
+	    old->metrics_port != new->metrics_port)
+		log_warnx("reload: metrics listen change %s", what);
 	if (daemon_str_changed(old->pid_file, new->pid_file))
 		log_warnx("reload: pid-file change %s", what);
 	if (daemon_resolver_changed(old, new))

@@ -345,7 +345,6 @@ main		: USER string {
 			struct sockaddr_storage ss;
 			socklen_t sslen;
 
-			cfg_note(&$1, "metrics");
 			if (cfg_once(&$1, CONFIG_SET_METRICS) == -1)
 				break;
 			if ($5.number > 0)

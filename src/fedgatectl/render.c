@@ -641,6 +641,17 @@ render_drain(struct json_object *reply, FILE *out)
 	    queued == 1 ? "" : "s");
 }
 
+/* The Prometheus exposition, as it is. */
+static void
+render_metrics(struct json_object *reply, FILE *out)
+{
+	struct json_object *text = render_get(reply, "text");
+
+	if (text != NULL && json_object_is_type(text, json_type_string))
+		fwrite(json_object_get_string(text), 1,
+		    (size_t)json_object_get_string_len(text), out);
+}
+
 static const struct {
 	enum parser_action	 action;
 	void			(*render)(struct json_object *, FILE *);
@@ -659,6 +670,7 @@ static const struct {
 	{ PARSER_KILL, render_kill },
 	{ PARSER_KILL_DOMAIN, render_kill },
 	{ PARSER_DRAIN, render_drain },
+	{ PARSER_METRICS, render_metrics },
 };
 
 /*
