@@ -79,6 +79,8 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_IDLE] = "timeout idle",
 	[CONFIG_SET_SHUTDOWN] = "timeout shutdown",
 	[CONFIG_SET_STATE] = "state directory",
+	[CONFIG_SET_BACKOFF] = "timeout backoff",
+	[CONFIG_SET_BACKOFF_MAX] = "timeout backoff-max",
 };
 
 const char *
@@ -133,6 +135,8 @@ config_defaults(struct config *c)
 	c->timeouts.keepalive = 60 * 1000;
 	c->timeouts.shutdown = 10 * 1000;
 	c->timeouts.ack = 30 * 1000;
+	c->timeouts.backoff = 1000;
+	c->timeouts.backoff_max = 5 * 60 * 1000;
 }
 
 struct config_listen *
@@ -558,6 +562,13 @@ config_check_global(struct config_check *k)
 		config_fail(k, o->file, o->line, "limit "
 		    "connections-per-address %u exceeds limit connections %u",
 		    c->limits.connections_per_address, c->limits.connections);
+	}
+	if (c->timeouts.backoff > c->timeouts.backoff_max) {
+		o = &c->origins[CONFIG_SET_BACKOFF];
+		if (o->file == NULL)
+			o = &c->origins[CONFIG_SET_BACKOFF_MAX];
+		config_fail(k, o->file, o->line, "timeout backoff exceeds "
+		    "timeout backoff-max");
 	}
 }
 

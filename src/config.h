@@ -174,6 +174,8 @@ enum config_setting {
 	CONFIG_SET_IDLE,
 	CONFIG_SET_SHUTDOWN,
 	CONFIG_SET_STATE,
+	CONFIG_SET_BACKOFF,
+	CONFIG_SET_BACKOFF_MAX,
 	CONFIG_SET_MAX
 };
 
@@ -185,6 +187,9 @@ struct config_timeouts {			/* all in milliseconds */
 	uint64_t	 keepalive;		/* whitespace ping interval, 0 off */
 	uint64_t	 shutdown;		/* drain time on SIGTERM */
 	uint64_t	 ack;			/* for the answer to an ack ping */
+	uint64_t	 backoff;		/* after a route's first failed
+						   leg; 0: no backoff */
+	uint64_t	 backoff_max;		/* the longest backoff */
 };
 
 struct config {

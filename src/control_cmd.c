@@ -46,6 +46,8 @@ static int control_cmd_policy_deny(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_policy_remove(struct control_client *,
     struct json_object *, int, char **);
+static int control_cmd_retry(struct control_client *, struct json_object *,
+    int, char **);
 static int control_cmd_reload(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_log_level(struct control_client *, struct json_object *,
@@ -70,6 +72,8 @@ const struct control_command control_commands[] = {
 	    "list the legs (S2S connections), one entry each" },
 	{ "routes", "", 0, 0, CONTROL_READ, control_cmd_routes,
 	    "list the routes and their queues" },
+	{ "retry", "DOMAIN", 1, 1, CONTROL_WRITE, control_cmd_retry,
+	    "forget the failures of the routes to DOMAIN: try again now" },
 	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
 	    control_cmd_policy_check,
 	    "show the rule that matches DOMAIN and the effective settings" },
@@ -671,6 +675,7 @@ static void
 control_list_route(const struct route_info *ri, void *arg)
 {
 	struct json_object *list = arg, *o = json_object_new_object();
+	struct json_object *fail = NULL;
 	bool has_leg = ri->leg_id != 0;
 
 	json_object_object_add(o, "face", json_object_new_string(ri->face));
@@ -690,6 +695,18 @@ control_list_route(const struct route_info *ri, void *arg)
 	json_object_object_add(o, "acked", control_json_u64(ri->acked));
 	json_object_object_add(o, "resent", control_json_u64(ri->resent));
 	json_object_object_add(o, "age", control_json_u64(ri->age_ms / 1000));
+	if (ri->failures > 0) {
+		fail = json_object_new_object();
+		json_object_object_add(fail, "failures",
+		    control_json_u64(ri->failures));
+		json_object_object_add(fail, "retry_in_ms",
+		    control_json_u64(ri->retry_in_ms));
+		json_object_object_add(fail, "condition",
+		    json_object_new_string(ri->fail_condition));
+		json_object_object_add(fail, "text",
+		    control_json_text(ri->fail_text));
+	}
+	json_object_object_add(o, "failure", fail);
 	json_object_array_add(list, o);
 }
 
@@ -701,6 +718,23 @@ control_cmd_routes(struct control_client *cc, struct json_object *reply,
 
 	route_foreach(control_list_route, list);
 	json_object_object_add(reply, "routes", list);
+	return 0;
+}
+
+static int
+control_cmd_retry(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	char domain[JID_DOMAIN_MAX];
+	unsigned n;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
+		return control_error(reply, "invalid domain");
+	n = route_retry(domain);
+	log_info("control: retry %s by uid %u pid %ld: %u routes cleared",
+	    domain, (unsigned)cc->uid, (long)cc->pid, n);
+	json_object_object_add(reply, "domain", control_json_text(domain));
+	json_object_object_add(reply, "cleared", control_json_u64(n));
 	return 0;
 }
 

@@ -303,6 +303,8 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 	log_peer(LOG_LEVEL_INFO,
 	    "leg %" PRIu64 " in %s %s->%s: authenticated by %s", l->id,
 	    config_face_name(l->face), p->from, p->to, leg_auth_name(auth));
+	/* it is alive: routes to it may try again at once */
+	route_remote_authenticated(l->face, p->from);
 	if (l->state == LEG_OPEN)
 		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
 }

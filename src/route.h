@@ -48,6 +48,10 @@ struct route_info {
 	uint64_t	 acked;		/* acknowledged by the next hop */
 	uint64_t	 resent;	/* sent again after a leg reset */
 	uint64_t	 age_ms;
+	unsigned	 failures;	/* legs failed in a row; 0: none */
+	uint64_t	 retry_in_ms;	/* until a new leg may be tried */
+	const char	*fail_condition; /* the cached failure; NULL: none */
+	const char	*fail_text;
 };
 
 /* Totals since start-up, for metrics (routes come and go). */
@@ -127,6 +131,22 @@ void	route_leg_acked(struct route *, struct leg *, unsigned n);
  * remote-server-timeout, policy-violation...) and text (may be NULL). */
 void	route_leg_gone(struct route *, struct leg *,
 	    enum xmpp_stanza_error condition, const char *text);
+
+/*
+ * The failure cache. When a route's outgoing leg fails before it is ready
+ * (DNS, connect, TLS, authentication, policy), the route starts no new leg
+ * for a while (timeout backoff, doubled at each failure in a row up to
+ * timeout backoff-max, with a jitter of a quarter) and bounces what it is
+ * given with the failure's condition and reason. A leg that gets ready
+ * clears it, and so do these two:
+ *
+ * route_retry(): fedgatectl retry DOMAIN: clear the failures of every
+ * route to remote (either face) at once. Return how many were cleared.
+ */
+unsigned route_retry(const char *remote);
+/* An incoming leg of face authenticated remote: it is alive; clear the
+ * failures of the routes to it on that face. */
+void	route_remote_authenticated(enum config_face, const char *remote);
 
 /* Set the loop the idle timers run on (once, at start-up, before
  * route_get()). */

@@ -113,6 +113,8 @@ static const struct token t_main[] = {
 	{ TOK_KEYWORD, "policy", PARSER_NONE, t_policy, NULL },
 	{ TOK_KEYWORD, "reload", PARSER_RELOAD, t_end,
 	    "re-read the configuration file" },
+	{ TOK_KEYWORD, "retry", PARSER_RETRY, t_domain,
+	    "forget the failures of the routes to DOMAIN: try again now" },
 	{ TOK_KEYWORD, "routes", PARSER_ROUTES, t_end,
 	    "list the routes and their queues" },
 	{ TOK_KEYWORD, "sessions", PARSER_SESSIONS, t_end,

@@ -551,11 +551,25 @@ render_sessions(struct json_object *reply, FILE *out)
 	render_table_flush(&t, out);
 }
 
+/* A route's failure cache: "3, retry in 12s", or "-". */
+static const char *
+render_failure(struct json_object *f, char *buf, size_t len)
+{
+	char age[32];
+
+	if (f == NULL)
+		return "-";
+	snprintf(buf, len, "%" PRIu64 ", retry in %s", render_u64(f,
+	    "failures"), render_age((render_u64(f, "retry_in_ms") + 999) /
+	    1000, age, sizeof(age)));
+	return buf;
+}
+
 static void
 render_routes(struct json_object *reply, FILE *out)
 {
 	enum { FACE, LOCAL, REMOTE, LEG, STATE, QUEUE, UNACKED, SENT, RESENT,
-	    BOUNCED, DROPPED, AGE, NCOLS };
+	    BOUNCED, DROPPED, AGE, FAILED, NCOLS };
 	struct render_table t = { .ncols = NCOLS };
 	size_t n;
 	struct json_object *list = render_array(reply, "routes", &n);
@@ -566,7 +580,7 @@ render_routes(struct json_object *reply, FILE *out)
 	}
 	render_table_add(&t, (const char *const[]){ "FACE", "LOCAL", "REMOTE",
 	    "LEG", "STATE", "QUEUE", "UNACKED", "SENT", "RESENT", "BOUNCED",
-	    "DROPPED", "AGE" });
+	    "DROPPED", "AGE", "FAILED" });
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(list, i);
 		char cells[NCOLS][RENDER_CELL_MAX];
@@ -593,9 +607,38 @@ render_routes(struct json_object *reply, FILE *out)
 		    RENDER_CELL_MAX);
 		row[AGE] = render_age(render_u64(r, "age"), cells[AGE],
 		    RENDER_CELL_MAX);
+		row[FAILED] = render_failure(render_get(r, "failure"),
+		    cells[FAILED], RENDER_CELL_MAX);
 		render_table_add(&t, row);
 	}
 	render_table_flush(&t, out);
+	/* the cached reasons, one line each */
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(list, i);
+		struct json_object *f = render_get(r, "failure");
+		char local[RENDER_CELL_MAX], remote[RENDER_CELL_MAX];
+		char cond[RENDER_CELL_MAX], text[RENDER_CELL_MAX];
+
+		if (f == NULL)
+			continue;
+		fprintf(out, "%s->%s: %s: %s\n",
+		    render_text(r, "local", local, sizeof(local)),
+		    render_text(r, "remote", remote, sizeof(remote)),
+		    render_text(f, "condition", cond, sizeof(cond)),
+		    render_text(f, "text", text, sizeof(text)));
+	}
+}
+
+/* retry: how many routes forgot their failures. */
+static void
+render_retry(struct json_object *reply, FILE *out)
+{
+	char domain[RENDER_CELL_MAX];
+	uint64_t n = render_u64(reply, "cleared");
+
+	fprintf(out, "%s: %" PRIu64 " route%s will try again at once\n",
+	    render_text(reply, "domain", domain, sizeof(domain)), n,
+	    n == 1 ? "" : "s");
 }
 
 static void
@@ -659,6 +702,7 @@ static const struct {
 	{ PARSER_KILL, render_kill },
 	{ PARSER_KILL_DOMAIN, render_kill },
 	{ PARSER_DRAIN, render_drain },
+	{ PARSER_RETRY, render_retry },
 };
 
 /*
