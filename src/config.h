@@ -248,6 +248,13 @@ const struct config_domain *config_domain_find(const struct config *,
 const struct config_domain *config_domain_find_internal(const struct config *,
 	    const char *name);
 
+/*
+ * Whether c uses a transparent feature: a transparent listener, a
+ * transparent upstream, or a peer rule with resolve original. Only then
+ * does the relay keep CAP_NET_ADMIN (conntrack, transparent sockets).
+ */
+bool	config_uses_transparent(const struct config *c);
+
 /* "public", "internal", "transparent". */
 const char *config_face_name(enum config_face);
 /* "user", "limit stanza-size"...: a setting as written in the file. */

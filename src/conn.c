@@ -447,6 +447,17 @@ conn_peer_addr(const struct conn *c)
 	return (const struct sockaddr *)&c->peer;
 }
 
+int
+conn_local_addr(const struct conn *c, struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+	evutil_socket_t fd = c->raw != NULL ? bufferevent_getfd(c->raw) : -1;
+
+	if (fd == -1)
+		return -1;
+	return getsockname(fd, (struct sockaddr *)out, &len);
+}
+
 const char *
 conn_error(const struct conn *c)
 {

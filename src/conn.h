@@ -92,6 +92,9 @@ const char *conn_tls_description(const struct conn *, char *buf, size_t len);
 /* The peer's address as text ("203.0.113.5:41234"). */
 const char *conn_peer(const struct conn *);
 const struct sockaddr *conn_peer_addr(const struct conn *);
+/* This end's address (getsockname) into *out. Return 0, or -1 (no socket
+ * yet, or it failed). */
+int	conn_local_addr(const struct conn *, struct sockaddr_storage *out);
 /* The last error as text: errno's string or OpenSSL's reason. */
 const char *conn_error(const struct conn *);
 /* Totals for counters. */

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct.h"
 #include "leg_private.h"
 #include "log.h"
 #include "route.h"
@@ -183,6 +184,128 @@ leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 	leg_out_next_target(l);
 }
 
+/*
+ * Fill f (and listen, inside, nets: arrays the caller frees) with
+ * what ct_original_refusal() weighs for l's configuration.
+ */
+static int
+leg_out_facts(const struct leg *l, const struct sockaddr *peer,
+    struct ct_facts *f, struct sockaddr_storage **listen,
+    struct sockaddr_storage **inside, struct ct_net **nets)
+{
+	const struct config_listen *cl;
+	const struct config_domain *d;
+	size_t nl = 0, nd = 0;
+	socklen_t len;
+
+	memset(f, 0, sizeof(*f));
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		nl++;
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		nd++;
+	*listen = calloc(nl + 1, sizeof(**listen));
+	*inside = calloc(nd + 1, sizeof(**inside));
+	if (*listen == NULL || *inside == NULL)
+		return -1;
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		memcpy(&(*listen)[f->nlisten++], &cl->addr, sizeof(cl->addr));
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		if (d->upstream_host != NULL &&
+		    strcmp(d->upstream_host, "*") != 0 &&
+		    util_sockaddr_parse(d->upstream_host, d->upstream_port,
+		    &(*inside)[f->ninside], &len) == 0)
+			f->ninside++;
+	f->listen = *listen;
+	f->inside = *inside;
+	f->host = *nets = ct_host_nets(&f->nhost);
+	f->peer = peer;
+	return 0;
+}
+
+/*
+ * resolve original: connect to the original destination of the
+ * transparent leg that fed the route, unless it is fedgated itself, a
+ * loopback or the internal side (then bounce, saying why).
+ */
+static void
+leg_out_original(struct leg *l, const struct sockaddr_storage *dst,
+    socklen_t dstlen, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage *listen = NULL, *inside = NULL, ud;
+	const struct sockaddr *d = ct_unmap((const struct sockaddr *)dst, &ud);
+	struct resolve_addrs *a;
+	struct ct_facts f;
+	struct ct_net *nets = NULL;
+	char why[200], addr[UTIL_SOCKADDR_STRLEN], tag[LEG_NAME_MAX];
+	char text[400];
+	const char *refused = why;
+
+	l->resolved_by = "original";
+	util_sockaddr_str(d, addr, sizeof(addr));
+	if (leg_out_facts(l, (const struct sockaddr *)peer, &f, &listen,
+	    &inside, &nets) == -1)
+		snprintf(why, sizeof(why), "out of memory");
+	else
+		refused = ct_original_refusal(d, &f, why, sizeof(why));
+	free(listen);
+	free(inside);
+	free(nets);
+	if (refused != NULL) {
+		snprintf(text, sizeof(text), "original destination %s refused: "
+		    "%s", addr, refused);
+		log_peer(LOG_LEVEL_WARNING, "%s: %s",
+		    leg_name(l, tag, sizeof(tag)), text);
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, text);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a) + sizeof(a->addr[0]))) == NULL) {
+		leg_out_fail(l, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    XMPP_STREAM_ERROR_COUNT, "out of memory");
+		return;
+	}
+	a->count = 1;
+	memcpy(&a->addr[0].ss, d, sizeof(a->addr[0].ss));
+	a->addr[0].len = d->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	(void)dstlen;
+	snprintf(l->host, sizeof(l->host), "%s", addr);
+	log_peer(LOG_LEVEL_INFO, "%s: resolve original: connecting to %s, "
+	    "where the internal server meant to go",
+	    leg_name(l, tag, sizeof(tag)), addr);
+	leg_out_addrs_cb(RESOLVE_OK, a, l);
+}
+
+/* Public outgoing: a static route, the original destination, or SRV. */
+static void
+leg_out_start_public(struct leg *l)
+{
+	struct sockaddr_storage dst, peer;
+	socklen_t dstlen;
+	char tag[LEG_NAME_MAX];
+
+	if (l->policy.route_host[0] != '\0') {
+		l->resolved_by = "route";
+		leg_out_resolve_host(l, l->policy.route_host,
+		    l->policy.route_port);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && l->route != NULL &&
+	    !l->verify && route_original(l->route, &dst, &dstlen, &peer)) {
+		leg_out_original(l, &dst, dstlen, &peer);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && !l->verify)
+		log_debug("%s: resolve original, but no transparent leg fed "
+		    "the route: SRV", leg_name(l, tag, sizeof(tag)));
+	l->resolved_by = "srv";
+	l->dns = resolve_s2s(leg_env_resolve(), l->remote, false,
+	    leg_out_srv_cb, l);
+	if (l->dns == NULL)
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
+}
+
 void
 leg_out_start(struct leg *l)
 {
@@ -198,16 +321,8 @@ leg_out_start(struct leg *l)
 			return;
 		}
 		leg_out_resolve_host(l, d->upstream_host, d->upstream_port);
-	} else if (l->policy.route_host[0] != '\0') {
-		leg_out_resolve_host(l, l->policy.route_host,
-		    l->policy.route_port);
-	} else {
-		l->dns = resolve_s2s(leg_env_resolve(), l->remote, false,
-		    leg_out_srv_cb, l);
-		if (l->dns == NULL)
-			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-			    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
-	}
+	} else
+		leg_out_start_public(l);
 }
 
 /* The connect to a could not even start: say why, in the log and in the

@@ -69,6 +69,12 @@ struct leg {
 	char			 close_reason[400];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
+	/* incoming through a transparent listener */
+	const char		*transparent;	/* ct_how_name(); NULL: not */
+	struct sockaddr_storage	 orig;		/* the original destination */
+	socklen_t		 origlen;	/* 0: none */
+	/* public outgoing: how its target was found */
+	const char		*resolved_by;	/* "srv", "original", "route" */
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */

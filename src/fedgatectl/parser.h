@@ -24,7 +24,8 @@ enum parser_action {
 	PARSER_ROUTES,
 	PARSER_KILL,		/* one leg, by id */
 	PARSER_KILL_DOMAIN,	/* every leg of a remote domain */
-	PARSER_DRAIN
+	PARSER_DRAIN,
+	PARSER_FLOWS
 };
 
 struct parse_result {
