@@ -7,6 +7,7 @@
 #include "fgconfig.h"
 
 #include <sys/socket.h>
+#include <netinet/in.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -131,26 +132,87 @@ conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
 	return NULL;
 }
 
+/*
+ * A nonblocking TCP socket bound to source (port 0), with IP_TRANSPARENT
+ * so that source need not be ours. -1 with errno set.
+ */
+static int
+conn_transparent_socket(const struct sockaddr *source)
+{
+	struct sockaddr_storage ss;
+	const int on = 1;
+	socklen_t len;
+	int fd, rc, saved;
+
+	memset(&ss, 0, sizeof(ss));
+	if (source->sa_family == AF_INET) {
+		len = sizeof(struct sockaddr_in);
+		memcpy(&ss, source, len);
+		((struct sockaddr_in *)&ss)->sin_port = 0;
+	} else if (source->sa_family == AF_INET6) {
+		len = sizeof(struct sockaddr_in6);
+		memcpy(&ss, source, len);
+		((struct sockaddr_in6 *)&ss)->sin6_port = 0;
+	} else {
+		errno = EAFNOSUPPORT;
+		return -1;
+	}
+	fd = socket(source->sa_family, SOCK_STREAM | SOCK_NONBLOCK |
+	    SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return -1;
+	if (source->sa_family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+		    sizeof(on));
+	else
+		rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
+	if (rc == -1 || bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
 struct conn *
 conn_new_connect(struct event_base *base, const struct sockaddr *addr,
     socklen_t addrlen, SSL *ssl, const struct conn_handler *h, void *arg)
 {
+	return conn_new_connect_from(base, addr, addrlen, NULL, ssl, h, arg);
+}
+
+struct conn *
+conn_new_connect_from(struct event_base *base, const struct sockaddr *addr,
+    socklen_t addrlen, const struct sockaddr *source, SSL *ssl,
+    const struct conn_handler *h, void *arg)
+{
 	struct conn *c;
 	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	int saved;
+	int saved, fd = -1;
 
-	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
+	if (source != NULL && (fd = conn_transparent_socket(source)) == -1) {
 		SSL_free(ssl);
 		return NULL;
 	}
+	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
+		saved = errno;
+		if (fd != -1)
+			close(fd);
+		SSL_free(ssl);
+		errno = saved;
+		return NULL;
+	}
 	if (ssl != NULL) {
-		c->raw = bufferevent_openssl_socket_new(base, -1, ssl,
+		c->raw = bufferevent_openssl_socket_new(base, fd, ssl,
 		    BUFFEREVENT_SSL_CONNECTING, opt);
 		if (c->raw == NULL)
 			SSL_free(ssl);
 		c->ssl = ssl;
 	} else
-		c->raw = bufferevent_socket_new(base, -1, opt);
+		c->raw = bufferevent_socket_new(base, fd, opt);
+	if (c->raw == NULL && fd != -1)
+		close(fd);
 	if (c->raw == NULL || conn_attach_top(c, c->raw) == -1)
 		goto fail;
 	if (c->ssl != NULL)

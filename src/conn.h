@@ -44,13 +44,24 @@ struct conn *conn_new_accepted(struct event_base *, int fd,
 	    const struct sockaddr *peer, socklen_t peerlen, SSL *ssl,
 	    const struct conn_handler *, void *arg);
 /*
- * Start a nonblocking connect to addr, optionally from source (NULL: any).
- * CONN_EV_CONNECTED or CONN_EV_ERROR follows. With ssl (taken over) TLS
- * starts as client once connected (direct TLS). Return NULL on failure,
- * with errno set when a system call said why (EMFILE...).
+ * Start a nonblocking connect to addr. CONN_EV_CONNECTED or CONN_EV_ERROR
+ * follows. With ssl (taken over) TLS starts as client once connected
+ * (direct TLS). Return NULL on failure, with errno set when a system call
+ * said why (EMFILE...).
  */
 struct conn *conn_new_connect(struct event_base *,
 	    const struct sockaddr *addr, socklen_t addrlen, SSL *ssl,
+	    const struct conn_handler *, void *arg);
+/*
+ * The same from the address source (its port ignored), which need not be
+ * this host's: the socket gets IP_TRANSPARENT (IPV6_TRANSPARENT) before
+ * it is bound, which needs CAP_NET_ADMIN, and the replies must be routed
+ * back to this host (policy routing; contrib/). Return NULL on failure,
+ * with errno set (EPERM, EADDRNOTAVAIL: the source cannot be used).
+ */
+struct conn *conn_new_connect_from(struct event_base *,
+	    const struct sockaddr *addr, socklen_t addrlen,
+	    const struct sockaddr *source, SSL *ssl,
 	    const struct conn_handler *, void *arg);
 /* Close now, without flushing. conn_free(NULL) is a no-op. No event follows. */
 void	conn_free(struct conn *);

@@ -526,6 +526,8 @@ control_list_session(const struct leg_info *li, void *arg)
 	    li->original[0] != '\0' ? control_json_text(li->original) : NULL);
 	json_object_object_add(o, "resolve", li->resolve != NULL ?
 	    json_object_new_string(li->resolve) : NULL);
+	json_object_object_add(o, "source", li->source != NULL &&
+	    li->source[0] != '\0' ? control_json_text(li->source) : NULL);
 	json_object_array_add(s->list, o);
 }
 
@@ -741,7 +743,7 @@ control_cmd_flows(struct control_client *cc, struct json_object *reply,
 		return control_error(reply, "flows reads the conntrack table, "
 		    "which needs CAP_NET_ADMIN: fedgated keeps it only when the "
 		    "configuration uses transparent features (listen "
-		    "transparent, resolve original)");
+		    "transparent, resolve original, upstream transparent)");
 	if ((f.ct = ct_open(err, sizeof(err))) == NULL)
 		return control_error(reply, "%s", err);
 	f.list = json_object_new_array();

@@ -480,10 +480,10 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 /* Attach a connecting socket for an outgoing leg. */
 int
 leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
-    SSL *ssl)
+    const struct sockaddr *source, SSL *ssl)
 {
 	conn_free(l->conn);
-	l->conn = conn_new_connect(leg_env.base, sa, len, ssl,
+	l->conn = conn_new_connect_from(leg_env.base, sa, len, source, ssl,
 	    &leg_conn_handler, l);
 	return l->conn != NULL ? 0 : -1;
 }
@@ -945,6 +945,7 @@ void
 leg_info_of(const struct leg *l, struct leg_info *i)
 {
 	static char tls[96], pairs[512], orig[UTIL_SOCKADDR_STRLEN];
+	static char source[UTIL_SOCKADDR_STRLEN];
 	static struct sockaddr_storage local;
 	const struct leg_pair *p;
 	size_t off = 0;
@@ -989,6 +990,11 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->local_addr = l->conn != NULL && conn_local_addr(l->conn,
 	    &local) == 0 ? (const struct sockaddr *)&local : NULL;
 	i->peer_addr = l->conn != NULL ? conn_peer_addr(l->conn) : NULL;
+	i->source = "";
+	if (l->sourcelen > 0)	/* the socket's, once it has one */
+		i->source = util_sockaddr_str(i->local_addr != NULL ?
+		    i->local_addr : (const struct sockaddr *)&l->source,
+		    source, sizeof(source));
 }
 
 void

@@ -83,6 +83,9 @@ struct leg_info {
 					   "" for others */
 	const char	*resolve;	/* public outgoing: "srv", "original"
 					   or "route" (static); NULL others */
+	const char	*source;	/* internal outgoing, upstream
+					   transparent: the remote peer's
+					   address it connects from; "" */
 	const struct sockaddr *local_addr; /* NULL: no socket */
 	const struct sockaddr *peer_addr;  /* NULL: no socket */
 };

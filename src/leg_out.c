@@ -276,6 +276,40 @@ leg_out_original(struct leg *l, const struct sockaddr_storage *dst,
 	leg_out_addrs_cb(RESOLVE_OK, a, l);
 }
 
+/*
+ * upstream ... transparent: connect to the internal server from the
+ * address of the remote server whose stanzas the route carries, so that
+ * the internal server sees it as it did behind the NAT. Verify legs and
+ * routes no remote server fed connect from fedgated's own address.
+ */
+static void
+leg_out_take_source(struct leg *l)
+{
+	struct sockaddr_storage src;
+	socklen_t len;
+
+	if (l->verify || l->route == NULL || !route_source(l->route, &src,
+	    &len))
+		return;
+	ct_unmap((const struct sockaddr *)&src, &l->source);
+	if (l->source.ss_family == AF_INET) {
+		((struct sockaddr_in *)&l->source)->sin_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&l->source)->sin6_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in6);
+	}
+}
+
+/* The source to connect to a from: l's, if of a's family; else NULL. */
+static const struct sockaddr *
+leg_out_source_for(const struct leg *l, const struct resolve_addr *a)
+{
+	if (l->sourcelen == 0 || l->source.ss_family != a->ss.ss_family)
+		return NULL;
+	return (const struct sockaddr *)&l->source;
+}
+
 /* Public outgoing: a static route, the original destination, or SRV. */
 static void
 leg_out_start_public(struct leg *l)
@@ -320,6 +354,8 @@ leg_out_start(struct leg *l)
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
 			return;
 		}
+		if (d->upstream_transparent)
+			leg_out_take_source(l);
 		leg_out_resolve_host(l, d->upstream_host, d->upstream_port);
 	} else
 		leg_out_start_public(l);
@@ -341,6 +377,23 @@ leg_out_connect_failed(struct leg *l, const struct resolve_addr *a, int err)
 		l->fail_cond = XMPP_STANZA_RESOURCE_CONSTRAINT;
 }
 
+/*
+ * The remote peer's address could not be used as source (no
+ * CAP_NET_ADMIN, an address family the host has no route for...): say
+ * so, and go on from fedgated's own address rather than not at all.
+ */
+static void
+leg_out_source_failed(struct leg *l, int err)
+{
+	char src[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
+
+	log_warnx("%s: upstream transparent: cannot connect from %s: %s; "
+	    "connecting from this host's address", leg_name(l, name,
+	    sizeof(name)), util_sockaddr_str((const struct sockaddr *)
+	    &l->source, src, sizeof(src)), strerror(err));
+	l->sourcelen = 0;
+}
+
 bool
 leg_out_retry(struct leg *l)
 {
@@ -351,8 +404,13 @@ leg_out_retry(struct leg *l)
 		leg_enter_state(l, LEG_CONNECTING);	/* (re-)arms the timer */
 		errno = 0;
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
-		    NULL) == 0)
+		    leg_out_source_for(l, a), NULL) == 0)
 			return true;
+		if (leg_out_source_for(l, a) != NULL) {
+			leg_out_source_failed(l, errno);
+			l->addr_next--;		/* again, from our own address */
+			continue;
+		}
 		leg_out_connect_failed(l, a, errno);
 	}
 	if (l->targets != NULL && l->target_next < l->targets->count) {
@@ -367,11 +425,18 @@ leg_out_retry(struct leg *l)
 void
 leg_out_connected(struct leg *l)
 {
-	char tag[LEG_NAME_MAX];
+	char tag[LEG_NAME_MAX], src[UTIL_SOCKADDR_STRLEN + 40] = "";
+	struct sockaddr_storage local;
 
+	if (l->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
+		snprintf(src, sizeof(src), " from ");
+		util_sockaddr_str((const struct sockaddr *)&local,
+		    src + strlen(src), sizeof(src) - strlen(src));
+		strlcat(src, " (upstream transparent)", sizeof(src));
+	}
 	log_peer(LOG_LEVEL_INFO,
-	    "%s: connected to %s", leg_name(l, tag, sizeof(tag)),
-	    conn_peer(l->conn));
+	    "%s: connected to %s%s", leg_name(l, tag, sizeof(tag)),
+	    conn_peer(l->conn), src);
 	leg_enter_state(l, LEG_WAIT_HEADER);
 	leg_send_header(l, NULL);
 }

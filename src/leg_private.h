@@ -75,6 +75,10 @@ struct leg {
 	socklen_t		 origlen;	/* 0: none */
 	/* public outgoing: how its target was found */
 	const char		*resolved_by;	/* "srv", "original", "route" */
+	/* internal outgoing (upstream transparent): the remote peer's
+	 * address it connects from */
+	struct sockaddr_storage	 source;
+	socklen_t		 sourcelen;	/* 0: fedgated's own address */
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */
@@ -116,9 +120,10 @@ unsigned leg_count_verifying(void);
 const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
-/* Connect an outgoing leg to sa (ssl: direct TLS). 0 or -1. */
+/* Connect an outgoing leg to sa (ssl: direct TLS), from source when not
+ * NULL (an address not ours: conn_new_connect_from()). 0 or -1. */
 int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
-	    SSL *ssl);
+	    const struct sockaddr *source, SSL *ssl);
 /* Stop reading until the route wakes it (leg_resume). */
 void	leg_pause(struct leg *, struct route *);
 /* Start the whitespace keepalive of a ready outgoing leg. */

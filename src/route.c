@@ -70,6 +70,9 @@ struct route {
 						   destination */
 	socklen_t		 origlen;	/* 0: none */
 	struct sockaddr_storage	 orig_peer;	/* who meant to go there */
+	struct sockaddr_storage	 source;	/* the remote server feeding
+						   it (upstream transparent) */
+	socklen_t		 sourcelen;	/* 0: none */
 	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
 	size_t			 nwaiters;
 };
@@ -322,6 +325,28 @@ route_original(const struct route *r, struct sockaddr_storage *dst,
 	memcpy(dst, &r->orig, sizeof(*dst));
 	*dstlen = r->origlen;
 	memcpy(peer, &r->orig_peer, sizeof(*peer));
+	return true;
+}
+
+void
+route_set_source(struct route *r, const struct sockaddr *src,
+    socklen_t srclen)
+{
+	if (srclen > sizeof(r->source))
+		return;
+	memset(&r->source, 0, sizeof(r->source));
+	memcpy(&r->source, src, srclen);
+	r->sourcelen = srclen;
+}
+
+bool
+route_source(const struct route *r, struct sockaddr_storage *src,
+    socklen_t *srclen)
+{
+	if (r->sourcelen == 0)
+		return false;
+	memcpy(src, &r->source, sizeof(*src));
+	*srclen = r->sourcelen;
 	return true;
 }
 

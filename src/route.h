@@ -87,6 +87,16 @@ void	route_set_original(struct route *r, const struct sockaddr *dst,
 bool	route_original(const struct route *r, struct sockaddr_storage *dst,
 	    socklen_t *dstlen, struct sockaddr_storage *peer);
 /*
+ * Remember the address of the remote server whose incoming leg feeds r
+ * (copied; the latest call wins). An internal outgoing leg started for r
+ * afterwards connects from it when the domain's upstream is transparent.
+ */
+void	route_set_source(struct route *r, const struct sockaddr *src,
+	    socklen_t srclen);
+/* The source r remembers, into *src (*srclen). False if it has none. */
+bool	route_source(const struct route *r, struct sockaddr_storage *src,
+	    socklen_t *srclen);
+/*
  * Deliver the stanza data (len bytes, start tag already rewritten for the
  * outgoing leg) from origin: write it now if the leg is ready and not
  * congested, else queue it (starting a leg if there is none). A full queue

@@ -494,7 +494,8 @@ render_array(struct json_object *reply, const char *key, size_t *n)
 /*
  * How a leg came or went, in a cell: a transparent incoming leg's way in
  * and original destination ("redirect>203.0.113.20:5269"); a public
- * outgoing leg's discovery ("srv", "original", "route"); else "-".
+ * outgoing leg's discovery ("srv", "original", "route"); an internal
+ * outgoing leg's borrowed source ("from>203.0.113.20:41000"); else "-".
  */
 static const char *
 render_via(struct json_object *o, char *buf, size_t len)
@@ -504,6 +505,11 @@ render_via(struct json_object *o, char *buf, size_t len)
 	if (render_get(o, "transparent") != NULL) {
 		snprintf(buf, len, "%s>%s", render_text(o, "transparent", how,
 		    sizeof(how)), render_cell(o, "original", orig,
+		    sizeof(orig)));
+		return buf;
+	}
+	if (render_get(o, "source") != NULL) {
+		snprintf(buf, len, "from>%s", render_text(o, "source", orig,
 		    sizeof(orig)));
 		return buf;
 	}

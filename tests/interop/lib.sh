@@ -1081,9 +1081,10 @@ topo_transparent_dns() {
 # 5269 in the DMZ to fedgated's transparent listener ($DMZ_INT,
 # $TRANSPARENT_PORT) with contrib/nftables-MODE.nft as shipped (only its
 # port definition set); tproxy adds the policy routing it needs. Replaces
-# what an earlier call loaded.
+# what an earlier call (or topo_upstream_transparent_nft) loaded.
 topo_transparent_nft() {
 	ns_exec dmz nft delete table inet fedgate 2>/dev/null
+	ns_exec dmz nft delete table inet fedgate_upstream 2>/dev/null
 	ns_exec dmz ip rule del fwmark 1 lookup 100 2>/dev/null
 	ns_exec dmz ip route flush table 100 2>/dev/null
 	sed "s/^define fedgated_port = [0-9]*/define fedgated_port = $TRANSPARENT_PORT/" \
@@ -1091,5 +1092,18 @@ topo_transparent_nft() {
 	    ns_exec dmz nft -f "$FG_TMP/nftables-$1.nft" || return 1
 	[ "$1" = tproxy ] || return 0
 	ns_exec dmz ip rule add fwmark 1 lookup 100 &&
+	    ns_exec dmz ip route add local 0.0.0.0/0 dev lo table 100
+}
+
+# topo_upstream_transparent_nft: let fedgated's connections to the internal
+# server from remote addresses (upstream ... transparent) get their answers:
+# contrib/nftables-upstream-transparent.nft as shipped, and its policy
+# routing (kept if topo_transparent_nft tproxy added it already).
+topo_upstream_transparent_nft() {
+	ns_exec dmz nft -f "$top_srcdir/contrib/nftables-upstream-transparent.nft" ||
+	    return 1
+	ns_exec dmz ip rule show | grep -q 'fwmark 0x1 lookup 100' ||
+	    ns_exec dmz ip rule add fwmark 1 lookup 100 || return 1
+	ns_exec dmz ip route show table 100 | grep -q '^local default' ||
 	    ns_exec dmz ip route add local 0.0.0.0/0 dev lo table 100
 }

@@ -22,7 +22,10 @@
 # original destination from conntrack and connects there itself.
 # Variant 2, TPROXY, the default "resolve srv": the listener has
 # IP_TRANSPARENT, the original destination is the socket's local address,
-# and fedgated finds remote.example by its own SRV lookup.
+# and fedgated finds remote.example by its own SRV lookup; the upstream is
+# "transparent": fedgated connects to the internal server from
+# remote.example's own address (contrib/nftables-upstream-transparent.nft
+# brings the answers back), and the internal server logs that address.
 # In both: presence and messages both ways between bob@corp.internal and
 # alice@remote.example; fedgatectl sessions shows the intercepted legs and
 # the choice of resolution; fedgatectl flows shows their conntrack entries.
@@ -71,16 +74,32 @@ def own(f):
 sys.exit(0 if fs and all(own(f) for f in fs) else 1)
 '
 }
+# An internal outgoing leg's connection goes from remote.example's address
+# to the internal server, and conntrack has it so.
+flows_from_remote() {
+	fgctl -j flows | "$PYTHON" -c '
+import json, sys
+fs = json.load(sys.stdin).get("flows") or []
+src, dst = sys.argv[1] + ":", sys.argv[2]
+sys.exit(0 if any(
+    f["face"] == "internal" and f["direction"] == "out" and
+    f["local"].startswith(src) and f["peer"] == dst and
+    (f.get("conntrack") or {}).get("original", {}).get("src") == f["local"]
+    for f in fs) else 1)
+' "$REMOTE_ADDR" "$CORP_ADDR:5269"
+}
 flows_header() {
 	fgctl flows | head -n 1 | grep -q 'ORIGINAL.*REPLY.*NAT.*STATE.*MARK'
 }
 
-# fedgated_transparent_conf FILE RESOLVE: the shared configuration with
-# the transparent listener in place of the internal one, and the peer
-# rule for remote.example (RESOLVE: original, or "" for the default).
+# fedgated_transparent_conf FILE RESOLVE [UPSTREAM]: the shared
+# configuration with the transparent listener in place of the internal
+# one, and the peer rule for remote.example (RESOLVE: original, or "" for
+# the default); UPSTREAM "transparent" makes the upstream transparent.
 fedgated_transparent_conf() {
 	topo_fedgated_conf "$1.in" || return 1
-	grep -v '^listen internal ' "$1.in" >"$1" || return 1
+	grep -v '^listen internal ' "$1.in" |
+	    sed "s/^\(	upstream .*\)\$/\1 ${3:-}/" >"$1" || return 1
 	{
 		echo "listen transparent on $DMZ_INT port $TRANSPARENT_PORT"
 		echo "peer \"remote.example\" { allow; tls optional; verify none${2:+; resolve $2} }"
@@ -88,21 +107,27 @@ fedgated_transparent_conf() {
 	} >>"$1"
 }
 
-# variant MODE RESOLVE N: one run of fedgated with nftables MODE
-# (redirect, tproxy) and resolve RESOLVE (original, srv), clients aliceN
-# and bobN.
+# variant MODE RESOLVE N [transparent]: one run of fedgated with nftables
+# MODE (redirect, tproxy) and resolve RESOLVE (original, srv), clients
+# aliceN and bobN; with "transparent", the upstream is transparent.
 variant() {
 	mode=$1
 	resolve=$2
 	n=$3
+	up=${4:-}
 	conf=$FG_TMP/fedgated-$mode.conf
 	flog=$FG_TMP/fedgated-$mode.log
+	cl=$(prosody_log corp)
+	clmark=$(log_mark "$cl")
 	if [ "$resolve" = original ]; then
-		fedgated_transparent_conf "$conf" original
+		fedgated_transparent_conf "$conf" original "$up"
 	else
-		fedgated_transparent_conf "$conf" ""
+		fedgated_transparent_conf "$conf" "" "$up"
 	fi || bail "fedgated's configuration"
 	topo_transparent_nft "$mode" || bail "nftables $mode rules"
+	if [ -n "$up" ]; then
+		topo_upstream_transparent_nft || bail "upstream transparent rules"
+	fi
 	check "$mode: contrib/nftables-$mode.nft loads in the DMZ" \
 	    sh -c "ip netns exec $(ns_name dmz) nft list table inet fedgate | grep -q $mode"
 	check "$mode: fedgated -n accepts the configuration" \
@@ -183,6 +208,23 @@ variant() {
 	    flows_joined
 	check "$mode: flows in text: a table with the conntrack columns" \
 	    flows_header
+	# Who the internal server saw connecting (Prosody's debug log:
+	# "New connection FD 20 (SRC, SPORT, 192.0.2.30, 5269)").
+	if [ -n "$up" ]; then
+		check "$mode: upstream transparent: fedgated connected to corp from remote.example's address" \
+		    has "$flog" "$L out internal remote\\.example->corp\\.internal: connected to $CORP_ADDR:5269 from $REMOTE_ADDR:[0-9]+ \\(upstream transparent\\)"
+		check "$mode: upstream transparent: the internal server logs the real peer address" \
+		    wait_log_from "$cl" "$clmark" "New connection FD [0-9]+ \\($REMOTE_ADDR, [0-9]+, $CORP_ADDR, 5269\\)" 5
+		check "$mode: sessions: the internal outgoing leg says where it connects from" \
+		    fgctl_has_session face=internal direction=out verify=false \
+		    remote=corp.internal "source!=null"
+		check "$mode: flows: that leg's connection is from remote.example's address" \
+		    flows_from_remote
+	else
+		check "$mode: the internal server sees fedgated's inside address, as configured" sh -c \
+		    "tail -n +$((clmark + 1)) '$cl' | grep -Eq 'New connection FD [0-9]+ \\($DMZ_INT, ' &&
+		     ! tail -n +$((clmark + 1)) '$cl' | grep -Eq 'New connection FD [0-9]+ \\($REMOTE_ADDR, '"
+	fi
 	rl=$(prosody_log remote)
 	check "$mode: remote.example has both s2s streams with corp.example, from the DMZ" sh -c \
 	    "grep -q 'Incoming s2s connection corp.example->remote.example complete' '$rl' &&
@@ -202,7 +244,7 @@ variant redirect original 1
 prosody_stop corp remote
 topo_server corp || bail "Prosody of corp did not restart"
 topo_server remote || bail "Prosody of remote did not restart"
-variant tproxy srv 2
+variant tproxy srv 2 transparent
 
 prosody_stop corp remote
 note "elapsed: $(($(date +%s) - started)) s"

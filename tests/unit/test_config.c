@@ -841,7 +841,7 @@ test_unsupported(void **state)
 		const char	*keyword;
 		int		 line;
 	} uses[] = {
-		{ "proxy-protocol", 2 }, { "upstream transparent", 2 },
+		{ "proxy-protocol", 2 },
 		{ "proxy-protocol", 6 }, { "listen", 6 },
 		{ "listen", 7 },
 		{ "metrics", 8 }, { "tls ca-file", 9 }, { "tls ca-path", 10 },
