@@ -40,8 +40,6 @@ static const char *const config_unsupported_keywords[] = {
 	"dane",			/* dane yes: TLSA checks */
 	"metrics",		/* the HTTP metrics endpoint */
 	"proxy-protocol",	/* PROXY v2 on listeners and upstreams */
-	"resolve original",	/* conntrack original destination */
-	"transparent",		/* transparent listeners and upstreams */
 };
 
 #define CONFIG_SECRET_FILE_MAX	4096
@@ -922,6 +920,32 @@ config_load_buffer(const char *name, const char *text, size_t len,
     bool allow_include, char **errors)
 {
 	return config_load_text(name, text, len, allow_include, errors);
+}
+
+static void
+config_rule_is_original(const struct policy_rule *r, void *arg)
+{
+	const struct policy_settings *s = policy_rule_settings(r);
+
+	if ((s->set & POLICY_SET_RESOLVE) && s->resolve == POLICY_RESOLVE_ORIGINAL)
+		*(bool *)arg = true;
+}
+
+bool
+config_uses_transparent(const struct config *c)
+{
+	const struct config_listen *l;
+	const struct config_domain *dom;
+	bool used = false;
+
+	TAILQ_FOREACH(l, &c->listens, entry)
+		if (l->face == CONFIG_FACE_TRANSPARENT)
+			return true;
+	TAILQ_FOREACH(dom, &c->domains, entry)
+		if (dom->upstream_transparent)
+			return true;
+	policy_foreach(c->policy, config_rule_is_original, &used);
+	return used;
 }
 
 const struct config_domain *

@@ -305,6 +305,12 @@ const struct config_source *config_source(const struct config *,
  * started).
  */
 int	config_check_resolver(const struct config *c, char **errors);
+/*
+ * Whether c uses a transparent feature: a transparent listener, a
+ * transparent upstream, or a peer rule with resolve original. Only then
+ * does the relay keep CAP_NET_ADMIN (conntrack, transparent sockets).
+ */
+bool	config_uses_transparent(const struct config *c);
 
 /* "public", "internal", "transparent". */
 const char *config_face_name(enum config_face);

@@ -10,6 +10,7 @@
  */
 #include "fgconfig.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,6 +23,7 @@
 #include <json.h>
 
 #include "config.h"
+#include "ct.h"
 #include "control.h"
 #include "control_private.h"
 #include "daemon.h"
@@ -62,6 +64,8 @@ static int control_cmd_kill_domain(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_drain(struct control_client *, struct json_object *,
     int, char **);
+static int control_cmd_flows(struct control_client *, struct json_object *,
+    int, char **);
 
 const struct control_command control_commands[] = {
 	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
@@ -74,6 +78,8 @@ const struct control_command control_commands[] = {
 	    "list the routes and their queues" },
 	{ "retry", "DOMAIN", 1, 1, CONTROL_WRITE, control_cmd_retry,
 	    "forget the failures of the routes to DOMAIN: try again now" },
+	{ "flows", "", 0, 0, CONTROL_READ, control_cmd_flows,
+	    "list the legs with their conntrack entries (transparent mode)" },
 	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
 	    control_cmd_policy_check,
 	    "show the rule that matches DOMAIN and the effective settings" },
@@ -648,6 +654,14 @@ control_list_session(const struct leg_info *li, void *arg)
 	    q != NULL ? control_json_u64(q->queue) : NULL);
 	json_object_object_add(o, "paused",
 	    json_object_new_boolean(li->paused));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "original", li->original != NULL &&
+	    li->original[0] != '\0' ? control_json_text(li->original) : NULL);
+	json_object_object_add(o, "resolve", li->resolve != NULL ?
+	    json_object_new_string(li->resolve) : NULL);
+	json_object_object_add(o, "source", li->source != NULL &&
+	    li->source[0] != '\0' ? control_json_text(li->source) : NULL);
 	json_object_array_add(s->list, o);
 }
 
@@ -803,5 +817,107 @@ control_cmd_drain(struct control_client *cc, struct json_object *reply,
 	daemon_stop(d, "drain requested from the control socket");
 	json_object_object_add(reply, "state",
 	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	return 0;
+}
+
+/*
+ * flows: every leg with a socket, joined with the conntrack entry of its
+ * TCP connection.
+ */
+
+struct control_flows {
+	struct json_object	*list;
+	struct ct		*ct;
+	int			 error;		/* errno of a failed look-up */
+};
+
+/* {"src": "...", "dst": "..."} of t. */
+static struct json_object *
+control_tuple_json(const struct ct_tuple *t)
+{
+	struct json_object *o = json_object_new_object();
+	char a[UTIL_SOCKADDR_STRLEN];
+
+	json_object_object_add(o, "src", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->src, a, sizeof(a))));
+	json_object_object_add(o, "dst", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->dst, a, sizeof(a))));
+	return o;
+}
+
+static struct json_object *
+control_entry_json(const struct ct_entry *e, const struct sockaddr *local)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "original", control_tuple_json(&e->orig));
+	json_object_object_add(o, "reply", control_tuple_json(&e->reply));
+	json_object_object_add(o, "nat",
+	    json_object_new_string(ct_entry_nat_name(e, local)));
+	json_object_object_add(o, "state",
+	    json_object_new_string(ct_tcp_state_name(e->tcp_state)));
+	json_object_object_add(o, "mark", control_json_u64(e->mark));
+	json_object_object_add(o, "timeout", control_json_u64(e->timeout));
+	return o;
+}
+
+static void
+control_list_flow(const struct leg_info *li, void *arg)
+{
+	struct control_flows *f = arg;
+	struct json_object *o;
+	struct ct_entry e;
+	char a[UTIL_SOCKADDR_STRLEN];
+	int rc;
+
+	if (li->local_addr == NULL || li->peer_addr == NULL || f->error != 0)
+		return;
+	rc = ct_lookup(f->ct, li->local_addr, li->peer_addr, &e);
+	if (rc == -1 && (errno == EPERM || errno == EACCES)) {
+		f->error = errno;
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", control_json_u64(li->id));
+	json_object_object_add(o, "face", json_object_new_string(li->face));
+	json_object_object_add(o, "direction",
+	    json_object_new_string(li->outgoing ? "out" : "in"));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "local", json_object_new_string(
+	    util_sockaddr_str(li->local_addr, a, sizeof(a))));
+	json_object_object_add(o, "peer", json_object_new_string(
+	    util_sockaddr_str(li->peer_addr, a, sizeof(a))));
+	json_object_object_add(o, "conntrack", rc == 0 ?
+	    control_entry_json(&e, li->local_addr) : NULL);
+	if (rc != 0)
+		json_object_object_add(o, "note", json_object_new_string(
+		    rc == 1 ? "no conntrack entry" : strerror(errno)));
+	json_object_array_add(f->list, o);
+}
+
+static int
+control_cmd_flows(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct control_flows f = { 0 };
+	char err[200];
+
+	if (!config_uses_transparent(daemon_config(cc->ctl->d)))
+		return control_error(reply, "flows reads the conntrack table, "
+		    "which needs CAP_NET_ADMIN: fedgated keeps it only when the "
+		    "configuration uses transparent features (listen "
+		    "transparent, resolve original, upstream transparent)");
+	if ((f.ct = ct_open(err, sizeof(err))) == NULL)
+		return control_error(reply, "%s", err);
+	f.list = json_object_new_array();
+	leg_foreach(control_list_flow, &f);
+	ct_close(f.ct);
+	if (f.error != 0) {
+		json_object_put(f.list);
+		return control_error(reply, "conntrack: %s (CAP_NET_ADMIN is "
+		    "needed)", strerror(f.error));
+	}
+	json_object_object_add(reply, "flows", f.list);
 	return 0;
 }

@@ -538,7 +538,7 @@ upflags		: /* empty */			{ $$ = cfg_nothing; }
 			$$.number = $1.number | CFG_F_PROXY;
 		}
 		| upflags TRANSPARENT {
-			cfg_note(&$2, "transparent");
+			cfg_note(&$2, "upstream transparent");
 			$$.number = $1.number | CFG_F_TRANSPARENT;
 		}
 		| upflags TRUSTED {
@@ -1723,8 +1723,6 @@ cfg_listen(const YYSTYPE *kw, const YYSTYPE *face, const YYSTYPE *addr,
 	struct config_listen *l;
 
 	cfg_note(kw, "listen");
-	if (face->number == CONFIG_FACE_TRANSPARENT)
-		cfg_note(face, "transparent");
 	if ((flags & CFG_F_PROXY) && face->number != CONFIG_FACE_PUBLIC) {
 		cfg_error_at(kw, "proxy-protocol is only for public listeners");
 		return;
@@ -2032,8 +2030,6 @@ cfg_peer_mode(const YYSTYPE *kw, const YYSTYPE *v)
 		if (cfg_peer_set(kw, POLICY_SET_DANE, k) == 0)
 			s->dane = strcmp(v->string, "yes") == 0;
 	} else if (strcmp(k, "resolve") == 0) {
-		if (strcmp(v->string, "original") == 0)
-			cfg_note(kw, "resolve original");
 		if (cfg_peer_set(kw, POLICY_SET_RESOLVE, k) == 0)
 			r = policy_resolve_parse(v->string, &s->resolve);
 	}

@@ -68,6 +68,13 @@ struct route {
 	uint64_t		 acked, resent, unconfirmed;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
+	struct sockaddr_storage	 orig;		/* a transparent leg's original
+						   destination */
+	socklen_t		 origlen;	/* 0: none */
+	struct sockaddr_storage	 orig_peer;	/* who meant to go there */
+	struct sockaddr_storage	 source;	/* the remote server feeding
+						   it (upstream transparent) */
+	socklen_t		 sourcelen;	/* 0: none */
 	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
 	size_t			 nwaiters;
 	/* the failure cache: after a leg failed before it was ready, no
@@ -394,6 +401,53 @@ route_get(enum config_face face, const char *local, const char *remote)
 	route_arm_idle(r);
 	route_log(LOG_LEVEL_DEBUG, r, "created");
 	return r;
+}
+
+void
+route_set_original(struct route *r, const struct sockaddr *dst,
+    socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen)
+{
+	if (dstlen > sizeof(r->orig) || peerlen > sizeof(r->orig_peer))
+		return;
+	memset(&r->orig, 0, sizeof(r->orig));
+	memset(&r->orig_peer, 0, sizeof(r->orig_peer));
+	memcpy(&r->orig, dst, dstlen);
+	memcpy(&r->orig_peer, peer, peerlen);
+	r->origlen = dstlen;
+}
+
+bool
+route_original(const struct route *r, struct sockaddr_storage *dst,
+    socklen_t *dstlen, struct sockaddr_storage *peer)
+{
+	if (r->origlen == 0)
+		return false;
+	memcpy(dst, &r->orig, sizeof(*dst));
+	*dstlen = r->origlen;
+	memcpy(peer, &r->orig_peer, sizeof(*peer));
+	return true;
+}
+
+void
+route_set_source(struct route *r, const struct sockaddr *src,
+    socklen_t srclen)
+{
+	if (srclen > sizeof(r->source))
+		return;
+	memset(&r->source, 0, sizeof(r->source));
+	memcpy(&r->source, src, srclen);
+	r->sourcelen = srclen;
+}
+
+bool
+route_source(const struct route *r, struct sockaddr_storage *src,
+    socklen_t *srclen)
+{
+	if (r->sourcelen == 0)
+		return false;
+	memcpy(src, &r->source, sizeof(*src));
+	*srclen = r->sourcelen;
+	return true;
 }
 
 /*

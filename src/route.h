@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "config.h"
 #include "xmpp.h"
 
@@ -73,6 +75,31 @@ struct route_counters {
  */
 struct route *route_get(enum config_face face, const char *local,
 	    const char *remote);
+/*
+ * Remember where the transparent leg feeding r meant to go: its original
+ * destination dst, and peer, the intercepted server's address (both
+ * copied; the latest call wins). A public outgoing leg started for r
+ * afterwards connects there when its peer rule says resolve original.
+ */
+void	route_set_original(struct route *r, const struct sockaddr *dst,
+	    socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen);
+/*
+ * The original destination r remembers, into *dst (*dstlen) and the
+ * intercepted server's address into *peer. Return false if it has none
+ * (no transparent leg fed it).
+ */
+bool	route_original(const struct route *r, struct sockaddr_storage *dst,
+	    socklen_t *dstlen, struct sockaddr_storage *peer);
+/*
+ * Remember the address of the remote server whose incoming leg feeds r
+ * (copied; the latest call wins). An internal outgoing leg started for r
+ * afterwards connects from it when the domain's upstream is transparent.
+ */
+void	route_set_source(struct route *r, const struct sockaddr *src,
+	    socklen_t srclen);
+/* The source r remembers, into *src (*srclen). False if it has none. */
+bool	route_source(const struct route *r, struct sockaddr_storage *src,
+	    socklen_t *srclen);
 /*
  * Deliver the stanza data (len bytes, start tag already rewritten for the
  * outgoing leg) from origin: write it now if the leg is ready and not

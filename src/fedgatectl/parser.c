@@ -107,6 +107,8 @@ static const struct token t_kill[] = {
 static const struct token t_main[] = {
 	{ TOK_KEYWORD, "drain", PARSER_DRAIN, t_end,
 	    "flush the queues, close every leg and stop fedgated" },
+	{ TOK_KEYWORD, "flows", PARSER_FLOWS, t_end,
+	    "list the legs with their conntrack entries" },
 	{ TOK_KEYWORD, "help", PARSER_HELP, t_end, "show this list" },
 	{ TOK_KEYWORD, "kill", PARSER_NONE, t_kill, NULL },
 	{ TOK_KEYWORD, "log", PARSER_NONE, t_log, NULL },

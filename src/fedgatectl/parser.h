@@ -28,7 +28,8 @@ enum parser_action {
 	PARSER_KILL,		/* one leg, by id */
 	PARSER_KILL_DOMAIN,	/* every leg of a remote domain */
 	PARSER_DRAIN,
-	PARSER_RETRY		/* clear the failure cache of a domain */
+	PARSER_RETRY,		/* clear the failure cache of a domain */
+	PARSER_FLOWS
 };
 
 struct parse_result {

@@ -54,6 +54,7 @@ static const struct {
 	{ "routes", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "ro", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "sessions", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
+	{ "flows", PARSER_FLOWS, "flows", NULL, NULL, NULL },
 	{ "se", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
 	{ "drain", PARSER_DRAIN, "drain", NULL, NULL, NULL },
 	{ "d", PARSER_DRAIN, "drain", NULL, NULL, NULL },
@@ -261,7 +262,7 @@ test_help_lists_commands(void **state)
 	static const char *const commands[] = {
 		"help", "status", "reload", "policy list", "policy check DOMAIN",
 		"log level", "log level LEVEL", "sessions", "routes",
-		"kill SESSION", "kill --domain DOMAIN", "drain",
+		"kill SESSION", "kill --domain DOMAIN", "drain", "flows",
 	};
 	char *text = help_text(), *all, needle[64];
 
@@ -337,7 +338,7 @@ test_help_parses_back(void **state)
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 18);
 	free(text);
 }
 
