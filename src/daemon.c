@@ -39,6 +39,7 @@ struct daemon_listener {
 	struct listener		*listener;
 	enum config_face	 face;
 	bool			 direct_tls;
+	bool			 proxy;		/* PROXY v2 header first */
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
 
@@ -174,12 +175,26 @@ daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 }
 
 static void
-daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, void *arg)
+daemon_accept(struct listener *l, int fd, const struct listener_peer *peer,
+    void *arg)
 {
 	struct daemon_listener *dl = arg;
 
-	leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen);
+	leg_accept(dl->face, dl->direct_tls, fd, peer);
+}
+
+/* Bound the PROXY header reads of the listeners that expect one: the
+ * header within timeout handshake, limit connections waiting at once. */
+static void
+daemon_configure_listeners(struct daemon *d)
+{
+	struct daemon_listener *dl;
+
+	TAILQ_FOREACH(dl, &d->listeners, entry)
+		if (dl->proxy)
+			listener_set_proxy(dl->listener, true,
+			    d->config->timeouts.handshake,
+			    d->config->limits.connections);
 }
 
 static int
@@ -194,6 +209,7 @@ daemon_bind_listeners(struct daemon *d)
 			return -1;
 		dl->face = cl->face;
 		dl->direct_tls = cl->direct_tls;
+		dl->proxy = cl->proxy_protocol;
 		dl->listener = listener_new(d->base,
 		    (const struct sockaddr *)&cl->addr, cl->addrlen,
 		    daemon_accept, dl, err, sizeof(err));
@@ -206,9 +222,12 @@ daemon_bind_listeners(struct daemon *d)
 		}
 		TAILQ_INSERT_TAIL(&d->listeners, dl, entry);
 		d->nlisteners++;
-		log_info("listening on %s (%s%s)", listener_address(dl->listener),
-		    config_face_name(cl->face), cl->direct_tls ? ", direct TLS" : "");
+		log_info("listening on %s (%s%s%s)",
+		    listener_address(dl->listener), config_face_name(cl->face),
+		    cl->direct_tls ? ", direct TLS" : "",
+		    cl->proxy_protocol ? ", PROXY v2 header first" : "");
 	}
+	daemon_configure_listeners(d);
 	return 0;
 }
 
@@ -295,6 +314,7 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	    a != NULL && b != NULL;
 	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
 		if (a->face != b->face || a->direct_tls != b->direct_tls ||
+		    a->proxy_protocol != b->proxy_protocol ||
 		    a->addrlen != b->addrlen ||
 		    memcmp(&a->addr, &b->addr, a->addrlen) != 0)
 			break;
@@ -348,6 +368,7 @@ daemon_reload(struct daemon *d, char **errors)
 	d->tls = t;
 	leg_env_set(c, t);
 	route_configure(c);
+	daemon_configure_listeners(d);
 	d->reloads++;
 	if ((closed = leg_close_denied()) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);

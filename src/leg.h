@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listener.h"
 #include "xmpp.h"
 
 struct event_base;
@@ -86,10 +87,14 @@ struct leg_info {
 void	leg_env_init(struct event_base *, struct resolve *);
 void	leg_env_set(struct config *, struct tls *);
 
-/* Take over an accepted socket of face. Never fails visibly: on error the
- * socket is closed and the reason logged. */
+/*
+ * Take over an accepted socket of face, from peer (its address is the
+ * PROXY header's on a listener that reads one: the leg's peer everywhere,
+ * limits included). Never fails visibly: on error the socket is closed and
+ * the reason logged.
+ */
 void	leg_accept(enum config_face face, bool direct_tls, int fd,
-	    const struct sockaddr *peer, socklen_t peerlen);
+	    const struct listener_peer *peer);
 /*
  * Start an outgoing leg for route, presenting local to remote on face.
  * Return the leg, or NULL (then nothing was started).

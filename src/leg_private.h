@@ -61,6 +61,9 @@ struct leg {
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
 	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
 	struct policy_settings	 policy;	/* for remote's domain */
+	struct sockaddr_storage	 reached;	/* incoming: the address the
+						   peer connected to */
+	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
 	unsigned		 npairs;	/* incoming: length of pairs */
