@@ -543,6 +543,7 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 		event_free(l->keepalive);
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
+	free(l->proxy);
 	config_unref(l->config);
 	free(l);
 }

@@ -97,10 +97,12 @@ void	leg_accept(enum config_face face, bool direct_tls, int fd,
 	    const struct listener_peer *peer);
 /*
  * Start an outgoing leg for route, presenting local to remote on face.
- * Return the leg, or NULL (then nothing was started).
+ * cause is the incoming leg whose stanza calls for it (0: none); a leg to
+ * an upstream marked proxy-protocol tells it about cause's peer in its
+ * PROXY v2 header. Return the leg, or NULL (then nothing was started).
  */
 struct leg *leg_connect(struct route *route, enum config_face face,
-	    const char *local, const char *remote);
+	    const char *local, const char *remote, uint64_t cause);
 /* Write a whole stanza (len bytes) on a ready outgoing leg. 0 or -1. */
 int	leg_send(struct leg *, const char *data, size_t len);
 bool	leg_is_ready(const struct leg *);

@@ -75,6 +75,11 @@ struct leg {
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */
+	uint64_t		 cause;		/* the incoming leg it is for */
+	uint8_t			*proxy;		/* PROXY v2 header to send
+						   first, or NULL */
+	size_t			 proxy_len;
+	char			 proxy_desc[400]; /* what it says, for logs */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
 	char			 verify_key[DIALBACK_KEY_MAX + 1];
