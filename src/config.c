@@ -38,7 +38,6 @@
 static const char *const config_unsupported_keywords[] = {
 	"dane",			/* dane yes: TLSA checks */
 	"metrics",		/* the HTTP metrics endpoint */
-	"proxy-protocol",	/* PROXY v2 on listeners and upstreams */
 	"resolve original",	/* conntrack original destination */
 	"transparent",		/* transparent listeners and upstreams */
 };
