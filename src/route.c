@@ -41,7 +41,14 @@ struct route_stanza {
 TAILQ_HEAD(route_queue, route_stanza);
 
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
-#define ROUTE_PING_PREFIX	"fedgate-ack-"	/* ids of our XEP-0199 pings */
+/*
+ * Ids of our XEP-0199 pings: "fedgate-ack-NONCE-N", NONCE random per
+ * process, so that an answer to another fedgated's ping (several behind
+ * one balancer: the answer comes back on the reverse stream, which may be
+ * another instance's) is never taken for ours.
+ */
+#define ROUTE_PING_PREFIX	"fedgate-ack-"
+#define ROUTE_PING_NONCE_LEN	8		/* hex digits */
 #define ROUTE_SENDS_MAX		2	/* writes of one stanza (one resend) */
 #define ROUTE_FAIL_TEXT_MAX	256	/* the cached reason of a failure */
 
@@ -103,6 +110,8 @@ static struct {
 	uint64_t		 backoff_ms;	/* first backoff; 0: none */
 	uint64_t		 backoff_max_ms;
 	uint64_t		 next_ping;
+	char			 ping_prefix[sizeof(ROUTE_PING_PREFIX) +
+				    ROUTE_PING_NONCE_LEN + 1];
 	bool			 shutting_down;
 	struct route_counters	 counters;
 } route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
@@ -598,7 +607,7 @@ static void
 route_ping(struct route *r)
 {
 	struct xmpp_buf *buf;
-	char id[sizeof(ROUTE_PING_PREFIX) + 24];
+	char id[sizeof(route_env.ping_prefix) + 24];
 
 	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
 	    r->leg == NULL || !leg_is_ready(r->leg))
@@ -613,7 +622,7 @@ route_ping(struct route *r)
 	if ((buf = xmpp_buf_new()) == NULL)
 		return;
 	r->ping_id = ++route_env.next_ping;
-	snprintf(id, sizeof(id), ROUTE_PING_PREFIX "%llu",
+	snprintf(id, sizeof(id), "%s%llu", route_env.ping_prefix,
 	    (unsigned long long)r->ping_id);
 	if (xmpp_render_ping(buf, r->local, r->remote, id) == 0 &&
 	    leg_send(r->leg, xmpp_buf_data(buf), xmpp_buf_len(buf)) == 0) {
@@ -655,16 +664,23 @@ bool
 route_ack(enum config_face face, const char *local, const char *remote,
     const char *id, const char *type)
 {
-	size_t plen = strlen(ROUTE_PING_PREFIX);
+	size_t plen = strlen(route_env.ping_prefix);
 	unsigned long long n;
 	struct route *r;
 	char *end;
 
-	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX, plen) != 0 ||
-	    type == NULL || (strcmp(type, "result") != 0 &&
-	    strcmp(type, "error") != 0) ||
-	    (r = route_find(face, local, remote)) == NULL)
+	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX,
+	    strlen(ROUTE_PING_PREFIX)) != 0 || type == NULL ||
+	    (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
 		return false;
+	if (strncmp(id, route_env.ping_prefix, plen) != 0) {
+		/* another fedgated's: meaningless to the other side */
+		log_debug("route: %s->%s: answer %s to another fedgated's "
+		    "ping, not relayed", remote, local, UTIL_ESC(id));
+		return true;
+	}
+	if ((r = route_find(face, local, remote)) == NULL)
+		return true;		/* ours, for a route now gone */
 	n = strtoull(id + plen, &end, 10);
 	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
 		return true;		/* ours, but late: nothing to do */
@@ -1086,7 +1102,12 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 void
 route_init(struct event_base *base)
 {
+	uint32_t nonce;
+
 	route_env.base = base;
+	evutil_secure_rng_get_bytes(&nonce, sizeof(nonce));
+	snprintf(route_env.ping_prefix, sizeof(route_env.ping_prefix),
+	    ROUTE_PING_PREFIX "%08x-", nonce);
 }
 
 void

@@ -921,6 +921,13 @@ test_acks_by_ping(void **state)
 	assert_int_equal(info_of("internal", R, L).acked, 1);
 	assert_true(route_ack(INT, R, L, id, "result"));  /* late: taken */
 	assert_int_equal(route_queued(), 0);
+	/* another fedgated's ping answer: taken (not relayed), never an
+	 * acknowledgement of ours */
+	assert_int_equal(send_msg(r, "2"), 0);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
+	assert_true(route_ack(INT, R, L, "fedgate-ack-00000000-2", "result"));
+	assert_true(strncmp(id, "fedgate-ack-00000000-", 21) != 0);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
 }
 
 /*
