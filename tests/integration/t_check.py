@@ -20,8 +20,10 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from s2speer import (NS_STREAM, NS_TLS, Fedgated, PeerError, Server, Tap,
-                     TestCA, free_port, tempdir, wait_until)
+import socket
+
+from s2speer import (NS_TLS, Fedgated, PeerError, Server, Tap, TestCA,
+                     free_port, tempdir, wait_until)
 
 tap = Tap()
 tmp = tempdir("fg-check-")
@@ -93,7 +95,14 @@ def upstream_peer(peer):
     finish(peer, "upstream:" + (hdr.get("to") or ""))
 
 
+def stalling_peer(peer):
+    """Reads our header, never answers: fedgated gives up after 5 s."""
+    peer.expect_header()
+    peer.expect_closed(timeout=30)
+
+
 healthy = Server(tls_peer("healthy.example"))
+stall = Server(stalling_peer)
 wrong = Server(tls_peer("other.example"))
 plain = Server(plain_peer)
 upstream = Server(upstream_peer)
@@ -114,6 +123,9 @@ records = [
     "--srv-host=_xmpp-server._tcp.strict.example,xmpp.plain.example,%d,0,0"
     % plain.port,
     "--host-record=xmpp.plain.example,127.0.0.1",
+    "--srv-host=_xmpp-server._tcp.slow.example,xmpp.slow.example,%d,0,0"
+    % stall.port,
+    "--host-record=xmpp.slow.example,127.0.0.1",
     # local domains: one served here, one pointing elsewhere
     "--srv-host=_xmpp-server._tcp.corp.example,gw.corp.example,%d,0,0"
     % public_port,
@@ -215,8 +227,10 @@ try:
     srv = find(steps, "srv", "_xmpp-server._tcp.healthy.example")
     tap.ok("xmpp.healthy.example:%d" % healthy.port in srv.get("reason", ""),
            "the SRV step names the target", srv)
-    tap.ok(find(steps, "srv", "_xmpps-server._tcp.healthy.example") != {},
-           "the _xmpps-server name is asked too (XEP-0368)", verdicts(steps))
+    xs = find(steps, "srv", "_xmpps-server._tcp.healthy.example")
+    tap.ok(("no record (nxdomain from %s)" % who) in xs.get("reason", ""),
+           "the _xmpps-server name is asked too (XEP-0368), and its own "
+           "answer reported", verdicts(steps))
     cert = find(steps, "certificate")
     tap.ok("valid for healthy.example" in cert.get("reason", "") and
            "expires" in cert.get("reason", ""),
@@ -309,6 +323,52 @@ try:
            "a local domain whose upstream is down fails, exit 1",
            "rc %d\n%s" % (rc, verdicts(steps)))
 
+    # The reply comes later; pipelined lines wait for it, in order.
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(30)
+    c.connect(fg.sock)
+    c.sendall(b"check dead.example\nstatus\n")
+    buf = b""
+    while buf.count(b"\n") < 2:
+        data = c.recv(65536)
+        if not data:
+            break
+        buf += data
+    c.close()
+    replies = [json.loads(x) for x in buf.split(b"\n") if x]
+    tap.ok([r.get("command") for r in replies] == ["check", "status"],
+           "a pipelined command after check is answered after it", replies)
+
+    # At most 4 checks wait at once; each step is bounded in time.
+    socks = []
+    for i in range(5):
+        c = socket.socket(socket.AF_UNIX)
+        c.settimeout(30)
+        c.connect(fg.sock)
+        c.sendall(b"check slow.example\n")
+        socks.append(c)
+    answers = []
+    for c in socks:
+        buf = b""
+        while not buf.endswith(b"\n"):
+            data = c.recv(65536)
+            if not data:
+                break
+            buf += data
+        c.close()
+        answers.append(json.loads(buf) if buf else {})
+    refused = [a for a in answers if "too many commands waiting" in
+               a.get("error", "")]
+    done = [a for a in answers if a.get("ok")]
+    tap.ok(len(refused) == 1 and len(done) == 4,
+           "a fifth concurrent check is refused, the four others run",
+           answers)
+    st = find(done[0].get("steps", []) if done else [], "stream")
+    tap.ok(st.get("verdict") == "fail" and "within 5s" in st.get("reason", "")
+           and done[0].get("works") == "no",
+           "a peer that never answers fails the stream step after 5 s",
+           done[:1])
+
     # Errors: exit 2.
     rc, reply, steps = check(fg, "bad..domain")
     tap.ok(rc == 2 and reply.get("ok") is False,
@@ -327,6 +387,6 @@ finally:
         fg.finish(tap)
     dns.terminate()
     dns.wait(10)
-    for srv in (healthy, wrong, plain, upstream):
+    for srv in (healthy, wrong, plain, upstream, stall):
         srv.stop()
 sys.exit(tap.done())
