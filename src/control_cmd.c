@@ -10,6 +10,7 @@
  */
 #include "fgconfig.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -23,6 +24,7 @@
 
 #include "check.h"
 #include "config.h"
+#include "ct.h"
 #include "control.h"
 #include "control_private.h"
 #include "daemon.h"
@@ -47,6 +49,8 @@ static int control_cmd_policy_deny(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_policy_remove(struct control_client *,
     struct json_object *, int, char **);
+static int control_cmd_retry(struct control_client *, struct json_object *,
+    int, char **);
 static int control_cmd_reload(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_log_level(struct control_client *, struct json_object *,
@@ -63,6 +67,8 @@ static int control_cmd_drain(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_check(struct control_client *, struct json_object *,
     int, char **);
+static int control_cmd_flows(struct control_client *, struct json_object *,
+    int, char **);
 
 const struct control_command control_commands[] = {
 	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
@@ -73,6 +79,10 @@ const struct control_command control_commands[] = {
 	    "list the legs (S2S connections), one entry each" },
 	{ "routes", "", 0, 0, CONTROL_READ, control_cmd_routes,
 	    "list the routes and their queues" },
+	{ "retry", "DOMAIN", 1, 1, CONTROL_WRITE, control_cmd_retry,
+	    "forget the failures of the routes to DOMAIN: try again now" },
+	{ "flows", "", 0, 0, CONTROL_READ, control_cmd_flows,
+	    "list the legs with their conntrack entries (transparent mode)" },
 	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
 	    control_cmd_policy_check,
 	    "show the rule that matches DOMAIN and the effective settings" },
@@ -650,6 +660,14 @@ control_list_session(const struct leg_info *li, void *arg)
 	    q != NULL ? control_json_u64(q->queue) : NULL);
 	json_object_object_add(o, "paused",
 	    json_object_new_boolean(li->paused));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "original", li->original != NULL &&
+	    li->original[0] != '\0' ? control_json_text(li->original) : NULL);
+	json_object_object_add(o, "resolve", li->resolve != NULL ?
+	    json_object_new_string(li->resolve) : NULL);
+	json_object_object_add(o, "source", li->source != NULL &&
+	    li->source[0] != '\0' ? control_json_text(li->source) : NULL);
 	json_object_array_add(s->list, o);
 }
 
@@ -677,6 +695,7 @@ static void
 control_list_route(const struct route_info *ri, void *arg)
 {
 	struct json_object *list = arg, *o = json_object_new_object();
+	struct json_object *fail = NULL;
 	bool has_leg = ri->leg_id != 0;
 
 	json_object_object_add(o, "face", json_object_new_string(ri->face));
@@ -696,6 +715,18 @@ control_list_route(const struct route_info *ri, void *arg)
 	json_object_object_add(o, "acked", control_json_u64(ri->acked));
 	json_object_object_add(o, "resent", control_json_u64(ri->resent));
 	json_object_object_add(o, "age", control_json_u64(ri->age_ms / 1000));
+	if (ri->failures > 0) {
+		fail = json_object_new_object();
+		json_object_object_add(fail, "failures",
+		    control_json_u64(ri->failures));
+		json_object_object_add(fail, "retry_in_ms",
+		    control_json_u64(ri->retry_in_ms));
+		json_object_object_add(fail, "condition",
+		    json_object_new_string(ri->fail_condition));
+		json_object_object_add(fail, "text",
+		    control_json_text(ri->fail_text));
+	}
+	json_object_object_add(o, "failure", fail);
 	json_object_array_add(list, o);
 }
 
@@ -707,6 +738,23 @@ control_cmd_routes(struct control_client *cc, struct json_object *reply,
 
 	route_foreach(control_list_route, list);
 	json_object_object_add(reply, "routes", list);
+	return 0;
+}
+
+static int
+control_cmd_retry(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	char domain[JID_DOMAIN_MAX];
+	unsigned n;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
+		return control_error(reply, "invalid domain");
+	n = route_retry(domain);
+	log_info("control: retry %s by uid %u pid %ld: %u routes cleared",
+	    domain, (unsigned)cc->uid, (long)cc->pid, n);
+	json_object_object_add(reply, "domain", control_json_text(domain));
+	json_object_object_add(reply, "cleared", control_json_u64(n));
 	return 0;
 }
 
@@ -891,4 +939,106 @@ control_cmd_check(struct control_client *cc, struct json_object *reply,
 	log_info("control: check %s by uid %u pid %ld", domain,
 	    (unsigned)cc->uid, (long)cc->pid);
 	return CONTROL_DEFERRED;
+}
+
+/*
+ * flows: every leg with a socket, joined with the conntrack entry of its
+ * TCP connection.
+ */
+
+struct control_flows {
+	struct json_object	*list;
+	struct ct		*ct;
+	int			 error;		/* errno of a failed look-up */
+};
+
+/* {"src": "...", "dst": "..."} of t. */
+static struct json_object *
+control_tuple_json(const struct ct_tuple *t)
+{
+	struct json_object *o = json_object_new_object();
+	char a[UTIL_SOCKADDR_STRLEN];
+
+	json_object_object_add(o, "src", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->src, a, sizeof(a))));
+	json_object_object_add(o, "dst", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->dst, a, sizeof(a))));
+	return o;
+}
+
+static struct json_object *
+control_entry_json(const struct ct_entry *e, const struct sockaddr *local)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "original", control_tuple_json(&e->orig));
+	json_object_object_add(o, "reply", control_tuple_json(&e->reply));
+	json_object_object_add(o, "nat",
+	    json_object_new_string(ct_entry_nat_name(e, local)));
+	json_object_object_add(o, "state",
+	    json_object_new_string(ct_tcp_state_name(e->tcp_state)));
+	json_object_object_add(o, "mark", control_json_u64(e->mark));
+	json_object_object_add(o, "timeout", control_json_u64(e->timeout));
+	return o;
+}
+
+static void
+control_list_flow(const struct leg_info *li, void *arg)
+{
+	struct control_flows *f = arg;
+	struct json_object *o;
+	struct ct_entry e;
+	char a[UTIL_SOCKADDR_STRLEN];
+	int rc;
+
+	if (li->local_addr == NULL || li->peer_addr == NULL || f->error != 0)
+		return;
+	rc = ct_lookup(f->ct, li->local_addr, li->peer_addr, &e);
+	if (rc == -1 && (errno == EPERM || errno == EACCES)) {
+		f->error = errno;
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", control_json_u64(li->id));
+	json_object_object_add(o, "face", json_object_new_string(li->face));
+	json_object_object_add(o, "direction",
+	    json_object_new_string(li->outgoing ? "out" : "in"));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "local", json_object_new_string(
+	    util_sockaddr_str(li->local_addr, a, sizeof(a))));
+	json_object_object_add(o, "peer", json_object_new_string(
+	    util_sockaddr_str(li->peer_addr, a, sizeof(a))));
+	json_object_object_add(o, "conntrack", rc == 0 ?
+	    control_entry_json(&e, li->local_addr) : NULL);
+	if (rc != 0)
+		json_object_object_add(o, "note", json_object_new_string(
+		    rc == 1 ? "no conntrack entry" : strerror(errno)));
+	json_object_array_add(f->list, o);
+}
+
+static int
+control_cmd_flows(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct control_flows f = { 0 };
+	char err[200];
+
+	if (!config_uses_transparent(daemon_config(cc->ctl->d)))
+		return control_error(reply, "flows reads the conntrack table, "
+		    "which needs CAP_NET_ADMIN: fedgated keeps it only when the "
+		    "configuration uses transparent features (listen "
+		    "transparent, resolve original, upstream transparent)");
+	if ((f.ct = ct_open(err, sizeof(err))) == NULL)
+		return control_error(reply, "%s", err);
+	f.list = json_object_new_array();
+	leg_foreach(control_list_flow, &f);
+	ct_close(f.ct);
+	if (f.error != 0) {
+		json_object_put(f.list);
+		return control_error(reply, "conntrack: %s (CAP_NET_ADMIN is "
+		    "needed)", strerror(f.error));
+	}
+	json_object_object_add(reply, "flows", f.list);
+	return 0;
 }

@@ -25,6 +25,7 @@
 #include "bundle.h"
 #include "config.h"
 #include "control.h"
+#include "ct.h"
 #include "daemon.h"
 #include "leg.h"
 #include "listener.h"
@@ -263,13 +264,41 @@ daemon_check_sources(const struct config *c)
 		}
 }
 
+/*
+ * A connection redirected to a transparent listener: an internal incoming
+ * leg that remembers where it meant to go.
+ */
+static void
+daemon_accept_transparent(struct daemon_listener *dl, int fd,
+    const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct leg_original orig;
+	enum ct_how how;
+	char err[200], addr[UTIL_SOCKADDR_STRLEN];
+
+	if (ct_original_dst(fd, &orig.dst, &orig.len, &how, err,
+	    sizeof(err)) == -1) {
+		log_peer(LOG_LEVEL_WARNING, "transparent connection from %s "
+		    "refused: no original destination: %s",
+		    util_sockaddr_str(peer, addr, sizeof(addr)), err);
+		close(fd);
+		return;
+	}
+	orig.how = ct_how_name(how);
+	leg_accept(CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer, peerlen,
+	    &orig);
+}
+
 static void
 daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
     socklen_t peerlen, void *arg)
 {
 	struct daemon_listener *dl = arg;
 
-	leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen);
+	if (dl->face == CONFIG_FACE_TRANSPARENT)
+		daemon_accept_transparent(dl, fd, peer, peerlen);
+	else
+		leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen, NULL);
 }
 
 static int
@@ -286,7 +315,8 @@ daemon_bind_listeners(struct daemon *d)
 		dl->direct_tls = cl->direct_tls;
 		dl->listener = listener_new(d->base,
 		    (const struct sockaddr *)&cl->addr, cl->addrlen,
-		    daemon_accept, dl, err, sizeof(err));
+		    cl->face == CONFIG_FACE_TRANSPARENT, daemon_accept, dl, err,
+		    sizeof(err));
 		if (dl->listener == NULL) {
 			log_warnx("%s:%d: listen %s on %s port %u: %s",
 			    cl->origin.file, cl->origin.line,

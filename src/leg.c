@@ -420,9 +420,10 @@ leg_count_authenticated(enum config_face face, const char *domain)
 
 void
 leg_accept(enum config_face face, bool direct_tls, int fd,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct sockaddr *peer, socklen_t peerlen,
+    const struct leg_original *orig)
 {
-	char addr[UTIL_SOCKADDR_STRLEN];
+	char addr[UTIL_SOCKADDR_STRLEN], dst[UTIL_SOCKADDR_STRLEN + 64] = "";
 	struct leg *l;
 	SSL *ssl = NULL;
 
@@ -460,19 +461,35 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 			leg_end(l, "out of memory");
 		return;
 	}
+	if (orig != NULL) {
+		l->transparent = orig->how;
+		memcpy(&l->orig, &orig->dst, sizeof(l->orig));
+		l->origlen = orig->len;
+		snprintf(dst, sizeof(dst), " (transparent, %s, original "
+		    "destination ", orig->how);
+		util_sockaddr_str((const struct sockaddr *)&orig->dst,
+		    dst + strlen(dst), sizeof(dst) - strlen(dst) - 1);
+		strlcat(dst, ")", sizeof(dst));
+	}
 	log_peer(LOG_LEVEL_INFO,
-	    "leg %" PRIu64 " in %s: connection from %s%s", l->id,
-	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "");
+	    "leg %" PRIu64 " in %s: connection from %s%s%s", l->id,
+	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "",
+	    dst);
 }
 
 /* Attach a connecting socket for an outgoing leg. */
 int
 leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
-    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl)
+    const struct sockaddr *source, socklen_t sourcelen, bool transparent,
+    SSL *ssl)
 {
 	conn_free(l->conn);
-	l->conn = conn_new_connect(leg_env.base, sa, len, source, sourcelen,
-	    ssl, &leg_conn_handler, l);
+	if (transparent)
+		l->conn = conn_new_connect_from(leg_env.base, sa, len, source,
+		    ssl, &leg_conn_handler, l);
+	else
+		l->conn = conn_new_connect(leg_env.base, sa, len, source,
+		    sourcelen, ssl, &leg_conn_handler, l);
 	return l->conn != NULL ? 0 : -1;
 }
 
@@ -932,7 +949,9 @@ leg_count(void)
 void
 leg_info_of(const struct leg *l, struct leg_info *i)
 {
-	static char tls[96], pairs[512];
+	static char tls[96], pairs[512], orig[UTIL_SOCKADDR_STRLEN];
+	static char source[UTIL_SOCKADDR_STRLEN];
+	static struct sockaddr_storage local;
 	const struct leg_pair *p;
 	size_t off = 0;
 
@@ -967,6 +986,20 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : l->bytes_out;
 	i->queue = l->route != NULL ? route_queue_length(l->route) : 0;
 	i->paused = l->paused;
+	i->transparent = l->transparent;
+	i->original = "";
+	if (l->origlen > 0)
+		i->original = util_sockaddr_str((const struct sockaddr *)&l->orig,
+		    orig, sizeof(orig));
+	i->resolve = l->resolved_by;
+	i->local_addr = l->conn != NULL && conn_local_addr(l->conn,
+	    &local) == 0 ? (const struct sockaddr *)&local : NULL;
+	i->peer_addr = l->conn != NULL ? conn_peer_addr(l->conn) : NULL;
+	i->source = "";
+	if (l->sourcelen > 0)	/* the socket's, once it has one */
+		i->source = util_sockaddr_str(i->local_addr != NULL ?
+		    i->local_addr : (const struct sockaddr *)&l->source,
+		    source, sizeof(source));
 }
 
 void

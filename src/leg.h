@@ -76,6 +76,25 @@ struct leg_info {
 	uint64_t	 bytes_in, bytes_out;
 	size_t		 queue;		/* stanzas waiting on its route */
 	bool		 paused;	/* incoming: reading paused */
+	const char	*transparent;	/* incoming from a transparent
+					   listener: "redirect", "tproxy" or
+					   "direct"; NULL otherwise */
+	const char	*original;	/* such a leg's original destination;
+					   "" for others */
+	const char	*resolve;	/* public outgoing: "srv", "original"
+					   or "route" (static); NULL others */
+	const char	*source;	/* internal outgoing, upstream
+					   transparent: the remote peer's
+					   address it connects from; "" */
+	const struct sockaddr *local_addr; /* NULL: no socket */
+	const struct sockaddr *peer_addr;  /* NULL: no socket */
+};
+
+/* Where a connection taken by a transparent listener meant to go. */
+struct leg_original {
+	struct sockaddr_storage	 dst;
+	socklen_t		 len;
+	const char		*how;	/* ct_how_name(): a static string */
 };
 
 /*
@@ -87,9 +106,13 @@ void	leg_env_init(struct event_base *, struct resolve *);
 void	leg_env_set(struct config *, struct tls *);
 
 /* Take over an accepted socket of face. Never fails visibly: on error the
- * socket is closed and the reason logged. */
+ * socket is closed and the reason logged. With orig (not NULL), the
+ * connection came through a transparent listener: the leg remembers where
+ * it meant to go (it is copied), and the route its stanzas feed may
+ * connect there (resolve original). */
 void	leg_accept(enum config_face face, bool direct_tls, int fd,
-	    const struct sockaddr *peer, socklen_t peerlen);
+	    const struct sockaddr *peer, socklen_t peerlen,
+	    const struct leg_original *orig);
 /*
  * Start an outgoing leg for route, presenting local to remote on face.
  * Return the leg, or NULL (then nothing was started).

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct.h"
 #include "leg_private.h"
 #include "log.h"
 #include "route.h"
@@ -190,6 +191,165 @@ leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 	leg_out_next_target(l);
 }
 
+/*
+ * Fill f (and listen, inside, nets: arrays the caller frees) with
+ * what ct_original_refusal() weighs for l's configuration.
+ */
+static int
+leg_out_facts(const struct leg *l, const struct sockaddr *peer,
+    struct ct_facts *f, struct sockaddr_storage **listen,
+    struct sockaddr_storage **inside, struct ct_net **nets)
+{
+	const struct config_listen *cl;
+	const struct config_domain *d;
+	size_t nl = 0, nd = 0;
+	socklen_t len;
+
+	memset(f, 0, sizeof(*f));
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		nl++;
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		nd++;
+	*listen = calloc(nl + 1, sizeof(**listen));
+	*inside = calloc(nd + 1, sizeof(**inside));
+	if (*listen == NULL || *inside == NULL)
+		return -1;
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		memcpy(&(*listen)[f->nlisten++], &cl->addr, sizeof(cl->addr));
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		if (d->upstream_host != NULL &&
+		    strcmp(d->upstream_host, "*") != 0 &&
+		    util_sockaddr_parse(d->upstream_host, d->upstream_port,
+		    &(*inside)[f->ninside], &len) == 0)
+			f->ninside++;
+	f->listen = *listen;
+	f->inside = *inside;
+	f->host = *nets = ct_host_nets(&f->nhost);
+	f->peer = peer;
+	return 0;
+}
+
+/*
+ * resolve original: connect to the original destination of the
+ * transparent leg that fed the route, unless it is fedgated itself, a
+ * loopback or the internal side (then bounce, saying why).
+ */
+static void
+leg_out_original(struct leg *l, const struct sockaddr_storage *dst,
+    socklen_t dstlen, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage *listen = NULL, *inside = NULL, ud;
+	const struct sockaddr *d = ct_unmap((const struct sockaddr *)dst, &ud);
+	struct resolve_addrs *a;
+	struct ct_facts f;
+	struct ct_net *nets = NULL;
+	char why[200], addr[UTIL_SOCKADDR_STRLEN], tag[LEG_NAME_MAX];
+	char text[400];
+	const char *refused = why;
+
+	l->resolved_by = "original";
+	util_sockaddr_str(d, addr, sizeof(addr));
+	if (leg_out_facts(l, (const struct sockaddr *)peer, &f, &listen,
+	    &inside, &nets) == -1)
+		snprintf(why, sizeof(why), "out of memory");
+	else
+		refused = ct_original_refusal(d, &f, why, sizeof(why));
+	free(listen);
+	free(inside);
+	free(nets);
+	if (refused != NULL) {
+		snprintf(text, sizeof(text), "original destination %s refused: "
+		    "%s", addr, refused);
+		log_peer(LOG_LEVEL_WARNING, "%s: %s",
+		    leg_name(l, tag, sizeof(tag)), text);
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, text);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a) + sizeof(a->addr[0]))) == NULL) {
+		leg_out_fail(l, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    XMPP_STREAM_ERROR_COUNT, "out of memory");
+		return;
+	}
+	a->count = 1;
+	memcpy(&a->addr[0].ss, d, sizeof(a->addr[0].ss));
+	a->addr[0].len = d->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	(void)dstlen;
+	snprintf(l->host, sizeof(l->host), "%s", addr);
+	l->direct_tls = false;
+	log_peer(LOG_LEVEL_INFO, "%s: resolve original: connecting to %s, "
+	    "where the internal server meant to go",
+	    leg_name(l, tag, sizeof(tag)), addr);
+	leg_out_addrs_cb(RESOLVE_OK, a, l);
+}
+
+/*
+ * upstream ... transparent: connect to the internal server from the
+ * address of the remote server whose stanzas the route carries, so that
+ * the internal server sees it as it did behind the NAT. Verify legs and
+ * routes no remote server fed connect from fedgated's own address.
+ */
+static void
+leg_out_take_source(struct leg *l)
+{
+	struct sockaddr_storage src;
+	socklen_t len;
+
+	if (l->verify || l->route == NULL || !route_source(l->route, &src,
+	    &len))
+		return;
+	ct_unmap((const struct sockaddr *)&src, &l->source);
+	if (l->source.ss_family == AF_INET) {
+		((struct sockaddr_in *)&l->source)->sin_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&l->source)->sin6_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in6);
+	}
+}
+
+/* The source to connect to a from: l's, if of a's family; else NULL. */
+static const struct sockaddr *
+leg_out_source_for(const struct leg *l, const struct resolve_addr *a)
+{
+	if (l->sourcelen == 0 || l->source.ss_family != a->ss.ss_family)
+		return NULL;
+	return (const struct sockaddr *)&l->source;
+}
+
+/* Public outgoing: a static route, the original destination, or SRV. */
+static void
+leg_out_start_public(struct leg *l)
+{
+	struct sockaddr_storage dst, peer;
+	socklen_t dstlen;
+	char tag[LEG_NAME_MAX];
+
+	if (l->policy.route_host[0] != '\0') {
+		l->resolved_by = "route";
+		leg_out_resolve_host(l, l->policy.route_host,
+		    l->policy.route_port, false);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && l->route != NULL &&
+	    !l->verify && route_original(l->route, &dst, &dstlen, &peer)) {
+		leg_out_original(l, &dst, dstlen, &peer);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && !l->verify)
+		log_debug("%s: resolve original, but no transparent leg fed "
+		    "the route: SRV", leg_name(l, tag, sizeof(tag)));
+	l->resolved_by = "srv";
+	/* XEP-0368 targets too, unless policy forbids TLS. */
+	l->dns = resolve_s2s(leg_env_resolve(), l->remote,
+	    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
+	    leg_out_srv_cb, l);
+	if (l->dns == NULL)
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
+}
+
 void
 leg_out_start(struct leg *l)
 {
@@ -204,20 +364,12 @@ leg_out_start(struct leg *l)
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
 			return;
 		}
+		if (d->upstream_transparent)
+			leg_out_take_source(l);
 		leg_out_resolve_host(l, d->upstream_host, d->upstream_port,
 		    false);
-	} else if (l->policy.route_host[0] != '\0') {
-		leg_out_resolve_host(l, l->policy.route_host,
-		    l->policy.route_port, false);
-	} else {
-		/* XEP-0368 targets too, unless policy forbids TLS. */
-		l->dns = resolve_s2s(leg_env_resolve(), l->remote,
-		    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
-		    leg_out_srv_cb, l);
-		if (l->dns == NULL)
-			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-			    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
-	}
+	} else
+		leg_out_start_public(l);
 }
 
 /* The connect to a could not even start: say why, in the log and in the
@@ -256,16 +408,38 @@ leg_out_direct_tls(struct leg *l)
 	return ssl;
 }
 
+/*
+ * The remote peer's address could not be used as source (no
+ * CAP_NET_ADMIN, an address family the host has no route for...): say
+ * so, and go on from fedgated's own address rather than not at all.
+ */
+static void
+leg_out_source_failed(struct leg *l, int err)
+{
+	char src[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
+
+	log_warnx("%s: upstream transparent: cannot connect from %s: %s; "
+	    "connecting from this host's address", leg_name(l, name,
+	    sizeof(name)), util_sockaddr_str((const struct sockaddr *)
+	    &l->source, src, sizeof(src)), strerror(err));
+	l->sourcelen = 0;
+}
+
 bool
 leg_out_retry(struct leg *l)
 {
 	const struct resolve_addr *a;
 	const struct config_source *src;
+	const struct sockaddr *tsrc;
 	SSL *ssl = NULL;
 
 	while (l->addrs != NULL && l->addr_next < l->addrs->count) {
 		a = &l->addrs->addr[l->addr_next++];
-		src = config_source(l->config, l->face, a->ss.ss_family);
+		/* upstream transparent: the remote peer's address; else the
+		 * face's configured source, if any */
+		tsrc = leg_out_source_for(l, a);
+		src = tsrc == NULL ? config_source(l->config, l->face,
+		    a->ss.ss_family) : NULL;
 		leg_enter_state(l, LEG_CONNECTING);	/* (re-)arms the timer */
 		errno = 0;
 		if (l->direct_tls && (ssl = leg_out_direct_tls(l)) == NULL) {
@@ -273,9 +447,16 @@ leg_out_retry(struct leg *l)
 			continue;
 		}
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
-		    src != NULL ? (const struct sockaddr *)&src->addr : NULL,
-		    src != NULL ? src->addrlen : 0, ssl) == 0)
+		    tsrc != NULL ? tsrc : src != NULL ?
+		    (const struct sockaddr *)&src->addr : NULL,
+		    tsrc != NULL ? l->sourcelen : src != NULL ? src->addrlen : 0,
+		    tsrc != NULL, ssl) == 0)
 			return true;
+		if (tsrc != NULL) {
+			leg_out_source_failed(l, errno);
+			l->addr_next--;		/* again, from our own address */
+			continue;
+		}
 		leg_out_connect_failed(l, a, src, errno);
 	}
 	if (l->targets != NULL && l->target_next < l->targets->count) {
@@ -290,11 +471,18 @@ leg_out_retry(struct leg *l)
 void
 leg_out_connected(struct leg *l)
 {
-	char tag[LEG_NAME_MAX];
+	char tag[LEG_NAME_MAX], src[UTIL_SOCKADDR_STRLEN + 40] = "";
+	struct sockaddr_storage local;
 
+	if (l->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
+		snprintf(src, sizeof(src), " from ");
+		util_sockaddr_str((const struct sockaddr *)&local,
+		    src + strlen(src), sizeof(src) - strlen(src));
+		strlcat(src, " (upstream transparent)", sizeof(src));
+	}
 	log_peer(LOG_LEVEL_INFO,
-	    "%s: connected to %s%s", leg_name(l, tag, sizeof(tag)),
-	    conn_peer(l->conn), l->direct_tls ? " (direct TLS)" : "");
+	    "%s: connected to %s%s%s", leg_name(l, tag, sizeof(tag)),
+	    conn_peer(l->conn), src, l->direct_tls ? " (direct TLS)" : "");
 	/* Direct TLS: the handshake is done too; leg_out_tls_done() opens. */
 	if (l->direct_tls)
 		return;

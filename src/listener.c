@@ -193,10 +193,29 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	listener_pause(l, err);
 }
 
+/* Let fd accept connections to addresses not its own (TPROXY). */
+static void
+listener_set_transparent(int fd, const struct sockaddr *addr)
+{
+	const int on = 1;
+	char a[UTIL_SOCKADDR_STRLEN];
+	int rc;
+
+	if (addr->sa_family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+		    sizeof(on));
+	else
+		rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
+	if (rc == -1)
+		log_warn("listener %s: IP_TRANSPARENT (TPROXY will not reach "
+		    "it; REDIRECT still does)", util_sockaddr_str(addr, a,
+		    sizeof(a)));
+}
+
 /* A socket bound to addr, listening, nonblocking; -1 with err set. */
 static int
-listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
-    size_t errlen)
+listener_socket(const struct sockaddr *addr, socklen_t addrlen,
+    bool transparent, char *err, size_t errlen)
 {
 	const int on = 1, off = 0;
 	int fd;
@@ -209,6 +228,8 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
 	if (addr->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
 		goto fail;
+	if (transparent)
+		listener_set_transparent(fd, addr);
 	if (bind(fd, addr, addrlen) == -1 || listen(fd, 128) == -1)
 		goto fail;
 	return fd;
@@ -221,8 +242,8 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
 
 struct listener *
 listener_new(struct event_base *base, const struct sockaddr *addr,
-    socklen_t addrlen, listener_accept_fn fn, void *arg, char *err,
-    size_t errlen)
+    socklen_t addrlen, bool transparent, listener_accept_fn fn, void *arg,
+    char *err, size_t errlen)
 {
 	struct listener *l;
 	int fd;
@@ -240,7 +261,8 @@ listener_new(struct event_base *base, const struct sockaddr *addr,
 		free(l);
 		return NULL;
 	}
-	if ((fd = listener_socket(addr, addrlen, err, errlen)) == -1) {
+	if ((fd = listener_socket(addr, addrlen, transparent, err,
+	    errlen)) == -1) {
 		listener_free(l);
 		return NULL;
 	}

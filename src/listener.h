@@ -26,12 +26,16 @@ typedef void (*listener_accept_fn)(struct listener *, int fd,
     const struct sockaddr *peer, socklen_t peerlen, void *arg);
 
 /*
- * Bind addr (an IPv6 wildcard also accepts IPv4). Return the listener, not
- * yet accepting, or NULL with the reason in err (errlen bytes).
+ * Bind addr (an IPv6 wildcard also accepts IPv4). With transparent, set
+ * IP_TRANSPARENT (IPV6_TRANSPARENT) first, so that connections TPROXY
+ * diverts to it are accepted (needs CAP_NET_ADMIN; without it the
+ * listener still takes REDIRECTed connections, and a warning says so).
+ * Return the listener, not yet accepting, or NULL with the reason in err
+ * (errlen bytes).
  */
 struct listener *listener_new(struct event_base *, const struct sockaddr *addr,
-	    socklen_t addrlen, listener_accept_fn, void *arg, char *err,
-	    size_t errlen);
+	    socklen_t addrlen, bool transparent, listener_accept_fn, void *arg,
+	    char *err, size_t errlen);
 /* Close the socket. listener_free(NULL) is a no-op. */
 void	listener_free(struct listener *);
 /*

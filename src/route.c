@@ -19,6 +19,7 @@
 
 
 #include <event2/event.h>
+#include <event2/util.h>
 
 #include "jid.h"
 #include "leg.h"
@@ -42,6 +43,7 @@ TAILQ_HEAD(route_queue, route_stanza);
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
 #define ROUTE_PING_PREFIX	"fedgate-ack-"	/* ids of our XEP-0199 pings */
 #define ROUTE_SENDS_MAX		2	/* writes of one stanza (one resend) */
+#define ROUTE_FAIL_TEXT_MAX	256	/* the cached reason of a failure */
 
 struct route {
 	RB_ENTRY(route)		 entry;
@@ -66,8 +68,21 @@ struct route {
 	uint64_t		 acked, resent, unconfirmed;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
+	struct sockaddr_storage	 orig;		/* a transparent leg's original
+						   destination */
+	socklen_t		 origlen;	/* 0: none */
+	struct sockaddr_storage	 orig_peer;	/* who meant to go there */
+	struct sockaddr_storage	 source;	/* the remote server feeding
+						   it (upstream transparent) */
+	socklen_t		 sourcelen;	/* 0: none */
 	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
 	size_t			 nwaiters;
+	/* the failure cache: after a leg failed before it was ready, no
+	 * new leg before retry_at; stanzas bounce with the cached reason */
+	unsigned		 failures;	/* in a row */
+	uint64_t		 retry_at;	/* util_now_ms(); 0: none */
+	enum xmpp_stanza_error	 fail_cond;
+	char			 fail_text[ROUTE_FAIL_TEXT_MAX];
 };
 
 static int	route_cmp(const struct route *, const struct route *);
@@ -85,6 +100,8 @@ static struct {
 	unsigned		 unacked_max;	/* per route; 0: no acks */
 	uint64_t		 idle_ms;
 	uint64_t		 ack_ms;
+	uint64_t		 backoff_ms;	/* first backoff; 0: none */
+	uint64_t		 backoff_max_ms;
 	uint64_t		 next_ping;
 	bool			 shutting_down;
 	struct route_counters	 counters;
@@ -229,14 +246,104 @@ route_free(struct route *r)
 	free(r);
 }
 
+/*
+ * The failure cache.
+ */
+
+/* Whether r may not start a leg now: a recent failure is cached. */
+static bool
+route_in_backoff(const struct route *r)
+{
+	return r->retry_at != 0 && util_now_ms() < r->retry_at;
+}
+
+/*
+ * A leg of r failed before it was ready: wait backoff * 2^(failures - 1),
+ * capped at backoff-max, less or more by up to a quarter (so that routes
+ * that failed together do not retry together), before the next leg.
+ */
+static void
+route_note_failure(struct route *r, enum xmpp_stanza_error cond,
+    const char *text)
+{
+	uint64_t delay = route_env.backoff_ms;
+	uint32_t rnd;
+
+	if (delay == 0 || route_env.shutting_down)
+		return;
+	r->failures++;
+	for (unsigned i = 1; i < r->failures && delay < route_env.backoff_max_ms;
+	    i++)
+		delay *= 2;
+	if (delay > route_env.backoff_max_ms)
+		delay = route_env.backoff_max_ms;
+	evutil_secure_rng_get_bytes(&rnd, sizeof(rnd));
+	delay = delay * 3 / 4 + (uint64_t)rnd % (delay / 2 + 1);
+	r->retry_at = util_now_ms() + delay;
+	r->fail_cond = cond;
+	snprintf(r->fail_text, sizeof(r->fail_text), "%s",
+	    text != NULL ? text : xmpp_stanza_error_name(cond));
+	route_log(LOG_LEVEL_INFO, r, "%u failed leg%s in a row (%s): no new "
+	    "leg for %llu ms; stanzas bounce meanwhile", r->failures,
+	    r->failures == 1 ? "" : "s", r->fail_text,
+	    (unsigned long long)delay);
+}
+
+/* Forget r's failures; say so if there were any (why: what cleared it). */
+static void
+route_clear_failures(struct route *r, const char *why)
+{
+	if (r->failures == 0)
+		return;
+	route_log(LOG_LEVEL_INFO, r, "failure cache cleared (%s) after %u "
+	    "failed leg%s", why, r->failures, r->failures == 1 ? "" : "s");
+	r->failures = 0;
+	r->retry_at = 0;
+}
+
+unsigned
+route_retry(const char *remote)
+{
+	struct route *r;
+	unsigned n = 0;
+
+	RB_FOREACH(r, route_tree, &route_env.tree)
+		if (r->failures > 0 && strcmp(r->remote, remote) == 0) {
+			route_clear_failures(r, "retry asked for");
+			n++;
+		}
+	return n;
+}
+
+void
+route_remote_authenticated(enum config_face face, const char *remote)
+{
+	struct route *r;
+
+	RB_FOREACH(r, route_tree, &route_env.tree)
+		if (r->failures > 0 && r->face == face &&
+		    strcmp(r->remote, remote) == 0)
+			route_clear_failures(r, "the domain authenticated an "
+			    "incoming stream");
+}
+
 static void
 route_idle_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct route *r = arg;
+	uint64_t now = util_now_ms();
+	struct timeval tv;
 
 	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue) ||
 	    !TAILQ_EMPTY(&r->unacked))
 		return;		/* busy again: the leg's end re-arms */
+	if (r->retry_at > now) {
+		/* keep the cached failure until it expires */
+		tv.tv_sec = (time_t)((r->retry_at - now) / 1000);
+		tv.tv_usec = (suseconds_t)((r->retry_at - now) % 1000) * 1000;
+		evtimer_add(r->idle, &tv);
+		return;
+	}
 	route_log(LOG_LEVEL_DEBUG, r, "idle, freed (sent %llu, bounced %llu, "
 	    "dropped %llu)", (unsigned long long)r->sent,
 	    (unsigned long long)r->bounced, (unsigned long long)r->dropped);
@@ -294,6 +401,53 @@ route_get(enum config_face face, const char *local, const char *remote)
 	route_arm_idle(r);
 	route_log(LOG_LEVEL_DEBUG, r, "created");
 	return r;
+}
+
+void
+route_set_original(struct route *r, const struct sockaddr *dst,
+    socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen)
+{
+	if (dstlen > sizeof(r->orig) || peerlen > sizeof(r->orig_peer))
+		return;
+	memset(&r->orig, 0, sizeof(r->orig));
+	memset(&r->orig_peer, 0, sizeof(r->orig_peer));
+	memcpy(&r->orig, dst, dstlen);
+	memcpy(&r->orig_peer, peer, peerlen);
+	r->origlen = dstlen;
+}
+
+bool
+route_original(const struct route *r, struct sockaddr_storage *dst,
+    socklen_t *dstlen, struct sockaddr_storage *peer)
+{
+	if (r->origlen == 0)
+		return false;
+	memcpy(dst, &r->orig, sizeof(*dst));
+	*dstlen = r->origlen;
+	memcpy(peer, &r->orig_peer, sizeof(*peer));
+	return true;
+}
+
+void
+route_set_source(struct route *r, const struct sockaddr *src,
+    socklen_t srclen)
+{
+	if (srclen > sizeof(r->source))
+		return;
+	memset(&r->source, 0, sizeof(r->source));
+	memcpy(&r->source, src, srclen);
+	r->sourcelen = srclen;
+}
+
+bool
+route_source(const struct route *r, struct sockaddr_storage *src,
+    socklen_t *srclen)
+{
+	if (r->sourcelen == 0)
+		return false;
+	memcpy(src, &r->source, sizeof(*src));
+	*srclen = r->sourcelen;
+	return true;
 }
 
 /*
@@ -629,6 +783,19 @@ route_wait(struct route *r, uint64_t leg_id)
 	return 0;
 }
 
+/* Bounce o with r's cached failure, saying when a leg may be tried. */
+static void
+route_reject_cached(struct route *r, const struct route_origin *o)
+{
+	char text[ROUTE_FAIL_TEXT_MAX + 64];
+	uint64_t now = util_now_ms();
+
+	snprintf(text, sizeof(text), "%s (cached: no new attempt for %llu s)",
+	    r->fail_text, (unsigned long long)((r->retry_at - now + 999) /
+	    1000));
+	route_reject(r, o, r->fail_cond, text);
+}
+
 /* Start the outgoing leg; if it cannot start, bounce the queue. */
 static int
 route_start_leg(struct route *r)
@@ -647,6 +814,9 @@ route_start_leg(struct route *r)
 		return 0;
 	}
 	/* Empty if the leg already reported why (route_leg_gone()). */
+	if (!gone)
+		route_note_failure(r, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    "no connection to the remote server could be started");
 	if (r->queue_len > 0)
 		route_log(LOG_LEVEL_INFO, r, "no leg could be started: "
 		    "bouncing %zu stanzas", r->queue_len);
@@ -689,6 +859,10 @@ route_send(struct route *r, const char *data, size_t len,
 		rc = route_write_stanza(r, s);
 		route_ping(r);
 		return rc;
+	}
+	if (r->leg == NULL && route_in_backoff(r)) {
+		route_reject_cached(r, o);
+		return -1;
 	}
 	if (r->queue_len >= route_env.queue_max) {
 		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
@@ -817,6 +991,7 @@ route_leg_ready(struct route *r, struct leg *l)
 	if (l != r->leg)
 		return;
 	r->leg_ready = true;
+	route_clear_failures(r, "a leg is ready");
 	route_log(LOG_LEVEL_DEBUG, r, "leg ready, %zu stanzas queued",
 	    r->queue_len);
 	route_flush(r);
@@ -888,6 +1063,8 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 		route_start_leg(r);
 		return;
 	}
+	if (!was_ready)
+		route_note_failure(r, cond, text);
 	if (r->queue_len > 0)
 		route_log(LOG_LEVEL_INFO, r, "leg gone (%s%s%s): bouncing %zu "
 		    "stanzas", xmpp_stanza_error_name(cond),
@@ -915,6 +1092,8 @@ route_configure(const struct config *c)
 	route_env.unacked_max = c->limits.unacked;
 	route_env.idle_ms = c->timeouts.idle;
 	route_env.ack_ms = c->timeouts.ack;
+	route_env.backoff_ms = c->timeouts.backoff;
+	route_env.backoff_max_ms = c->timeouts.backoff_max;
 }
 
 void
@@ -993,6 +1172,14 @@ route_foreach(void (*fn)(const struct route_info *, void *), void *arg)
 		info.bounced = r->bounced;
 		info.dropped = r->dropped;
 		info.age_ms = now - r->created;
+		info.failures = r->failures;
+		if (r->failures > 0) {
+			info.retry_in_ms = r->retry_at > now ?
+			    r->retry_at - now : 0;
+			info.fail_condition =
+			    xmpp_stanza_error_name(r->fail_cond);
+			info.fail_text = r->fail_text;
+		}
 		fn(&info, arg);
 	}
 }

@@ -46,10 +46,15 @@ static const struct {
 	{ "st", PARSER_STATUS, "status", NULL, NULL, NULL },
 	{ "help", PARSER_HELP, "help", NULL, NULL, NULL },
 	{ "reload", PARSER_RELOAD, "reload", NULL, NULL, NULL },
-	{ "re", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "rel", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "retry Dead.Example", PARSER_RETRY, "retry Dead.Example",
+	    "Dead.Example", NULL, NULL },
+	{ "ret dead.example", PARSER_RETRY, "retry dead.example",
+	    "dead.example", NULL, NULL },
 	{ "routes", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "ro", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "sessions", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
+	{ "flows", PARSER_FLOWS, "flows", NULL, NULL, NULL },
 	{ "se", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
 	{ "drain", PARSER_DRAIN, "drain", NULL, NULL, NULL },
 	{ "d", PARSER_DRAIN, "drain", NULL, NULL, NULL },
@@ -112,9 +117,13 @@ static const struct {
 	{ "frobnicate", "unknown command \"frobnicate\"" },
 	{ "statusx", "unknown command \"statusx\"" },
 	/* Keywords that share a first letter: a prefix must tell them apart. */
-	{ "r", "\"r\" is ambiguous: reload or routes" },
+	{ "r", "\"r\" is ambiguous: reload, retry or routes" },
+	{ "re", "\"re\" is ambiguous: reload or retry" },
+	{ "retry", "retry: missing DOMAIN" },
+	{ "retry a.example b.example",
+	    "retry a.example: unexpected \"b.example\"" },
 	{ "s", "\"s\" is ambiguous: sessions or status" },
-	{ "r now", "\"r\" is ambiguous: reload or routes" },
+	{ "r now", "\"r\" is ambiguous: reload, retry or routes" },
 	{ "sessions all", "sessions: unexpected \"all\"" },
 	{ "routes x", "routes: unexpected \"x\"" },
 	{ "drain now", "drain: unexpected \"now\"" },
@@ -262,7 +271,7 @@ test_help_lists_commands(void **state)
 	static const char *const commands[] = {
 		"help", "status", "reload", "policy list", "policy check DOMAIN",
 		"log level", "log level LEVEL", "sessions", "routes",
-		"kill SESSION", "kill --domain DOMAIN", "drain",
+		"kill SESSION", "kill --domain DOMAIN", "drain", "flows",
 		"check DOMAIN", "check DOMAIN from DOMAIN",
 	};
 	char *text = help_text(), *all, needle[64];
@@ -339,7 +348,7 @@ test_help_parses_back(void **state)
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 20);
 	free(text);
 }
 
