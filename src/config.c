@@ -39,7 +39,6 @@
 static const char *const config_unsupported_keywords[] = {
 	"dane",			/* dane yes: TLSA checks */
 	"metrics",		/* the HTTP metrics endpoint */
-	"proxy-protocol",	/* PROXY v2 on listeners and upstreams */
 };
 
 #define CONFIG_SECRET_FILE_MAX	4096

@@ -44,6 +44,7 @@ struct daemon_listener {
 	struct listener		*listener;
 	enum config_face	 face;
 	bool			 direct_tls;
+	bool			 proxy;		/* PROXY v2 header first */
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
 
@@ -270,7 +271,7 @@ daemon_check_sources(const struct config *c)
  */
 static void
 daemon_accept_transparent(struct daemon_listener *dl, int fd,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct listener_peer *peer)
 {
 	struct leg_original orig;
 	enum ct_how how;
@@ -280,25 +281,38 @@ daemon_accept_transparent(struct daemon_listener *dl, int fd,
 	    sizeof(err)) == -1) {
 		log_peer(LOG_LEVEL_WARNING, "transparent connection from %s "
 		    "refused: no original destination: %s",
-		    util_sockaddr_str(peer, addr, sizeof(addr)), err);
+		    util_sockaddr_str(peer->addr, addr, sizeof(addr)), err);
 		close(fd);
 		return;
 	}
 	orig.how = ct_how_name(how);
-	leg_accept(CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer, peerlen,
-	    &orig);
+	leg_accept(CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer, &orig);
 }
 
 static void
-daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, void *arg)
+daemon_accept(struct listener *l, int fd, const struct listener_peer *peer,
+    void *arg)
 {
 	struct daemon_listener *dl = arg;
 
 	if (dl->face == CONFIG_FACE_TRANSPARENT)
-		daemon_accept_transparent(dl, fd, peer, peerlen);
+		daemon_accept_transparent(dl, fd, peer);
 	else
-		leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen, NULL);
+		leg_accept(dl->face, dl->direct_tls, fd, peer, NULL);
+}
+
+/* Bound the PROXY header reads of the listeners that expect one: the
+ * header within timeout handshake, limit connections waiting at once. */
+static void
+daemon_configure_listeners(struct daemon *d)
+{
+	struct daemon_listener *dl;
+
+	TAILQ_FOREACH(dl, &d->listeners, entry)
+		if (dl->proxy)
+			listener_set_proxy(dl->listener, true,
+			    d->config->timeouts.handshake,
+			    d->config->limits.connections);
 }
 
 static int
@@ -313,6 +327,7 @@ daemon_bind_listeners(struct daemon *d)
 			return -1;
 		dl->face = cl->face;
 		dl->direct_tls = cl->direct_tls;
+		dl->proxy = cl->proxy_protocol;
 		dl->listener = listener_new(d->base,
 		    (const struct sockaddr *)&cl->addr, cl->addrlen,
 		    cl->face == CONFIG_FACE_TRANSPARENT, daemon_accept, dl, err,
@@ -326,9 +341,12 @@ daemon_bind_listeners(struct daemon *d)
 		}
 		TAILQ_INSERT_TAIL(&d->listeners, dl, entry);
 		d->nlisteners++;
-		log_info("listening on %s (%s%s)", listener_address(dl->listener),
-		    config_face_name(cl->face), cl->direct_tls ? ", direct TLS" : "");
+		log_info("listening on %s (%s%s%s)",
+		    listener_address(dl->listener), config_face_name(cl->face),
+		    cl->direct_tls ? ", direct TLS" : "",
+		    cl->proxy_protocol ? ", PROXY v2 header first" : "");
 	}
+	daemon_configure_listeners(d);
 	return 0;
 }
 
@@ -411,6 +429,7 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	    a != NULL && b != NULL;
 	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
 		if (a->face != b->face || a->direct_tls != b->direct_tls ||
+		    a->proxy_protocol != b->proxy_protocol ||
 		    a->addrlen != b->addrlen ||
 		    memcmp(&a->addr, &b->addr, a->addrlen) != 0)
 			break;
@@ -467,6 +486,7 @@ daemon_reload(struct daemon *d, char **errors)
 	d->tls = t;
 	leg_env_set(c, t);
 	route_configure(c);
+	daemon_configure_listeners(d);
 	d->reloads++;
 	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);

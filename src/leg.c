@@ -418,16 +418,32 @@ leg_count_authenticated(enum config_face face, const char *domain)
 	return n;
 }
 
+/* "203.0.113.7:40000", with " via 192.0.2.9:5555 (PROXY header)" when a
+ * balancer named the peer. */
+static const char *
+leg_peer_str(const struct listener_peer *peer, char *buf, size_t len)
+{
+	char a[UTIL_SOCKADDR_STRLEN], v[UTIL_SOCKADDR_STRLEN];
+
+	util_sockaddr_str(peer->addr, a, sizeof(a));
+	if (peer->via == NULL)
+		snprintf(buf, len, "%s", a);
+	else
+		snprintf(buf, len, "%s via %s (PROXY header)", a,
+		    util_sockaddr_str(peer->via, v, sizeof(v)));
+	return buf;
+}
+
 void
 leg_accept(enum config_face face, bool direct_tls, int fd,
-    const struct sockaddr *peer, socklen_t peerlen,
-    const struct leg_original *orig)
+    const struct listener_peer *peer, const struct leg_original *orig)
 {
-	char addr[UTIL_SOCKADDR_STRLEN], dst[UTIL_SOCKADDR_STRLEN + 64] = "";
+	char addr[2 * UTIL_SOCKADDR_STRLEN + 32];
+	char dst[UTIL_SOCKADDR_STRLEN + 64] = "";
 	struct leg *l;
 	SSL *ssl = NULL;
 
-	util_sockaddr_str(peer, addr, sizeof(addr));
+	leg_peer_str(peer, addr, sizeof(addr));
 	if (leg_env.config == NULL ||
 	    leg_total >= leg_env.config->limits.connections) {
 		log_peer(LOG_LEVEL_WARNING,
@@ -436,7 +452,8 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		close(fd);
 		return;
 	}
-	if (leg_count_from(peer) >= leg_env.config->limits.connections_per_address) {
+	if (leg_count_from(peer->addr) >=
+	    leg_env.config->limits.connections_per_address) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: limit "
 		    "connections-per-address (%u) reached", config_face_name(face),
@@ -453,13 +470,17 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		return;
 	}
 	if ((l = leg_alloc(face, false)) == NULL ||
-	    leg_attach_accepted(l, fd, peer, peerlen, ssl) == NULL) {
+	    leg_attach_accepted(l, fd, peer->addr, peer->addrlen, ssl) == NULL) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: out of memory",
 		    config_face_name(face), addr);
 		if (l != NULL)
 			leg_end(l, "out of memory");
 		return;
+	}
+	if (peer->locallen > 0 && peer->locallen <= sizeof(l->reached)) {
+		memcpy(&l->reached, peer->local, peer->locallen);
+		l->reachedlen = peer->locallen;
 	}
 	if (orig != NULL) {
 		l->transparent = orig->how;
@@ -539,6 +560,7 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 		event_free(l->keepalive);
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
+	free(l->proxy);
 	config_unref(l->config);
 	free(l);
 }

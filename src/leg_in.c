@@ -725,7 +725,7 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
     const struct xmlstream_rewrite *rw, size_t nrw, enum config_face face,
     const char *local, const char *remote)
 {
-	struct route_origin o = { .face = l->face };
+	struct route_origin o = { .face = l->face, .leg_id = l->id };
 	struct route *r;
 	size_t taglen, total;
 	char *buf;

@@ -22,6 +22,7 @@
 #include "ct.h"
 #include "leg_private.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
 #include "tls.h"
 #include "util.h"
@@ -76,13 +77,14 @@ leg_out_new(enum config_face face, const char *local, const char *remote)
 
 struct leg *
 leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote)
+    const char *remote, uint64_t cause)
 {
 	struct leg *l;
 
 	if ((l = leg_out_new(face, local, remote)) == NULL)
 		return NULL;
 	l->route = route;
+	l->cause = cause;
 	if (face == CONFIG_FACE_PUBLIC && !l->policy.allow) {
 		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
 		    XMPP_STREAM_ERROR_COUNT, "denied by policy");
@@ -350,6 +352,107 @@ leg_out_start_public(struct leg *l)
 		    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
 }
 
+/*
+ * The public incoming leg l is for, and its pair from l's local domain
+ * (the remote domain fedgated presents itself as); NULL if there is none
+ * (a verify leg, or the leg is gone).
+ */
+static const struct leg_pair *
+leg_out_cause(const struct leg *l, const struct leg **in)
+{
+	const struct leg_pair *p;
+
+	*in = l->cause != 0 ? leg_find(l->cause) : NULL;
+	if (*in == NULL || (*in)->outgoing || (*in)->face != CONFIG_FACE_PUBLIC ||
+	    (*in)->conn == NULL || (*in)->reachedlen == 0)
+		return NULL;
+	TAILQ_FOREACH(p, &(*in)->pairs, entry)
+		if (!p->pending && strcmp(p->from, l->local) == 0)
+			return p;
+	return NULL;
+}
+
+/* The value of the PP2_TYPE_SSL TLV about in's TLS, into buf. */
+static int
+leg_out_proxy_ssl(const struct leg *in, const char *domain, uint8_t *buf,
+    size_t len, const char **version)
+{
+	SSL *ssl = conn_ssl(in->conn);
+	uint8_t client = 0;
+	uint32_t verify = 1;
+
+	*version = NULL;
+	if (ssl != NULL) {
+		client |= PROXY_SSL_CLIENT_SSL;
+		*version = SSL_get_version(ssl);
+		if (SSL_get0_peer_certificate(ssl) != NULL) {
+			client |= PROXY_SSL_CLIENT_CERT_SESS;
+			if (!SSL_session_reused(ssl))
+				client |= PROXY_SSL_CLIENT_CERT_CONN;
+			if (tls_peer_check(ssl, domain) == TLS_PEER_VALID)
+				verify = 0;
+		}
+	}
+	return proxy_encode_ssl(buf, len, client, verify, *version);
+}
+
+/* Write the PROXY header for the pair p of the public incoming leg in. */
+static int
+leg_out_proxy_encode(const struct leg *in, const struct leg_pair *p,
+    uint8_t *hdr, size_t len, const char **version)
+{
+	const char *auth = leg_auth_name(p->auth);
+	struct proxy_tlv tlvs[3];
+	uint8_t ssl[64];
+	int sl;
+
+	if ((sl = leg_out_proxy_ssl(in, p->from, ssl, sizeof(ssl),
+	    version)) == -1)
+		return -1;
+	tlvs[0] = (struct proxy_tlv){ PROXY_TLV_SSL, (uint16_t)sl, ssl };
+	tlvs[1] = (struct proxy_tlv){ PROXY_TLV_FEDGATE_DOMAIN,
+	    (uint16_t)strlen(p->from), (const uint8_t *)p->from };
+	tlvs[2] = (struct proxy_tlv){ PROXY_TLV_FEDGATE_AUTH,
+	    (uint16_t)strlen(auth), (const uint8_t *)auth };
+	return proxy_encode(hdr, len, conn_peer_addr(in->conn),
+	    (const struct sockaddr *)&in->reached, tlvs, nitems(tlvs));
+}
+
+/*
+ * Prepare the PROXY v2 header of an internal leg to an upstream marked
+ * proxy-protocol (doc/internals/proxy-protocol.md): PROXY from the address
+ * of the public incoming leg it is for, with TLVs for its TLS, its
+ * authenticated domain and how it authenticated; LOCAL when it is for no
+ * such leg. Return 0, or -1 if out of memory.
+ */
+static int
+leg_out_proxy_prepare(struct leg *l)
+{
+	uint8_t hdr[PROXY_HEADER_MAX];
+	const struct leg *in;
+	const struct leg_pair *p = leg_out_cause(l, &in);
+	const char *version = NULL;
+	char peer[UTIL_SOCKADDR_STRLEN];
+	int n;
+
+	if (p == NULL) {
+		n = proxy_encode(hdr, sizeof(hdr), NULL, NULL, NULL, 0);
+		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "LOCAL");
+	} else {
+		n = leg_out_proxy_encode(in, p, hdr, sizeof(hdr), &version);
+		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "PROXY from %s "
+		    "(leg %" PRIu64 ": %s by %s, %s)", util_sockaddr_str(
+		    conn_peer_addr(in->conn), peer, sizeof(peer)), in->id,
+		    p->from, leg_auth_name(p->auth),
+		    version != NULL ? version : "no TLS");
+	}
+	if (n == -1 || (l->proxy = malloc((size_t)n)) == NULL)
+		return -1;
+	memcpy(l->proxy, hdr, (size_t)n);
+	l->proxy_len = (size_t)n;
+	return 0;
+}
+
 void
 leg_out_start(struct leg *l)
 {
@@ -362,6 +465,13 @@ leg_out_start(struct leg *l)
 		if (d == NULL || d->upstream_host == NULL) {
 			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
+			return;
+		}
+		if (d->upstream_proxy_protocol && l->proxy == NULL &&
+		    leg_out_proxy_prepare(l) == -1) {
+			leg_out_fail(l, XMPP_STANZA_RESOURCE_CONSTRAINT,
+			    XMPP_STREAM_ERROR_COUNT, "cannot prepare the PROXY "
+			    "header");
 			return;
 		}
 		if (d->upstream_transparent)
@@ -487,6 +597,12 @@ leg_out_connected(struct leg *l)
 	if (l->direct_tls)
 		return;
 	leg_enter_state(l, LEG_WAIT_HEADER);
+	if (l->proxy != NULL) {
+		/* Before any other byte: the upstream reads it first. */
+		log_peer(LOG_LEVEL_INFO, "%s: PROXY v2 header: %s", tag,
+		    l->proxy_desc);
+		conn_write(l->conn, l->proxy, l->proxy_len);
+	}
 	leg_send_header(l, NULL);
 }
 

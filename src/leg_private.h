@@ -61,6 +61,9 @@ struct leg {
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
 	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
 	struct policy_settings	 policy;	/* for remote's domain */
+	struct sockaddr_storage	 reached;	/* incoming: the address the
+						   peer connected to */
+	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
 	unsigned		 npairs;	/* incoming: length of pairs */
@@ -82,6 +85,11 @@ struct leg {
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */
+	uint64_t		 cause;		/* the incoming leg it is for */
+	uint8_t			*proxy;		/* PROXY v2 header to send
+						   first, or NULL */
+	size_t			 proxy_len;
+	char			 proxy_desc[400]; /* what it says, for logs */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
 	char			 verify_key[DIALBACK_KEY_MAX + 1];

@@ -118,8 +118,8 @@ struct resolve {
 static const char *const resolve_default_zones[] = {
 	"localhost.",
 	"127.in-addr.arpa.",
-	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	    "ip6.arpa.",
+	("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "ip6.arpa."),
 	"test.",
 	"invalid.",
 	"onion.",

@@ -478,6 +478,7 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 		return NULL;
 	s->sends = 0;
 	s->origin.face = o->face;
+	s->origin.leg_id = o->leg_id;
 	dst[0] = &s->origin.attrs.name;
 	dst[1] = &s->origin.attrs.from;
 	dst[2] = &s->origin.attrs.to;
@@ -800,11 +801,13 @@ route_reject_cached(struct route *r, const struct route_origin *o)
 static int
 route_start_leg(struct route *r)
 {
+	struct route_stanza *first = TAILQ_FIRST(&r->queue);
 	struct leg *l;
 	bool gone;
 
 	r->connecting = true;
-	l = leg_connect(r, r->face, r->local, r->remote);
+	l = leg_connect(r, r->face, r->local, r->remote,
+	    first != NULL ? first->origin.leg_id : 0);
 	gone = !r->connecting;		/* route_leg_gone() was called */
 	r->connecting = false;
 	if (l != NULL && !gone) {
@@ -970,6 +973,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	answer.attrs.to = o->attrs.from;
 	answer.attrs.id = o->attrs.id;
 	answer.attrs.type = "error";
+	answer.leg_id = 0;
 	(void)route_send(back, xmpp_buf_data(buf), xmpp_buf_len(buf), &answer);
 	xmpp_buf_free(buf);
 }

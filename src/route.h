@@ -34,6 +34,8 @@ struct route;
 struct route_origin {
 	enum config_face		 face;	/* where the stanza came in */
 	struct xmpp_stanza_attrs	 attrs;	/* name, from, to, id, type */
+	uint64_t			 leg_id; /* the incoming leg it came
+						   on; 0: none (a bounce) */
 };
 
 /* A snapshot for fedgatectl routes; strings borrowed until the next call. */
@@ -142,6 +144,9 @@ void	route_bounce(const struct route_origin *origin,
 	    enum xmpp_stanza_error condition, const char *text);
 
 /*
+ * A route starts its outgoing leg with leg_connect(), naming as its cause
+ * the incoming leg of the first stanza queued (route_origin.leg_id).
+ *
  * Called by the route's outgoing leg (a leg that is not, or no longer, the
  * route's is ignored). A leg that fails within leg_connect() (denied by
  * policy...) may call route_leg_gone() before leg_connect() returns, so

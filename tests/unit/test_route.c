@@ -57,6 +57,7 @@ static struct {
 	struct leg	 legs[FAKE_LEGS];
 	int		 nlegs;
 	int		 connects;		/* leg_connect() calls */
+	uint64_t	 cause;			/* of the last one */
 	bool		 connect_fails;
 	bool		 connect_gone;		/* fails inside leg_connect() */
 	struct {
@@ -68,11 +69,12 @@ static struct {
 
 struct leg *
 leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote)
+    const char *remote, uint64_t cause)
 {
 	struct leg *l;
 
 	fake.connects++;
+	fake.cause = cause;
 	if (fake.connect_fails || fake.nlegs == FAKE_LEGS)
 		return NULL;
 	l = &fake.legs[fake.nlegs++];
@@ -356,6 +358,29 @@ test_get_find_or_create(void **state)
 /*
  * Sending
  */
+
+/* The leg is started for the incoming leg of the first stanza queued. */
+static void
+test_leg_cause(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct route_origin o = origin("message", "chat", "c1");
+	struct leg *l;
+
+	o.leg_id = 42;
+	assert_int_equal(route_send(r, "<message id='c1'/>", 18, &o), 0);
+	assert_int_equal(fake.connects, 1);
+	assert_int_equal(fake.cause, 42);
+	o.leg_id = 43;
+	assert_int_equal(route_send(r, "<message id='c2'/>", 18, &o), 0);
+	assert_int_equal(fake.connects, 1);	/* the same leg, still 42's */
+	assert_non_null(l = fake_leg(INT, R, L));
+	/* The leg fails (the queue is bounced): the next leg is for the
+	 * incoming leg of the stanza that asks for it. */
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "test");
+	assert_int_equal(route_send(r, "<message id='c3'/>", 18, &o), 0);
+	assert_int_equal(fake.cause, 43);
+}
 
 static void
 test_direct_send_when_ready(void **state)
@@ -1102,6 +1127,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_get_find_or_create,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_send_when_ready,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leg_cause,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_then_flush_in_order,
 		    setup, teardown),
