@@ -22,6 +22,7 @@
 
 #include <json.h>
 
+#include "check.h"
 #include "config.h"
 #include "ct.h"
 #include "control.h"
@@ -63,6 +64,8 @@ static int control_cmd_kill(struct control_client *, struct json_object *,
 static int control_cmd_kill_domain(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_drain(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_check(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_flows(struct control_client *, struct json_object *,
     int, char **);
@@ -106,6 +109,9 @@ const struct control_command control_commands[] = {
 	{ "log level", "[LEVEL]", 0, 1, CONTROL_WRITE_WITH_ARGS,
 	    control_cmd_log_level,
 	    "show or set the log level: warning, info, debug, trace" },
+	{ "check", "DOMAIN [from DOMAIN]", 1, 3, CONTROL_WRITE,
+	    control_cmd_check,
+	    "run the federation checks of DOMAIN from this gateway" },
 };
 const size_t control_ncommands = nitems(control_commands);
 
@@ -818,6 +824,121 @@ control_cmd_drain(struct control_client *cc, struct json_object *reply,
 	json_object_object_add(reply, "state",
 	    json_object_new_string(daemon_state_name(daemon_state(d))));
 	return 0;
+}
+
+/*
+ * check DOMAIN [from DOMAIN]: a deferred reply (control_defer()). The
+ * check runs on the loop; its done callback fills the reply and sends it.
+ * It needs the right to mutate: it makes fedgated connect out.
+ */
+
+/* The reply's time bound: the check's own, and a margin to report it. */
+#define CONTROL_CHECK_SEC	(CHECK_TIME_MS / 1000 + 10)
+
+static struct tls *
+control_check_tls(void *arg)
+{
+	return daemon_tls(arg);
+}
+
+static void
+control_check_cancel(void *arg)
+{
+	check_free(arg);
+}
+
+static struct json_object *
+control_check_steps(const struct check_report *r)
+{
+	struct json_object *list = json_object_new_array(), *o;
+
+	for (size_t i = 0; i < r->nsteps; i++) {
+		const struct check_step *s = &r->step[i];
+
+		o = json_object_new_object();
+		json_object_object_add(o, "step",
+		    json_object_new_string(s->name));
+		json_object_object_add(o, "subject",
+		    control_json_text(s->subject));
+		json_object_object_add(o, "verdict",
+		    json_object_new_string(check_verdict_name(s->verdict)));
+		json_object_object_add(o, "reason",
+		    control_json_text(s->reason));
+		json_object_array_add(list, o);
+	}
+	return list;
+}
+
+static void
+control_check_done(struct check *ch, void *arg)
+{
+	struct control_client *cc = arg;
+	struct json_object *reply = cc->deferred;
+	const struct check_report *r = check_report(ch);
+
+	json_object_object_add(reply, "works", json_object_new_string(
+	    check_outcome_name(check_result(ch))));
+	json_object_object_add(reply, "elapsed_ms",
+	    control_json_u64(check_elapsed_ms(ch)));
+	json_object_object_add(reply, "steps", control_check_steps(r));
+	json_object_object_add(reply, "dropped", control_json_u64(r->dropped));
+	check_free(ch);
+	control_finish(cc, 0);
+}
+
+/* DOMAIN and the optional "from DOMAIN", normalised. Return 0 or -1. */
+static int
+control_check_args(struct json_object *reply, int argc, char **argv,
+    char *domain, char *from, size_t len)
+{
+	if (jid_domain_normalize(argv[0], domain, len) == -1)
+		return control_error(reply, "invalid domain");
+	from[0] = '\0';
+	if (argc == 1)
+		return 0;
+	if (argc != 3 || strcmp(argv[1], "from") != 0)
+		return control_error(reply, "usage: check DOMAIN [from DOMAIN]");
+	if (jid_domain_normalize(argv[2], from, len) == -1)
+		return control_error(reply, "invalid from domain");
+	return 0;
+}
+
+static int
+control_cmd_check(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct daemon *d = cc->ctl->d;
+	struct check_env env = {
+		.base = daemon_base(d),
+		.resolve = daemon_resolve(d),
+		.tls = control_check_tls,
+		.tls_arg = d,
+		.config = daemon_config(d),
+	};
+	char domain[JID_DOMAIN_MAX], from[JID_DOMAIN_MAX], err[256];
+	struct check *ch;
+
+	if (control_check_args(reply, argc, argv, domain, from,
+	    sizeof(domain)) == -1)
+		return -1;
+	if (env.resolve == NULL)
+		return control_error(reply, "no resolver");
+	json_object_object_add(reply, "domain", json_object_new_string(domain));
+	if ((ch = check_start(&env, domain, from[0] != '\0' ? from : NULL,
+	    control_check_done, cc, err, sizeof(err))) == NULL)
+		return control_error(reply, "%s", err);
+	json_object_object_add(reply, "from",
+	    json_object_new_string(check_from(ch)));
+	json_object_object_add(reply, "local",
+	    json_object_new_boolean(check_is_local(ch)));
+	if (control_defer(cc, reply, CONTROL_CHECK_SEC, control_check_cancel,
+	    ch) == -1) {
+		check_free(ch);
+		return -1;
+	}
+	log_info("control: check %s by uid %u pid %ld", domain,
+	    (unsigned)cc->uid, (long)cc->pid);
+	return CONTROL_DEFERRED;
 }
 
 /*

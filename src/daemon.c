@@ -679,3 +679,15 @@ daemon_leg_count(const struct daemon *d)
 {
 	return leg_count();
 }
+
+struct resolve *
+daemon_resolve(const struct daemon *d)
+{
+	return d->resolve;
+}
+
+struct tls *
+daemon_tls(const struct daemon *d)
+{
+	return d->tls;
+}

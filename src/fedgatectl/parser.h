@@ -29,12 +29,13 @@ enum parser_action {
 	PARSER_KILL_DOMAIN,	/* every leg of a remote domain */
 	PARSER_DRAIN,
 	PARSER_RETRY,		/* clear the failure cache of a domain */
-	PARSER_FLOWS
+	PARSER_FLOWS,
+	PARSER_CHECK		/* federation checks of a domain */
 };
 
 struct parse_result {
 	enum parser_action	 action;
-	const char		*domain;	/* policy, kill --domain, retry */
+	const char		*domain;	/* policy, kill --domain, retry, check */
 	const char		*session;	/* kill; both point into argv */
 	const char		*level;		/* PARSER_LOG_LEVEL_SET; a static name */
 	char			 line[CONTROL_LINE_MAX + 1]; /* wire command, no LF */

@@ -779,10 +779,60 @@ render_drain(struct json_object *reply, FILE *out)
 	    queued == 1 ? "" : "s");
 }
 
+/*
+ * check: one line per step, "verdict  step  subject  reason", aligned,
+ * then whether federation would work.
+ */
+static void
+render_check(struct json_object *reply, FILE *out)
+{
+	static const char *const keys[] = { "verdict", "step", "subject",
+	    "reason" };
+	struct json_object *steps, *s;
+	struct render_table t = { .ncols = nitems(keys) };
+	char cells[nitems(keys)][RENDER_CELL_MAX], dom[RENDER_CELL_MAX];
+	char works[16];
+	const char *row[nitems(keys)];
+	size_t count;
+
+	steps = render_array(reply, "steps", &count);
+	for (size_t i = 0; i < count; i++) {
+		s = json_object_array_get_idx(steps, i);
+		for (size_t c = 0; c < nitems(keys); c++)
+			row[c] = render_text(s, keys[c], cells[c],
+			    sizeof(cells[c]));
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+	if (render_u64(reply, "dropped") > 0)
+		fprintf(out, "(%" PRIu64 " more steps not shown: the report "
+		    "is bounded)\n", render_u64(reply, "dropped"));
+	fprintf(out, "federation with %s would work: %s (%" PRIu64 " ms)\n",
+	    render_text(reply, "domain", dom, sizeof(dom)),
+	    render_text(reply, "works", works, sizeof(works)),
+	    render_u64(reply, "elapsed_ms"));
+}
+
+int
+render_check_status(struct json_object *reply)
+{
+	struct json_object *ok = render_get(reply, "ok");
+	struct json_object *works = render_get(reply, "works");
+	const char *w;
+
+	if (ok == NULL || !json_object_is_type(ok, json_type_boolean) ||
+	    !json_object_get_boolean(ok) || works == NULL ||
+	    !json_object_is_type(works, json_type_string))
+		return 2;
+	w = json_object_get_string(works);
+	return strcmp(w, "yes") == 0 ? 0 : strcmp(w, "no") == 0 ? 1 : 2;
+}
+
 static const struct {
 	enum parser_action	 action;
 	void			(*render)(struct json_object *, FILE *);
 } render_actions[] = {
+	{ PARSER_CHECK, render_check },
 	{ PARSER_STATUS, render_status },
 	{ PARSER_POLICY_CHECK, render_policy_check },
 	{ PARSER_POLICY_LIST, render_policy_list },

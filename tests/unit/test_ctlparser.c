@@ -64,6 +64,11 @@ static const struct {
 	    "kill 9223372036854775807", NULL, NULL, "9223372036854775807" },
 	{ "kill --domain remote.example", PARSER_KILL_DOMAIN,
 	    "kill --domain remote.example", "remote.example", NULL, NULL },
+	{ "check remote.example", PARSER_CHECK, "check remote.example",
+	    "remote.example", NULL, NULL },
+	{ "c remote.example fr corp.example", PARSER_CHECK,
+	    "check remote.example from corp.example", "remote.example", NULL,
+	    NULL },
 	{ "kill --dom Remote.Example", PARSER_KILL_DOMAIN,
 	    "kill --domain Remote.Example", "Remote.Example", NULL, NULL },
 	{ "kill - remote.example", PARSER_KILL_DOMAIN,
@@ -132,6 +137,10 @@ static const struct {
 	    "kill: invalid session \"12345678901234567890\" " BAD_ID },
 	{ "kill 4 5", "kill 4: unexpected \"5\"" },
 	{ "kill --domain", "kill --domain: missing DOMAIN" },
+	{ "check", "check: missing DOMAIN" },
+	{ "check a.example from", "check a.example from: missing DOMAIN" },
+	{ "check a.example to b.example",
+	    "check a.example: unknown word \"to\", expected from" },
 	{ "kill --domain a.example b.example",
 	    "kill --domain a.example: unexpected \"b.example\"" },
 	{ "status now", "status: unexpected \"now\"" },
@@ -263,6 +272,7 @@ test_help_lists_commands(void **state)
 		"help", "status", "reload", "policy list", "policy check DOMAIN",
 		"log level", "log level LEVEL", "sessions", "routes",
 		"kill SESSION", "kill --domain DOMAIN", "drain", "flows",
+		"check DOMAIN", "check DOMAIN from DOMAIN",
 	};
 	char *text = help_text(), *all, needle[64];
 
@@ -338,7 +348,7 @@ test_help_parses_back(void **state)
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 18);
+	assert_int_equal(n, 20);
 	free(text);
 }
 
