@@ -389,7 +389,7 @@ resolve_set_option(struct resolve *r, const char *name, const char *value)
 {
 	char opt[64];
 	const char *why;
-	int rc;
+	int rc = 0;
 
 	if (resolve_option_name(name, opt, sizeof(opt)) == -1) {
 		log_warnx("resolve: option \"%s\": bad name", name);
