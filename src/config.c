@@ -38,9 +38,6 @@
  */
 static const char *const config_unsupported_keywords[] = {
 	"dane",			/* dane yes: TLSA checks */
-	"proxy-protocol",	/* PROXY v2 on listeners and upstreams */
-	"resolve original",	/* conntrack original destination */
-	"transparent",		/* transparent listeners and upstreams */
 };
 
 #define CONFIG_SECRET_FILE_MAX	4096
@@ -78,6 +75,8 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_IDLE] = "timeout idle",
 	[CONFIG_SET_SHUTDOWN] = "timeout shutdown",
 	[CONFIG_SET_STATE] = "state directory",
+	[CONFIG_SET_BACKOFF] = "timeout backoff",
+	[CONFIG_SET_BACKOFF_MAX] = "timeout backoff-max",
 };
 
 const char *
@@ -132,6 +131,8 @@ config_defaults(struct config *c)
 	c->timeouts.keepalive = 60 * 1000;
 	c->timeouts.shutdown = 10 * 1000;
 	c->timeouts.ack = 30 * 1000;
+	c->timeouts.backoff = 1000;
+	c->timeouts.backoff_max = 5 * 60 * 1000;
 }
 
 struct config_listen *
@@ -561,6 +562,13 @@ config_check_global(struct config_check *k)
 		    "connections-per-address %u exceeds limit connections %u",
 		    c->limits.connections_per_address, c->limits.connections);
 	}
+	if (c->timeouts.backoff > c->timeouts.backoff_max) {
+		o = &c->origins[CONFIG_SET_BACKOFF];
+		if (o->file == NULL)
+			o = &c->origins[CONFIG_SET_BACKOFF_MAX];
+		config_fail(k, o->file, o->line, "timeout backoff exceeds "
+		    "timeout backoff-max");
+	}
 }
 
 static bool
@@ -913,6 +921,32 @@ config_load_buffer(const char *name, const char *text, size_t len,
     bool allow_include, char **errors)
 {
 	return config_load_text(name, text, len, allow_include, errors);
+}
+
+static void
+config_rule_is_original(const struct policy_rule *r, void *arg)
+{
+	const struct policy_settings *s = policy_rule_settings(r);
+
+	if ((s->set & POLICY_SET_RESOLVE) && s->resolve == POLICY_RESOLVE_ORIGINAL)
+		*(bool *)arg = true;
+}
+
+bool
+config_uses_transparent(const struct config *c)
+{
+	const struct config_listen *l;
+	const struct config_domain *dom;
+	bool used = false;
+
+	TAILQ_FOREACH(l, &c->listens, entry)
+		if (l->face == CONFIG_FACE_TRANSPARENT)
+			return true;
+	TAILQ_FOREACH(dom, &c->domains, entry)
+		if (dom->upstream_transparent)
+			return true;
+	policy_foreach(c->policy, config_rule_is_original, &used);
+	return used;
 }
 
 const struct config_domain *

@@ -175,6 +175,8 @@ enum config_setting {
 	CONFIG_SET_IDLE,
 	CONFIG_SET_SHUTDOWN,
 	CONFIG_SET_STATE,
+	CONFIG_SET_BACKOFF,
+	CONFIG_SET_BACKOFF_MAX,
 	CONFIG_SET_MAX
 };
 
@@ -186,6 +188,9 @@ struct config_timeouts {			/* all in milliseconds */
 	uint64_t	 keepalive;		/* whitespace ping interval, 0 off */
 	uint64_t	 shutdown;		/* drain time on SIGTERM */
 	uint64_t	 ack;			/* for the answer to an ack ping */
+	uint64_t	 backoff;		/* after a route's first failed
+						   leg; 0: no backoff */
+	uint64_t	 backoff_max;		/* the longest backoff */
 };
 
 struct config {
@@ -303,6 +308,12 @@ const struct config_source *config_source(const struct config *,
  * started).
  */
 int	config_check_resolver(const struct config *c, char **errors);
+/*
+ * Whether c uses a transparent feature: a transparent listener, a
+ * transparent upstream, or a peer rule with resolve original. Only then
+ * does the relay keep CAP_NET_ADMIN (conntrack, transparent sockets).
+ */
+bool	config_uses_transparent(const struct config *c);
 
 /* "public", "internal", "transparent". */
 const char *config_face_name(enum config_face);

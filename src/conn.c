@@ -134,18 +134,20 @@ conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
 
 /*
  * A nonblocking TCP socket for addr's family bound to source (port 0), or
- * -1 with errno set.
+ * -1 with errno set. With transparent the socket gets IP_TRANSPARENT
+ * (IPV6_TRANSPARENT) first, so that source need not be this host's.
  */
 static int
 conn_bound_socket(const struct sockaddr *addr, const struct sockaddr *source,
-    socklen_t sourcelen)
+    socklen_t sourcelen, bool transparent)
 {
 	struct sockaddr_storage ss;
 	const int on = 1;
-	int fd, saved;
+	int fd, rc = 0, saved;
 
 	if (source->sa_family != addr->sa_family ||
-	    sourcelen > sizeof(ss)) {
+	    sourcelen > sizeof(ss) || (source->sa_family != AF_INET &&
+	    source->sa_family != AF_INET6)) {
 		errno = EAFNOSUPPORT;
 		return -1;
 	}
@@ -160,7 +162,12 @@ conn_bound_socket(const struct sockaddr *addr, const struct sockaddr *source,
 	/* The port comes with connect(): no ephemeral port held per bind. */
 	(void)setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &on,
 	    sizeof(on));
-	if (bind(fd, (struct sockaddr *)&ss, sourcelen) == -1) {
+	if (transparent && ss.ss_family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+		    sizeof(on));
+	else if (transparent)
+		rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
+	if (rc == -1 || bind(fd, (struct sockaddr *)&ss, sourcelen) == -1) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -169,26 +176,22 @@ conn_bound_socket(const struct sockaddr *addr, const struct sockaddr *source,
 	return fd;
 }
 
-struct conn *
-conn_new_connect(struct event_base *base, const struct sockaddr *addr,
-    socklen_t addrlen, const struct sockaddr *source, socklen_t sourcelen,
-    SSL *ssl, const struct conn_handler *h, void *arg)
+/* Connect fd (-1: a new socket) to addr; the connection takes fd and ssl. */
+static struct conn *
+conn_connect_fd(struct event_base *base, const struct sockaddr *addr,
+    socklen_t addrlen, int fd, SSL *ssl, const struct conn_handler *h,
+    void *arg)
 {
 	struct conn *c;
 	const int opt = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-	int saved, fd = -1;
+	int saved;
 
-	if (source != NULL &&
-	    (fd = conn_bound_socket(addr, source, sourcelen)) == -1) {
-		saved = errno;
-		SSL_free(ssl);
-		errno = saved;
-		return NULL;
-	}
 	if ((c = conn_alloc(base, addr, addrlen, h, arg)) == NULL) {
+		saved = errno;
 		SSL_free(ssl);
 		if (fd != -1)
 			close(fd);
+		errno = saved;
 		return NULL;
 	}
 	if (ssl != NULL) {
@@ -216,6 +219,41 @@ conn_new_connect(struct event_base *base, const struct sockaddr *addr,
 	conn_free(c);
 	errno = saved;
 	return NULL;
+}
+
+struct conn *
+conn_new_connect(struct event_base *base, const struct sockaddr *addr,
+    socklen_t addrlen, const struct sockaddr *source, socklen_t sourcelen,
+    SSL *ssl, const struct conn_handler *h, void *arg)
+{
+	int saved, fd = -1;
+
+	if (source != NULL &&
+	    (fd = conn_bound_socket(addr, source, sourcelen, false)) == -1) {
+		saved = errno;
+		SSL_free(ssl);
+		errno = saved;
+		return NULL;
+	}
+	return conn_connect_fd(base, addr, addrlen, fd, ssl, h, arg);
+}
+
+struct conn *
+conn_new_connect_from(struct event_base *base, const struct sockaddr *addr,
+    socklen_t addrlen, const struct sockaddr *source, SSL *ssl,
+    const struct conn_handler *h, void *arg)
+{
+	socklen_t len = source->sa_family == AF_INET6 ?
+	    sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	int saved, fd;
+
+	if ((fd = conn_bound_socket(addr, source, len, true)) == -1) {
+		saved = errno;
+		SSL_free(ssl);
+		errno = saved;
+		return NULL;
+	}
+	return conn_connect_fd(base, addr, addrlen, fd, ssl, h, arg);
 }
 
 void
@@ -495,6 +533,17 @@ const struct sockaddr *
 conn_peer_addr(const struct conn *c)
 {
 	return (const struct sockaddr *)&c->peer;
+}
+
+int
+conn_local_addr(const struct conn *c, struct sockaddr_storage *out)
+{
+	socklen_t len = sizeof(*out);
+	evutil_socket_t fd = c->raw != NULL ? bufferevent_getfd(c->raw) : -1;
+
+	if (fd == -1)
+		return -1;
+	return getsockname(fd, (struct sockaddr *)out, &len);
 }
 
 const char *

@@ -55,6 +55,17 @@ struct conn *conn_new_connect(struct event_base *,
 	    const struct sockaddr *addr, socklen_t addrlen,
 	    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl,
 	    const struct conn_handler *, void *arg);
+/*
+ * The same from the address source (its port ignored), which need not be
+ * this host's: the socket gets IP_TRANSPARENT (IPV6_TRANSPARENT) before
+ * it is bound, which needs CAP_NET_ADMIN, and the replies must be routed
+ * back to this host (policy routing; contrib/). Return NULL on failure,
+ * with errno set (EPERM, EADDRNOTAVAIL: the source cannot be used).
+ */
+struct conn *conn_new_connect_from(struct event_base *,
+	    const struct sockaddr *addr, socklen_t addrlen,
+	    const struct sockaddr *source, SSL *ssl,
+	    const struct conn_handler *, void *arg);
 /* Close now, without flushing. conn_free(NULL) is a no-op. No event follows. */
 void	conn_free(struct conn *);
 /*
@@ -95,6 +106,9 @@ const char *conn_tls_description(const struct conn *, char *buf, size_t len);
 /* The peer's address as text ("203.0.113.5:41234"). */
 const char *conn_peer(const struct conn *);
 const struct sockaddr *conn_peer_addr(const struct conn *);
+/* This end's address (getsockname) into *out. Return 0, or -1 (no socket
+ * yet, or it failed). */
+int	conn_local_addr(const struct conn *, struct sockaddr_storage *out);
 /* The last error as text: errno's string or OpenSSL's reason. */
 const char *conn_error(const struct conn *);
 /* Totals for counters. */

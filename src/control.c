@@ -398,6 +398,37 @@ control_client_count(const struct control *ctl)
  * Clients
  */
 
+/*
+ * Forget cc's deferred reply, if any: stop its timer, and with cancel tell
+ * its owner (which must not finish it afterwards). Return the reply (the
+ * caller's reference) or NULL.
+ */
+static struct json_object *
+control_deferred_take(struct control_client *cc, bool cancel)
+{
+	struct json_object *reply = cc->deferred;
+	void (*fn)(void *) = cc->deferred_cancel;
+
+	if (reply == NULL)
+		return NULL;
+	cc->deferred = NULL;
+	cc->deferred_cancel = NULL;
+	cc->ctl->ndeferred--;
+	evtimer_del(cc->deferred_timer);
+	if (cancel && fn != NULL)
+		fn(cc->deferred_arg);
+	return reply;
+}
+
+static void
+control_deferred_drop(struct control_client *cc, bool cancel)
+{
+	struct json_object *reply = control_deferred_take(cc, cancel);
+
+	if (reply != NULL)
+		json_object_put(reply);
+}
+
 static void
 control_client_free(struct control_client *cc)
 {
@@ -405,6 +436,9 @@ control_client_free(struct control_client *cc)
 	int fd = bufferevent_getfd(cc->bev);
 
 	log_debug("control: client %" PRIu64 " gone", cc->id);
+	control_deferred_drop(cc, true);
+	if (cc->deferred_timer != NULL)
+		event_free(cc->deferred_timer);
 	TAILQ_REMOVE(&ctl->clients, cc, entry);
 	ctl->nclients--;
 	if (ctl->nclients < CONTROL_CLIENTS_MAX)
@@ -643,7 +677,16 @@ control_dispatch(struct control_client *cc, char *line)
 		control_error(reply, "permission denied");
 	} else {
 		log_debug("control: client %" PRIu64 ": %s", cc->id, cmd->name);
-		ok = cmd->handler(cc, reply, argc, argv) == 0;
+		switch (cmd->handler(cc, reply, argc, argv)) {
+		case 0:
+			ok = 1;
+			break;
+		case CONTROL_DEFERRED:
+			json_object_put(reply);	/* control_defer() holds one */
+			return;
+		default:
+			break;
+		}
 	}
  send:
 	json_object_object_add(reply, "ok", json_object_new_boolean(ok));
@@ -660,7 +703,7 @@ control_client_process(struct control_client *cc)
 	char *line;
 	size_t len;
 
-	while (!cc->closing && !cc->ctl->dying) {
+	while (!cc->closing && !cc->ctl->dying && cc->deferred == NULL) {
 		if (evbuffer_get_length(out) > CONTROL_OUTPUT_HIGH) {
 			bufferevent_disable(cc->bev, EV_READ);
 			cc->blocked = true;
@@ -738,4 +781,69 @@ control_client_event(struct bufferevent *bev, short what, void *arg)
 		log_debug("control: client %" PRIu64 ": %s", cc->id,
 		    evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
 	control_client_free(cc);
+}
+
+/*
+ * Deferred replies
+ */
+
+static void
+control_deferred_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct control_client *cc = arg;
+	struct json_object *reply;
+
+	log_info("control: client %" PRIu64 ": no reply within %u s, giving up",
+	    cc->id, cc->deferred_sec);
+	if ((reply = control_deferred_take(cc, true)) == NULL)
+		return;
+	/* Put it back so that control_finish() sends it. */
+	cc->deferred = reply;
+	cc->ctl->ndeferred++;
+	control_error(reply, "timed out after %u s", cc->deferred_sec);
+	control_finish(cc, -1);
+}
+
+int
+control_defer(struct control_client *cc, struct json_object *reply,
+    unsigned timeout_sec, void (*cancel)(void *), void *arg)
+{
+	struct control *ctl = cc->ctl;
+	struct timeval tv = { (time_t)timeout_sec, 0 };
+
+	if (ctl->ndeferred >= CONTROL_DEFERRED_MAX)
+		return control_error(reply, "too many commands waiting for "
+		    "their reply (%d at most); try again later",
+		    CONTROL_DEFERRED_MAX);
+	if (cc->deferred_timer == NULL &&
+	    (cc->deferred_timer = evtimer_new(daemon_base(ctl->d),
+	    control_deferred_timeout, cc)) == NULL)
+		return control_error(reply, "out of memory");
+	if (evtimer_add(cc->deferred_timer, &tv) == -1)
+		return control_error(reply, "cannot arm a timer");
+	cc->deferred = json_object_get(reply);
+	cc->deferred_sec = timeout_sec;
+	cc->deferred_cancel = cancel;
+	cc->deferred_arg = arg;
+	ctl->ndeferred++;
+	return 0;
+}
+
+void
+control_finish(struct control_client *cc, int rc)
+{
+	struct control *ctl = cc->ctl;
+	struct json_object *reply = control_deferred_take(cc, false);
+
+	if (reply == NULL)
+		return;
+	json_object_object_add(reply, "ok", json_object_new_boolean(rc == 0));
+	control_client_send(cc, reply);
+	json_object_put(reply);
+	/* Go on with the lines that waited, as a client callback would. */
+	ctl->busy++;
+	if (!cc->blocked)
+		control_client_process(cc);
+	if (!control_leave(ctl))
+		control_client_settle(cc);
 }

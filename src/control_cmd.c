@@ -10,6 +10,7 @@
  */
 #include "fgconfig.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -22,7 +23,9 @@
 #include <event2/buffer.h>
 #include <json.h>
 
+#include "check.h"
 #include "config.h"
+#include "ct.h"
 #include "control.h"
 #include "control_private.h"
 #include "daemon.h"
@@ -48,6 +51,8 @@ static int control_cmd_policy_deny(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_policy_remove(struct control_client *,
     struct json_object *, int, char **);
+static int control_cmd_retry(struct control_client *, struct json_object *,
+    int, char **);
 static int control_cmd_reload(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_log_level(struct control_client *, struct json_object *,
@@ -64,6 +69,10 @@ static int control_cmd_drain(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_metrics(struct control_client *, struct json_object *,
     int, char **);
+static int control_cmd_check(struct control_client *, struct json_object *,
+    int, char **);
+static int control_cmd_flows(struct control_client *, struct json_object *,
+    int, char **);
 
 const struct control_command control_commands[] = {
 	{ "help", "", 0, 0, CONTROL_READ, control_cmd_help,
@@ -76,6 +85,10 @@ const struct control_command control_commands[] = {
 	    "list the routes and their queues" },
 	{ "metrics", "", 0, 0, CONTROL_READ, control_cmd_metrics,
 	    "the counters, in the Prometheus text format" },
+	{ "retry", "DOMAIN", 1, 1, CONTROL_WRITE, control_cmd_retry,
+	    "forget the failures of the routes to DOMAIN: try again now" },
+	{ "flows", "", 0, 0, CONTROL_READ, control_cmd_flows,
+	    "list the legs with their conntrack entries (transparent mode)" },
 	{ "policy check", "DOMAIN", 1, 1, CONTROL_READ,
 	    control_cmd_policy_check,
 	    "show the rule that matches DOMAIN and the effective settings" },
@@ -102,6 +115,9 @@ const struct control_command control_commands[] = {
 	{ "log level", "[LEVEL]", 0, 1, CONTROL_WRITE_WITH_ARGS,
 	    control_cmd_log_level,
 	    "show or set the log level: warning, info, debug, trace" },
+	{ "check", "DOMAIN [from DOMAIN]", 1, 3, CONTROL_WRITE,
+	    control_cmd_check,
+	    "run the federation checks of DOMAIN from this gateway" },
 };
 const size_t control_ncommands = nitems(control_commands);
 
@@ -650,6 +666,14 @@ control_list_session(const struct leg_info *li, void *arg)
 	    q != NULL ? control_json_u64(q->queue) : NULL);
 	json_object_object_add(o, "paused",
 	    json_object_new_boolean(li->paused));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "original", li->original != NULL &&
+	    li->original[0] != '\0' ? control_json_text(li->original) : NULL);
+	json_object_object_add(o, "resolve", li->resolve != NULL ?
+	    json_object_new_string(li->resolve) : NULL);
+	json_object_object_add(o, "source", li->source != NULL &&
+	    li->source[0] != '\0' ? control_json_text(li->source) : NULL);
 	json_object_array_add(s->list, o);
 }
 
@@ -677,6 +701,7 @@ static void
 control_list_route(const struct route_info *ri, void *arg)
 {
 	struct json_object *list = arg, *o = json_object_new_object();
+	struct json_object *fail = NULL;
 	bool has_leg = ri->leg_id != 0;
 
 	json_object_object_add(o, "face", json_object_new_string(ri->face));
@@ -696,6 +721,18 @@ control_list_route(const struct route_info *ri, void *arg)
 	json_object_object_add(o, "acked", control_json_u64(ri->acked));
 	json_object_object_add(o, "resent", control_json_u64(ri->resent));
 	json_object_object_add(o, "age", control_json_u64(ri->age_ms / 1000));
+	if (ri->failures > 0) {
+		fail = json_object_new_object();
+		json_object_object_add(fail, "failures",
+		    control_json_u64(ri->failures));
+		json_object_object_add(fail, "retry_in_ms",
+		    control_json_u64(ri->retry_in_ms));
+		json_object_object_add(fail, "condition",
+		    json_object_new_string(ri->fail_condition));
+		json_object_object_add(fail, "text",
+		    control_json_text(ri->fail_text));
+	}
+	json_object_object_add(o, "failure", fail);
 	json_object_array_add(list, o);
 }
 
@@ -707,6 +744,23 @@ control_cmd_routes(struct control_client *cc, struct json_object *reply,
 
 	route_foreach(control_list_route, list);
 	json_object_object_add(reply, "routes", list);
+	return 0;
+}
+
+static int
+control_cmd_retry(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	char domain[JID_DOMAIN_MAX];
+	unsigned n;
+
+	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
+		return control_error(reply, "invalid domain");
+	n = route_retry(domain);
+	log_info("control: retry %s by uid %u pid %ld: %u routes cleared",
+	    domain, (unsigned)cc->uid, (long)cc->pid, n);
+	json_object_object_add(reply, "domain", control_json_text(domain));
+	json_object_object_add(reply, "cleared", control_json_u64(n));
 	return 0;
 }
 
@@ -795,5 +849,222 @@ control_cmd_metrics(struct control_client *cc, struct json_object *reply,
 	if (text == NULL)
 		return control_error(reply, "out of memory");
 	json_object_object_add(reply, "text", text);
+	return 0;
+}
+
+/*
+ * check DOMAIN [from DOMAIN]: a deferred reply (control_defer()). The
+ * check runs on the loop; its done callback fills the reply and sends it.
+ * It needs the right to mutate: it makes fedgated connect out.
+ */
+
+/* The reply's time bound: the check's own, and a margin to report it. */
+#define CONTROL_CHECK_SEC	(CHECK_TIME_MS / 1000 + 10)
+
+static struct tls *
+control_check_tls(void *arg)
+{
+	return daemon_tls(arg);
+}
+
+static void
+control_check_cancel(void *arg)
+{
+	check_free(arg);
+}
+
+static struct json_object *
+control_check_steps(const struct check_report *r)
+{
+	struct json_object *list = json_object_new_array(), *o;
+
+	for (size_t i = 0; i < r->nsteps; i++) {
+		const struct check_step *s = &r->step[i];
+
+		o = json_object_new_object();
+		json_object_object_add(o, "step",
+		    json_object_new_string(s->name));
+		json_object_object_add(o, "subject",
+		    control_json_text(s->subject));
+		json_object_object_add(o, "verdict",
+		    json_object_new_string(check_verdict_name(s->verdict)));
+		json_object_object_add(o, "reason",
+		    control_json_text(s->reason));
+		json_object_array_add(list, o);
+	}
+	return list;
+}
+
+static void
+control_check_done(struct check *ch, void *arg)
+{
+	struct control_client *cc = arg;
+	struct json_object *reply = cc->deferred;
+	const struct check_report *r = check_report(ch);
+
+	json_object_object_add(reply, "works", json_object_new_string(
+	    check_outcome_name(check_result(ch))));
+	json_object_object_add(reply, "elapsed_ms",
+	    control_json_u64(check_elapsed_ms(ch)));
+	json_object_object_add(reply, "steps", control_check_steps(r));
+	json_object_object_add(reply, "dropped", control_json_u64(r->dropped));
+	check_free(ch);
+	control_finish(cc, 0);
+}
+
+/* DOMAIN and the optional "from DOMAIN", normalised. Return 0 or -1. */
+static int
+control_check_args(struct json_object *reply, int argc, char **argv,
+    char *domain, char *from, size_t len)
+{
+	if (jid_domain_normalize(argv[0], domain, len) == -1)
+		return control_error(reply, "invalid domain");
+	from[0] = '\0';
+	if (argc == 1)
+		return 0;
+	if (argc != 3 || strcmp(argv[1], "from") != 0)
+		return control_error(reply, "usage: check DOMAIN [from DOMAIN]");
+	if (jid_domain_normalize(argv[2], from, len) == -1)
+		return control_error(reply, "invalid from domain");
+	return 0;
+}
+
+static int
+control_cmd_check(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct daemon *d = cc->ctl->d;
+	struct check_env env = {
+		.base = daemon_base(d),
+		.resolve = daemon_resolve(d),
+		.tls = control_check_tls,
+		.tls_arg = d,
+		.config = daemon_config(d),
+	};
+	char domain[JID_DOMAIN_MAX], from[JID_DOMAIN_MAX], err[256];
+	struct check *ch;
+
+	if (control_check_args(reply, argc, argv, domain, from,
+	    sizeof(domain)) == -1)
+		return -1;
+	if (env.resolve == NULL)
+		return control_error(reply, "no resolver");
+	json_object_object_add(reply, "domain", json_object_new_string(domain));
+	if ((ch = check_start(&env, domain, from[0] != '\0' ? from : NULL,
+	    control_check_done, cc, err, sizeof(err))) == NULL)
+		return control_error(reply, "%s", err);
+	json_object_object_add(reply, "from",
+	    json_object_new_string(check_from(ch)));
+	json_object_object_add(reply, "local",
+	    json_object_new_boolean(check_is_local(ch)));
+	if (control_defer(cc, reply, CONTROL_CHECK_SEC, control_check_cancel,
+	    ch) == -1) {
+		check_free(ch);
+		return -1;
+	}
+	log_info("control: check %s by uid %u pid %ld", domain,
+	    (unsigned)cc->uid, (long)cc->pid);
+	return CONTROL_DEFERRED;
+}
+
+/*
+ * flows: every leg with a socket, joined with the conntrack entry of its
+ * TCP connection.
+ */
+
+struct control_flows {
+	struct json_object	*list;
+	struct ct		*ct;
+	int			 error;		/* errno of a failed look-up */
+};
+
+/* {"src": "...", "dst": "..."} of t. */
+static struct json_object *
+control_tuple_json(const struct ct_tuple *t)
+{
+	struct json_object *o = json_object_new_object();
+	char a[UTIL_SOCKADDR_STRLEN];
+
+	json_object_object_add(o, "src", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->src, a, sizeof(a))));
+	json_object_object_add(o, "dst", json_object_new_string(
+	    util_sockaddr_str((const struct sockaddr *)&t->dst, a, sizeof(a))));
+	return o;
+}
+
+static struct json_object *
+control_entry_json(const struct ct_entry *e, const struct sockaddr *local)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "original", control_tuple_json(&e->orig));
+	json_object_object_add(o, "reply", control_tuple_json(&e->reply));
+	json_object_object_add(o, "nat",
+	    json_object_new_string(ct_entry_nat_name(e, local)));
+	json_object_object_add(o, "state",
+	    json_object_new_string(ct_tcp_state_name(e->tcp_state)));
+	json_object_object_add(o, "mark", control_json_u64(e->mark));
+	json_object_object_add(o, "timeout", control_json_u64(e->timeout));
+	return o;
+}
+
+static void
+control_list_flow(const struct leg_info *li, void *arg)
+{
+	struct control_flows *f = arg;
+	struct json_object *o;
+	struct ct_entry e;
+	char a[UTIL_SOCKADDR_STRLEN];
+	int rc;
+
+	if (li->local_addr == NULL || li->peer_addr == NULL || f->error != 0)
+		return;
+	rc = ct_lookup(f->ct, li->local_addr, li->peer_addr, &e);
+	if (rc == -1 && (errno == EPERM || errno == EACCES)) {
+		f->error = errno;
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "id", control_json_u64(li->id));
+	json_object_object_add(o, "face", json_object_new_string(li->face));
+	json_object_object_add(o, "direction",
+	    json_object_new_string(li->outgoing ? "out" : "in"));
+	json_object_object_add(o, "transparent", li->transparent != NULL ?
+	    json_object_new_string(li->transparent) : NULL);
+	json_object_object_add(o, "local", json_object_new_string(
+	    util_sockaddr_str(li->local_addr, a, sizeof(a))));
+	json_object_object_add(o, "peer", json_object_new_string(
+	    util_sockaddr_str(li->peer_addr, a, sizeof(a))));
+	json_object_object_add(o, "conntrack", rc == 0 ?
+	    control_entry_json(&e, li->local_addr) : NULL);
+	if (rc != 0)
+		json_object_object_add(o, "note", json_object_new_string(
+		    rc == 1 ? "no conntrack entry" : strerror(errno)));
+	json_object_array_add(f->list, o);
+}
+
+static int
+control_cmd_flows(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct control_flows f = { 0 };
+	char err[200];
+
+	if (!config_uses_transparent(daemon_config(cc->ctl->d)))
+		return control_error(reply, "flows reads the conntrack table, "
+		    "which needs CAP_NET_ADMIN: fedgated keeps it only when the "
+		    "configuration uses transparent features (listen "
+		    "transparent, resolve original, upstream transparent)");
+	if ((f.ct = ct_open(err, sizeof(err))) == NULL)
+		return control_error(reply, "%s", err);
+	f.list = json_object_new_array();
+	leg_foreach(control_list_flow, &f);
+	ct_close(f.ct);
+	if (f.error != 0) {
+		json_object_put(f.list);
+		return control_error(reply, "conntrack: %s (CAP_NET_ADMIN is "
+		    "needed)", strerror(f.error));
+	}
+	json_object_object_add(reply, "flows", f.list);
 	return 0;
 }

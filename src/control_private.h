@@ -32,6 +32,12 @@ struct control_client {
 	bool			 blocked;	/* reading stopped: output too big */
 	bool			 eof;		/* the client sent its last byte */
 	bool			 closing;	/* close once the output is sent */
+	/* A reply finished later (control_defer()); lines wait meanwhile. */
+	struct json_object	*deferred;	/* the reply, or NULL */
+	struct event		*deferred_timer; /* its time bound */
+	unsigned		 deferred_sec;
+	void			(*deferred_cancel)(void *);
+	void			*deferred_arg;
 };
 
 struct control {
@@ -49,6 +55,7 @@ struct control {
 	unsigned		 nclients;
 	uint64_t		 next_id;
 	bool			 full;		/* warned that clients are at max */
+	unsigned		 ndeferred;	/* clients waiting for a reply */
 	unsigned		 busy;		/* inside a client callback */
 	bool			 dying;		/* control_free() while busy */
 };
@@ -59,6 +66,14 @@ enum control_access {
 	CONTROL_WRITE,
 	CONTROL_WRITE_WITH_ARGS		/* only when it is given arguments */
 };
+
+/*
+ * Replies that come later: at most CONTROL_DEFERRED_MAX clients wait for
+ * one at a time, each for at most the seconds its handler gave (and less
+ * than the client's idle timeout).
+ */
+#define CONTROL_DEFERRED_MAX	4
+#define CONTROL_DEFERRED	1	/* a handler's return: see control_defer() */
 
 /*
  * Fill reply with the command's fields from its argc arguments argv (the
@@ -105,6 +120,24 @@ enum control_parse {
 enum control_parse control_parse_line(char *line,
 	    char *argv[CONTROL_ARGS_MAX], int *argc,
 	    const struct control_command **cmd);
+
+/*
+ * From a handler only: answer later. Keep reply (a reference is taken);
+ * the client's next lines wait. Within timeout_sec, the caller adds its
+ * fields to cc->deferred and calls control_finish(); if the time runs out,
+ * the client goes or the control socket closes first, cancel(arg) is
+ * called instead (then the reply, if the client is still there, says
+ * "timed out"), and cc must not be used after. Return 0 (the handler then
+ * returns CONTROL_DEFERRED), or -1 with reply's error set (too many
+ * replies pending, out of memory).
+ */
+int	control_defer(struct control_client *cc, struct json_object *reply,
+	    unsigned timeout_sec, void (*cancel)(void *), void *arg);
+/*
+ * Send cc's deferred reply, "ok" from rc (0 or -1, with "error" added),
+ * and go on with the lines it sent meanwhile. Not from within a handler.
+ */
+void	control_finish(struct control_client *cc, int rc);
 
 /* Add "error" to reply. Return -1, for handlers to return. */
 int	control_error(struct json_object *reply, const char *fmt, ...)

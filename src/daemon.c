@@ -25,6 +25,7 @@
 #include "bundle.h"
 #include "config.h"
 #include "control.h"
+#include "ct.h"
 #include "daemon.h"
 #include "leg.h"
 #include "listener.h"
@@ -45,6 +46,7 @@ struct daemon_listener {
 	struct listener		*listener;
 	enum config_face	 face;
 	bool			 direct_tls;
+	bool			 proxy;		/* PROXY v2 header first */
 	int			 metrics_id;	/* metrics_listener_add() */
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
@@ -269,14 +271,55 @@ daemon_check_sources(const struct config *c)
 		}
 }
 
+/*
+ * A connection redirected to a transparent listener: an internal incoming
+ * leg that remembers where it meant to go.
+ */
 static void
-daemon_accept(struct listener *l, int fd, const struct sockaddr *peer,
-    socklen_t peerlen, void *arg)
+daemon_accept_transparent(struct daemon_listener *dl, int fd,
+    const struct listener_peer *peer)
+{
+	struct leg_original orig;
+	enum ct_how how;
+	char err[200], addr[UTIL_SOCKADDR_STRLEN];
+
+	if (ct_original_dst(fd, &orig.dst, &orig.len, &how, err,
+	    sizeof(err)) == -1) {
+		log_peer(LOG_LEVEL_WARNING, "transparent connection from %s "
+		    "refused: no original destination: %s",
+		    util_sockaddr_str(peer->addr, addr, sizeof(addr)), err);
+		close(fd);
+		return;
+	}
+	orig.how = ct_how_name(how);
+	leg_accept(CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer, &orig);
+}
+
+static void
+daemon_accept(struct listener *l, int fd, const struct listener_peer *peer,
+    void *arg)
 {
 	struct daemon_listener *dl = arg;
 
 	metrics_connection(dl->metrics_id);
-	leg_accept(dl->face, dl->direct_tls, fd, peer, peerlen);
+	if (dl->face == CONFIG_FACE_TRANSPARENT)
+		daemon_accept_transparent(dl, fd, peer);
+	else
+		leg_accept(dl->face, dl->direct_tls, fd, peer, NULL);
+}
+
+/* Bound the PROXY header reads of the listeners that expect one: the
+ * header within timeout handshake, limit connections waiting at once. */
+static void
+daemon_configure_listeners(struct daemon *d)
+{
+	struct daemon_listener *dl;
+
+	TAILQ_FOREACH(dl, &d->listeners, entry)
+		if (dl->proxy)
+			listener_set_proxy(dl->listener, true,
+			    d->config->timeouts.handshake,
+			    d->config->limits.connections);
 }
 
 static int
@@ -291,9 +334,11 @@ daemon_bind_listeners(struct daemon *d)
 			return -1;
 		dl->face = cl->face;
 		dl->direct_tls = cl->direct_tls;
+		dl->proxy = cl->proxy_protocol;
 		dl->listener = listener_new(d->base,
 		    (const struct sockaddr *)&cl->addr, cl->addrlen,
-		    daemon_accept, dl, err, sizeof(err));
+		    cl->face == CONFIG_FACE_TRANSPARENT, daemon_accept, dl, err,
+		    sizeof(err));
 		if (dl->listener == NULL) {
 			log_warnx("%s:%d: listen %s on %s port %u: %s",
 			    cl->origin.file, cl->origin.line,
@@ -305,9 +350,12 @@ daemon_bind_listeners(struct daemon *d)
 		d->nlisteners++;
 		dl->metrics_id = metrics_listener_add(
 		    listener_address(dl->listener), cl->face);
-		log_info("listening on %s (%s%s)", listener_address(dl->listener),
-		    config_face_name(cl->face), cl->direct_tls ? ", direct TLS" : "");
+		log_info("listening on %s (%s%s%s)",
+		    listener_address(dl->listener), config_face_name(cl->face),
+		    cl->direct_tls ? ", direct TLS" : "",
+		    cl->proxy_protocol ? ", PROXY v2 header first" : "");
 	}
+	daemon_configure_listeners(d);
 	return 0;
 }
 
@@ -418,6 +466,7 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	    a != NULL && b != NULL;
 	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
 		if (a->face != b->face || a->direct_tls != b->direct_tls ||
+		    a->proxy_protocol != b->proxy_protocol ||
 		    a->addrlen != b->addrlen ||
 		    memcmp(&a->addr, &b->addr, a->addrlen) != 0)
 			break;
@@ -476,6 +525,7 @@ daemon_reload(struct daemon *d, char **errors)
 	route_configure(c);
 	if (metrics_configure(c) == -1)
 		log_warnx("reload: out of memory: metrics domains unchanged");
+	daemon_configure_listeners(d);
 	d->reloads++;
 	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);
@@ -667,4 +717,16 @@ unsigned
 daemon_leg_count(const struct daemon *d)
 {
 	return leg_count();
+}
+
+struct resolve *
+daemon_resolve(const struct daemon *d)
+{
+	return d->resolve;
+}
+
+struct tls *
+daemon_tls(const struct daemon *d)
+{
+	return d->tls;
 }

@@ -15,6 +15,7 @@ struct config;
 struct daemon;
 struct priv;
 struct tls;
+struct resolve;
 struct bundle;
 struct policy_settings;
 
@@ -88,6 +89,9 @@ const char *daemon_state_name(enum daemon_state);
 /* Wall-clock start time (seconds since the epoch) and reload count. */
 int64_t	daemon_started(const struct daemon *);
 unsigned daemon_reloads(const struct daemon *);
+/* The resolver and the current TLS contexts (borrowed; tls may be NULL). */
+struct resolve *daemon_resolve(const struct daemon *);
+struct tls *daemon_tls(const struct daemon *);
 /* Counts for status: listeners bound, legs open. */
 unsigned daemon_listener_count(const struct daemon *);
 unsigned daemon_leg_count(const struct daemon *);

@@ -142,15 +142,6 @@ check_config(const struct options *o, struct config *c)
 	return 0;
 }
 
-static void
-needs_net_admin_rule(const struct policy_rule *r, void *arg)
-{
-	const struct policy_settings *s = policy_rule_settings(r);
-
-	if ((s->set & POLICY_SET_RESOLVE) && s->resolve == POLICY_RESOLVE_ORIGINAL)
-		*(bool *)arg = true;
-}
-
 /*
  * The capabilities the configuration needs after the privilege drop:
  * CAP_NET_ADMIN for conntrack look-ups and transparent sockets.
@@ -158,18 +149,7 @@ needs_net_admin_rule(const struct policy_rule *r, void *arg)
 static uint32_t
 needed_caps(const struct config *c)
 {
-	const struct config_listen *l;
-	const struct config_domain *dom;
-	bool admin = false;
-
-	TAILQ_FOREACH(l, &c->listens, entry)
-		if (l->face == CONFIG_FACE_TRANSPARENT)
-			admin = true;
-	TAILQ_FOREACH(dom, &c->domains, entry)
-		if (dom->upstream_transparent)
-			admin = true;
-	policy_foreach(c->policy, needs_net_admin_rule, &admin);
-	return admin ? 1u << CAP_NET_ADMIN : 0;
+	return config_uses_transparent(c) ? 1u << CAP_NET_ADMIN : 0;
 }
 
 static void

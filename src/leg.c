@@ -420,15 +420,32 @@ leg_count_authenticated(enum config_face face, const char *domain)
 	return n;
 }
 
+/* "203.0.113.7:40000", with " via 192.0.2.9:5555 (PROXY header)" when a
+ * balancer named the peer. */
+static const char *
+leg_peer_str(const struct listener_peer *peer, char *buf, size_t len)
+{
+	char a[UTIL_SOCKADDR_STRLEN], v[UTIL_SOCKADDR_STRLEN];
+
+	util_sockaddr_str(peer->addr, a, sizeof(a));
+	if (peer->via == NULL)
+		snprintf(buf, len, "%s", a);
+	else
+		snprintf(buf, len, "%s via %s (PROXY header)", a,
+		    util_sockaddr_str(peer->via, v, sizeof(v)));
+	return buf;
+}
+
 void
 leg_accept(enum config_face face, bool direct_tls, int fd,
-    const struct sockaddr *peer, socklen_t peerlen)
+    const struct listener_peer *peer, const struct leg_original *orig)
 {
-	char addr[UTIL_SOCKADDR_STRLEN];
+	char addr[2 * UTIL_SOCKADDR_STRLEN + 32];
+	char dst[UTIL_SOCKADDR_STRLEN + 64] = "";
 	struct leg *l;
 	SSL *ssl = NULL;
 
-	util_sockaddr_str(peer, addr, sizeof(addr));
+	leg_peer_str(peer, addr, sizeof(addr));
 	if (leg_env.config == NULL ||
 	    leg_total >= leg_env.config->limits.connections) {
 		log_peer(LOG_LEVEL_WARNING,
@@ -438,7 +455,8 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		close(fd);
 		return;
 	}
-	if (leg_count_from(peer) >= leg_env.config->limits.connections_per_address) {
+	if (leg_count_from(peer->addr) >=
+	    leg_env.config->limits.connections_per_address) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: limit "
 		    "connections-per-address (%u) reached", config_face_name(face),
@@ -457,7 +475,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		return;
 	}
 	if ((l = leg_alloc(face, false)) == NULL ||
-	    leg_attach_accepted(l, fd, peer, peerlen, ssl) == NULL) {
+	    leg_attach_accepted(l, fd, peer->addr, peer->addrlen, ssl) == NULL) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: out of memory",
 		    config_face_name(face), addr);
@@ -466,20 +484,40 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 			leg_end(l, "out of memory");
 		return;
 	}
+	if (peer->locallen > 0 && peer->locallen <= sizeof(l->reached)) {
+		memcpy(&l->reached, peer->local, peer->locallen);
+		l->reachedlen = peer->locallen;
+	}
+	if (orig != NULL) {
+		l->transparent = orig->how;
+		memcpy(&l->orig, &orig->dst, sizeof(l->orig));
+		l->origlen = orig->len;
+		snprintf(dst, sizeof(dst), " (transparent, %s, original "
+		    "destination ", orig->how);
+		util_sockaddr_str((const struct sockaddr *)&orig->dst,
+		    dst + strlen(dst), sizeof(dst) - strlen(dst) - 1);
+		strlcat(dst, ")", sizeof(dst));
+	}
 	metrics_leg_started(l->id);
 	log_peer(LOG_LEVEL_INFO,
-	    "leg %" PRIu64 " in %s: connection from %s%s", l->id,
-	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "");
+	    "leg %" PRIu64 " in %s: connection from %s%s%s", l->id,
+	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "",
+	    dst);
 }
 
 /* Attach a connecting socket for an outgoing leg. */
 int
 leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
-    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl)
+    const struct sockaddr *source, socklen_t sourcelen, bool transparent,
+    SSL *ssl)
 {
 	conn_free(l->conn);
-	l->conn = conn_new_connect(leg_env.base, sa, len, source, sourcelen,
-	    ssl, &leg_conn_handler, l);
+	if (transparent)
+		l->conn = conn_new_connect_from(leg_env.base, sa, len, source,
+		    ssl, &leg_conn_handler, l);
+	else
+		l->conn = conn_new_connect(leg_env.base, sa, len, source,
+		    sourcelen, ssl, &leg_conn_handler, l);
 	return l->conn != NULL ? 0 : -1;
 }
 
@@ -529,6 +567,7 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 		event_free(l->keepalive);
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
+	free(l->proxy);
 	config_unref(l->config);
 	free(l);
 }
@@ -944,7 +983,9 @@ leg_count(void)
 void
 leg_info_of(const struct leg *l, struct leg_info *i)
 {
-	static char tls[96], pairs[512];
+	static char tls[96], pairs[512], orig[UTIL_SOCKADDR_STRLEN];
+	static char source[UTIL_SOCKADDR_STRLEN];
+	static struct sockaddr_storage local;
 	const struct leg_pair *p;
 	size_t off = 0;
 
@@ -979,6 +1020,20 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->bytes_out = l->conn != NULL ? conn_bytes_out(l->conn) : l->bytes_out;
 	i->queue = l->route != NULL ? route_queue_length(l->route) : 0;
 	i->paused = l->paused;
+	i->transparent = l->transparent;
+	i->original = "";
+	if (l->origlen > 0)
+		i->original = util_sockaddr_str((const struct sockaddr *)&l->orig,
+		    orig, sizeof(orig));
+	i->resolve = l->resolved_by;
+	i->local_addr = l->conn != NULL && conn_local_addr(l->conn,
+	    &local) == 0 ? (const struct sockaddr *)&local : NULL;
+	i->peer_addr = l->conn != NULL ? conn_peer_addr(l->conn) : NULL;
+	i->source = "";
+	if (l->sourcelen > 0)	/* the socket's, once it has one */
+		i->source = util_sockaddr_str(i->local_addr != NULL ?
+		    i->local_addr : (const struct sockaddr *)&l->source,
+		    source, sizeof(source));
 }
 
 void

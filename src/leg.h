@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listener.h"
 #include "xmpp.h"
 
 struct event_base;
@@ -76,6 +77,25 @@ struct leg_info {
 	uint64_t	 bytes_in, bytes_out;
 	size_t		 queue;		/* stanzas waiting on its route */
 	bool		 paused;	/* incoming: reading paused */
+	const char	*transparent;	/* incoming from a transparent
+					   listener: "redirect", "tproxy" or
+					   "direct"; NULL otherwise */
+	const char	*original;	/* such a leg's original destination;
+					   "" for others */
+	const char	*resolve;	/* public outgoing: "srv", "original"
+					   or "route" (static); NULL others */
+	const char	*source;	/* internal outgoing, upstream
+					   transparent: the remote peer's
+					   address it connects from; "" */
+	const struct sockaddr *local_addr; /* NULL: no socket */
+	const struct sockaddr *peer_addr;  /* NULL: no socket */
+};
+
+/* Where a connection taken by a transparent listener meant to go. */
+struct leg_original {
+	struct sockaddr_storage	 dst;
+	socklen_t		 len;
+	const char		*how;	/* ct_how_name(): a static string */
 };
 
 /*
@@ -86,16 +106,25 @@ struct leg_info {
 void	leg_env_init(struct event_base *, struct resolve *);
 void	leg_env_set(struct config *, struct tls *);
 
-/* Take over an accepted socket of face. Never fails visibly: on error the
- * socket is closed and the reason logged. */
+/*
+ * Take over an accepted socket of face, from peer (its address is the
+ * PROXY header's on a listener that reads one: the leg's peer everywhere,
+ * limits included). Never fails visibly: on error the socket is closed and
+ * the reason logged. With orig (not NULL), the connection came through a
+ * transparent listener: the leg remembers where it meant to go (it is
+ * copied), and the route its stanzas feed may connect there (resolve
+ * original).
+ */
 void	leg_accept(enum config_face face, bool direct_tls, int fd,
-	    const struct sockaddr *peer, socklen_t peerlen);
+	    const struct listener_peer *peer, const struct leg_original *orig);
 /*
  * Start an outgoing leg for route, presenting local to remote on face.
- * Return the leg, or NULL (then nothing was started).
+ * cause is the incoming leg whose stanza calls for it (0: none); a leg to
+ * an upstream marked proxy-protocol tells it about cause's peer in its
+ * PROXY v2 header. Return the leg, or NULL (then nothing was started).
  */
 struct leg *leg_connect(struct route *route, enum config_face face,
-	    const char *local, const char *remote);
+	    const char *local, const char *remote, uint64_t cause);
 /* Write a whole stanza (len bytes) on a ready outgoing leg. 0 or -1. */
 int	leg_send(struct leg *, const char *data, size_t len);
 bool	leg_is_ready(const struct leg *);

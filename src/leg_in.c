@@ -308,6 +308,8 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 	    config_face_name(l->face), p->from, p->to, leg_auth_name(auth));
 	metrics_leg_auth(l->id, l->face, false, p->to, p->from,
 	    leg_auth_name(auth), true);
+	/* it is alive: routes to it may try again at once */
+	route_remote_authenticated(l->face, p->from);
 	if (l->state == LEG_OPEN)
 		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
 }
@@ -734,7 +736,7 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
     const struct xmlstream_rewrite *rw, size_t nrw, enum config_face face,
     const char *local, const char *remote)
 {
-	struct route_origin o = { .face = l->face };
+	struct route_origin o = { .face = l->face, .leg_id = l->id };
 	struct route *r;
 	size_t taglen, total;
 	char *buf;
@@ -752,6 +754,16 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 		route_bounce(&o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
+	/* A remote server's stanzas: the inside may see its address. */
+	if (l->face == CONFIG_FACE_PUBLIC && l->conn != NULL)
+		route_set_source(r, conn_peer_addr(l->conn),
+		    sizeof(struct sockaddr_storage));
+	/* The original destination is the server of the domain the stream
+	 * was opened to, not of other domains piggybacked on it. */
+	if (l->origlen > 0 && l->conn != NULL && strcmp(remote, l->local) == 0)
+		route_set_original(r, (const struct sockaddr *)&l->orig,
+		    l->origlen, conn_peer_addr(l->conn),
+		    sizeof(struct sockaddr_storage));
 	xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
 	    nitems(leg_in_scope), buf, taglen + 1);
 	memcpy(buf + taglen, e->raw + e->starttaglen, e->rawlen - e->starttaglen);

@@ -19,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ct.h"
 #include "leg_private.h"
 #include "log.h"
+#include "proxy.h"
 #include "route.h"
 #include "tls.h"
 #include "util.h"
@@ -75,13 +77,14 @@ leg_out_new(enum config_face face, const char *local, const char *remote)
 
 struct leg *
 leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote)
+    const char *remote, uint64_t cause)
 {
 	struct leg *l;
 
 	if ((l = leg_out_new(face, local, remote)) == NULL)
 		return NULL;
 	l->route = route;
+	l->cause = cause;
 	if (face == CONFIG_FACE_PUBLIC && !l->policy.allow) {
 		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
 		    XMPP_STREAM_ERROR_COUNT, "denied by policy");
@@ -192,6 +195,266 @@ leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 	leg_out_next_target(l);
 }
 
+/*
+ * Fill f (and listen, inside, nets: arrays the caller frees) with
+ * what ct_original_refusal() weighs for l's configuration.
+ */
+static int
+leg_out_facts(const struct leg *l, const struct sockaddr *peer,
+    struct ct_facts *f, struct sockaddr_storage **listen,
+    struct sockaddr_storage **inside, struct ct_net **nets)
+{
+	const struct config_listen *cl;
+	const struct config_domain *d;
+	size_t nl = 0, nd = 0;
+	socklen_t len;
+
+	memset(f, 0, sizeof(*f));
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		nl++;
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		nd++;
+	*listen = calloc(nl + 1, sizeof(**listen));
+	*inside = calloc(nd + 1, sizeof(**inside));
+	if (*listen == NULL || *inside == NULL)
+		return -1;
+	TAILQ_FOREACH(cl, &l->config->listens, entry)
+		memcpy(&(*listen)[f->nlisten++], &cl->addr, sizeof(cl->addr));
+	TAILQ_FOREACH(d, &l->config->domains, entry)
+		if (d->upstream_host != NULL &&
+		    strcmp(d->upstream_host, "*") != 0 &&
+		    util_sockaddr_parse(d->upstream_host, d->upstream_port,
+		    &(*inside)[f->ninside], &len) == 0)
+			f->ninside++;
+	f->listen = *listen;
+	f->inside = *inside;
+	f->host = *nets = ct_host_nets(&f->nhost);
+	f->peer = peer;
+	return 0;
+}
+
+/*
+ * resolve original: connect to the original destination of the
+ * transparent leg that fed the route, unless it is fedgated itself, a
+ * loopback or the internal side (then bounce, saying why).
+ */
+static void
+leg_out_original(struct leg *l, const struct sockaddr_storage *dst,
+    socklen_t dstlen, const struct sockaddr_storage *peer)
+{
+	struct sockaddr_storage *listen = NULL, *inside = NULL, ud;
+	const struct sockaddr *d = ct_unmap((const struct sockaddr *)dst, &ud);
+	struct resolve_addrs *a;
+	struct ct_facts f;
+	struct ct_net *nets = NULL;
+	char why[200], addr[UTIL_SOCKADDR_STRLEN], tag[LEG_NAME_MAX];
+	char text[400];
+	const char *refused = why;
+
+	l->resolved_by = "original";
+	util_sockaddr_str(d, addr, sizeof(addr));
+	if (leg_out_facts(l, (const struct sockaddr *)peer, &f, &listen,
+	    &inside, &nets) == -1)
+		snprintf(why, sizeof(why), "out of memory");
+	else
+		refused = ct_original_refusal(d, &f, why, sizeof(why));
+	free(listen);
+	free(inside);
+	free(nets);
+	if (refused != NULL) {
+		snprintf(text, sizeof(text), "original destination %s refused: "
+		    "%s", addr, refused);
+		log_peer(LOG_LEVEL_WARNING, "%s: %s",
+		    leg_name(l, tag, sizeof(tag)), text);
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, text);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a) + sizeof(a->addr[0]))) == NULL) {
+		leg_out_fail(l, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		    XMPP_STREAM_ERROR_COUNT, "out of memory");
+		return;
+	}
+	a->count = 1;
+	memcpy(&a->addr[0].ss, d, sizeof(a->addr[0].ss));
+	a->addr[0].len = d->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
+	    sizeof(struct sockaddr_in6);
+	(void)dstlen;
+	snprintf(l->host, sizeof(l->host), "%s", addr);
+	l->direct_tls = false;
+	log_peer(LOG_LEVEL_INFO, "%s: resolve original: connecting to %s, "
+	    "where the internal server meant to go",
+	    leg_name(l, tag, sizeof(tag)), addr);
+	leg_out_addrs_cb(RESOLVE_OK, a, l);
+}
+
+/*
+ * upstream ... transparent: connect to the internal server from the
+ * address of the remote server whose stanzas the route carries, so that
+ * the internal server sees it as it did behind the NAT. Verify legs and
+ * routes no remote server fed connect from fedgated's own address.
+ */
+static void
+leg_out_take_source(struct leg *l)
+{
+	struct sockaddr_storage src;
+	socklen_t len;
+
+	if (l->verify || l->route == NULL || !route_source(l->route, &src,
+	    &len))
+		return;
+	ct_unmap((const struct sockaddr *)&src, &l->source);
+	if (l->source.ss_family == AF_INET) {
+		((struct sockaddr_in *)&l->source)->sin_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in);
+	} else {
+		((struct sockaddr_in6 *)&l->source)->sin6_port = 0;
+		l->sourcelen = sizeof(struct sockaddr_in6);
+	}
+}
+
+/* The source to connect to a from: l's, if of a's family; else NULL. */
+static const struct sockaddr *
+leg_out_source_for(const struct leg *l, const struct resolve_addr *a)
+{
+	if (l->sourcelen == 0 || l->source.ss_family != a->ss.ss_family)
+		return NULL;
+	return (const struct sockaddr *)&l->source;
+}
+
+/* Public outgoing: a static route, the original destination, or SRV. */
+static void
+leg_out_start_public(struct leg *l)
+{
+	struct sockaddr_storage dst, peer;
+	socklen_t dstlen;
+	char tag[LEG_NAME_MAX];
+
+	if (l->policy.route_host[0] != '\0') {
+		l->resolved_by = "route";
+		leg_out_resolve_host(l, l->policy.route_host,
+		    l->policy.route_port, false);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && l->route != NULL &&
+	    !l->verify && route_original(l->route, &dst, &dstlen, &peer)) {
+		leg_out_original(l, &dst, dstlen, &peer);
+		return;
+	}
+	if (l->policy.resolve == POLICY_RESOLVE_ORIGINAL && !l->verify)
+		log_debug("%s: resolve original, but no transparent leg fed "
+		    "the route: SRV", leg_name(l, tag, sizeof(tag)));
+	l->resolved_by = "srv";
+	/* XEP-0368 targets too, unless policy forbids TLS. */
+	l->dns = resolve_s2s(leg_env_resolve(), l->remote,
+	    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
+	    leg_out_srv_cb, l);
+	if (l->dns == NULL)
+		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
+}
+
+/*
+ * The public incoming leg l is for, and its pair from l's local domain
+ * (the remote domain fedgated presents itself as); NULL if there is none
+ * (a verify leg, or the leg is gone).
+ */
+static const struct leg_pair *
+leg_out_cause(const struct leg *l, const struct leg **in)
+{
+	const struct leg_pair *p;
+
+	*in = l->cause != 0 ? leg_find(l->cause) : NULL;
+	if (*in == NULL || (*in)->outgoing || (*in)->face != CONFIG_FACE_PUBLIC ||
+	    (*in)->conn == NULL || (*in)->reachedlen == 0)
+		return NULL;
+	TAILQ_FOREACH(p, &(*in)->pairs, entry)
+		if (!p->pending && strcmp(p->from, l->local) == 0)
+			return p;
+	return NULL;
+}
+
+/* The value of the PP2_TYPE_SSL TLV about in's TLS, into buf. */
+static int
+leg_out_proxy_ssl(const struct leg *in, const char *domain, uint8_t *buf,
+    size_t len, const char **version)
+{
+	SSL *ssl = conn_ssl(in->conn);
+	uint8_t client = 0;
+	uint32_t verify = 1;
+
+	*version = NULL;
+	if (ssl != NULL) {
+		client |= PROXY_SSL_CLIENT_SSL;
+		*version = SSL_get_version(ssl);
+		if (SSL_get0_peer_certificate(ssl) != NULL) {
+			client |= PROXY_SSL_CLIENT_CERT_SESS;
+			if (!SSL_session_reused(ssl))
+				client |= PROXY_SSL_CLIENT_CERT_CONN;
+			if (tls_peer_check(ssl, domain) == TLS_PEER_VALID)
+				verify = 0;
+		}
+	}
+	return proxy_encode_ssl(buf, len, client, verify, *version);
+}
+
+/* Write the PROXY header for the pair p of the public incoming leg in. */
+static int
+leg_out_proxy_encode(const struct leg *in, const struct leg_pair *p,
+    uint8_t *hdr, size_t len, const char **version)
+{
+	const char *auth = leg_auth_name(p->auth);
+	struct proxy_tlv tlvs[3];
+	uint8_t ssl[64];
+	int sl;
+
+	if ((sl = leg_out_proxy_ssl(in, p->from, ssl, sizeof(ssl),
+	    version)) == -1)
+		return -1;
+	tlvs[0] = (struct proxy_tlv){ PROXY_TLV_SSL, (uint16_t)sl, ssl };
+	tlvs[1] = (struct proxy_tlv){ PROXY_TLV_FEDGATE_DOMAIN,
+	    (uint16_t)strlen(p->from), (const uint8_t *)p->from };
+	tlvs[2] = (struct proxy_tlv){ PROXY_TLV_FEDGATE_AUTH,
+	    (uint16_t)strlen(auth), (const uint8_t *)auth };
+	return proxy_encode(hdr, len, conn_peer_addr(in->conn),
+	    (const struct sockaddr *)&in->reached, tlvs, nitems(tlvs));
+}
+
+/*
+ * Prepare the PROXY v2 header of an internal leg to an upstream marked
+ * proxy-protocol (doc/internals/proxy-protocol.md): PROXY from the address
+ * of the public incoming leg it is for, with TLVs for its TLS, its
+ * authenticated domain and how it authenticated; LOCAL when it is for no
+ * such leg. Return 0, or -1 if out of memory.
+ */
+static int
+leg_out_proxy_prepare(struct leg *l)
+{
+	uint8_t hdr[PROXY_HEADER_MAX];
+	const struct leg *in;
+	const struct leg_pair *p = leg_out_cause(l, &in);
+	const char *version = NULL;
+	char peer[UTIL_SOCKADDR_STRLEN];
+	int n;
+
+	if (p == NULL) {
+		n = proxy_encode(hdr, sizeof(hdr), NULL, NULL, NULL, 0);
+		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "LOCAL");
+	} else {
+		n = leg_out_proxy_encode(in, p, hdr, sizeof(hdr), &version);
+		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "PROXY from %s "
+		    "(leg %" PRIu64 ": %s by %s, %s)", util_sockaddr_str(
+		    conn_peer_addr(in->conn), peer, sizeof(peer)), in->id,
+		    p->from, leg_auth_name(p->auth),
+		    version != NULL ? version : "no TLS");
+	}
+	if (n == -1 || (l->proxy = malloc((size_t)n)) == NULL)
+		return -1;
+	memcpy(l->proxy, hdr, (size_t)n);
+	l->proxy_len = (size_t)n;
+	return 0;
+}
+
 void
 leg_out_start(struct leg *l)
 {
@@ -206,20 +469,19 @@ leg_out_start(struct leg *l)
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");
 			return;
 		}
+		if (d->upstream_proxy_protocol && l->proxy == NULL &&
+		    leg_out_proxy_prepare(l) == -1) {
+			leg_out_fail(l, XMPP_STANZA_RESOURCE_CONSTRAINT,
+			    XMPP_STREAM_ERROR_COUNT, "cannot prepare the PROXY "
+			    "header");
+			return;
+		}
+		if (d->upstream_transparent)
+			leg_out_take_source(l);
 		leg_out_resolve_host(l, d->upstream_host, d->upstream_port,
 		    false);
-	} else if (l->policy.route_host[0] != '\0') {
-		leg_out_resolve_host(l, l->policy.route_host,
-		    l->policy.route_port, false);
-	} else {
-		/* XEP-0368 targets too, unless policy forbids TLS. */
-		l->dns = resolve_s2s(leg_env_resolve(), l->remote,
-		    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
-		    leg_out_srv_cb, l);
-		if (l->dns == NULL)
-			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-			    XMPP_STREAM_ERROR_COUNT, "cannot start a DNS query");
-	}
+	} else
+		leg_out_start_public(l);
 }
 
 /* The connect to a could not even start: say why, in the log and in the
@@ -258,16 +520,38 @@ leg_out_direct_tls(struct leg *l)
 	return ssl;
 }
 
+/*
+ * The remote peer's address could not be used as source (no
+ * CAP_NET_ADMIN, an address family the host has no route for...): say
+ * so, and go on from fedgated's own address rather than not at all.
+ */
+static void
+leg_out_source_failed(struct leg *l, int err)
+{
+	char src[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
+
+	log_warnx("%s: upstream transparent: cannot connect from %s: %s; "
+	    "connecting from this host's address", leg_name(l, name,
+	    sizeof(name)), util_sockaddr_str((const struct sockaddr *)
+	    &l->source, src, sizeof(src)), strerror(err));
+	l->sourcelen = 0;
+}
+
 bool
 leg_out_retry(struct leg *l)
 {
 	const struct resolve_addr *a;
 	const struct config_source *src;
+	const struct sockaddr *tsrc;
 	SSL *ssl = NULL;
 
 	while (l->addrs != NULL && l->addr_next < l->addrs->count) {
 		a = &l->addrs->addr[l->addr_next++];
-		src = config_source(l->config, l->face, a->ss.ss_family);
+		/* upstream transparent: the remote peer's address; else the
+		 * face's configured source, if any */
+		tsrc = leg_out_source_for(l, a);
+		src = tsrc == NULL ? config_source(l->config, l->face,
+		    a->ss.ss_family) : NULL;
 		leg_enter_state(l, LEG_CONNECTING);	/* (re-)arms the timer */
 		errno = 0;
 		if (l->direct_tls && (ssl = leg_out_direct_tls(l)) == NULL) {
@@ -275,9 +559,16 @@ leg_out_retry(struct leg *l)
 			continue;
 		}
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
-		    src != NULL ? (const struct sockaddr *)&src->addr : NULL,
-		    src != NULL ? src->addrlen : 0, ssl) == 0)
+		    tsrc != NULL ? tsrc : src != NULL ?
+		    (const struct sockaddr *)&src->addr : NULL,
+		    tsrc != NULL ? l->sourcelen : src != NULL ? src->addrlen : 0,
+		    tsrc != NULL, ssl) == 0)
 			return true;
+		if (tsrc != NULL) {
+			leg_out_source_failed(l, errno);
+			l->addr_next--;		/* again, from our own address */
+			continue;
+		}
 		leg_out_connect_failed(l, a, src, errno);
 	}
 	if (l->targets != NULL && l->target_next < l->targets->count) {
@@ -292,16 +583,29 @@ leg_out_retry(struct leg *l)
 void
 leg_out_connected(struct leg *l)
 {
-	char tag[LEG_NAME_MAX];
+	char tag[LEG_NAME_MAX], src[UTIL_SOCKADDR_STRLEN + 40] = "";
+	struct sockaddr_storage local;
 
+	if (l->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
+		snprintf(src, sizeof(src), " from ");
+		util_sockaddr_str((const struct sockaddr *)&local,
+		    src + strlen(src), sizeof(src) - strlen(src));
+		strlcat(src, " (upstream transparent)", sizeof(src));
+	}
 	log_peer(LOG_LEVEL_INFO,
-	    "%s: connected to %s%s", leg_name(l, tag, sizeof(tag)),
-	    conn_peer(l->conn), l->direct_tls ? " (direct TLS)" : "");
+	    "%s: connected to %s%s%s", leg_name(l, tag, sizeof(tag)),
+	    conn_peer(l->conn), src, l->direct_tls ? " (direct TLS)" : "");
 	metrics_leg_started(l->id);
 	/* Direct TLS: the handshake is done too; leg_out_tls_done() opens. */
 	if (l->direct_tls)
 		return;
 	leg_enter_state(l, LEG_WAIT_HEADER);
+	if (l->proxy != NULL) {
+		/* Before any other byte: the upstream reads it first. */
+		log_peer(LOG_LEVEL_INFO, "%s: PROXY v2 header: %s", tag,
+		    l->proxy_desc);
+		conn_write(l->conn, l->proxy, l->proxy_len);
+	}
 	leg_send_header(l, NULL);
 }
 

@@ -62,6 +62,9 @@ struct leg {
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
 	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
 	struct policy_settings	 policy;	/* for remote's domain */
+	struct sockaddr_storage	 reached;	/* incoming: the address the
+						   peer connected to */
+	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
 	unsigned		 npairs;	/* incoming: length of pairs */
@@ -70,9 +73,24 @@ struct leg {
 	char			 close_reason[800];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
+	/* incoming through a transparent listener */
+	const char		*transparent;	/* ct_how_name(); NULL: not */
+	struct sockaddr_storage	 orig;		/* the original destination */
+	socklen_t		 origlen;	/* 0: none */
+	/* public outgoing: how its target was found */
+	const char		*resolved_by;	/* "srv", "original", "route" */
+	/* internal outgoing (upstream transparent): the remote peer's
+	 * address it connects from */
+	struct sockaddr_storage	 source;
+	socklen_t		 sourcelen;	/* 0: fedgated's own address */
 
 	/* outgoing */
 	struct route		*route;		/* NULL for a verify leg */
+	uint64_t		 cause;		/* the incoming leg it is for */
+	uint8_t			*proxy;		/* PROXY v2 header to send
+						   first, or NULL */
+	size_t			 proxy_len;
+	char			 proxy_desc[400]; /* what it says, for logs */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
 	char			 verify_key[DIALBACK_KEY_MAX + 1];
@@ -112,10 +130,15 @@ unsigned leg_count_verifying(void);
 const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
-/* Connect an outgoing leg to sa from source (NULL: any; ssl: direct
- * TLS). 0, or -1 with errno set when a system call said why. */
+/*
+ * Connect an outgoing leg to sa (ssl: direct TLS) from source (NULL: the
+ * kernel chooses): an address of this host (sourcelen bytes), or with
+ * transparent one that is not ours (conn_new_connect_from()). 0, or -1
+ * with errno set when a system call said why.
+ */
 int	leg_connect_addr(struct leg *, const struct sockaddr *, socklen_t,
-	    const struct sockaddr *source, socklen_t sourcelen, SSL *ssl);
+	    const struct sockaddr *source, socklen_t sourcelen, bool transparent,
+	    SSL *ssl);
 /* Stop reading until the route wakes it (leg_resume). */
 void	leg_pause(struct leg *, struct route *);
 /* Start the whitespace keepalive of a ready outgoing leg. */

@@ -15,14 +15,22 @@
  * up to LISTENER_PAUSE_MAX_MS; a successful accept resets it. Failures are
  * counted and logged at most once per LISTENER_LOG_INTERVAL_MS, and a
  * logged trouble ends with one line when an accept succeeds again.
+ *
+ * On a PROXY listener each accepted socket first waits in the pending
+ * list, with a read event and a deadline, while its PROXY v2 header is
+ * read: exactly the bytes the decoder asks for, so that what follows the
+ * header (a TLS ClientHello, a stream header) stays in the socket for the
+ * owner. A valid header hands the socket over; anything else closes it.
  */
 #include "fgconfig.h"
 
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +43,7 @@
 #define LISTENER_PRIVATE
 #include "listener.h"
 #include "log.h"
+#include "proxy.h"
 #include "util.h"
 
 #define LISTENER_PAUSE_MIN_MS		20
@@ -60,8 +69,28 @@ static const unsigned listener_transitions[] = {
 	[LISTENER_PAUSED] = 1u << LISTENER_ACCEPTING | 1u << LISTENER_DISABLED,
 };
 
+/* A connection whose PROXY header is being read. */
+struct listener_pending {
+	TAILQ_ENTRY(listener_pending) entry;
+	struct listener		*l;
+	int			 fd;
+	struct event		*ev;		/* readable, or the deadline */
+	uint64_t		 deadline;	/* util_now_ms() */
+	struct proxy_decoder	*dec;
+	size_t			 got;		/* header bytes read so far */
+	struct sockaddr_storage	 peer;		/* the socket's */
+	socklen_t		 peerlen;
+};
+TAILQ_HEAD(listener_pendings, listener_pending);
+
 struct listener {
 	struct evconnlistener	*evl;
+	struct event_base	*base;
+	bool			 proxy;		/* read a PROXY header first */
+	uint64_t		 proxy_timeout;	/* ms, for the whole header */
+	unsigned		 proxy_max;	/* pending at once */
+	struct listener_pendings pending;
+	unsigned		 npending;
 	struct event		*resume;	/* ends a pause */
 	enum listener_state	 state;
 	listener_accept_fn	 accept;
@@ -169,6 +198,184 @@ listener_recovered(struct listener *l)
 	l->pause_ms = 0;
 }
 
+/* Hand fd over to the owner, with who it is from. */
+static void
+listener_hand_over(struct listener *l, int fd, const struct sockaddr *peer,
+    socklen_t peerlen, const struct sockaddr *local, socklen_t locallen,
+    const struct sockaddr *via, socklen_t vialen)
+{
+	struct sockaddr_storage own;
+	socklen_t ownlen = sizeof(own);
+	struct listener_peer p = {
+		.addr = peer, .addrlen = peerlen,
+		.local = local, .locallen = locallen,
+		.via = via, .vialen = vialen,
+	};
+
+	if (local == NULL) {
+		memset(&own, 0, sizeof(own));
+		if (getsockname(fd, (struct sockaddr *)&own, &ownlen) == -1)
+			ownlen = 0;
+		p.local = (const struct sockaddr *)&own;
+		p.locallen = ownlen;
+	}
+	l->accept(l, fd, &p, l->arg);
+}
+
+/* Forget pending p; close its socket unless it was handed over. */
+static void
+listener_pending_free(struct listener_pending *p, bool close_fd)
+{
+	struct listener *l = p->l;
+
+	TAILQ_REMOVE(&l->pending, p, entry);
+	l->npending--;
+	if (p->ev != NULL)
+		event_free(p->ev);
+	proxy_decoder_free(p->dec);
+	if (close_fd)
+		close(p->fd);
+	free(p);
+}
+
+/* Refuse pending p: one line with the reason and the socket's peer. */
+static void __attribute__((format(printf, 2, 3)))
+listener_pending_refuse(struct listener_pending *p, const char *fmt, ...)
+{
+	char why[256], addr[UTIL_SOCKADDR_STRLEN];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	util_sockaddr_str((const struct sockaddr *)&p->peer, addr, sizeof(addr));
+	log_peer(LOG_LEVEL_WARNING, "listener %s: connection from %s refused: "
+	    "PROXY header: %s", p->l->address, UTIL_ESC(addr), UTIL_ESC(why));
+	listener_pending_free(p, true);
+}
+
+/* The header of p is complete: hand the socket over with its peer. */
+static void
+listener_pending_done(struct listener_pending *p)
+{
+	const struct proxy_header *h = proxy_decoder_header(p->dec);
+	struct listener *l = p->l;
+	struct sockaddr_storage src, dst, via;
+	socklen_t srclen = h->srclen, dstlen = h->dstlen, vialen = p->peerlen;
+	bool local = h->command == PROXY_CMD_LOCAL;
+	int fd = p->fd;
+
+	src = h->src;
+	dst = h->dst;
+	via = p->peer;
+	listener_pending_free(p, false);
+	if (local)
+		listener_hand_over(l, fd, (const struct sockaddr *)&via, vialen,
+		    NULL, 0, NULL, 0);
+	else
+		listener_hand_over(l, fd, (const struct sockaddr *)&src, srclen,
+		    (const struct sockaddr *)&dst, dstlen,
+		    (const struct sockaddr *)&via, vialen);
+}
+
+/* Wait for more of p's header, until its deadline. */
+static void
+listener_pending_wait(struct listener_pending *p)
+{
+	uint64_t now = util_now_ms(), left;
+	struct timeval tv;
+
+	left = p->deadline > now ? p->deadline - now : 0;
+	tv.tv_sec = (time_t)(left / 1000);
+	tv.tv_usec = (suseconds_t)(left % 1000) * 1000;
+	if (event_add(p->ev, &tv) == -1)
+		listener_pending_refuse(p, "cannot wait for it");
+}
+
+static void
+listener_pending_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct listener_pending *p = arg;
+	uint8_t buf[PROXY_HEADER_MAX];
+	char d[32];
+	size_t used;
+	ssize_t n;
+
+	if (what & EV_TIMEOUT) {
+		listener_pending_refuse(p, "not complete within %s (%zu bytes "
+		    "read; timeout handshake)", util_duration_str(
+		    p->l->proxy_timeout, d, sizeof(d)), p->got);
+		return;
+	}
+	n = recv(fd, buf, proxy_decoder_need(p->dec), 0);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR)) {
+		listener_pending_wait(p);
+		return;
+	}
+	if (n <= 0) {
+		listener_pending_refuse(p, "%s after %zu bytes", n == 0 ?
+		    "the peer closed the connection" : strerror(errno), p->got);
+		return;
+	}
+	p->got += (size_t)n;
+	switch (proxy_decoder_feed(p->dec, buf, (size_t)n, &used)) {
+	case PROXY_MORE:
+		listener_pending_wait(p);
+		break;
+	case PROXY_DONE:
+		listener_pending_done(p);
+		break;
+	case PROXY_ERROR:
+		listener_pending_refuse(p, "%s", proxy_decoder_error(p->dec));
+		break;
+	}
+}
+
+/* Start reading the PROXY header of the accepted fd. */
+static void
+listener_pending_start(struct listener *l, int fd, const struct sockaddr *peer,
+    socklen_t peerlen)
+{
+	struct listener_pending *p;
+	char addr[UTIL_SOCKADDR_STRLEN];
+
+	if (l->npending >= l->proxy_max || (p = calloc(1, sizeof(*p))) == NULL) {
+		util_sockaddr_str(peer, addr, sizeof(addr));
+		log_peer(LOG_LEVEL_WARNING, "listener %s: connection from %s "
+		    "refused: %u connections already wait for their PROXY "
+		    "header", l->address, UTIL_ESC(addr), l->npending);
+		close(fd);
+		return;
+	}
+	p->l = l;
+	p->fd = fd;
+	if (peerlen > sizeof(p->peer))
+		peerlen = sizeof(p->peer);
+	memcpy(&p->peer, peer, peerlen);
+	p->peerlen = peerlen;
+	p->deadline = util_now_ms() + l->proxy_timeout;
+	TAILQ_INSERT_TAIL(&l->pending, p, entry);
+	l->npending++;
+	if ((p->dec = proxy_decoder_new()) == NULL ||
+	    (p->ev = event_new(l->base, fd, EV_READ, listener_pending_cb,
+	    p)) == NULL) {
+		listener_pending_refuse(p, "out of memory");
+		return;
+	}
+	listener_pending_wait(p);
+}
+
+/* Close every connection still waiting for its header. */
+static void
+listener_pending_clear(struct listener *l, const char *why)
+{
+	struct listener_pending *p;
+
+	while ((p = TAILQ_FIRST(&l->pending)) != NULL)
+		listener_pending_refuse(p, "%s", why);
+}
+
 static void
 listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
     struct sockaddr *peer, int peerlen, void *arg)
@@ -177,7 +384,11 @@ listener_accept_cb(struct evconnlistener *evl, evutil_socket_t fd,
 
 	if (l->trouble > 0)
 		listener_recovered(l);
-	l->accept(l, fd, peer, (socklen_t)peerlen, l->arg);
+	if (l->proxy)
+		listener_pending_start(l, fd, peer, (socklen_t)peerlen);
+	else
+		listener_hand_over(l, fd, peer, (socklen_t)peerlen, NULL, 0,
+		    NULL, 0);
 }
 
 static void
@@ -193,10 +404,29 @@ listener_error_cb(struct evconnlistener *evl, void *arg)
 	listener_pause(l, err);
 }
 
+/* Let fd accept connections to addresses not its own (TPROXY). */
+static void
+listener_set_transparent(int fd, const struct sockaddr *addr)
+{
+	const int on = 1;
+	char a[UTIL_SOCKADDR_STRLEN];
+	int rc;
+
+	if (addr->sa_family == AF_INET6)
+		rc = setsockopt(fd, IPPROTO_IPV6, IPV6_TRANSPARENT, &on,
+		    sizeof(on));
+	else
+		rc = setsockopt(fd, IPPROTO_IP, IP_TRANSPARENT, &on, sizeof(on));
+	if (rc == -1)
+		log_warn("listener %s: IP_TRANSPARENT (TPROXY will not reach "
+		    "it; REDIRECT still does)", util_sockaddr_str(addr, a,
+		    sizeof(a)));
+}
+
 /* A socket bound to addr, listening, nonblocking; -1 with err set. */
 static int
-listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
-    size_t errlen)
+listener_socket(const struct sockaddr *addr, socklen_t addrlen,
+    bool transparent, char *err, size_t errlen)
 {
 	const int on = 1, off = 0;
 	int fd;
@@ -209,6 +439,8 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
 	if (addr->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
 		goto fail;
+	if (transparent)
+		listener_set_transparent(fd, addr);
 	if (bind(fd, addr, addrlen) == -1 || listen(fd, 128) == -1)
 		goto fail;
 	return fd;
@@ -221,8 +453,8 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen, char *err,
 
 struct listener *
 listener_new(struct event_base *base, const struct sockaddr *addr,
-    socklen_t addrlen, listener_accept_fn fn, void *arg, char *err,
-    size_t errlen)
+    socklen_t addrlen, bool transparent, listener_accept_fn fn, void *arg,
+    char *err, size_t errlen)
 {
 	struct listener *l;
 	int fd;
@@ -232,6 +464,8 @@ listener_new(struct event_base *base, const struct sockaddr *addr,
 		return NULL;
 	}
 	util_sockaddr_str(addr, l->address, sizeof(l->address));
+	l->base = base;
+	TAILQ_INIT(&l->pending);
 	l->state = LISTENER_DISABLED;
 	l->accept = fn;
 	l->arg = arg;
@@ -240,7 +474,8 @@ listener_new(struct event_base *base, const struct sockaddr *addr,
 		free(l);
 		return NULL;
 	}
-	if ((fd = listener_socket(addr, addrlen, err, errlen)) == -1) {
+	if ((fd = listener_socket(addr, addrlen, transparent, err,
+	    errlen)) == -1) {
 		listener_free(l);
 		return NULL;
 	}
@@ -261,6 +496,7 @@ listener_free(struct listener *l)
 {
 	if (l == NULL)
 		return;
+	listener_pending_clear(l, "the listener closed");
 	if (l->evl != NULL)
 		evconnlistener_free(l->evl);
 	event_free(l->resume);
@@ -272,6 +508,7 @@ listener_enable(struct listener *l, bool on)
 {
 	if (!on) {
 		evtimer_del(l->resume);
+		listener_pending_clear(l, "the listener stopped accepting");
 		if (evconnlistener_disable(l->evl) == -1)
 			return -1;
 		listener_enter_state(l, LISTENER_DISABLED);
@@ -283,6 +520,15 @@ listener_enable(struct listener *l, bool on)
 		return -1;
 	listener_enter_state(l, LISTENER_ACCEPTING);
 	return 0;
+}
+
+void
+listener_set_proxy(struct listener *l, bool on, uint64_t timeout_ms,
+    unsigned max_pending)
+{
+	l->proxy = on;
+	l->proxy_timeout = timeout_ms;
+	l->proxy_max = max_pending;
 }
 
 const char *
@@ -301,4 +547,10 @@ unsigned
 listener_failures(const struct listener *l)
 {
 	return l->trouble;
+}
+
+unsigned
+listener_pending(const struct listener *l)
+{
+	return l->npending;
 }

@@ -220,7 +220,8 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 #define CFG_F_TRUSTED		0x8
 %}
 
-%token	ACK ALLOW ANY ATTRIBUTES AUTH BURST CAFILE CAPATH CERTIFICATE CONNECT
+%token	ACK ALLOW ANY ATTRIBUTES AUTH BACKOFF BACKOFFMAX BURST CAFILE CAPATH
+%token	CERTIFICATE CONNECT
 %token	CONNECTIONS CONNECTIONSPERADDRESS CONTROL DANE DEFAULT DENY DEPTH
 %token	DIALBACK DNS DOMAIN DOMAINSPERSTREAM EXTERNAL FACILITY FILENAME GROUP
 %token	HANDSHAKE OUTPUTBUFFER SASLATTEMPTS VERIFICATIONS
@@ -488,6 +489,8 @@ timeout		: HANDSHAKE duration		{ cfg_timeout(&$1, &$2); }
 		| IDLE duration			{ cfg_timeout(&$1, &$2); }
 		| SHUTDOWN duration		{ cfg_timeout(&$1, &$2); }
 		| ACK duration			{ cfg_timeout(&$1, &$2); }
+		| BACKOFF duration		{ cfg_timeout(&$1, &$2); }
+		| BACKOFFMAX duration		{ cfg_timeout(&$1, &$2); }
 		;
 
 domain		: domainhead '{' domainopts '}'		{ cfg_domain_end(); }
@@ -540,7 +543,7 @@ upflags		: /* empty */			{ $$ = cfg_nothing; }
 			$$.number = $1.number | CFG_F_PROXY;
 		}
 		| upflags TRANSPARENT {
-			cfg_note(&$2, "transparent");
+			cfg_note(&$2, "upstream transparent");
 			$$.number = $1.number | CFG_F_TRANSPARENT;
 		}
 		| upflags TRUSTED {
@@ -624,6 +627,8 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "any",			ANY },
 	{ "attributes",			ATTRIBUTES },
 	{ "auth",			AUTH },
+	{ "backoff",			BACKOFF },
+	{ "backoff-max",		BACKOFFMAX },
 	{ "burst",			BURST },
 	{ "ca-file",			CAFILE },
 	{ "ca-path",			CAPATH },
@@ -1601,6 +1606,11 @@ cfg_timeout(const YYSTYPE *kw, const YYSTYPE *v)
 		    offsetof(struct config_timeouts, shutdown), 0, 3600000 },
 		{ "ack", CONFIG_SET_ACK,
 		    offsetof(struct config_timeouts, ack), 1000, 86400000 },
+		{ "backoff", CONFIG_SET_BACKOFF,
+		    offsetof(struct config_timeouts, backoff), 0, 3600000 },
+		{ "backoff-max", CONFIG_SET_BACKOFF_MAX,
+		    offsetof(struct config_timeouts, backoff_max), 1000,
+		    86400000 },
 	};
 	char what[64];
 	char *base = (char *)&cfg->conf->timeouts;
@@ -1755,8 +1765,6 @@ cfg_listen(const YYSTYPE *kw, const YYSTYPE *face, const YYSTYPE *addr,
 	struct config_listen *l;
 
 	cfg_note(kw, "listen");
-	if (face->number == CONFIG_FACE_TRANSPARENT)
-		cfg_note(face, "transparent");
 	if ((flags & CFG_F_PROXY) && face->number != CONFIG_FACE_PUBLIC) {
 		cfg_error_at(kw, "proxy-protocol is only for public listeners");
 		return;
@@ -2064,8 +2072,6 @@ cfg_peer_mode(const YYSTYPE *kw, const YYSTYPE *v)
 		if (cfg_peer_set(kw, POLICY_SET_DANE, k) == 0)
 			s->dane = strcmp(v->string, "yes") == 0;
 	} else if (strcmp(k, "resolve") == 0) {
-		if (strcmp(v->string, "original") == 0)
-			cfg_note(kw, "resolve original");
 		if (cfg_peer_set(kw, POLICY_SET_RESOLVE, k) == 0)
 			r = policy_resolve_parse(v->string, &s->resolve);
 	}

@@ -118,8 +118,8 @@ struct resolve {
 static const char *const resolve_default_zones[] = {
 	"localhost.",
 	"127.in-addr.arpa.",
-	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
-	    "ip6.arpa.",
+	("1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0."
+	    "ip6.arpa."),
 	"test.",
 	"invalid.",
 	"onion.",
@@ -389,7 +389,7 @@ resolve_set_option(struct resolve *r, const char *name, const char *value)
 {
 	char opt[64];
 	const char *why;
-	int rc;
+	int rc = 0;
 
 	if (resolve_option_name(name, opt, sizeof(opt)) == -1) {
 		log_warnx("resolve: option \"%s\": bad name", name);
@@ -609,6 +609,7 @@ resolve_req_cancel_queries(struct resolve_req *req)
 		/* Whatever it returns, no callback follows for this id. */
 		(void)ub_cancel(req->r->ctx, req->query[i].id);
 		req->query[i].pending = false;
+		req->query[i].status = RESOLVE_TIMEOUT;
 		pending = true;
 	}
 	return pending;
@@ -1131,6 +1132,18 @@ resolve_req_explain(const struct resolve_req *req, char *buf, size_t len)
 		    q != NULL && q->why[0] != '\0' ? ": " : "",
 		    q != NULL ? q->why : "");
 	return buf;
+}
+
+enum resolve_status
+resolve_req_srv_status(const struct resolve_req *req, bool direct_tls)
+{
+	for (size_t i = 0; i < req->nquery; i++) {
+		const struct resolve_query *q = &req->query[i];
+
+		if (q->rrtype == ns_t_srv && q->direct_tls == direct_tls)
+			return q->status;
+	}
+	return RESOLVE_TIMEOUT;
 }
 
 struct resolve_req *

@@ -177,6 +177,14 @@ struct resolve_req *resolve_addresses(struct resolve *r, const char *host,
 const char *resolve_req_explain(const struct resolve_req *req, char *buf,
 	    size_t len);
 /*
+ * From within an S2S request's callback only: the status of its SRV query
+ * of _xmpps-server (direct_tls) or of _xmpp-server alone, e.g. NXDOMAIN
+ * for one and OK for the other; RESOLVE_TIMEOUT if that query was not
+ * answered in time, or was not asked (direct_tls_too false).
+ */
+enum resolve_status resolve_req_srv_status(const struct resolve_req *req,
+	    bool direct_tls);
+/*
  * Cancel req: its callback is not called, its memory is freed. Call it
  * only before the callback has run, or from within that callback (then it
  * does nothing): the request is gone once its callback returns.

@@ -19,6 +19,7 @@
 
 
 #include <event2/event.h>
+#include <event2/util.h>
 
 #include "jid.h"
 #include "leg.h"
@@ -41,8 +42,16 @@ struct route_stanza {
 TAILQ_HEAD(route_queue, route_stanza);
 
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
-#define ROUTE_PING_PREFIX	"fedgate-ack-"	/* ids of our XEP-0199 pings */
+/*
+ * Ids of our XEP-0199 pings: "fedgate-ack-NONCE-N", NONCE random per
+ * process, so that an answer to another fedgated's ping (several behind
+ * one balancer: the answer comes back on the reverse stream, which may be
+ * another instance's) is never taken for ours.
+ */
+#define ROUTE_PING_PREFIX	"fedgate-ack-"
+#define ROUTE_PING_NONCE_LEN	8		/* hex digits */
 #define ROUTE_SENDS_MAX		2	/* writes of one stanza (one resend) */
+#define ROUTE_FAIL_TEXT_MAX	256	/* the cached reason of a failure */
 
 struct route {
 	RB_ENTRY(route)		 entry;
@@ -67,8 +76,21 @@ struct route {
 	uint64_t		 acked, resent, unconfirmed;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
+	struct sockaddr_storage	 orig;		/* a transparent leg's original
+						   destination */
+	socklen_t		 origlen;	/* 0: none */
+	struct sockaddr_storage	 orig_peer;	/* who meant to go there */
+	struct sockaddr_storage	 source;	/* the remote server feeding
+						   it (upstream transparent) */
+	socklen_t		 sourcelen;	/* 0: none */
 	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
 	size_t			 nwaiters;
+	/* the failure cache: after a leg failed before it was ready, no
+	 * new leg before retry_at; stanzas bounce with the cached reason */
+	unsigned		 failures;	/* in a row */
+	uint64_t		 retry_at;	/* util_now_ms(); 0: none */
+	enum xmpp_stanza_error	 fail_cond;
+	char			 fail_text[ROUTE_FAIL_TEXT_MAX];
 };
 
 static int	route_cmp(const struct route *, const struct route *);
@@ -86,7 +108,11 @@ static struct {
 	unsigned		 unacked_max;	/* per route; 0: no acks */
 	uint64_t		 idle_ms;
 	uint64_t		 ack_ms;
+	uint64_t		 backoff_ms;	/* first backoff; 0: none */
+	uint64_t		 backoff_max_ms;
 	uint64_t		 next_ping;
+	char			 ping_prefix[sizeof(ROUTE_PING_PREFIX) +
+				    ROUTE_PING_NONCE_LEN + 1];
 	bool			 shutting_down;
 	struct route_counters	 counters;
 } route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
@@ -231,14 +257,104 @@ route_free(struct route *r)
 	free(r);
 }
 
+/*
+ * The failure cache.
+ */
+
+/* Whether r may not start a leg now: a recent failure is cached. */
+static bool
+route_in_backoff(const struct route *r)
+{
+	return r->retry_at != 0 && util_now_ms() < r->retry_at;
+}
+
+/*
+ * A leg of r failed before it was ready: wait backoff * 2^(failures - 1),
+ * capped at backoff-max, less or more by up to a quarter (so that routes
+ * that failed together do not retry together), before the next leg.
+ */
+static void
+route_note_failure(struct route *r, enum xmpp_stanza_error cond,
+    const char *text)
+{
+	uint64_t delay = route_env.backoff_ms;
+	uint32_t rnd;
+
+	if (delay == 0 || route_env.shutting_down)
+		return;
+	r->failures++;
+	for (unsigned i = 1; i < r->failures && delay < route_env.backoff_max_ms;
+	    i++)
+		delay *= 2;
+	if (delay > route_env.backoff_max_ms)
+		delay = route_env.backoff_max_ms;
+	evutil_secure_rng_get_bytes(&rnd, sizeof(rnd));
+	delay = delay * 3 / 4 + (uint64_t)rnd % (delay / 2 + 1);
+	r->retry_at = util_now_ms() + delay;
+	r->fail_cond = cond;
+	snprintf(r->fail_text, sizeof(r->fail_text), "%s",
+	    text != NULL ? text : xmpp_stanza_error_name(cond));
+	route_log(LOG_LEVEL_INFO, r, "%u failed leg%s in a row (%s): no new "
+	    "leg for %llu ms; stanzas bounce meanwhile", r->failures,
+	    r->failures == 1 ? "" : "s", r->fail_text,
+	    (unsigned long long)delay);
+}
+
+/* Forget r's failures; say so if there were any (why: what cleared it). */
+static void
+route_clear_failures(struct route *r, const char *why)
+{
+	if (r->failures == 0)
+		return;
+	route_log(LOG_LEVEL_INFO, r, "failure cache cleared (%s) after %u "
+	    "failed leg%s", why, r->failures, r->failures == 1 ? "" : "s");
+	r->failures = 0;
+	r->retry_at = 0;
+}
+
+unsigned
+route_retry(const char *remote)
+{
+	struct route *r;
+	unsigned n = 0;
+
+	RB_FOREACH(r, route_tree, &route_env.tree)
+		if (r->failures > 0 && strcmp(r->remote, remote) == 0) {
+			route_clear_failures(r, "retry asked for");
+			n++;
+		}
+	return n;
+}
+
+void
+route_remote_authenticated(enum config_face face, const char *remote)
+{
+	struct route *r;
+
+	RB_FOREACH(r, route_tree, &route_env.tree)
+		if (r->failures > 0 && r->face == face &&
+		    strcmp(r->remote, remote) == 0)
+			route_clear_failures(r, "the domain authenticated an "
+			    "incoming stream");
+}
+
 static void
 route_idle_expired(evutil_socket_t fd, short what, void *arg)
 {
 	struct route *r = arg;
+	uint64_t now = util_now_ms();
+	struct timeval tv;
 
 	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue) ||
 	    !TAILQ_EMPTY(&r->unacked))
 		return;		/* busy again: the leg's end re-arms */
+	if (r->retry_at > now) {
+		/* keep the cached failure until it expires */
+		tv.tv_sec = (time_t)((r->retry_at - now) / 1000);
+		tv.tv_usec = (suseconds_t)((r->retry_at - now) % 1000) * 1000;
+		evtimer_add(r->idle, &tv);
+		return;
+	}
 	route_log(LOG_LEVEL_DEBUG, r, "idle, freed (sent %llu, bounced %llu, "
 	    "dropped %llu)", (unsigned long long)r->sent,
 	    (unsigned long long)r->bounced, (unsigned long long)r->dropped);
@@ -298,6 +414,53 @@ route_get(enum config_face face, const char *local, const char *remote)
 	return r;
 }
 
+void
+route_set_original(struct route *r, const struct sockaddr *dst,
+    socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen)
+{
+	if (dstlen > sizeof(r->orig) || peerlen > sizeof(r->orig_peer))
+		return;
+	memset(&r->orig, 0, sizeof(r->orig));
+	memset(&r->orig_peer, 0, sizeof(r->orig_peer));
+	memcpy(&r->orig, dst, dstlen);
+	memcpy(&r->orig_peer, peer, peerlen);
+	r->origlen = dstlen;
+}
+
+bool
+route_original(const struct route *r, struct sockaddr_storage *dst,
+    socklen_t *dstlen, struct sockaddr_storage *peer)
+{
+	if (r->origlen == 0)
+		return false;
+	memcpy(dst, &r->orig, sizeof(*dst));
+	*dstlen = r->origlen;
+	memcpy(peer, &r->orig_peer, sizeof(*peer));
+	return true;
+}
+
+void
+route_set_source(struct route *r, const struct sockaddr *src,
+    socklen_t srclen)
+{
+	if (srclen > sizeof(r->source))
+		return;
+	memset(&r->source, 0, sizeof(r->source));
+	memcpy(&r->source, src, srclen);
+	r->sourcelen = srclen;
+}
+
+bool
+route_source(const struct route *r, struct sockaddr_storage *src,
+    socklen_t *srclen)
+{
+	if (r->sourcelen == 0)
+		return false;
+	memcpy(src, &r->source, sizeof(*src));
+	*srclen = r->sourcelen;
+	return true;
+}
+
 /*
  * The queue.
  */
@@ -326,6 +489,7 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 		return NULL;
 	s->sends = 0;
 	s->origin.face = o->face;
+	s->origin.leg_id = o->leg_id;
 	dst[0] = &s->origin.attrs.name;
 	dst[1] = &s->origin.attrs.from;
 	dst[2] = &s->origin.attrs.to;
@@ -445,7 +609,7 @@ static void
 route_ping(struct route *r)
 {
 	struct xmpp_buf *buf;
-	char id[sizeof(ROUTE_PING_PREFIX) + 24];
+	char id[sizeof(route_env.ping_prefix) + 24];
 
 	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
 	    r->leg == NULL || !leg_is_ready(r->leg))
@@ -460,7 +624,7 @@ route_ping(struct route *r)
 	if ((buf = xmpp_buf_new()) == NULL)
 		return;
 	r->ping_id = ++route_env.next_ping;
-	snprintf(id, sizeof(id), ROUTE_PING_PREFIX "%llu",
+	snprintf(id, sizeof(id), "%s%llu", route_env.ping_prefix,
 	    (unsigned long long)r->ping_id);
 	if (xmpp_render_ping(buf, r->local, r->remote, id) == 0 &&
 	    leg_send(r->leg, xmpp_buf_data(buf), xmpp_buf_len(buf)) == 0) {
@@ -502,16 +666,23 @@ bool
 route_ack(enum config_face face, const char *local, const char *remote,
     const char *id, const char *type)
 {
-	size_t plen = strlen(ROUTE_PING_PREFIX);
+	size_t plen = strlen(route_env.ping_prefix);
 	unsigned long long n;
 	struct route *r;
 	char *end;
 
-	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX, plen) != 0 ||
-	    type == NULL || (strcmp(type, "result") != 0 &&
-	    strcmp(type, "error") != 0) ||
-	    (r = route_find(face, local, remote)) == NULL)
+	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX,
+	    strlen(ROUTE_PING_PREFIX)) != 0 || type == NULL ||
+	    (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
 		return false;
+	if (strncmp(id, route_env.ping_prefix, plen) != 0) {
+		/* another fedgated's: meaningless to the other side */
+		log_debug("route: %s->%s: answer %s to another fedgated's "
+		    "ping, not relayed", remote, local, UTIL_ESC(id));
+		return true;
+	}
+	if ((r = route_find(face, local, remote)) == NULL)
+		return true;		/* ours, for a route now gone */
 	n = strtoull(id + plen, &end, 10);
 	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
 		return true;		/* ours, but late: nothing to do */
@@ -631,15 +802,30 @@ route_wait(struct route *r, uint64_t leg_id)
 	return 0;
 }
 
+/* Bounce o with r's cached failure, saying when a leg may be tried. */
+static void
+route_reject_cached(struct route *r, const struct route_origin *o)
+{
+	char text[ROUTE_FAIL_TEXT_MAX + 64];
+	uint64_t now = util_now_ms();
+
+	snprintf(text, sizeof(text), "%s (cached: no new attempt for %llu s)",
+	    r->fail_text, (unsigned long long)((r->retry_at - now + 999) /
+	    1000));
+	route_reject(r, o, r->fail_cond, text);
+}
+
 /* Start the outgoing leg; if it cannot start, bounce the queue. */
 static int
 route_start_leg(struct route *r)
 {
+	struct route_stanza *first = TAILQ_FIRST(&r->queue);
 	struct leg *l;
 	bool gone;
 
 	r->connecting = true;
-	l = leg_connect(r, r->face, r->local, r->remote);
+	l = leg_connect(r, r->face, r->local, r->remote,
+	    first != NULL ? first->origin.leg_id : 0);
 	gone = !r->connecting;		/* route_leg_gone() was called */
 	r->connecting = false;
 	if (l != NULL && !gone) {
@@ -649,6 +835,9 @@ route_start_leg(struct route *r)
 		return 0;
 	}
 	/* Empty if the leg already reported why (route_leg_gone()). */
+	if (!gone)
+		route_note_failure(r, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
+		    "no connection to the remote server could be started");
 	if (r->queue_len > 0)
 		route_log(LOG_LEVEL_INFO, r, "no leg could be started: "
 		    "bouncing %zu stanzas", r->queue_len);
@@ -691,6 +880,10 @@ route_send(struct route *r, const char *data, size_t len,
 		rc = route_write_stanza(r, s);
 		route_ping(r);
 		return rc;
+	}
+	if (r->leg == NULL && route_in_backoff(r)) {
+		route_reject_cached(r, o);
+		return -1;
 	}
 	if (r->queue_len >= route_env.queue_max) {
 		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
@@ -799,6 +992,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	answer.attrs.to = o->attrs.from;
 	answer.attrs.id = o->attrs.id;
 	answer.attrs.type = "error";
+	answer.leg_id = 0;
 	(void)route_send(back, xmpp_buf_data(buf), xmpp_buf_len(buf), &answer);
 	xmpp_buf_free(buf);
 }
@@ -820,6 +1014,7 @@ route_leg_ready(struct route *r, struct leg *l)
 	if (l != r->leg)
 		return;
 	r->leg_ready = true;
+	route_clear_failures(r, "a leg is ready");
 	route_log(LOG_LEVEL_DEBUG, r, "leg ready, %zu stanzas queued",
 	    r->queue_len);
 	route_flush(r);
@@ -891,6 +1086,8 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 		route_start_leg(r);
 		return;
 	}
+	if (!was_ready)
+		route_note_failure(r, cond, text);
 	if (r->queue_len > 0)
 		route_log(LOG_LEVEL_INFO, r, "leg gone (%s%s%s): bouncing %zu "
 		    "stanzas", xmpp_stanza_error_name(cond),
@@ -908,7 +1105,12 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 void
 route_init(struct event_base *base)
 {
+	uint32_t nonce;
+
 	route_env.base = base;
+	evutil_secure_rng_get_bytes(&nonce, sizeof(nonce));
+	snprintf(route_env.ping_prefix, sizeof(route_env.ping_prefix),
+	    ROUTE_PING_PREFIX "%08x-", nonce);
 }
 
 void
@@ -918,6 +1120,8 @@ route_configure(const struct config *c)
 	route_env.unacked_max = c->limits.unacked;
 	route_env.idle_ms = c->timeouts.idle;
 	route_env.ack_ms = c->timeouts.ack;
+	route_env.backoff_ms = c->timeouts.backoff;
+	route_env.backoff_max_ms = c->timeouts.backoff_max;
 }
 
 void
@@ -996,6 +1200,14 @@ route_foreach(void (*fn)(const struct route_info *, void *), void *arg)
 		info.bounced = r->bounced;
 		info.dropped = r->dropped;
 		info.age_ms = now - r->created;
+		info.failures = r->failures;
+		if (r->failures > 0) {
+			info.retry_in_ms = r->retry_at > now ?
+			    r->retry_at - now : 0;
+			info.fail_condition =
+			    xmpp_stanza_error_name(r->fail_cond);
+			info.fail_text = r->fail_text;
+		}
 		fn(&info, arg);
 	}
 }

@@ -17,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "config.h"
 #include "xmpp.h"
 
@@ -32,6 +34,8 @@ struct route;
 struct route_origin {
 	enum config_face		 face;	/* where the stanza came in */
 	struct xmpp_stanza_attrs	 attrs;	/* name, from, to, id, type */
+	uint64_t			 leg_id; /* the incoming leg it came
+						   on; 0: none (a bounce) */
 };
 
 /* A snapshot for fedgatectl routes; strings borrowed until the next call. */
@@ -48,6 +52,10 @@ struct route_info {
 	uint64_t	 acked;		/* acknowledged by the next hop */
 	uint64_t	 resent;	/* sent again after a leg reset */
 	uint64_t	 age_ms;
+	unsigned	 failures;	/* legs failed in a row; 0: none */
+	uint64_t	 retry_in_ms;	/* until a new leg may be tried */
+	const char	*fail_condition; /* the cached failure; NULL: none */
+	const char	*fail_text;
 };
 
 /* Totals since start-up, for metrics (routes come and go). */
@@ -69,6 +77,31 @@ struct route_counters {
  */
 struct route *route_get(enum config_face face, const char *local,
 	    const char *remote);
+/*
+ * Remember where the transparent leg feeding r meant to go: its original
+ * destination dst, and peer, the intercepted server's address (both
+ * copied; the latest call wins). A public outgoing leg started for r
+ * afterwards connects there when its peer rule says resolve original.
+ */
+void	route_set_original(struct route *r, const struct sockaddr *dst,
+	    socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen);
+/*
+ * The original destination r remembers, into *dst (*dstlen) and the
+ * intercepted server's address into *peer. Return false if it has none
+ * (no transparent leg fed it).
+ */
+bool	route_original(const struct route *r, struct sockaddr_storage *dst,
+	    socklen_t *dstlen, struct sockaddr_storage *peer);
+/*
+ * Remember the address of the remote server whose incoming leg feeds r
+ * (copied; the latest call wins). An internal outgoing leg started for r
+ * afterwards connects from it when the domain's upstream is transparent.
+ */
+void	route_set_source(struct route *r, const struct sockaddr *src,
+	    socklen_t srclen);
+/* The source r remembers, into *src (*srclen). False if it has none. */
+bool	route_source(const struct route *r, struct sockaddr_storage *src,
+	    socklen_t *srclen);
 /*
  * Deliver the stanza data (len bytes, start tag already rewritten for the
  * outgoing leg) from origin: write it now if the leg is ready and not
@@ -111,6 +144,9 @@ void	route_bounce(const struct route_origin *origin,
 	    enum xmpp_stanza_error condition, const char *text);
 
 /*
+ * A route starts its outgoing leg with leg_connect(), naming as its cause
+ * the incoming leg of the first stanza queued (route_origin.leg_id).
+ *
  * Called by the route's outgoing leg (a leg that is not, or no longer, the
  * route's is ignored). A leg that fails within leg_connect() (denied by
  * policy...) may call route_leg_gone() before leg_connect() returns, so
@@ -127,6 +163,22 @@ void	route_leg_acked(struct route *, struct leg *, unsigned n);
  * remote-server-timeout, policy-violation...) and text (may be NULL). */
 void	route_leg_gone(struct route *, struct leg *,
 	    enum xmpp_stanza_error condition, const char *text);
+
+/*
+ * The failure cache. When a route's outgoing leg fails before it is ready
+ * (DNS, connect, TLS, authentication, policy), the route starts no new leg
+ * for a while (timeout backoff, doubled at each failure in a row up to
+ * timeout backoff-max, with a jitter of a quarter) and bounces what it is
+ * given with the failure's condition and reason. A leg that gets ready
+ * clears it, and so do these two:
+ *
+ * route_retry(): fedgatectl retry DOMAIN: clear the failures of every
+ * route to remote (either face) at once. Return how many were cleared.
+ */
+unsigned route_retry(const char *remote);
+/* An incoming leg of face authenticated remote: it is alive; clear the
+ * failures of the routes to it on that face. */
+void	route_remote_authenticated(enum config_face, const char *remote);
 
 /* Set the loop the idle timers run on (once, at start-up, before
  * route_get()). */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
@@ -867,6 +868,91 @@ tls_peer_describe(const SSL *ssl, char *buf, size_t len)
 	    cipher != NULL ? SSL_CIPHER_get_name(cipher) : "none",
 	    tls_has_alpn(ssl) ? " alpn=" TLS_ALPN_XMPP_SERVER : "");
 	return buf;
+}
+
+/* Append name (len bytes, maybe not NUL-terminated) to buf for messages. */
+static void
+tls_names_add(char *buf, size_t buflen, const char *prefix, const char *name,
+    size_t len)
+{
+	size_t n = strlen(buf);
+
+	if (n > 0 && n < buflen)
+		strlcat(buf, ", ", buflen);
+	strlcat(buf, prefix, buflen);
+	n = strlen(buf);
+	for (size_t i = 0; i < len && n + 1 < buflen; i++, n++)
+		buf[n] = name[i] > ' ' && name[i] < 0x7f ? name[i] : '?';
+	if (n < buflen)
+		buf[n] = '\0';
+}
+
+static void
+tls_names_of_san(GENERAL_NAMES *gens, char *buf, size_t len)
+{
+	const GENERAL_NAME	*gen;
+	const ASN1_STRING	*s;
+	ASN1_OBJECT		*oid;
+	ASN1_TYPE		*value;
+	int			 nid;
+
+	for (int i = 0; i < sk_GENERAL_NAME_num(gens); i++) {
+		gen = sk_GENERAL_NAME_value(gens, i);
+		s = NULL;
+		if (gen->type == GEN_DNS)
+			s = gen->d.dNSName;
+		else if (GENERAL_NAME_get0_otherName(gen, &oid, &value)) {
+			nid = OBJ_obj2nid(oid);
+			if (nid == NID_XmppAddr &&
+			    value->type == V_ASN1_UTF8STRING)
+				s = value->value.utf8string;
+			else if (nid == NID_SRVName &&
+			    value->type == V_ASN1_IA5STRING)
+				s = value->value.ia5string;
+		}
+		if (s != NULL)
+			tls_names_add(buf, len, "",
+			    (const char *)ASN1_STRING_get0_data(s),
+			    (size_t)ASN1_STRING_length(s));
+	}
+}
+
+const char *
+tls_peer_names(SSL *ssl, char *buf, size_t len)
+{
+	X509		*cert = SSL_get0_peer_certificate(ssl);
+	GENERAL_NAMES	*gens;
+	char		 cn[256];
+	int		 n;
+
+	if (len == 0)
+		return buf;
+	buf[0] = '\0';
+	if (cert == NULL)
+		return buf;
+	gens = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	if (gens != NULL) {
+		tls_names_of_san(gens, buf, len);
+		GENERAL_NAMES_free(gens);
+	} else if ((n = X509_NAME_get_text_by_NID(X509_get_subject_name(cert),
+	    NID_commonName, cn, sizeof(cn))) > 0)
+		tls_names_add(buf, len, "CN=", cn, (size_t)n);
+	if (strlen(buf) + 1 >= len && len > 4)
+		memcpy(buf + len - 4, "...", 4);
+	return buf;
+}
+
+int64_t
+tls_peer_expiry(SSL *ssl)
+{
+	X509		*cert = SSL_get0_peer_certificate(ssl);
+	const ASN1_TIME	*t;
+	struct tm	 tm;
+
+	if (cert == NULL || (t = X509_get0_notAfter(cert)) == NULL ||
+	    ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	return (int64_t)timegm(&tm);
 }
 
 /* DANE */

@@ -161,6 +161,17 @@ const char *tls_peer_status_name(enum tls_peer_status status);
  * negotiated. Return buf (always NUL-terminated when len > 0).
  */
 const char *tls_peer_describe(const SSL *ssl, char *buf, size_t len);
+/*
+ * The names the peer certificate of ssl (after its handshake) is valid for,
+ * as the checks above read them, for messages: its DNS-IDs, SRV-IDs
+ * ("_xmpp-server.example.org") and XmppAddrs, ", " apart, or "CN=name"
+ * when it has no subjectAltName; "" without a certificate. Names with
+ * bytes that are not printable ASCII are shown as "?". Return buf
+ * (NUL-terminated when len > 0; a long list ends with "...").
+ */
+const char *tls_peer_names(SSL *ssl, char *buf, size_t len);
+/* The peer certificate's notAfter, seconds since the epoch; -1 if none. */
+int64_t	tls_peer_expiry(SSL *ssl);
 
 /*
  * Enable DANE (RFC 6698, RFC 7671, RFC 7673) on client ssl before its

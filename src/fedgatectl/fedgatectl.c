@@ -29,6 +29,7 @@
 #include "util.h"
 
 #define CTL_TIMEOUT_SEC		10		/* default -t */
+#define CTL_CHECK_TIMEOUT_SEC	60		/* default -t of check */
 #define CTL_REPLY_MAX		(64u * 1024 * 1024) /* longest reply accepted */
 #define CTL_RETRY_MS		20		/* backlog full: try again */
 
@@ -38,6 +39,9 @@ struct ctl {
 	uint64_t	 deadline;	/* util_now_ms() */
 	int		 timeout;	/* seconds, for messages */
 };
+
+/* Exit status of a failure to get a reply: check says 2, "cannot tell". */
+static int ctl_failure = 1;
 
 static void __attribute__((noreturn))
 usage(void)
@@ -66,15 +70,15 @@ ctl_wait(struct ctl *ctl, short events)
 		if (rc > 0)
 			return 0;
 		if (rc == -1 && errno != EINTR)
-			err(1, "poll");
+			err(ctl_failure, "poll");
 	}
 }
 
 static void __attribute__((noreturn))
 ctl_connect_failed(const struct ctl *ctl, int error)
 {
-	errx(1, "cannot connect to %s: %s%s", ctl->path, strerror(error),
-	    error == ENOENT || error == ECONNREFUSED ?
+	errx(ctl_failure, "cannot connect to %s: %s%s", ctl->path,
+	    strerror(error), error == ENOENT || error == ECONNREFUSED ?
 	    " (is fedgated running?)" : "");
 }
 
@@ -87,10 +91,10 @@ ctl_connect(struct ctl *ctl)
 
 	if (strlcpy(sun.sun_path, ctl->path, sizeof(sun.sun_path)) >=
 	    sizeof(sun.sun_path))
-		errx(1, "cannot connect to %s: path too long", ctl->path);
+		errx(ctl_failure, "cannot connect to %s: path too long", ctl->path);
 	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ctl->fd == -1)
-		err(1, "socket");
+		err(ctl_failure, "socket");
 	for (;;) {
 		if (connect(ctl->fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
 			return;
@@ -99,18 +103,19 @@ ctl_connect(struct ctl *ctl)
 		if (errno == EAGAIN) {
 			/* Its backlog is full: it is alive but busy. */
 			if (util_now_ms() + CTL_RETRY_MS >= ctl->deadline)
-				errx(1, "cannot connect to %s: no answer within "
-				    "%d s", ctl->path, ctl->timeout);
+				errx(ctl_failure, "cannot connect to %s: no "
+				    "answer within %d s", ctl->path,
+				    ctl->timeout);
 			poll(NULL, 0, CTL_RETRY_MS);
 			continue;
 		}
 		if (errno != EINPROGRESS)
 			ctl_connect_failed(ctl, errno);
 		if (ctl_wait(ctl, POLLOUT) == -1)
-			errx(1, "cannot connect to %s: no answer within %d s",
-			    ctl->path, ctl->timeout);
+			errx(ctl_failure, "cannot connect to %s: no answer "
+			    "within %d s", ctl->path, ctl->timeout);
 		if (getsockopt(ctl->fd, SOL_SOCKET, SO_ERROR, &error, &len) == -1)
-			err(1, "getsockopt");
+			err(ctl_failure, "getsockopt");
 		if (error != 0)
 			ctl_connect_failed(ctl, error);
 		return;
@@ -126,7 +131,7 @@ ctl_send(struct ctl *ctl, const char *line)
 	ssize_t n;
 
 	if ((buf = malloc(len + 1)) == NULL)
-		err(1, NULL);
+		err(ctl_failure, NULL);
 	memcpy(buf, line, len);
 	buf[len++] = '\n';
 	while (off < len) {
@@ -138,9 +143,9 @@ ctl_send(struct ctl *ctl, const char *line)
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
-			err(1, "%s: send", ctl->path);
+			err(ctl_failure, "%s: send", ctl->path);
 		if (ctl_wait(ctl, POLLOUT) == -1)
-			errx(1, "%s: cannot send within %d s", ctl->path,
+			errx(ctl_failure, "%s: cannot send within %d s", ctl->path,
 			    ctl->timeout);
 	}
 	free(buf);
@@ -157,11 +162,11 @@ ctl_receive(struct ctl *ctl, size_t *lenp)
 	for (;;) {
 		if (size - len < 4096) {
 			if (size >= CTL_REPLY_MAX)
-				errx(1, "%s: reply longer than %u bytes",
+				errx(ctl_failure, "%s: reply longer than %u bytes",
 				    ctl->path, CTL_REPLY_MAX);
 			size = size == 0 ? 16384 : size * 2;
 			if ((n = realloc(buf, size)) == NULL)
-				err(1, NULL);
+				err(ctl_failure, NULL);
 			buf = n;
 		}
 		r = recv(ctl->fd, buf + len, size - len - 1, 0);
@@ -176,14 +181,14 @@ ctl_receive(struct ctl *ctl, size_t *lenp)
 			continue;
 		}
 		if (r == 0)
-			errx(1, "%s: fedgated closed the connection without "
-			    "a reply", ctl->path);
+			errx(ctl_failure, "%s: fedgated closed the "
+			    "connection without a reply", ctl->path);
 		if (errno == EINTR)
 			continue;
 		if (errno != EAGAIN)
-			err(1, "%s: recv", ctl->path);
+			err(ctl_failure, "%s: recv", ctl->path);
 		if (ctl_wait(ctl, POLLIN) == -1)
-			errx(1, "%s: no reply within %d s", ctl->path,
+			errx(ctl_failure, "%s: no reply within %d s", ctl->path,
 			    ctl->timeout);
 	}
 }
@@ -198,7 +203,7 @@ main(int argc, char *argv[])
 	const char *errstr;
 	char msg[512], *line;
 	size_t len;
-	bool json = false;
+	bool json = false, timeout_set = false;
 	int ch, rc;
 
 	/* "+": options come before the command, whose words are its own. */
@@ -212,6 +217,7 @@ main(int argc, char *argv[])
 			break;
 		case 't':
 			ctl.timeout = (int)strtonum(optarg, 1, 3600, &errstr);
+			timeout_set = true;
 			if (errstr != NULL)
 				errx(1, "timeout %s seconds is %s", optarg,
 				    errstr);
@@ -235,6 +241,11 @@ main(int argc, char *argv[])
 		return 0;
 	}
 
+	if (res.action == PARSER_CHECK) {
+		ctl_failure = 2;
+		if (!timeout_set)
+			ctl.timeout = CTL_CHECK_TIMEOUT_SEC;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	ctl.deadline = util_now_ms() + (uint64_t)ctl.timeout * 1000;
 	ctl_connect(&ctl);
@@ -246,16 +257,18 @@ main(int argc, char *argv[])
 	if (reply == NULL || !json_object_is_type(reply, json_type_object) ||
 	    !json_object_object_get_ex(reply, "ok", &ok) ||
 	    !json_object_is_type(ok, json_type_boolean))
-		errx(1, "%s: malformed reply from fedgated", ctl.path);
+		errx(ctl_failure, "%s: malformed reply from fedgated", ctl.path);
 	if (json) {
 		fwrite(line, 1, len, stdout);
 		fputc('\n', stdout);
 		rc = json_object_get_boolean(ok) ? 0 : 1;
 	} else
 		rc = render_reply(res.action, reply, stdout, stderr);
+	if (res.action == PARSER_CHECK)
+		rc = render_check_status(reply);
 	json_object_put(reply);
 	free(line);
 	if (fflush(stdout) == EOF || ferror(stdout))
-		err(1, "stdout");
+		err(ctl_failure, "stdout");
 	return rc;
 }

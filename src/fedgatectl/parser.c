@@ -104,9 +104,26 @@ static const struct token t_kill[] = {
 	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
 };
 
+/* check DOMAIN [from DOMAIN]: the from of our stream headers. */
+static const struct token t_check_from[] = {
+	{ TOK_ENDTOKEN, "", PARSER_NONE, NULL, NULL },
+	{ TOK_KEYWORD, "from", PARSER_NONE, t_domain,
+	    "the same, sending stream headers from DOMAIN" },
+	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
+};
+
+static const struct token t_check[] = {
+	{ TOK_DOMAIN, "DOMAIN", PARSER_CHECK, t_check_from, NULL },
+	{ TOK_NOTOKEN, NULL, PARSER_NONE, NULL, NULL }
+};
+
 static const struct token t_main[] = {
+	{ TOK_KEYWORD, "check", PARSER_NONE, t_check,
+	    "run the federation checks of DOMAIN from this gateway" },
 	{ TOK_KEYWORD, "drain", PARSER_DRAIN, t_end,
 	    "flush the queues, close every leg and stop fedgated" },
+	{ TOK_KEYWORD, "flows", PARSER_FLOWS, t_end,
+	    "list the legs with their conntrack entries" },
 	{ TOK_KEYWORD, "help", PARSER_HELP, t_end, "show this list" },
 	{ TOK_KEYWORD, "kill", PARSER_NONE, t_kill, NULL },
 	{ TOK_KEYWORD, "log", PARSER_NONE, t_log, NULL },
@@ -115,6 +132,8 @@ static const struct token t_main[] = {
 	{ TOK_KEYWORD, "policy", PARSER_NONE, t_policy, NULL },
 	{ TOK_KEYWORD, "reload", PARSER_RELOAD, t_end,
 	    "re-read the configuration file" },
+	{ TOK_KEYWORD, "retry", PARSER_RETRY, t_domain,
+	    "forget the failures of the routes to DOMAIN: try again now" },
 	{ TOK_KEYWORD, "routes", PARSER_ROUTES, t_end,
 	    "list the routes and their queues" },
 	{ TOK_KEYWORD, "sessions", PARSER_SESSIONS, t_end,
@@ -372,8 +391,8 @@ parser_parse(int argc, char *argv[], struct parse_result *res, char *err,
 		}
 		if (t->type == TOK_LEVEL)
 			res->level = parser_level(argv[i]);
-		else if (t->type == TOK_DOMAIN)
-			res->domain = argv[i];
+		else if (t->type == TOK_DOMAIN && res->domain == NULL)
+			res->domain = argv[i];	/* check's from is not it */
 		else if (t->type == TOK_SESSION)
 			res->session = argv[i];
 		if (parser_append(res, t->type == TOK_KEYWORD ? t->keyword :

@@ -28,12 +28,15 @@ enum parser_action {
 	PARSER_KILL,		/* one leg, by id */
 	PARSER_KILL_DOMAIN,	/* every leg of a remote domain */
 	PARSER_DRAIN,
+	PARSER_RETRY,		/* clear the failure cache of a domain */
+	PARSER_FLOWS,
+	PARSER_CHECK,		/* federation checks of a domain */
 	PARSER_METRICS
 };
 
 struct parse_result {
 	enum parser_action	 action;
-	const char		*domain;	/* policy, kill --domain */
+	const char		*domain;	/* policy, kill --domain, retry, check */
 	const char		*session;	/* kill; both point into argv */
 	const char		*level;		/* PARSER_LOG_LEVEL_SET; a static name */
 	char			 line[CONTROL_LINE_MAX + 1]; /* wire command, no LF */

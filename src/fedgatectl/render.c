@@ -502,11 +502,36 @@ render_array(struct json_object *reply, const char *key, size_t *n)
 	return a;
 }
 
+/*
+ * How a leg came or went, in a cell: a transparent incoming leg's way in
+ * and original destination ("redirect>203.0.113.20:5269"); a public
+ * outgoing leg's discovery ("srv", "original", "route"); an internal
+ * outgoing leg's borrowed source ("from>203.0.113.20:41000"); else "-".
+ */
+static const char *
+render_via(struct json_object *o, char *buf, size_t len)
+{
+	char how[RENDER_CELL_MAX], orig[RENDER_CELL_MAX];
+
+	if (render_get(o, "transparent") != NULL) {
+		snprintf(buf, len, "%s>%s", render_text(o, "transparent", how,
+		    sizeof(how)), render_cell(o, "original", orig,
+		    sizeof(orig)));
+		return buf;
+	}
+	if (render_get(o, "source") != NULL) {
+		snprintf(buf, len, "from>%s", render_text(o, "source", orig,
+		    sizeof(orig)));
+		return buf;
+	}
+	return render_cell(o, "resolve", buf, len);
+}
+
 static void
 render_sessions(struct json_object *reply, FILE *out)
 {
-	enum { ID, FACE, DIR, LOCAL, REMOTE, PEER, STATE, TLS, AUTH, AGE, IN,
-	    OUT, QUEUE, NCOLS };
+	enum { ID, FACE, DIR, LOCAL, REMOTE, PEER, VIA, STATE, TLS, AUTH, AGE,
+	    IN, OUT, QUEUE, NCOLS };
 	struct render_table t = { .ncols = NCOLS };
 	size_t n;
 	struct json_object *list = render_array(reply, "sessions", &n);
@@ -516,8 +541,8 @@ render_sessions(struct json_object *reply, FILE *out)
 		return;
 	}
 	render_table_add(&t, (const char *const[]){ "ID", "FACE", "DIR",
-	    "LOCAL", "REMOTE", "PEER", "STATE", "TLS", "AUTH", "AGE", "IN",
-	    "OUT", "QUEUE" });
+	    "LOCAL", "REMOTE", "PEER", "VIA", "STATE", "TLS", "AUTH", "AGE",
+	    "IN", "OUT", "QUEUE" });
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *l = json_object_array_get_idx(list, i);
 		struct json_object *verify = render_get(l, "verify");
@@ -534,6 +559,7 @@ render_sessions(struct json_object *reply, FILE *out)
 		row[REMOTE] = render_cell(l, "remote", cells[REMOTE],
 		    RENDER_CELL_MAX);
 		row[PEER] = render_cell(l, "peer", cells[PEER], RENDER_CELL_MAX);
+		row[VIA] = render_via(l, cells[VIA], RENDER_CELL_MAX);
 		row[STATE] = render_cell(l, "state", cells[STATE],
 		    RENDER_CELL_MAX);
 		row[TLS] = render_tls(l, cells[TLS], RENDER_CELL_MAX);
@@ -551,11 +577,25 @@ render_sessions(struct json_object *reply, FILE *out)
 	render_table_flush(&t, out);
 }
 
+/* A route's failure cache: "3, retry in 12s", or "-". */
+static const char *
+render_failure(struct json_object *f, char *buf, size_t len)
+{
+	char age[32];
+
+	if (f == NULL)
+		return "-";
+	snprintf(buf, len, "%" PRIu64 ", retry in %s", render_u64(f,
+	    "failures"), render_age((render_u64(f, "retry_in_ms") + 999) /
+	    1000, age, sizeof(age)));
+	return buf;
+}
+
 static void
 render_routes(struct json_object *reply, FILE *out)
 {
 	enum { FACE, LOCAL, REMOTE, LEG, STATE, QUEUE, UNACKED, SENT, RESENT,
-	    BOUNCED, DROPPED, AGE, NCOLS };
+	    BOUNCED, DROPPED, AGE, FAILED, NCOLS };
 	struct render_table t = { .ncols = NCOLS };
 	size_t n;
 	struct json_object *list = render_array(reply, "routes", &n);
@@ -566,7 +606,7 @@ render_routes(struct json_object *reply, FILE *out)
 	}
 	render_table_add(&t, (const char *const[]){ "FACE", "LOCAL", "REMOTE",
 	    "LEG", "STATE", "QUEUE", "UNACKED", "SENT", "RESENT", "BOUNCED",
-	    "DROPPED", "AGE" });
+	    "DROPPED", "AGE", "FAILED" });
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *r = json_object_array_get_idx(list, i);
 		char cells[NCOLS][RENDER_CELL_MAX];
@@ -593,6 +633,104 @@ render_routes(struct json_object *reply, FILE *out)
 		    RENDER_CELL_MAX);
 		row[AGE] = render_age(render_u64(r, "age"), cells[AGE],
 		    RENDER_CELL_MAX);
+		row[FAILED] = render_failure(render_get(r, "failure"),
+		    cells[FAILED], RENDER_CELL_MAX);
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+	/* the cached reasons, one line each */
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *r = json_object_array_get_idx(list, i);
+		struct json_object *f = render_get(r, "failure");
+		char local[RENDER_CELL_MAX], remote[RENDER_CELL_MAX];
+		char cond[RENDER_CELL_MAX], text[RENDER_CELL_MAX];
+
+		if (f == NULL)
+			continue;
+		fprintf(out, "%s->%s: %s: %s\n",
+		    render_text(r, "local", local, sizeof(local)),
+		    render_text(r, "remote", remote, sizeof(remote)),
+		    render_text(f, "condition", cond, sizeof(cond)),
+		    render_text(f, "text", text, sizeof(text)));
+	}
+}
+
+/* retry: how many routes forgot their failures. */
+static void
+render_retry(struct json_object *reply, FILE *out)
+{
+	char domain[RENDER_CELL_MAX];
+	uint64_t n = render_u64(reply, "cleared");
+
+	fprintf(out, "%s: %" PRIu64 " route%s will try again at once\n",
+	    render_text(reply, "domain", domain, sizeof(domain)), n,
+	    n == 1 ? "" : "s");
+}
+
+/* "SRC -> DST" of the tuple at key of ct. */
+static const char *
+render_tuple(struct json_object *ct, const char *key, char *buf, size_t len)
+{
+	struct json_object *t = render_get(ct, key);
+	char src[RENDER_CELL_MAX], dst[RENDER_CELL_MAX];
+
+	if (t == NULL)
+		return "-";
+	snprintf(buf, len, "%s -> %s", render_text(t, "src", src, sizeof(src)),
+	    render_text(t, "dst", dst, sizeof(dst)));
+	return buf;
+}
+
+static void
+render_flows(struct json_object *reply, FILE *out)
+{
+	enum { ID, FACE, DIR, LOCAL, PEER, ORIG, REPLY, NAT, STATE, MARK,
+	    NCOLS };
+	struct render_table t = { .ncols = NCOLS };
+	size_t n;
+	struct json_object *list = render_array(reply, "flows", &n);
+
+	if (n == 0) {
+		fprintf(out, "no flows\n");
+		return;
+	}
+	render_table_add(&t, (const char *const[]){ "ID", "FACE", "DIR",
+	    "LOCAL", "PEER", "ORIGINAL", "REPLY", "NAT", "STATE", "MARK" });
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *f = json_object_array_get_idx(list, i);
+		struct json_object *ct = render_get(f, "conntrack");
+		char cells[NCOLS][RENDER_CELL_MAX];
+		const char *row[NCOLS];
+
+		row[ID] = render_cell(f, "id", cells[ID], RENDER_CELL_MAX);
+		row[FACE] = render_cell(f, "face", cells[FACE], RENDER_CELL_MAX);
+		if (render_get(f, "transparent") != NULL) {
+			/* "internal/redirect" */
+			strlcat(cells[FACE], "/", RENDER_CELL_MAX);
+			strlcat(cells[FACE], json_object_get_string(
+			    render_get(f, "transparent")), RENDER_CELL_MAX);
+		}
+		row[DIR] = render_cell(f, "direction", cells[DIR],
+		    RENDER_CELL_MAX);
+		row[LOCAL] = render_cell(f, "local", cells[LOCAL],
+		    RENDER_CELL_MAX);
+		row[PEER] = render_cell(f, "peer", cells[PEER], RENDER_CELL_MAX);
+		if (ct == NULL) {
+			row[ORIG] = render_cell(f, "note", cells[ORIG],
+			    RENDER_CELL_MAX);
+			row[REPLY] = row[NAT] = row[STATE] = row[MARK] = "-";
+		} else {
+			row[ORIG] = render_tuple(ct, "original", cells[ORIG],
+			    RENDER_CELL_MAX);
+			row[REPLY] = render_tuple(ct, "reply", cells[REPLY],
+			    RENDER_CELL_MAX);
+			row[NAT] = render_cell(ct, "nat", cells[NAT],
+			    RENDER_CELL_MAX);
+			row[STATE] = render_cell(ct, "state", cells[STATE],
+			    RENDER_CELL_MAX);
+			row[MARK] = render_cell(ct, "mark", cells[MARK],
+			    RENDER_CELL_MAX);
+		}
 		render_table_add(&t, row);
 	}
 	render_table_flush(&t, out);
@@ -652,10 +790,60 @@ render_metrics(struct json_object *reply, FILE *out)
 		    (size_t)json_object_get_string_len(text), out);
 }
 
+/*
+ * check: one line per step, "verdict  step  subject  reason", aligned,
+ * then whether federation would work.
+ */
+static void
+render_check(struct json_object *reply, FILE *out)
+{
+	static const char *const keys[] = { "verdict", "step", "subject",
+	    "reason" };
+	struct json_object *steps, *s;
+	struct render_table t = { .ncols = nitems(keys) };
+	char cells[nitems(keys)][RENDER_CELL_MAX], dom[RENDER_CELL_MAX];
+	char works[16];
+	const char *row[nitems(keys)];
+	size_t count;
+
+	steps = render_array(reply, "steps", &count);
+	for (size_t i = 0; i < count; i++) {
+		s = json_object_array_get_idx(steps, i);
+		for (size_t c = 0; c < nitems(keys); c++)
+			row[c] = render_text(s, keys[c], cells[c],
+			    sizeof(cells[c]));
+		render_table_add(&t, row);
+	}
+	render_table_flush(&t, out);
+	if (render_u64(reply, "dropped") > 0)
+		fprintf(out, "(%" PRIu64 " more steps not shown: the report "
+		    "is bounded)\n", render_u64(reply, "dropped"));
+	fprintf(out, "federation with %s would work: %s (%" PRIu64 " ms)\n",
+	    render_text(reply, "domain", dom, sizeof(dom)),
+	    render_text(reply, "works", works, sizeof(works)),
+	    render_u64(reply, "elapsed_ms"));
+}
+
+int
+render_check_status(struct json_object *reply)
+{
+	struct json_object *ok = render_get(reply, "ok");
+	struct json_object *works = render_get(reply, "works");
+	const char *w;
+
+	if (ok == NULL || !json_object_is_type(ok, json_type_boolean) ||
+	    !json_object_get_boolean(ok) || works == NULL ||
+	    !json_object_is_type(works, json_type_string))
+		return 2;
+	w = json_object_get_string(works);
+	return strcmp(w, "yes") == 0 ? 0 : strcmp(w, "no") == 0 ? 1 : 2;
+}
+
 static const struct {
 	enum parser_action	 action;
 	void			(*render)(struct json_object *, FILE *);
 } render_actions[] = {
+	{ PARSER_CHECK, render_check },
 	{ PARSER_STATUS, render_status },
 	{ PARSER_POLICY_CHECK, render_policy_check },
 	{ PARSER_POLICY_LIST, render_policy_list },
@@ -671,6 +859,8 @@ static const struct {
 	{ PARSER_KILL_DOMAIN, render_kill },
 	{ PARSER_DRAIN, render_drain },
 	{ PARSER_METRICS, render_metrics },
+	{ PARSER_RETRY, render_retry },
+	{ PARSER_FLOWS, render_flows },
 };
 
 /*

@@ -20,4 +20,11 @@ struct json_object;
 int	render_reply(enum parser_action action, struct json_object *reply,
 	    FILE *out, FILE *err);
 
+/*
+ * The exit status of a check reply: 0 when federation would work ("works":
+ * "yes"), 1 when it would not ("no"), 2 when it cannot tell ("unknown") or
+ * the reply is an error.
+ */
+int	render_check_status(struct json_object *reply);
+
 #endif

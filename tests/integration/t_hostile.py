@@ -190,9 +190,10 @@ except PeerError as e:
 try:
     base = auth_srv.connections
     p = opened()
-    for i in range(200):
-        p.send("<db:result from='remote.example' to='corp.example'>bad%d"
-               "</db:result>" % i)
+    # In one write: fedgated ends the stream after the second, and a
+    # write after its close would be reset.
+    p.send("".join("<db:result from='remote.example' to='corp.example'>"
+                   "bad%d</db:result>" % i for i in range(200)))
     answers = []
     cond = None
     for _ in range(10):

@@ -38,6 +38,7 @@ dialback secret "%s"
 listen public on 127.0.0.1 port %d
 listen internal on 127.0.0.1 port %d
 timeout connect 2s
+timeout backoff 60s
 domain "corp.example" {
 	upstream "127.0.0.1" port %d
 	internal-name "corp.internal"
@@ -129,6 +130,40 @@ try:
     tap.ok(fg.wait_log("presence", 5) and "dropped" in fg.log_text(),
            "the presence is not bounced; its drop is logged",
            [l for l in fg.log_text().splitlines() if "route" in l][-5:])
+
+    # The failure is cached: the next stanza bounces at once, no new leg.
+    attempts = lambda: fg.log_text().count(
+        "out public corp.example->unreachable.example: connecting")
+    before = attempts()
+    p.send("<message from='alice@corp.internal' to='x@unreachable.example'"
+           " id='u2'><body>again</body></message>")
+    tap.ok(wait_until(lambda: internal_inbox.by_id("u2"), 10),
+           "the next message bounces too")
+    b = internal_inbox.by_id("u2")
+    text = b[0].find("error").find("text") if b else None
+    tap.ok(text is not None and "(cached: no new attempt for" in text.text,
+           "with the cached reason", b)
+    tap.ok(attempts() == before, "and no new connection was tried",
+           "%d then %d" % (before, attempts()))
+    r = [x for x in fg.ctl_json("routes")["routes"]
+         if x["remote"] == "unreachable.example"]
+    tap.ok(r and r[0]["failure"] is not None and
+           r[0]["failure"]["failures"] == 1 and
+           r[0]["failure"]["retry_in_ms"] > 0 and
+           r[0]["failure"]["condition"] == "remote-server-not-found",
+           "fedgatectl routes shows the failure cache", r)
+    rc, out, err = fg.ctl("routes")
+    tap.ok("FAILED" in out and "1, retry in" in out and
+           "corp.example->unreachable.example: remote-server-not-found" in out,
+           "and says it in text", out)
+    rc, out, err = fg.ctl("retry", "unreachable.example")
+    tap.ok("1 route will try again at once" in out, "fedgatectl retry "
+           "clears it", out + err)
+    p.send("<message from='alice@corp.internal' to='x@unreachable.example'"
+           " id='u3'><body>once more</body></message>")
+    tap.ok(wait_until(lambda: internal_inbox.by_id("u3"), 10) and
+           attempts() > before, "after it a new connection is tried",
+           "%d then %d" % (before, attempts()))
     p.close()
 except PeerError as e:
     tap.ok(False, "bounce flow", "%s\n%s" % (e, fg.log_text()[-4000:]))

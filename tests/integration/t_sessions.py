@@ -254,13 +254,15 @@ CANNED = {"ok": True, "command": "sessions", "sessions": [
      "local": "corp.example", "remote": "", "peer": "192.0.2.7:41000",
      "state": "wait-header", "tls": "TLSv1.3 TLS_AES_256_GCM_SHA384",
      "auth": "none", "domains": [], "age": 3725, "stanzas_in": 0,
-     "stanzas_out": 0, "bytes_in": 5, "bytes_out": 0, "queue": None},
+     "stanzas_out": 0, "bytes_in": 5, "bytes_out": 0, "queue": None,
+     "transparent": "redirect", "original": "203.0.113.20:5269"},
     {"id": 13, "face": "public", "direction": "out", "verify": True,
      "local": "corp.example", "remote": "remote.example",
      "peer": "[2001:db8::1]:5269", "state": "dialback",
      "tls": "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256", "auth": "none",
      "domains": [], "age": 90061, "stanzas_in": 2, "stanzas_out": 1500,
-     "bytes_in": 1536, "bytes_out": 5 * 1024 * 1024, "queue": 4}]}
+     "bytes_in": 1536, "bytes_out": 5 * 1024 * 1024, "queue": 4,
+     "transparent": None, "original": None, "resolve": "srv"}]}
 
 
 def fake_daemon(path, reply):
@@ -285,16 +287,21 @@ t = fake_daemon(fake, CANNED)
 rc, out, err = fg.ctl("-s", fake, "sessions", check=False)  # the last -s
 t.join(5)
 rows = [line.split() for line in out.splitlines()]
-tap.ok(rc == 0 and len(rows) == 3 and all(len(r) == 13 for r in rows),
+tap.ok(rc == 0 and len(rows) == 3 and all(len(r) == 14 for r in rows),
        "every cell of a sessions line is one word", out + err)
 if len(rows) == 3:
-    tap.ok(rows[1][4] == "-" and rows[1][7] == "1.3/AES_256_GCM" and
-           rows[1][9] == "1h2m" and rows[1][12] == "-",
+    tap.ok(rows[1][4] == "-" and rows[1][8] == "1.3/AES_256_GCM" and
+           rows[1][10] == "1h2m" and rows[1][13] == "-",
            "unknown remote and no queue are -, TLS and age are short",
            out)
     tap.ok(rows[2][2] == "verify" and
-           rows[2][7] == "1.2/ECDHE-RSA-AES128-GCM" and
-           rows[2][9] == "1d1h" and rows[2][10] == "2/1.5k" and
-           rows[2][11] == "1500/5.0M" and rows[2][12] == "4",
+           rows[2][8] == "1.2/ECDHE-RSA-AES128-GCM" and
+           rows[2][10] == "1d1h" and rows[2][11] == "2/1.5k" and
+           rows[2][12] == "1500/5.0M" and rows[2][13] == "4",
            "a verification leg, stanzas/bytes and days", out)
+    tap.ok(rows[0][6] == "VIA" and
+           rows[1][6] == "redirect>203.0.113.20:5269" and
+           rows[2][6] == "srv",
+           "VIA: a transparent leg's original destination, an outgoing "
+           "leg's resolution", out)
 sys.exit(tap.done())

@@ -4,7 +4,8 @@
 #
 # Real XMPP servers (Debian's prosody), dnsmasq and scripted clients run in
 # network namespaces that the test creates and deletes itself; nothing is sent
-# outside them (documentation address ranges only, no default routes).
+# outside them (documentation address ranges only; the only default route,
+# in the transparent topology, points at the run's own DMZ namespace).
 # Every wait is bounded; every process is started in the background by a
 # helper, recorded, and stopped by PID; every namespace and /etc/netns entry
 # is removed by the EXIT trap, also on failure and on SIGTERM/SIGINT.
@@ -846,6 +847,33 @@ sys.exit(0 if any(all(matches(l, c) for c in sys.argv[1:]) for l in legs) else 1
 ' "$@"
 }
 
+# fgctl_has_flow KEY=VALUE|KEY!=VALUE...: one entry of `fedgatectl -j
+# flows` matches every condition, as fgctl_has_session; a KEY may name a
+# field of the entry's conntrack object with a dotted path
+# (conntrack.nat=redirect, conntrack.original.dst=203.0.113.20:5269).
+fgctl_has_flow() {
+	fgctl -j flows | "$PYTHON" -c '
+import json, sys
+
+def text(v):
+    return json.dumps(v) if isinstance(v, bool) or v is None else str(v)
+
+def get(o, path):
+    for k in path.split("."):
+        o = o.get(k) if isinstance(o, dict) else None
+    return o
+
+def matches(f, cond):
+    neg = "!=" in cond
+    key, val = cond.split("!=" if neg else "=", 1)
+    v = text(get(f, key))
+    return v != val if neg else v == val
+
+fs = json.load(sys.stdin).get("flows") or []
+sys.exit(0 if any(all(matches(f, c) for c in sys.argv[1:]) for f in fs) else 1)
+' "$@"
+}
+
 # fgctl_route_acked LOCAL REMOTE: the route LOCAL -> REMOTE (as written on
 # its outgoing leg) has had stanzas acknowledged by the real server behind
 # it (XEP-0198 or XEP-0199) and has none waiting for that.
@@ -995,4 +1023,87 @@ domain "corp.example" {
 	key "$(key_path corp.example ca)"
 }
 CONF
+}
+
+# ------------------------------------------------------------------ transparent topology
+
+# Where fedgated's transparent listener is, in topo_transparent.
+TRANSPARENT_PORT=15269
+
+# topo_transparent: the shape of transparent mode (README.md, "The
+# transparent topology"). Outside: dnsout and remote, as in topo_fedgate.
+# The DMZ is the inside's gateway: corp's default route is $DMZ_INT and
+# the DMZ forwards (ip_forward=1); corp resolves through the public DNS
+# ($OUT_DNS), as every host does: no split horizon, nothing inside knows
+# fedgated. The DMZ's firewall (nftables table "lab") forwards only the
+# inside's DNS, with source NAT to $DMZ_PUB (the outside has no route
+# inside); its outbound 5269 is diverted by topo_transparent_nft.
+topo_transparent() {
+	switch_add sw-out && switch_add sw-in || return 1
+	for _th in dnsout remote dmz corp; do
+		ns_add "$_th" || return 1
+	done
+	ns_attach dnsout sw-out eth0 "$OUT_DNS/24" &&
+	ns_attach remote sw-out eth0 "$REMOTE_ADDR/24" &&
+	ns_attach dmz sw-out eth0 "$DMZ_PUB/24" &&
+	ns_attach dmz sw-in eth1 "$DMZ_INT/24" &&
+	ns_attach corp sw-in eth0 "$CORP_ADDR/24" || return 1
+	ns_exec corp ip route add default via "$DMZ_INT" || return 1
+	ns_exec dmz sysctl -qw net.ipv4.ip_forward=1 || return 1
+	ns_exec dmz nft -f - <<NFT || return 1
+table ip lab {
+	chain through {
+		type filter hook forward priority filter; policy drop;
+		ct state established,related accept
+		iifname "eth1" oifname "eth0" meta l4proto { tcp, udp } th dport 53 accept
+	}
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		ip saddr 192.0.2.0/24 oifname "eth0" masquerade
+	}
+}
+NFT
+	for _th in remote dmz corp; do
+		ns_resolver "$_th" "$OUT_DNS" || return 1
+	done
+}
+
+# topo_transparent_dns: the public DNS, the only one: corp.example ->
+# gw.corp.example ($DMZ_PUB):5269, remote.example -> its own server.
+topo_transparent_dns() {
+	dns_start out dnsout "$OUT_DNS" \
+	    srv=corp.example,gw.corp.example,5269 host=gw.corp.example,$DMZ_PUB \
+	    srv=remote.example,xmpp.remote.example,5269 \
+	    host=xmpp.remote.example,$REMOTE_ADDR
+}
+
+# topo_transparent_nft redirect|tproxy: divert the inside's outbound TCP
+# 5269 in the DMZ to fedgated's transparent listener ($DMZ_INT,
+# $TRANSPARENT_PORT) with contrib/nftables-MODE.nft as shipped (only its
+# port definition set); tproxy adds the policy routing it needs. Replaces
+# what an earlier call (or topo_upstream_transparent_nft) loaded.
+topo_transparent_nft() {
+	ns_exec dmz nft delete table inet fedgate 2>/dev/null
+	ns_exec dmz nft delete table inet fedgate_upstream 2>/dev/null
+	ns_exec dmz ip rule del fwmark 1 lookup 100 2>/dev/null
+	ns_exec dmz ip route flush table 100 2>/dev/null
+	sed "s/^define fedgated_port = [0-9]*/define fedgated_port = $TRANSPARENT_PORT/" \
+	    "$top_srcdir/contrib/nftables-$1.nft" >"$FG_TMP/nftables-$1.nft" &&
+	    ns_exec dmz nft -f "$FG_TMP/nftables-$1.nft" || return 1
+	[ "$1" = tproxy ] || return 0
+	ns_exec dmz ip rule add fwmark 1 lookup 100 &&
+	    ns_exec dmz ip route add local 0.0.0.0/0 dev lo table 100
+}
+
+# topo_upstream_transparent_nft: let fedgated's connections to the internal
+# server from remote addresses (upstream ... transparent) get their answers:
+# contrib/nftables-upstream-transparent.nft as shipped, and its policy
+# routing (kept if topo_transparent_nft tproxy added it already).
+topo_upstream_transparent_nft() {
+	ns_exec dmz nft -f "$top_srcdir/contrib/nftables-upstream-transparent.nft" ||
+	    return 1
+	ns_exec dmz ip rule show | grep -q 'fwmark 0x1 lookup 100' ||
+	    ns_exec dmz ip rule add fwmark 1 lookup 100 || return 1
+	ns_exec dmz ip route show table 100 | grep -q '^local default' ||
+	    ns_exec dmz ip route add local 0.0.0.0/0 dev lo table 100
 }

@@ -859,11 +859,11 @@ test_unsupported(void **state)
 		const char	*keyword;
 		int		 line;
 	} uses[] = {
-		{ "proxy-protocol", 2 }, { "transparent", 2 },
+		{ "proxy-protocol", 2 },
 		{ "proxy-protocol", 6 }, { "listen", 6 },
-		{ "listen", 7 }, { "transparent", 7 },
+		{ "listen", 7 },
 		{ "metrics", 8 }, { "tls ca-file", 9 }, { "tls ca-path", 10 },
-		{ "resolve original", 12 }, { "dane", 12 }, { "route", 12 },
+		{ "dane", 12 }, { "route", 12 },
 		{ "limit rate", 13 },
 	};
 	struct config *c = load_good(text);

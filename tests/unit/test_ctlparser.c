@@ -46,10 +46,15 @@ static const struct {
 	{ "st", PARSER_STATUS, "status", NULL, NULL, NULL },
 	{ "help", PARSER_HELP, "help", NULL, NULL, NULL },
 	{ "reload", PARSER_RELOAD, "reload", NULL, NULL, NULL },
-	{ "re", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "rel", PARSER_RELOAD, "reload", NULL, NULL, NULL },
+	{ "retry Dead.Example", PARSER_RETRY, "retry Dead.Example",
+	    "Dead.Example", NULL, NULL },
+	{ "ret dead.example", PARSER_RETRY, "retry dead.example",
+	    "dead.example", NULL, NULL },
 	{ "routes", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "ro", PARSER_ROUTES, "routes", NULL, NULL, NULL },
 	{ "sessions", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
+	{ "flows", PARSER_FLOWS, "flows", NULL, NULL, NULL },
 	{ "se", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
 	{ "drain", PARSER_DRAIN, "drain", NULL, NULL, NULL },
 	{ "metrics", PARSER_METRICS, "metrics", NULL, NULL, NULL },
@@ -61,6 +66,11 @@ static const struct {
 	    "kill 9223372036854775807", NULL, NULL, "9223372036854775807" },
 	{ "kill --domain remote.example", PARSER_KILL_DOMAIN,
 	    "kill --domain remote.example", "remote.example", NULL, NULL },
+	{ "check remote.example", PARSER_CHECK, "check remote.example",
+	    "remote.example", NULL, NULL },
+	{ "c remote.example fr corp.example", PARSER_CHECK,
+	    "check remote.example from corp.example", "remote.example", NULL,
+	    NULL },
 	{ "kill --dom Remote.Example", PARSER_KILL_DOMAIN,
 	    "kill --domain Remote.Example", "Remote.Example", NULL, NULL },
 	{ "kill - remote.example", PARSER_KILL_DOMAIN,
@@ -109,9 +119,13 @@ static const struct {
 	{ "frobnicate", "unknown command \"frobnicate\"" },
 	{ "statusx", "unknown command \"statusx\"" },
 	/* Keywords that share a first letter: a prefix must tell them apart. */
-	{ "r", "\"r\" is ambiguous: reload or routes" },
+	{ "r", "\"r\" is ambiguous: reload, retry or routes" },
+	{ "re", "\"re\" is ambiguous: reload or retry" },
+	{ "retry", "retry: missing DOMAIN" },
+	{ "retry a.example b.example",
+	    "retry a.example: unexpected \"b.example\"" },
 	{ "s", "\"s\" is ambiguous: sessions or status" },
-	{ "r now", "\"r\" is ambiguous: reload or routes" },
+	{ "r now", "\"r\" is ambiguous: reload, retry or routes" },
 	{ "sessions all", "sessions: unexpected \"all\"" },
 	{ "routes x", "routes: unexpected \"x\"" },
 	{ "drain now", "drain: unexpected \"now\"" },
@@ -125,6 +139,10 @@ static const struct {
 	    "kill: invalid session \"12345678901234567890\" " BAD_ID },
 	{ "kill 4 5", "kill 4: unexpected \"5\"" },
 	{ "kill --domain", "kill --domain: missing DOMAIN" },
+	{ "check", "check: missing DOMAIN" },
+	{ "check a.example from", "check a.example from: missing DOMAIN" },
+	{ "check a.example to b.example",
+	    "check a.example: unknown word \"to\", expected from" },
 	{ "kill --domain a.example b.example",
 	    "kill --domain a.example: unexpected \"b.example\"" },
 	{ "status now", "status: unexpected \"now\"" },
@@ -255,7 +273,8 @@ test_help_lists_commands(void **state)
 	static const char *const commands[] = {
 		"help", "status", "reload", "policy list", "policy check DOMAIN",
 		"log level", "log level LEVEL", "sessions", "routes",
-		"kill SESSION", "kill --domain DOMAIN", "drain",
+		"kill SESSION", "kill --domain DOMAIN", "drain", "flows",
+		"check DOMAIN", "check DOMAIN from DOMAIN",
 	};
 	char *text = help_text(), *all, needle[64];
 
@@ -331,7 +350,7 @@ test_help_parses_back(void **state)
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 17);
+	assert_int_equal(n, 21);
 	free(text);
 }
 

@@ -57,6 +57,7 @@ static struct {
 	struct leg	 legs[FAKE_LEGS];
 	int		 nlegs;
 	int		 connects;		/* leg_connect() calls */
+	uint64_t	 cause;			/* of the last one */
 	bool		 connect_fails;
 	bool		 connect_gone;		/* fails inside leg_connect() */
 	struct {
@@ -68,11 +69,12 @@ static struct {
 
 struct leg *
 leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote)
+    const char *remote, uint64_t cause)
 {
 	struct leg *l;
 
 	fake.connects++;
+	fake.cause = cause;
 	if (fake.connect_fails || fake.nlegs == FAKE_LEGS)
 		return NULL;
 	l = &fake.legs[fake.nlegs++];
@@ -356,6 +358,29 @@ test_get_find_or_create(void **state)
 /*
  * Sending
  */
+
+/* The leg is started for the incoming leg of the first stanza queued. */
+static void
+test_leg_cause(void **state)
+{
+	struct route *r = route_get(INT, R, L);
+	struct route_origin o = origin("message", "chat", "c1");
+	struct leg *l;
+
+	o.leg_id = 42;
+	assert_int_equal(route_send(r, "<message id='c1'/>", 18, &o), 0);
+	assert_int_equal(fake.connects, 1);
+	assert_int_equal(fake.cause, 42);
+	o.leg_id = 43;
+	assert_int_equal(route_send(r, "<message id='c2'/>", 18, &o), 0);
+	assert_int_equal(fake.connects, 1);	/* the same leg, still 42's */
+	assert_non_null(l = fake_leg(INT, R, L));
+	/* The leg fails (the queue is bounced): the next leg is for the
+	 * incoming leg of the stanza that asks for it. */
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "test");
+	assert_int_equal(route_send(r, "<message id='c3'/>", 18, &o), 0);
+	assert_int_equal(fake.cause, 43);
+}
 
 static void
 test_direct_send_when_ready(void **state)
@@ -716,6 +741,93 @@ test_write_failure_bounces(void **state)
 }
 
 /*
+ * The failure cache: after a leg fails before it is ready, no new leg
+ * until the backoff ends; stanzas bounce with the cached reason. A ready
+ * leg, a retry or an authenticated incoming stream clears it.
+ */
+static void
+test_failure_cache(void **state)
+{
+	struct config c;
+	struct route *r, *back;
+	struct route_info i;
+	struct leg *l, *lb;
+
+	memset(&c, 0, sizeof(c));
+	c.limits.queue = 4;
+	c.timeouts.idle = 60000;
+	c.timeouts.backoff = 60000;	/* long: the test never waits */
+	c.timeouts.backoff_max = 600000;
+	route_configure(&c);
+	/* answers to R go out on a ready leg of the reverse route */
+	back = route_get(PUB, L, R);
+	assert_int_equal(send_msg(back, "0"), 0);
+	lb = fake_leg(PUB, L, R);
+	lb->ready = true;
+	route_leg_ready(back, lb);
+
+	r = route_get(INT, R, L);
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT,
+	    "connect timed out");
+	assert_int_equal(fake.connects, 2);
+	i = info_of("internal", R, L);
+	assert_int_equal(i.failures, 1);
+	assert_true(i.retry_in_ms > 60000 * 3 / 4 - 1000 &&
+	    i.retry_in_ms <= 60000 * 5 / 4);
+	assert_string_equal(i.fail_text, "connect timed out");
+	assert_int_equal(i.bounced, 1);
+
+	/* in backoff: bounced at once with the cached reason, no leg */
+	assert_int_equal(send_msg(r, "2"), -1);
+	assert_int_equal(fake.connects, 2);
+	assert_int_equal(info_of("internal", R, L).bounced, 2);
+	assert_non_null(strstr(fake.sent[fake.nsent - 1].data,
+	    "<remote-server-timeout"));
+	assert_non_null(strstr(fake.sent[fake.nsent - 1].data,
+	    "connect timed out (cached: no new attempt for "));
+
+	/* fedgatectl retry: a new leg at once */
+	assert_int_equal(route_retry("other.example"), 0);
+	assert_int_equal(route_retry(L), 1);
+	assert_int_equal(info_of("internal", R, L).failures, 0);
+	assert_int_equal(send_msg(r, "3"), 0);
+	assert_int_equal(fake.connects, 3);
+
+	/* a second failure in a row doubles the backoff */
+	l = fake_leg(INT, R, L);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
+	route_retry(L);
+	assert_int_equal(send_msg(r, "4"), 0);
+	l = fake_leg(INT, R, L);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
+	i = info_of("internal", R, L);
+	assert_int_equal(i.failures, 1);	/* the retry had cleared it */
+	assert_string_equal(i.fail_text, "remote-server-not-found");
+
+	/* an incoming stream of that domain authenticates: cleared */
+	route_remote_authenticated(PUB, L);	/* another face: kept */
+	assert_int_equal(info_of("internal", R, L).failures, 1);
+	route_remote_authenticated(INT, L);
+	assert_int_equal(info_of("internal", R, L).failures, 0);
+
+	/* a ready leg clears it too */
+	assert_int_equal(send_msg(r, "5"), 0);
+	l = fake_leg(INT, R, L);
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
+	route_retry(L);
+	assert_int_equal(send_msg(r, "6"), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = true;
+	route_leg_ready(r, l);
+	assert_int_equal(info_of("internal", R, L).failures, 0);
+	/* a leg that was ready and resets is not a failure */
+	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, "reset");
+	assert_int_equal(info_of("internal", R, L).failures, 0);
+}
+
+/*
  * Acknowledgements: kept until acknowledged, sent again once on a new leg
  * after a reset, bounced after that; pings where the leg has no XEP-0198.
  */
@@ -809,6 +921,13 @@ test_acks_by_ping(void **state)
 	assert_int_equal(info_of("internal", R, L).acked, 1);
 	assert_true(route_ack(INT, R, L, id, "result"));  /* late: taken */
 	assert_int_equal(route_queued(), 0);
+	/* another fedgated's ping answer: taken (not relayed), never an
+	 * acknowledgement of ours */
+	assert_int_equal(send_msg(r, "2"), 0);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
+	assert_true(route_ack(INT, R, L, "fedgate-ack-00000000-2", "result"));
+	assert_true(strncmp(id, "fedgate-ack-00000000-", 21) != 0);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
 }
 
 /*
@@ -1016,6 +1135,8 @@ main(void)
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_send_when_ready,
 		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_leg_cause,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_queue_then_flush_in_order,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiters_woken,
@@ -1029,6 +1150,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_no_leg_bounces_and_stops,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_gone_inside_connect,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_cache,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_failure_bounces,
 		    setup, teardown),
