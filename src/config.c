@@ -38,7 +38,6 @@
  */
 static const char *const config_unsupported_keywords[] = {
 	"dane",			/* dane yes: TLSA checks */
-	"metrics",		/* the HTTP metrics endpoint */
 };
 
 #define CONFIG_SECRET_FILE_MAX	4096
@@ -254,6 +253,9 @@ config_free(struct config *c)
 	free(c->control_group);
 	free(c->metrics_host);
 	free(c->metrics_origin.file);
+	for (size_t i = 0; i < c->nmetrics_domains; i++)
+		free(c->metrics_domains[i]);
+	free(c->metrics_domains);
 	free(c->ca_file);
 	free(c->ca_path);
 	free(c->resolver);

@@ -41,6 +41,7 @@ struct bundle;
 #define CONFIG_DEFAULT_METRICS_PORT 9269
 #define CONFIG_DEFAULT_RESOLVER_PORT 53
 #define CONFIG_SECRET_MIN	16	/* least bytes of a dialback secret */
+#define CONFIG_METRICS_DOMAINS_MAX 256	/* names in metrics domains */
 
 /* Where a setting was written, for messages ("fedgated.conf:12"). */
 struct config_origin {
@@ -216,6 +217,8 @@ struct config {
 	char			*metrics_host;
 	uint16_t		 metrics_port;
 	struct config_origin	 metrics_origin;
+	char			**metrics_domains; /* normalised; their own label */
+	size_t			 nmetrics_domains;
 
 	/* dialback */
 	char			*dialback_secret; /* NUL-terminated secret bytes */

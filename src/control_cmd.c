@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <json.h>
 
 #include "check.h"
@@ -31,6 +32,7 @@
 #include "jid.h"
 #include "leg.h"
 #include "log.h"
+#include "metrics_http.h"
 #include "policy.h"
 #include "route.h"
 #include "util.h"
@@ -65,6 +67,8 @@ static int control_cmd_kill_domain(struct control_client *,
     struct json_object *, int, char **);
 static int control_cmd_drain(struct control_client *, struct json_object *,
     int, char **);
+static int control_cmd_metrics(struct control_client *, struct json_object *,
+    int, char **);
 static int control_cmd_check(struct control_client *, struct json_object *,
     int, char **);
 static int control_cmd_flows(struct control_client *, struct json_object *,
@@ -79,6 +83,8 @@ const struct control_command control_commands[] = {
 	    "list the legs (S2S connections), one entry each" },
 	{ "routes", "", 0, 0, CONTROL_READ, control_cmd_routes,
 	    "list the routes and their queues" },
+	{ "metrics", "", 0, 0, CONTROL_READ, control_cmd_metrics,
+	    "the counters, in the Prometheus text format" },
 	{ "retry", "DOMAIN", 1, 1, CONTROL_WRITE, control_cmd_retry,
 	    "forget the failures of the routes to DOMAIN: try again now" },
 	{ "flows", "", 0, 0, CONTROL_READ, control_cmd_flows,
@@ -823,6 +829,26 @@ control_cmd_drain(struct control_client *cc, struct json_object *reply,
 	daemon_stop(d, "drain requested from the control socket");
 	json_object_object_add(reply, "state",
 	    json_object_new_string(daemon_state_name(daemon_state(d))));
+	return 0;
+}
+
+/* The exposition, as GET /metrics serves it, in "text". */
+static int
+control_cmd_metrics(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	struct evbuffer *buf = evbuffer_new();
+	struct json_object *text = NULL;
+	size_t len;
+
+	if (buf != NULL && metrics_http_render(buf) == 0 &&
+	    (len = evbuffer_get_length(buf)) <= INT_MAX)
+		text = json_object_new_string_len(
+		    (const char *)evbuffer_pullup(buf, -1), (int)len);
+	evbuffer_free(buf);
+	if (text == NULL)
+		return control_error(reply, "out of memory");
+	json_object_object_add(reply, "text", text);
 	return 0;
 }
 

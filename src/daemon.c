@@ -30,6 +30,8 @@
 #include "leg.h"
 #include "listener.h"
 #include "log.h"
+#include "metrics.h"
+#include "metrics_http.h"
 #include "policy.h"
 #include "priv.h"
 #include "state.h"
@@ -45,6 +47,7 @@ struct daemon_listener {
 	enum config_face	 face;
 	bool			 direct_tls;
 	bool			 proxy;		/* PROXY v2 header first */
+	int			 metrics_id;	/* metrics_listener_add() */
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
 
@@ -56,6 +59,7 @@ struct daemon {
 	int64_t			 started;	/* wall clock, seconds */
 	unsigned		 reloads;
 	struct control		*control;
+	struct metrics_http	*metrics;	/* or NULL: not configured */
 	struct daemon_listeners	 listeners;
 	unsigned		 nlisteners;
 	struct tls		*tls;		/* certificates of the config */
@@ -119,6 +123,7 @@ daemon_free(struct daemon *d)
 	if (d == NULL)
 		return;
 	control_free(d->control);
+	metrics_http_free(d->metrics);
 	while ((dl = TAILQ_FIRST(&d->listeners)) != NULL) {
 		TAILQ_REMOVE(&d->listeners, dl, entry);
 		listener_free(dl->listener);
@@ -130,6 +135,7 @@ daemon_free(struct daemon *d)
 	leg_env_set(NULL, NULL);
 	tls_free(d->tls);
 	resolve_free(d->resolve);
+	metrics_reset();
 	config_unref(d->config);
 	free(d->config_path);
 	free(d);
@@ -295,6 +301,7 @@ daemon_accept(struct listener *l, int fd, const struct listener_peer *peer,
 {
 	struct daemon_listener *dl = arg;
 
+	metrics_connection(dl->metrics_id);
 	if (dl->face == CONFIG_FACE_TRANSPARENT)
 		daemon_accept_transparent(dl, fd, peer);
 	else
@@ -341,12 +348,36 @@ daemon_bind_listeners(struct daemon *d)
 		}
 		TAILQ_INSERT_TAIL(&d->listeners, dl, entry);
 		d->nlisteners++;
+		dl->metrics_id = metrics_listener_add(
+		    listener_address(dl->listener), cl->face);
 		log_info("listening on %s (%s%s%s)",
 		    listener_address(dl->listener), config_face_name(cl->face),
 		    cl->direct_tls ? ", direct TLS" : "",
 		    cl->proxy_protocol ? ", PROXY v2 header first" : "");
 	}
 	daemon_configure_listeners(d);
+	return 0;
+}
+
+/* Bind the metrics endpoint, if configured. 0, or -1 after logging. */
+static int
+daemon_bind_metrics(struct daemon *d)
+{
+	const struct config *c = d->config;
+	char err[256];
+
+	if (c->metrics_host == NULL)
+		return 0;
+	d->metrics = metrics_http_new(d->base, c->metrics_host,
+	    c->metrics_port, err, sizeof(err));
+	if (d->metrics == NULL) {
+		log_warnx("%s:%d: metrics listen on %s port %u: %s",
+		    c->metrics_origin.file, c->metrics_origin.line,
+		    c->metrics_host, c->metrics_port, err);
+		return -1;
+	}
+	log_info("metrics on http://%s/metrics",
+	    metrics_http_address(d->metrics));
 	return 0;
 }
 
@@ -368,7 +399,8 @@ daemon_bind(struct daemon *d)
 	leg_env_set(d->config, d->tls);
 	route_init(d->base);
 	route_configure(c);
-	if (daemon_bind_listeners(d) == -1)
+	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1 ||
+	    daemon_bind_metrics(d) == -1)
 		return -1;
 	d->control = control_new(d, c->control_path, c->control_mode,
 	    c->control_group);
@@ -395,6 +427,8 @@ daemon_run(struct daemon *d)
 		fatalx("cannot listen on control socket %s",
 		    d->config->control_path);
 	daemon_enable_listeners(d, true);
+	if (d->metrics != NULL)
+		metrics_http_enable(d->metrics, 1);
 	daemon_enter_state(d, DAEMON_RUNNING);
 	log_info("fedgated %s running: config %s, control %s", PACKAGE_VERSION,
 	    d->config_path, d->config->control_path);
@@ -421,6 +455,9 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 	if (daemon_str_changed(old->user, new->user) ||
 	    daemon_str_changed(old->group, new->group))
 		log_warnx("reload: user or group change %s", what);
+	if (daemon_str_changed(old->metrics_host, new->metrics_host) ||
+	    old->metrics_port != new->metrics_port)
+		log_warnx("reload: metrics listen change %s", what);
 	if (daemon_str_changed(old->pid_file, new->pid_file))
 		log_warnx("reload: pid-file change %s", what);
 	if (daemon_resolver_changed(old, new))
@@ -486,6 +523,8 @@ daemon_reload(struct daemon *d, char **errors)
 	d->tls = t;
 	leg_env_set(c, t);
 	route_configure(c);
+	if (metrics_configure(c) == -1)
+		log_warnx("reload: out of memory: metrics domains unchanged");
 	daemon_configure_listeners(d);
 	d->reloads++;
 	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)

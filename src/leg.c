@@ -249,6 +249,8 @@ leg_open_timeout(struct leg *l)
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 		return;
 	}
+	metrics_stream_refused(l->face, l->outgoing, l->local, l->remote,
+	    XMPP_STREAM_CONNECTION_TIMEOUT);
 	util_duration_str(l->config->timeouts.handshake, d, sizeof(d));
 	if ((p = leg_first_pair(l, true)) != NULL)
 		leg_set_reason(l, "the dialback verification of %s->%s did "
@@ -449,6 +451,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: %u legs already",
 		    config_face_name(face), addr, leg_total);
+		metrics_connection_refused(METRICS_REFUSED_LIMIT);
 		close(fd);
 		return;
 	}
@@ -458,6 +461,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		    "%s connection from %s refused: limit "
 		    "connections-per-address (%u) reached", config_face_name(face),
 		    addr, leg_env.config->limits.connections_per_address);
+		metrics_connection_refused(METRICS_REFUSED_LIMIT);
 		close(fd);
 		return;
 	}
@@ -466,6 +470,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: no certificate for "
 		    "direct TLS", config_face_name(face), addr);
+		metrics_connection_refused(METRICS_REFUSED_TLS);
 		close(fd);
 		return;
 	}
@@ -474,6 +479,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: out of memory",
 		    config_face_name(face), addr);
+		metrics_connection_refused(METRICS_REFUSED_INTERNAL);
 		if (l != NULL)
 			leg_end(l, "out of memory");
 		return;
@@ -492,6 +498,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		    dst + strlen(dst), sizeof(dst) - strlen(dst) - 1);
 		strlcat(dst, ")", sizeof(dst));
 	}
+	metrics_leg_started(l->id);
 	log_peer(LOG_LEVEL_INFO,
 	    "leg %" PRIu64 " in %s: connection from %s%s%s", l->id,
 	    config_face_name(face), addr, direct_tls ? " (direct TLS)" : "",
@@ -593,6 +600,8 @@ leg_end(struct leg *l, const char *reason)
 	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
 	    l->stanzas_out, l->bytes_in, l->bytes_out,
 	    util_now_ms() - l->created);
+	metrics_leg_end(l->id, l->face, l->outgoing, l->local, l->remote,
+	    l->bytes_in, l->bytes_out);
 	leg_enter_state(l, LEG_CLOSED);
 	if (l->dns != NULL) {
 		resolve_cancel(l->dns);
@@ -711,6 +720,8 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 	case XMLSTREAM_ERROR:
 		leg_set_reason(l, "%s: %s", xmlstream_error_name(
 		    xmlstream_last_error(l->xs)), xmlstream_error_detail(l->xs));
+		metrics_stream_refused(l->face, l->outgoing, l->local,
+		    l->remote, leg_framer_error(l));
 		leg_close(l, leg_framer_error(l), NULL);
 		return false;
 	}
@@ -812,6 +823,7 @@ leg_send(struct leg *l, const char *data, size_t len)
 	if (l->state != LEG_READY || conn_write(l->conn, data, len) == -1)
 		return -1;
 	l->stanzas_out++;
+	metrics_stanza(l->face, true, l->local, l->remote);
 	if (l->sm != LEG_SM_OFF)
 		l->sm_sent++;
 	leg_touch(l);

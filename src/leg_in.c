@@ -58,6 +58,7 @@ leg_in_refuse(struct leg *l, enum xmpp_stream_error cond, const char *fmt,
 	vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
 	leg_set_reason(l, "refused: %s", text);
+	metrics_stream_refused(l->face, false, l->local, l->remote, cond);
 	leg_close(l, cond, NULL);
 }
 
@@ -208,6 +209,7 @@ leg_in_header(struct leg *l, const struct xmlstream_header *h)
 	}
 	if (l->peer_version)
 		leg_in_send_features(l);
+	metrics_stream_opened(l->id, l->face, false, l->local, l->remote);
 	log_debug("leg %" PRIu64 ": stream %s from %s to %s%s", l->id,
 	    l->stream_id, l->remote[0] ? l->remote : "(none)", l->local,
 	    restart ? " (restart)" : "");
@@ -223,6 +225,7 @@ leg_in_tls_done(struct leg *l)
 	    "leg %" PRIu64 " in %s %s: tls %s established", l->id,
 	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
 	    conn_tls_description(l->conn, desc, sizeof(desc)));
+	metrics_leg_tls(l->face, false, conn_ssl(l->conn));
 	if (l->state != LEG_TLS)	/* direct TLS: the stream starts now */
 		return;
 	xmlstream_reset(l->xs);
@@ -303,6 +306,8 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 	log_peer(LOG_LEVEL_INFO,
 	    "leg %" PRIu64 " in %s %s->%s: authenticated by %s", l->id,
 	    config_face_name(l->face), p->from, p->to, leg_auth_name(auth));
+	metrics_leg_auth(l->id, l->face, false, p->to, p->from,
+	    leg_auth_name(auth), true);
 	/* it is alive: routes to it may try again at once */
 	route_remote_authenticated(l->face, p->from);
 	if (l->state == LEG_OPEN)
@@ -349,6 +354,8 @@ leg_in_sasl_fail(struct leg *l, enum xmpp_sasl_error cond)
 	xmpp_render_sasl_failure(l->out, cond);
 	leg_flush_out(l);
 	l->sasl_failures++;
+	metrics_leg_auth(l->id, l->face, false, l->local, l->remote,
+	    "sasl-external", false);
 	log_peer(LOG_LEVEL_INFO,
 	    "leg %" PRIu64 " in %s %s: SASL failure %s (%u of %u)", l->id,
 	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
@@ -505,6 +512,8 @@ leg_in_verify_refused(struct leg *l, struct leg_pair *p,
 	log_peer(LOG_LEVEL_INFO,
 	    "leg %" PRIu64 " in %s %s->%s: dialback not verified: %s", l->id,
 	    config_face_name(l->face), p->from, p->to, why);
+	metrics_leg_auth(l->id, l->face, false, p->to, p->from, "dialback",
+	    false);
 	leg_in_db_reply(l, p->from, p->to, XMPP_DB_ERROR, cond);
 	leg_in_remove_pair(l, p);
 }
@@ -605,6 +614,8 @@ leg_in_verified(uint64_t id, const char *from, const char *to,
 		    "leg %" PRIu64 " in %s %s->%s: dialback %s: %s", id,
 		    config_face_name(l->face), from, to,
 		    xmpp_db_type_name(verdict), why);
+		metrics_leg_auth(l->id, l->face, false, to, from, "dialback",
+		    false);
 		leg_in_remove_pair(l, p);
 	}
 	leg_in_db_reply(l, from, to, verdict,
@@ -804,6 +815,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 		return;
 	}
 	l->stanzas_in++;
+	metrics_stanza(l->face, false, td, fd);
 	leg_touch(l);
 	if (strcmp(e->node.name, "iq") == 0 && route_ack(l->face, td, fd,
 	    xmlstream_node_attr(&e->node, "id"),

@@ -119,6 +119,7 @@ leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 
 	if (st != RESOLVE_OK)
 		resolve_req_explain(l->dns, why, sizeof(why));
+	metrics_dns("address", resolve_status_name(st));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
 		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
@@ -179,6 +180,7 @@ leg_out_srv_cb(enum resolve_status st, struct resolve_targets *t, void *arg)
 
 	if (st != RESOLVE_OK)
 		resolve_req_explain(l->dns, dns, sizeof(dns));
+	metrics_dns("srv", resolve_status_name(st));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
 		snprintf(why, sizeof(why), "SRV of %s: %s", l->remote, dns);
@@ -593,6 +595,7 @@ leg_out_connected(struct leg *l)
 	log_peer(LOG_LEVEL_INFO,
 	    "%s: connected to %s%s%s", leg_name(l, tag, sizeof(tag)),
 	    conn_peer(l->conn), src, l->direct_tls ? " (direct TLS)" : "");
+	metrics_leg_started(l->id);
 	/* Direct TLS: the handshake is done too; leg_out_tls_done() opens. */
 	if (l->direct_tls)
 		return;
@@ -615,6 +618,7 @@ leg_out_header(struct leg *l, const struct xmlstream_header *h)
 		return;
 	}
 	snprintf(l->stream_id, sizeof(l->stream_id), "%s", h->id);
+	metrics_stream_opened(l->id, l->face, true, l->local, l->remote);
 	l->peer_version = h->version != NULL && strncmp(h->version, "1.", 2) == 0;
 	if (l->peer_version) {
 		leg_enter_state(l, LEG_WAIT_FEATURES);
@@ -749,6 +753,7 @@ leg_out_tls_done(struct leg *l)
 	    leg_name(l, tag, sizeof(tag)),
 	    conn_tls_description(l->conn, desc, sizeof(desc)),
 	    tls_peer_status_name(ps));
+	metrics_leg_tls(l->face, true, ssl);
 	if (l->face == CONFIG_FACE_PUBLIC &&
 	    l->policy.verify == POLICY_VERIFY_REQUIRED && ps != TLS_PEER_VALID) {
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
@@ -783,6 +788,8 @@ leg_out_ready(struct leg *l)
 static void
 leg_out_sasl_done(struct leg *l, bool success)
 {
+	metrics_leg_auth(l->id, l->face, true, l->local, l->remote,
+	    "sasl-external", success);
 	if (!success) {
 		log_peer(LOG_LEVEL_INFO,
 		    "leg %" PRIu64 ": SASL EXTERNAL refused, trying dialback",
@@ -814,6 +821,8 @@ leg_out_db_answer(struct leg *l, const struct xmlstream_node *n)
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 		return;
 	}
+	metrics_leg_auth(l->id, l->face, true, l->local, l->remote, "dialback",
+	    t == XMPP_DB_VALID);
 	if (t != XMPP_DB_VALID) {
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
 		    XMPP_STREAM_ERROR_COUNT, "the peer refused our dialback key");

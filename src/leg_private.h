@@ -12,6 +12,7 @@
 #include "dialback.h"
 #include "jid.h"
 #include "leg.h"
+#include "metrics.h"
 #include "policy.h"
 #include "resolve.h"
 #include "xmlstream.h"

@@ -197,6 +197,7 @@ static void	 cfg_control(const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_secret(const YYSTYPE *, const YYSTYPE *, bool);
 static void	 cfg_listen(const YYSTYPE *, const YYSTYPE *, const YYSTYPE *,
 		    const YYSTYPE *, int64_t);
+static void	 cfg_metrics_domain(const YYSTYPE *);
 static void	 cfg_resolver_setting(const YYSTYPE *,
 		    enum config_resolver_kind, const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_source(const YYSTYPE *, const YYSTYPE *, const YYSTYPE *);
@@ -226,7 +227,7 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	HANDSHAKE OUTPUTBUFFER SASLATTEMPTS VERIFICATIONS
 %token	VERIFICATIONSPERSTREAM UNACKED
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
-%token	DIRECTORY
+%token	DIRECTORY DOMAINS
 %token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTION OPTIONAL ORIGINAL
 %token	PEER SOURCE TRUSTANCHOR
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
@@ -345,7 +346,6 @@ main		: USER string {
 			struct sockaddr_storage ss;
 			socklen_t sslen;
 
-			cfg_note(&$1, "metrics");
 			if (cfg_once(&$1, CONFIG_SET_METRICS) == -1)
 				break;
 			if ($5.number > 0)
@@ -360,6 +360,7 @@ main		: USER string {
 			cfg->conf->metrics_origin.line = $1.lineno;
 			cfg_set_str(&cfg->conf->metrics_origin.file, $1.file);
 		}
+		| METRICS DOMAINS metricsdomains
 		| DIALBACK SECRET string	{ cfg_secret(&$1, &$3, false); }
 		| DIALBACK SECRET FILENAME string {
 			cfg_secret(&$1, &$4, true);
@@ -423,6 +424,10 @@ main		: USER string {
 		| LISTEN face ON string optport listenflags {
 			cfg_listen(&$1, &$2, &$4, &$5, $6.number);
 		}
+		;
+
+metricsdomains	: string			{ cfg_metrics_domain(&$1); }
+		| metricsdomains string		{ cfg_metrics_domain(&$2); }
 		;
 
 controlopts	: /* empty */ {
@@ -640,6 +645,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "directory",			DIRECTORY },
 	{ "dns",			DNS },
 	{ "domain",			DOMAIN },
+	{ "domains",			DOMAINS },
 	{ "domains-per-stream",		DOMAINSPERSTREAM },
 	{ "external",			EXTERNAL },
 	{ "facility",			FACILITY },
@@ -1713,6 +1719,42 @@ cfg_secret(const YYSTYPE *kw, const YYSTYPE *v, bool is_file)
 	}
 	c->dialback_secret = secret;
 	c->dialback_secret_len = len;
+}
+
+/* One name of metrics domains NAME...: normalised, once, bounded. */
+static void
+cfg_metrics_domain(const YYSTYPE *v)
+{
+	struct config *c = cfg->conf;
+	char name[JID_DOMAIN_MAX], **more;
+
+	if (jid_domain_normalize(v->string, name, sizeof(name)) == -1) {
+		cfg_error_at(v, "metrics domains: invalid domain \"%s\"",
+		    v->string);
+		return;
+	}
+	for (size_t i = 0; i < c->nmetrics_domains; i++)
+		if (strcmp(c->metrics_domains[i], name) == 0) {
+			cfg_error_at(v, "metrics domains: %s is listed twice",
+			    name);
+			return;
+		}
+	if (c->nmetrics_domains >= CONFIG_METRICS_DOMAINS_MAX) {
+		cfg_error_at(v, "metrics domains: more than %d names",
+		    CONFIG_METRICS_DOMAINS_MAX);
+		return;
+	}
+	if ((more = reallocarray(c->metrics_domains, c->nmetrics_domains + 1,
+	    sizeof(*more))) == NULL) {
+		cfg_oom();
+		return;
+	}
+	c->metrics_domains = more;
+	if ((more[c->nmetrics_domains] = strdup(name)) == NULL) {
+		cfg_oom();
+		return;
+	}
+	c->nmetrics_domains++;
 }
 
 /* listen FACE on ADDRESS [port PORT] [tls] [proxy-protocol] */

@@ -24,6 +24,7 @@
 #include "jid.h"
 #include "leg.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "util.h"
 #include "xmpp.h"
@@ -182,6 +183,7 @@ route_note_drop(struct route *r, const struct route_origin *o,
 	if (r != NULL)
 		r->dropped++;
 	route_env.counters.dropped++;
+	metrics_stanza_dropped(o, cond);
 	route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
 	    route_describe(o, desc, sizeof(desc)),
 	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",
@@ -978,6 +980,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	if (r != NULL)
 		r->bounced++;
 	route_env.counters.bounced++;
+	metrics_stanza_bounced(o, cond);
 	route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
 	    route_describe(o, desc, sizeof(desc)),
 	    xmpp_stanza_error_name(cond), text != NULL ? " (" : "",

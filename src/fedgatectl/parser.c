@@ -127,6 +127,8 @@ static const struct token t_main[] = {
 	{ TOK_KEYWORD, "help", PARSER_HELP, t_end, "show this list" },
 	{ TOK_KEYWORD, "kill", PARSER_NONE, t_kill, NULL },
 	{ TOK_KEYWORD, "log", PARSER_NONE, t_log, NULL },
+	{ TOK_KEYWORD, "metrics", PARSER_METRICS, t_end,
+	    "print the counters in the Prometheus text format" },
 	{ TOK_KEYWORD, "policy", PARSER_NONE, t_policy, NULL },
 	{ TOK_KEYWORD, "reload", PARSER_RELOAD, t_end,
 	    "re-read the configuration file" },

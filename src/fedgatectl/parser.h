@@ -30,7 +30,8 @@ enum parser_action {
 	PARSER_DRAIN,
 	PARSER_RETRY,		/* clear the failure cache of a domain */
 	PARSER_FLOWS,
-	PARSER_CHECK		/* federation checks of a domain */
+	PARSER_CHECK,		/* federation checks of a domain */
+	PARSER_METRICS
 };
 
 struct parse_result {

@@ -779,6 +779,17 @@ render_drain(struct json_object *reply, FILE *out)
 	    queued == 1 ? "" : "s");
 }
 
+/* The Prometheus exposition, as it is. */
+static void
+render_metrics(struct json_object *reply, FILE *out)
+{
+	struct json_object *text = render_get(reply, "text");
+
+	if (text != NULL && json_object_is_type(text, json_type_string))
+		fwrite(json_object_get_string(text), 1,
+		    (size_t)json_object_get_string_len(text), out);
+}
+
 /*
  * check: one line per step, "verdict  step  subject  reason", aligned,
  * then whether federation would work.
@@ -847,6 +858,7 @@ static const struct {
 	{ PARSER_KILL, render_kill },
 	{ PARSER_KILL_DOMAIN, render_kill },
 	{ PARSER_DRAIN, render_drain },
+	{ PARSER_METRICS, render_metrics },
 	{ PARSER_RETRY, render_retry },
 	{ PARSER_FLOWS, render_flows },
 };

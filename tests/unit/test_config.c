@@ -432,6 +432,16 @@ check_metrics(const struct config *c)
 	assert_int_equal(c->metrics_origin.line, 1);
 }
 
+static void
+check_metrics_domains(const struct config *c)
+{
+	assert_int_equal(c->nmetrics_domains, 3);
+	assert_string_equal(c->metrics_domains[0], "a.example");
+	assert_string_equal(c->metrics_domains[1], "b.example");
+	assert_string_equal(c->metrics_domains[2], "c.example");
+	assert_null(c->metrics_host);
+}
+
 static const struct good goods[] = {
 	{ "empty with comments", "# nothing\n\n   # at all\n", NULL },
 	{ "no final newline", "user \"x\"", NULL },
@@ -488,6 +498,8 @@ static const struct good goods[] = {
 	    "control socket \"/run/fedgated.sock\" mode 0666 group \"wheel\"\n",
 	    NULL },
 	{ "metrics", "metrics listen on 127.0.0.1\n", check_metrics },
+	{ "metrics domains", "metrics domains \"A.Example\" b.example.\n"
+	    "metrics domains \"c.example\"\n", check_metrics_domains },
 	{ "semicolons at top level", "user \"a\"; group \"b\";\n", NULL },
 	{ "empty blocks", "peer \"a.example\" { }\npeer \"b.example\" {\n}\n",
 	    NULL },
@@ -596,6 +608,12 @@ static const struct bad bads[] = {
 	    "test.conf:1: port 0 is out of range (1 to 65535)\n" },
 	{ "metrics listen on localhost\n", "test.conf:1: invalid address "
 	    "\"localhost\" (a numeric address or *)\n" },
+	{ "metrics domains \"a..example\"\n", "test.conf:1: metrics domains: "
+	    "invalid domain \"a..example\"\n" },
+	{ "metrics domains a.example \"A.EXAMPLE\"\n", "test.conf:1: metrics "
+	    "domains: a.example is listed twice\n" },
+	{ "metrics domains\n", "test.conf:1: unexpected end of line after "
+	    "\"domains\"\n" },
 	{ "tls ca-path \"/etc/passwd\"\n",
 	    "test.conf:1: tls ca-path \"/etc/passwd\" is not a directory\n" },
 	{ "tls ca-file \"/etc\"\n",

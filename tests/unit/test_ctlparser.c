@@ -57,6 +57,8 @@ static const struct {
 	{ "flows", PARSER_FLOWS, "flows", NULL, NULL, NULL },
 	{ "se", PARSER_SESSIONS, "sessions", NULL, NULL, NULL },
 	{ "drain", PARSER_DRAIN, "drain", NULL, NULL, NULL },
+	{ "metrics", PARSER_METRICS, "metrics", NULL, NULL, NULL },
+	{ "m", PARSER_METRICS, "metrics", NULL, NULL, NULL },
 	{ "d", PARSER_DRAIN, "drain", NULL, NULL, NULL },
 	{ "kill 42", PARSER_KILL, "kill 42", NULL, NULL, "42" },
 	{ "k 7", PARSER_KILL, "kill 7", NULL, NULL, "7" },
@@ -348,7 +350,7 @@ test_help_parses_back(void **state)
 			    err);
 		assert_string_equal(res.line, expect);
 	}
-	assert_int_equal(n, 20);
+	assert_int_equal(n, 21);
 	free(text);
 }
 
