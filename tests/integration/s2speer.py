@@ -532,6 +532,77 @@ def free_port():
     return port
 
 
+def free_dual_port(host="127.0.0.1"):
+    """A port of host free for both TCP and UDP now (a DNS server needs
+    both)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    for _ in range(50):
+        t = socket.socket(family, socket.SOCK_STREAM)
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            t.bind((host, 0))
+            port = t.getsockname()[1]
+            u.bind((host, port))
+            return port
+        except OSError:
+            continue
+        finally:
+            t.close()
+            u.close()
+    raise PeerError("no port free for both TCP and UDP on %s" % host)
+
+
+class Dnsmasq:
+    """dnsmasq on host (127.0.0.1 or ::1) as one test's DNS server: the
+    records are dnsmasq options (--srv-host=..., --host-record=...), every
+    query is logged to TMP/dnsmasq.log. Its port is free for UDP and TCP
+    when chosen; if dnsmasq still cannot bind it (another process took it
+    in between), it is started again on another port, three times at
+    most. Stopped by PID: stop(), and at exit."""
+
+    def __init__(self, tmp, records, host="127.0.0.1"):
+        import shutil
+        self.log = os.path.join(tmp, "dnsmasq.log")
+        self.host = host
+        self.proc = None
+        exe = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        import atexit
+        atexit.register(self.stop)
+        for _ in range(3):
+            self.port = free_dual_port(host)
+            open(self.log, "w").close()
+            self.proc = subprocess.Popen([
+                exe, "--keep-in-foreground", "--no-resolv", "--no-hosts",
+                "--no-poll", "--bind-interfaces",
+                "--listen-address=%s" % host, "--port=%d" % self.port,
+                "--user=root", "--pid-file=",
+                "--log-facility=%s" % self.log, "--log-queries"]
+                + list(records),
+                stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+            wait_until(lambda: "started" in self.log_text() or
+                       self.proc.poll() is not None, 10)
+            if self.proc.poll() is None and "started" in self.log_text():
+                return
+            self.stop()
+        raise PeerError("dnsmasq did not start:\n" + self.log_text())
+
+    def log_text(self):
+        try:
+            with open(self.log) as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
 def wait_until(fn, timeout=DEFAULT_TIMEOUT, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

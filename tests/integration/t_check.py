@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import socket
 
-from s2speer import (NS_TLS, Fedgated, PeerError, Server, Tap, TestCA,
+from s2speer import (Dnsmasq, NS_TLS, Fedgated, PeerError, Server, Tap, TestCA,
                      free_port, tempdir, wait_until)
 
 tap = Tap()
@@ -33,7 +33,7 @@ if not os.path.exists(dnsmasq):
     sys.exit(0)
 
 ca = TestCA(tmp)
-public_port, internal_port, dns_port = free_port(), free_port(), free_port()
+public_port, internal_port = free_port(), free_port()
 dead_port = free_port()
 closed_politely = []      # domains whose stream fedgated closed with </stream>
 bad = []                  # what a peer saw that it should not have
@@ -136,12 +136,12 @@ records = [
     % public_port,
     "--local=/example/",
 ]
-dns = subprocess.Popen([
-    dnsmasq, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-    "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
-    "--port=%d" % dns_port, "--user=root", "--pid-file=",
-    "--log-facility=%s/dnsmasq.log" % tmp, "--log-queries"] + records,
-    stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+try:
+    dns = Dnsmasq(tmp, records)
+except PeerError as e:
+    tap.ok(False, "fedgatectl check: dnsmasq starts", e)
+    sys.exit(tap.done())
+dns_port = dns.port
 
 conf = """
 dialback secret "check-test-secret-0123456789abcdef"
@@ -170,11 +170,6 @@ peer default {
 }
 """ % (dns_port, ca.crt, public_port, internal_port, upstream.port,
        upstream.port, dead_port)
-
-
-def dns_ready():
-    return os.path.exists("%s/dnsmasq.log" % tmp) and \
-        "started" in open("%s/dnsmasq.log" % tmp).read()
 
 
 def check(fg, domain, *extra):
@@ -206,8 +201,6 @@ def verdicts(steps):
 
 fg = None
 try:
-    if not wait_until(dns_ready, 10):
-        raise PeerError("dnsmasq did not start")
     fg = Fedgated(conf, tmp)
     who = "forwarder 127.0.0.1 port %d" % dns_port
 
@@ -385,8 +378,7 @@ finally:
     if fg:
         tap.ok(fg.alive(), "fedgated is still serving")
         fg.finish(tap)
-    dns.terminate()
-    dns.wait(10)
+    dns.stop()
     for srv in (healthy, wrong, plain, upstream, stall):
         srv.stop()
 sys.exit(tap.done())

@@ -207,8 +207,10 @@ try:
     p.close()
     wait_until(lambda: fg.log_text().count("(verify): closed") >= 1, 3)
     made = auth_srv.connections - base
-    tap.ok(1 <= made <= 3, "they made %d verification connections (at most "
-           "3)" % made)
+    # One verify leg was started; it may be closed, with the stream that
+    # asked for it, before its connection reaches the server (0).
+    tap.ok(made <= 3 and "(verify)" in fg.log_text(), "they made %d "
+           "verification connections (at most 3)" % made)
     # One failure after another: bounded by verifications-per-stream.
     p = opened("remote2.example")
     cond = None

@@ -17,7 +17,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from s2speer import (Fedgated, Inbox, PeerError, Server, Tap,
+from s2speer import (Dnsmasq, Fedgated, Inbox, PeerError, Server, Tap,
                      authoritative_server, dialback_stream, receiving_server,
                      tempdir, verify_back, wait_until)
 
@@ -41,8 +41,7 @@ def free_port6():
 
 
 try:
-    public_port, internal_port, dns_port = (free_port6(), free_port6(),
-                                            free_port6())
+    public_port, internal_port = free_port6(), free_port6()
 except OSError:
     print("ok 1 - IPv6 # SKIP no IPv6 on loopback")
     sys.exit(0)
@@ -61,21 +60,17 @@ rem_srv = Server(authoritative_server("remote.example", REMOTE_SECRET,
                                       then=receive_as_remote), host="::1")
 up_srv = Server(receiving_server("corp.internal", internal_port,
                                  internal_inbox, host="::1"), host="::1")
-dns = subprocess.Popen([
-    dnsmasq, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-    "--no-poll", "--bind-interfaces", "--listen-address=::1",
-    "--port=%d" % dns_port, "--user=root", "--pid-file=",
-    "--log-facility=%s/dnsmasq.log" % tmp, "--log-queries",
+try:
+    dns = Dnsmasq(tmp, [
     "--local=/example/",
     "--host-record=xmpp6.remote.example,::1",
     "--srv-host=_xmpp-server._tcp.remote.example,xmpp6.remote.example,%d,0,0"
     % rem_srv.port,
-], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-
-def dns_ready():
-    return os.path.exists("%s/dnsmasq.log" % tmp) and \
-        "started" in open("%s/dnsmasq.log" % tmp).read()
+], host="::1")
+except PeerError as e:
+    tap.ok(False, "IPv6: dnsmasq starts", e)
+    sys.exit(tap.done())
+dns_port = dns.port
 
 
 conf = """
@@ -100,8 +95,6 @@ peer default {
 fg = None
 streams = []
 try:
-    if not wait_until(dns_ready, 10):
-        raise PeerError("dnsmasq did not start")
     fg = Fedgated(conf, tmp)
     log = fg.log_text()
     tap.ok("listening on [::1]:%d (public" % public_port in log and
@@ -147,8 +140,7 @@ finally:
     if fg:
         tap.ok(fg.alive(), "fedgated is still serving")
         fg.finish(tap)
-    dns.terminate()
-    dns.wait(10)
+    dns.stop()
     rem_srv.stop()
     up_srv.stop()
 sys.exit(tap.done())

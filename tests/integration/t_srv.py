@@ -19,7 +19,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ssl
 
-from s2speer import (NS_STANZA_ERR, Fedgated, Inbox, PeerError, Server, Tap,
+from s2speer import (Dnsmasq, NS_STANZA_ERR, Fedgated, Inbox, PeerError, Server, Tap,
                      dialback_stream, free_port, make_cert, receiving_server,
                      tempdir, wait_until)
 
@@ -31,7 +31,7 @@ if not os.path.exists(dnsmasq):
     print("ok 1 - SRV discovery # SKIP dnsmasq is not installed")
     sys.exit(0)
 
-public_port, internal_port, dns_port = free_port(), free_port(), free_port()
+public_port, internal_port = free_port(), free_port()
 dead_port = free_port()
 inbox = Inbox()
 
@@ -44,11 +44,8 @@ tls_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 tls_ctx.load_cert_chain(*make_cert(tmp, "tls.example"))
 tls_srv = Server(receiving_server("tls.example", public_port, inbox),
                  tls=tls_ctx)
-dns = subprocess.Popen([
-    dnsmasq, "--keep-in-foreground", "--no-resolv", "--no-hosts",
-    "--no-poll", "--bind-interfaces", "--listen-address=127.0.0.1",
-    "--port=%d" % dns_port, "--user=root", "--pid-file=",
-    "--log-facility=%s/dnsmasq.log" % tmp, "--log-queries",
+try:
+    dns = Dnsmasq(tmp, [
     "--host-record=dead.remote.example,127.0.0.1",
     "--host-record=live.remote.example,127.0.0.1",
     "--srv-host=_xmpp-server._tcp.remote.example,dead.remote.example,%d,0,0"
@@ -74,12 +71,11 @@ dns = subprocess.Popen([
     "--srv-host=_xmpp-server._tcp.notls.example,notls.example,%d,10,0"
     % notls_srv.port,
     "--host-record=notls.example,127.0.0.1",
-], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-
-
-def dns_ready():
-    return os.path.exists("%s/dnsmasq.log" % tmp) and \
-        "started" in open("%s/dnsmasq.log" % tmp).read()
+])
+except PeerError as e:
+    tap.ok(False, "SRV discovery: dnsmasq starts", e)
+    sys.exit(tap.done())
+dns_port = dns.port
 
 
 conf = """
@@ -150,8 +146,6 @@ def dns_log():
 
 fg = None
 try:
-    if not wait_until(dns_ready, 10):
-        raise PeerError("dnsmasq did not start")
     fg = Fedgated(conf, tmp)
     p, _, _, res = dialback_stream(internal_port, "corp.internal",
                                    "remote.example")
@@ -241,8 +235,7 @@ finally:
     if fg:
         tap.ok(fg.alive(), "fedgated is still serving")
         fg.finish(tap)
-    dns.terminate()
-    dns.wait(10)
+    dns.stop()
     for srv in (rem_srv, up_srv, lab_srv, notls_srv, tls_srv):
         srv.stop()
 sys.exit(tap.done())
