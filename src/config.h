@@ -34,7 +34,7 @@ struct bundle;
 #ifndef LOCALSTATEDIR
 #define LOCALSTATEDIR	"/var"
 #endif
-#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fedgated.conf"
+#define CONFIG_DEFAULT_PATH	SYSCONFDIR "/fedgated/fedgated.conf"
 #define CONFIG_DEFAULT_STATE	LOCALSTATEDIR "/lib/fedgated"
 #define CONFIG_DEFAULT_CONTROL	RUNSTATEDIR "/fedgated/fedgated.sock"
 #define CONFIG_DEFAULT_PORT	5269	/* wherever an XMPP port is optional */

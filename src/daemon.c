@@ -7,6 +7,10 @@
  * Reload parses into a new config, validates it, and swaps only when it is
  * whole; the runtime policy overrides made through the control socket are
  * carried over.
+ *
+ * The service manager hears of it (notify.h): READY=1 on entering RUNNING,
+ * RELOADING=1 and READY=1 around a reload, STOPPING=1 on entering
+ * DRAINING. This is the relay, the process that accepts.
  */
 #include "fgconfig.h"
 
@@ -32,6 +36,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "metrics_http.h"
+#include "notify.h"
 #include "policy.h"
 #include "priv.h"
 #include "state.h"
@@ -84,6 +89,15 @@ static const unsigned daemon_transitions[] = {
 	[DAEMON_DRAINING] = 1u << DAEMON_STOPPED,
 	[DAEMON_STOPPED] = 0,
 };
+
+/* Tell the service manager, if there is one ($NOTIFY_SOCKET). */
+static void
+daemon_notify(const char *state)
+{
+	if (notify_send(state) == -1)
+		log_warn("cannot notify the service manager (%.*s)",
+		    (int)strcspn(state, "\n"), state);
+}
 
 static void
 daemon_enter_state(struct daemon *d, enum daemon_state next)
@@ -432,6 +446,7 @@ daemon_run(struct daemon *d)
 	daemon_enter_state(d, DAEMON_RUNNING);
 	log_info("fedgated %s running: config %s, control %s", PACKAGE_VERSION,
 	    d->config_path, d->config->control_path);
+	daemon_notify("READY=1\nSTATUS=running");
 }
 
 /* Whether two optional strings differ. */
@@ -494,6 +509,7 @@ daemon_reload(struct daemon *d, char **errors)
 		util_append_line(errors, "reload refused: daemon is not running");
 		return -1;
 	}
+	daemon_notify("RELOADING=1\nSTATUS=reloading");
 	/* privilege separated: the parent reads, this process never does */
 	if (d->priv != NULL && (b = priv_fetch(d->priv, errors)) == NULL)
 		goto refused;
@@ -534,6 +550,7 @@ daemon_reload(struct daemon *d, char **errors)
 	if (c->log_level != old_level)
 		log_set_level(c->log_level);
 	log_info("reload: configuration %s loaded", d->config_path);
+	daemon_notify("READY=1\nSTATUS=running");
 	return 0;
  refused:
 	bundle_free(b);
@@ -547,6 +564,8 @@ daemon_reload(struct daemon *d, char **errors)
 			log_warnx("reload: %s", line);
 		free(copy);
 	}
+	daemon_notify("READY=1\nSTATUS=running; the last reload was refused "
+	    "(see the log)");
 	return -1;
 }
 
@@ -656,6 +675,7 @@ daemon_stop(struct daemon *d, const char *reason)
 	log_info("shutdown: %s: %u legs, %zu stanzas queued", reason,
 	    leg_count(), route_queued());
 	daemon_enter_state(d, DAEMON_DRAINING);
+	daemon_notify("STOPPING=1\nSTATUS=draining");
 	daemon_enable_listeners(d, false);
 	d->drain_deadline = util_now_ms() + d->config->timeouts.shutdown;
 	d->drain_timer = evtimer_new(d->base, daemon_drain_tick, d);

@@ -164,7 +164,8 @@ set_caps(uint32_t caps)
 	};
 
 	if (syscall(SYS_capset, &hdr, data) == -1)
-		fatal("capset");
+		fatal("capset (CAP_NET_ADMIN in the capability bounding "
+		    "set?)");
 }
 
 /*

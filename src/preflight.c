@@ -4,9 +4,11 @@
 #include "fgconfig.h"
 
 #include <sys/types.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <linux/capability.h>
 
 #include <errno.h>
 #include <grp.h>
@@ -184,6 +186,23 @@ preflight_dir_of(const char *path, bool create_one, const char *what,
 	free(copy);
 }
 
+/*
+ * The relay keeps CAP_NET_ADMIN for the transparent features: the process
+ * must have it to give (a service manager may have left it out of the
+ * bounding set, as the systemd unit does).
+ */
+static void
+preflight_capabilities(const struct config *c, char **errors, int *n)
+{
+	if (!config_uses_transparent(c) || geteuid() != 0 ||
+	    prctl(PR_CAPBSET_READ, CAP_NET_ADMIN, 0, 0, 0) != 0)
+		return;
+	preflight_fail(errors, n, NULL, "the transparent features need "
+	    "CAP_NET_ADMIN, which is not in this process's capability "
+	    "bounding set (systemd: CapabilityBoundingSet=CAP_NET_ADMIN in a "
+	    "drop-in, fedgated(8))");
+}
+
 /* The places start-up writes to exist. */
 static void
 preflight_places(const struct config *c, char **errors, int *n)
@@ -344,6 +363,7 @@ preflight_check(const struct config *c, char **errors)
 	preflight_accounts(c, errors, &n);
 	preflight_certificates(c, errors, &n);
 	preflight_tls_needs(c, errors, &n);
+	preflight_capabilities(c, errors, &n);
 	preflight_places(c, errors, &n);
 	preflight_addresses(c, errors, &n);
 	preflight_as_user(c, errors, &n);

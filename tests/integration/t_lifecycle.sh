@@ -231,4 +231,28 @@ CONF
 		diag <"$TEST_TMP/orphan.log"
 	fi
 fi
+
+# The transparent features need CAP_NET_ADMIN kept for the relay: where
+# the bounding set lacks it (the systemd unit without its drop-in), -n
+# says what to add instead of start-up failing on capset().
+if [ "$(id -u)" -eq 0 ] && command -v setpriv >/dev/null; then
+	tconf=$TEST_TMP/transparent.conf
+	cat >"$tconf" <<CONF
+control socket "$TEST_TMP/transparent.sock"
+dialback secret "integration-test-secret-0123456789"
+listen transparent on 127.0.0.1 port $(free_port)
+domain "corp.example" {
+	upstream "127.0.0.1" port 15269
+}
+peer default {
+	deny
+}
+CONF
+	check "-n passes a transparent configuration with CAP_NET_ADMIN" \
+	    "$FEDGATED" -n -f "$tconf"
+	setpriv --bounding-set -net_admin "$FEDGATED" -n -f "$tconf" \
+	    >"$TEST_TMP/tn.out" 2>&1
+	check "without CAP_NET_ADMIN in the bounding set, -n says what to add" \
+	    grep -q 'CapabilityBoundingSet=CAP_NET_ADMIN' "$TEST_TMP/tn.out"
+fi
 tap_done
