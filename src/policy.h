@@ -116,7 +116,7 @@ void	policy_free(struct policy *);
 /*
  * Add a rule for pattern: a domain ("example.org"), a wildcard
  * ("*.example.org") or "default". origin names where it comes from
- * ("/etc/fedgated.conf" with its line, or "control" with line 0); it is
+ * ("/etc/fedgated/fedgated.conf" with its line, or "control" with line 0); it is
  * copied, and so are the settings (only the fields in s->set count). Return
  * 0, or -1 with a message in err (errlen bytes; err may be NULL) that does
  * not repeat origin and line:
