@@ -34,6 +34,12 @@ struct jid {
  * disallowed code point, too long).
  */
 int	jid_domain_normalize(const char *in, char *out, size_t outlen);
+/*
+ * jid_domain_normalize() always through libidn2: the oracle that its ASCII
+ * fast path is checked against (tests/unit/test_jid.c, fuzz_jid). Not for
+ * an IP literal.
+ */
+int	jid_domain_normalize_idn2(const char *in, char *out, size_t outlen);
 /* Normalise then compare. Return true if a and b are the same valid domain. */
 bool	jid_domain_is_equal(const char *a, const char *b);
 /*

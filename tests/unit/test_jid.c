@@ -146,6 +146,56 @@ test_domain_normalize_outlen(void **state)
 	assert_int_equal(jid_domain_normalize(NULL, out, sizeof(out)), -1);
 }
 
+/*
+ * The ASCII fast path gives what libidn2 gives: every name of the table
+ * below and a fixed pseudo-random set of names over letters, digits,
+ * hyphens and dots, each compared with jid_domain_normalize_idn2().
+ */
+static void
+test_domain_normalize_fast_path(void **state)
+{
+	static const char *const names[] = {
+		"example.org", "EXAMPLE.org.", "a", "a.", ".", "..", "a..b",
+		"-a.example", "a-.example", "a--b.example", "ab--c.example",
+		"xn--bcher-kva.example", "XN--BCHER-KVA.example",
+		"xn--.example", "xn--a.example", "1.2.3", "123", "0x1.example",
+		"a.b.c.d.e.f.g.h", "xn--nxasmq6b.example", "Ab-Cd.EF",
+	};
+	static const char alphabet[] = "abcXYZ019-.";
+	char	 in[80], fast[JID_DOMAIN_MAX], slow[JID_DOMAIN_MAX];
+	uint32_t seed = 12345;
+	int	 a, b;
+
+	(void)state;
+	for (size_t i = 0; i < nitems(names) + 200000; i++) {
+		if (i < nitems(names))
+			snprintf(in, sizeof(in), "%s", names[i]);
+		else {
+			size_t len = 1 + (seed >> 16) % 20;
+
+			for (size_t k = 0; k < len; k++) {
+				seed = seed * 1103515245u + 12345u;
+				in[k] = alphabet[(seed >> 16) %
+				    (sizeof(alphabet) - 1)];
+			}
+			in[len] = '\0';
+			seed = seed * 1103515245u + 12345u;
+		}
+		memset(fast, 'X', sizeof(fast));
+		memset(slow, 'Y', sizeof(slow));
+		a = jid_domain_normalize(in, fast, sizeof(fast));
+		b = jid_domain_normalize_idn2(in, slow, sizeof(slow));
+		/* dotted quads are IP literals, which libidn2 does not see */
+		if (a == 0 && b == -1 && strspn(in, "0123456789.") ==
+		    strlen(in))
+			continue;
+		if (a != b || (a == 0 && strcmp(fast, slow) != 0))
+			fail_msg("\"%s\": fast path %d \"%s\", libidn2 %d "
+			    "\"%s\"", in, a, a == 0 ? fast : "", b,
+			    b == 0 ? slow : "");
+	}
+}
+
 struct equal_case {
 	const char	*a;
 	const char	*b;
@@ -289,6 +339,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_domain_normalize),
 		cmocka_unit_test(test_domain_normalize_outlen),
+		cmocka_unit_test(test_domain_normalize_fast_path),
 		cmocka_unit_test(test_domain_is_equal),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_parse_bounds),
