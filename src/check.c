@@ -331,19 +331,6 @@ check_probe_header(struct check_probe *p, const struct xmlstream_header *h)
 	return CHECK_ACT_NONE;
 }
 
-static bool
-check_offers_external(const struct xmlstream_node *f)
-{
-	const struct xmlstream_node *m, *c;
-
-	m = xmlstream_node_child(f, XMPP_NS_SASL, "mechanisms");
-	for (c = m != NULL ? m->child : NULL; c != NULL; c = c->next)
-		if (strcmp(c->name, "mechanism") == 0 &&
-		    strcmp(c->text, "EXTERNAL") == 0)
-			return true;
-	return false;
-}
-
 /* "starttls (required), sasl EXTERNAL, dialback, sm" for the report. */
 static void
 check_features_text(const struct xmlstream_node *f, char *buf, size_t len)
@@ -360,7 +347,7 @@ check_features_text(const struct xmlstream_node *f, char *buf, size_t len)
 			strlcat(buf, st != NULL ? "starttls (required)" :
 			    "starttls", len);
 		} else if (strcmp(c->ns, XMPP_NS_SASL) == 0)
-			strlcat(buf, check_offers_external(f) ?
+			strlcat(buf, xmpp_features_offer_external(f) ?
 			    "sasl EXTERNAL" : "sasl (no EXTERNAL)", len);
 		else
 			strlcat(buf, UTIL_ESC(c->name), len);
@@ -375,7 +362,7 @@ check_probe_auth(struct check_probe *p, const struct xmlstream_node *f)
 {
 	bool db = xmlstream_node_child(f, XMPP_NS_DIALBACK_FEATURES,
 	    "dialback") != NULL;
-	bool ext = p->encrypted && check_offers_external(f);
+	bool ext = p->encrypted && xmpp_features_offer_external(f);
 
 	if (db)
 		check_probe_step(p, "dialback", CHECK_OK, "offered (XEP-0220)");

@@ -454,9 +454,11 @@ control_policy_reply(struct control_client *cc, struct json_object *reply,
 	return 0;
 }
 
+/* policy allow and deny: a runtime rule that allows (with the settings
+ * of argv[1..]) or denies argv[0]. */
 static int
-control_cmd_policy_allow(struct control_client *cc, struct json_object *reply,
-    int argc, char **argv)
+control_policy_set(struct control_client *cc, struct json_object *reply,
+    bool allow, int argc, char **argv)
 {
 	struct policy_settings s;
 	char err[256], save_err[512];
@@ -464,30 +466,27 @@ control_cmd_policy_allow(struct control_client *cc, struct json_object *reply,
 
 	policy_settings_init(&s);
 	s.set = POLICY_SET_ALLOW;
-	s.allow = true;
+	s.allow = allow;
 	if (control_policy_settings(reply, argc - 1, argv + 1, &s) == -1)
 		return -1;
 	closed = daemon_policy_set(cc->ctl->d, argv[0], &s, err, sizeof(err),
 	    save_err, sizeof(save_err));
-	return control_policy_reply(cc, reply, "allow", argv[0], closed, err,
-	    save_err);
+	return control_policy_reply(cc, reply, allow ? "allow" : "deny",
+	    argv[0], closed, err, save_err);
+}
+
+static int
+control_cmd_policy_allow(struct control_client *cc, struct json_object *reply,
+    int argc, char **argv)
+{
+	return control_policy_set(cc, reply, true, argc, argv);
 }
 
 static int
 control_cmd_policy_deny(struct control_client *cc, struct json_object *reply,
     int argc, char **argv)
 {
-	struct policy_settings s;
-	char err[256], save_err[512];
-	int closed;
-
-	policy_settings_init(&s);
-	s.set = POLICY_SET_ALLOW;
-	s.allow = false;
-	closed = daemon_policy_set(cc->ctl->d, argv[0], &s, err, sizeof(err),
-	    save_err, sizeof(save_err));
-	return control_policy_reply(cc, reply, "deny", argv[0], closed, err,
-	    save_err);
+	return control_policy_set(cc, reply, false, argc, argv);
 }
 
 static int

@@ -669,19 +669,6 @@ leg_out_is(const struct xmlstream_node *n, const char *ns, const char *name)
 	return strcmp(n->ns, ns) == 0 && strcmp(n->name, name) == 0;
 }
 
-static bool
-leg_out_offers_external(const struct xmlstream_node *features)
-{
-	const struct xmlstream_node *m, *c;
-
-	m = xmlstream_node_child(features, XMPP_NS_SASL, "mechanisms");
-	for (c = m != NULL ? m->child : NULL; c != NULL; c = c->next)
-		if (strcmp(c->name, "mechanism") == 0 &&
-		    strcmp(c->text, "EXTERNAL") == 0)
-			return true;
-	return false;
-}
-
 static void
 leg_out_features(struct leg *l, const struct xmlstream_node *f)
 {
@@ -715,7 +702,7 @@ leg_out_features(struct leg *l, const struct xmlstream_node *f)
 	}
 	if (tls && !l->verify && l->face == CONFIG_FACE_PUBLIC &&
 	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
-	    leg_out_offers_external(f) && leg_env_tls() != NULL &&
+	    xmpp_features_offer_external(f) && leg_env_tls() != NULL &&
 	    tls_has_domain(leg_env_tls(), l->local)) {
 		xmpp_render_sasl_auth_external(l->out, l->local);
 		leg_flush_out(l);

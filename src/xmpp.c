@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "util.h"
+#include "xmlstream.h"
 #include "xmpp.h"
 
 struct xmpp_buf {
@@ -853,4 +854,17 @@ xmpp_render_bounce(struct xmpp_buf *buf, const struct xmpp_stanza_attrs *st,
 	rc = xmpp_put(buf, ">");
  out:
 	return xmpp_done(buf, mark, rc);
+}
+
+bool
+xmpp_features_offer_external(const struct xmlstream_node *features)
+{
+	const struct xmlstream_node *m, *c;
+
+	m = xmlstream_node_child(features, XMPP_NS_SASL, "mechanisms");
+	for (c = m != NULL ? m->child : NULL; c != NULL; c = c->next)
+		if (strcmp(c->name, "mechanism") == 0 &&
+		    strcmp(c->text, "EXTERNAL") == 0)
+			return true;
+	return false;
 }

@@ -249,6 +249,10 @@ int	xmpp_render_sasl_success(struct xmpp_buf *);
 enum xmpp_sasl_error xmpp_sasl_external_read(const char *mechanism,
 	    const char *data, char *out, size_t outlen);
 int	xmpp_render_sasl_failure(struct xmpp_buf *, enum xmpp_sasl_error);
+/* Whether stream features (a parsed <stream:features/>) list the SASL
+ * mechanism EXTERNAL. */
+struct xmlstream_node;
+bool	xmpp_features_offer_external(const struct xmlstream_node *features);
 
 /*
  * Render a stream error and the stream close:
