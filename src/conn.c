@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -435,11 +436,30 @@ conn_input(struct conn *c)
 int
 conn_write(struct conn *c, const void *data, size_t len)
 {
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)data,
+	    .iov_len = len };
+
+	return conn_writev(c, &iov, 1);
+}
+
+int
+conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
+{
+	struct evbuffer *out;
+	size_t total = 0;
+
 	if (c->closing)
 		return -1;
-	if (bufferevent_write(c->top, data, len) == -1)
+	out = bufferevent_get_output(c->top);
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	/* Room for all first: no piece is written without the others. */
+	if (evbuffer_expand(out, total) == -1)
 		return -1;
-	if (evbuffer_get_length(bufferevent_get_output(c->top)) > c->high)
+	for (int i = 0; i < iovcnt; i++)
+		if (evbuffer_add(out, iov[i].iov_base, iov[i].iov_len) == -1)
+			return -1;
+	if (evbuffer_get_length(out) > c->high)
 		c->congested = true;
 	return 0;
 }

@@ -8,6 +8,7 @@
 #define FEDGATE_CONN_H
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -85,6 +86,9 @@ int	conn_starttls(struct conn *, SSL *ssl, bool server);
 struct evbuffer *conn_input(struct conn *);
 /* Queue len bytes. Return 0, or -1 if the connection is closing or broken. */
 int	conn_write(struct conn *, const void *data, size_t len);
+/* Queue the iovcnt pieces of iov, in order, copied once into the output
+ * buffer. Return 0, or -1 as conn_write(). */
+int	conn_writev(struct conn *, const struct iovec *iov, int iovcnt);
 /* Above 1 MiB queued for writing, conn_is_congested(); DRAINED below half. */
 bool	conn_is_congested(const struct conn *);
 /* Bytes queued for writing and not yet taken by the socket (under a TLS

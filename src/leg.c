@@ -818,12 +818,13 @@ leg_is_congested(const struct leg *l)
 }
 
 int
-leg_send(struct leg *l, const char *data, size_t len)
+leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 {
-	if (l->state != LEG_READY || conn_write(l->conn, data, len) == -1)
+	if (l->state != LEG_READY || conn_writev(l->conn, iov, iovcnt) == -1)
 		return -1;
 	l->stanzas_out++;
-	metrics_stanza(l->face, true, l->local, l->remote);
+	metrics_stanza(&l->stanzas_written, l->face, true, l->local,
+	    l->remote);
 	if (l->sm != LEG_SM_OFF)
 		l->sm_sent++;
 	leg_touch(l);

@@ -21,6 +21,7 @@
 #define FEDGATE_LEG_H
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -125,8 +126,9 @@ void	leg_accept(enum config_face face, bool direct_tls, int fd,
  */
 struct leg *leg_connect(struct route *route, enum config_face face,
 	    const char *local, const char *remote, uint64_t cause);
-/* Write a whole stanza (len bytes) on a ready outgoing leg. 0 or -1. */
-int	leg_send(struct leg *, const char *data, size_t len);
+/* Write a whole stanza, the iovcnt pieces of iov, on a ready outgoing
+ * leg (copied into its output). 0 or -1. */
+int	leg_send(struct leg *, const struct iovec *iov, int iovcnt);
 bool	leg_is_ready(const struct leg *);
 /* Whether the ready leg acknowledges with XEP-0198 (on, or being
  * enabled); else the route asks with XEP-0199 pings. */

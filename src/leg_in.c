@@ -15,6 +15,8 @@
  */
 #include "fgconfig.h"
 
+#include <sys/uio.h>
+
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -290,6 +292,8 @@ leg_in_add_pair(struct leg *l, const char *from, const char *to,
 static void
 leg_in_remove_pair(struct leg *l, struct leg_pair *p)
 {
+	if (l->relay_pair == p)
+		l->relay_pair = NULL;
 	TAILQ_REMOVE(&l->pairs, p, entry);
 	l->npairs--;
 	free(p);
@@ -678,32 +682,45 @@ leg_in_db_verify(struct leg *l, const struct xmlstream_node *n)
 	leg_flush_out(l);
 }
 
-/* Replace the domain of jid (its span off, len) by domain into out. */
+/*
+ * Write jid with its domain (the span off, len) replaced by domain into out
+ * (outlen bytes, NUL-terminated). 0, or -1 if it does not fit.
+ */
 static int
 leg_in_rewrite_jid(const char *jid, size_t off, size_t len,
     const char *domain, char *out, size_t outlen)
 {
-	int n = snprintf(out, outlen, "%.*s%s%s", (int)off, jid, domain,
-	    jid + off + len);
+	size_t dlen = strlen(domain), rest = strlen(jid + off + len);
 
-	return n < 0 || (size_t)n >= outlen ? -1 : 0;
+	if (off + dlen + rest >= outlen)
+		return -1;
+	memcpy(out, jid, off);
+	memcpy(out + off, domain, dlen);
+	memcpy(out + off + dlen, jid + off + len, rest + 1);
+	return 0;
 }
 
-/* The domain of the JID attribute value s, normalised. */
+/* The domain span (off, len) of the JID attribute value s, normalised. */
 static bool
-leg_in_jid_domain(const char *s, char *out, size_t *off, size_t *len)
+leg_in_jid_domain(const char *s, size_t off, size_t len, char *out)
 {
 	char raw[JID_DOMAIN_MAX * 4];
 
-	if (s == NULL || jid_domain_span(s, strlen(s), off, len) == -1 ||
-	    *len >= sizeof(raw))
+	if (len >= sizeof(raw))
 		return false;
-	memcpy(raw, s + *off, *len);
-	raw[*len] = '\0';
+	memcpy(raw, s + off, len);
+	raw[len] = '\0';
 	return jid_domain_normalize(raw, out, JID_DOMAIN_MAX) == 0;
 }
 
-/* Scratch for relayed stanzas: one rewritten start tag and the rest. */
+/* Whether the len bytes at s are exactly the normalised domain d. */
+static bool
+leg_in_is_domain(const char *d, const char *s, size_t len)
+{
+	return strncmp(d, s, len) == 0 && d[len] == '\0';
+}
+
+/* Scratch for relayed stanzas: one rewritten start tag. */
 static char *leg_in_scratch;
 static size_t leg_in_scratch_size;
 
@@ -728,8 +745,29 @@ static const struct xmlstream_nsdecl leg_in_scope[] = {
 };
 
 /*
- * Render the stanza e with its to/from rewritten (rw) and hand it to the
- * route local -> remote on face.
+ * Render the start tag of e with its to/from rewritten (rw) into the
+ * scratch, once (twice only when the scratch must grow). Return its
+ * length, 0 if out of memory.
+ */
+static size_t
+leg_in_render_tag(struct leg *l, const struct xmlstream_rewrite *rw,
+    size_t nrw)
+{
+	size_t n = xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
+	    nitems(leg_in_scope), leg_in_scratch, leg_in_scratch_size);
+
+	if (n < leg_in_scratch_size)
+		return n;
+	if (leg_in_scratch_get(n + 1 < 512 ? 512 : n + 1) == NULL)
+		return 0;
+	return xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
+	    nitems(leg_in_scope), leg_in_scratch, leg_in_scratch_size);
+}
+
+/*
+ * Hand the stanza e, its start tag rewritten (rw), to the route local ->
+ * remote on face: the new start tag and the rest of e's bytes as they
+ * came, as two pieces (the route copies them once, where they go).
  */
 static void
 leg_in_relay(struct leg *l, const struct xmlstream_element *e,
@@ -737,23 +775,22 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
     const char *local, const char *remote)
 {
 	struct route_origin o = { .face = l->face, .leg_id = l->id };
+	struct iovec iov[2];
 	struct route *r;
-	size_t taglen, total;
-	char *buf;
 
 	o.attrs.name = e->node.name;
 	o.attrs.from = xmlstream_node_attr(&e->node, "from");
 	o.attrs.to = xmlstream_node_attr(&e->node, "to");
 	o.attrs.id = xmlstream_node_attr(&e->node, "id");
 	o.attrs.type = xmlstream_node_attr(&e->node, "type");
-	taglen = xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
-	    nitems(leg_in_scope), NULL, 0);
-	total = taglen + (e->rawlen - e->starttaglen);
-	if ((buf = leg_in_scratch_get(total + 1)) == NULL ||
+	if ((iov[0].iov_len = leg_in_render_tag(l, rw, nrw)) == 0 ||
 	    (r = route_get(face, local, remote)) == NULL) {
 		route_bounce(&o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
+	iov[0].iov_base = leg_in_scratch;
+	iov[1].iov_base = (void *)(uintptr_t)(e->raw + e->starttaglen);
+	iov[1].iov_len = e->rawlen - e->starttaglen;
 	/* A remote server's stanzas: the inside may see its address. */
 	if (l->face == CONFIG_FACE_PUBLIC && l->conn != NULL)
 		route_set_source(r, conn_peer_addr(l->conn),
@@ -764,36 +801,36 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 		route_set_original(r, (const struct sockaddr *)&l->orig,
 		    l->origlen, conn_peer_addr(l->conn),
 		    sizeof(struct sockaddr_storage));
-	xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
-	    nitems(leg_in_scope), buf, taglen + 1);
-	memcpy(buf + taglen, e->raw + e->starttaglen, e->rawlen - e->starttaglen);
-	route_send(r, buf, total, &o);
+	route_send(r, iov, nitems(iov), &o);
 	if (route_is_congested(r))
 		leg_pause(l, r);
 }
 
-static void
-leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
+/*
+ * The slow path of leg_in_stanza(): normalise the domains of from and to
+ * (their spans fs and ts), and find their authenticated pair, or refuse
+ * the stream. Remember the pair for the next stanza when the stanza wrote
+ * its domains as normalised (the usual case): the next one with the same
+ * bytes skips all this.
+ */
+static struct leg_pair *
+leg_in_stanza_pair(struct leg *l, const struct xmlstream_element *e,
+    const char *from, const size_t fs[2], const char *to, const size_t ts[2])
 {
-	const char *from = xmlstream_node_attr(&e->node, "from");
-	const char *to = xmlstream_node_attr(&e->node, "to");
-	char fd[JID_DOMAIN_MAX], td[JID_DOMAIN_MAX], jid[JID_PART_MAX * 3 + 8];
-	size_t foff, flen, toff, tlen;
-	const struct config_domain *dom;
-	struct xmlstream_rewrite rw;
+	char fd[JID_DOMAIN_MAX], td[JID_DOMAIN_MAX];
 	struct leg_pair *p;
 	bool from_known = false;
 
-	if (!leg_in_jid_domain(from, fd, &foff, &flen) ||
-	    !leg_in_jid_domain(to, td, &toff, &tlen)) {
+	if (!leg_in_jid_domain(from, fs[0], fs[1], fd) ||
+	    !leg_in_jid_domain(to, ts[0], ts[1], td)) {
 		leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING, "<%s/> "
 		    "without a valid 'from' and 'to'", e->node.name);
-		return;
+		return NULL;
 	}
 	if (!leg_in_has_valid_pair(l)) {
 		leg_in_refuse(l, XMPP_STREAM_NOT_AUTHORIZED, "<%s/> before "
 		    "any domain authenticated", e->node.name);
-		return;
+		return NULL;
 	}
 	TAILQ_FOREACH(p, &l->pairs, entry)
 		if (!p->pending && strcmp(p->from, fd) == 0)
@@ -801,51 +838,93 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 	if (!from_known) {
 		leg_in_refuse(l, XMPP_STREAM_INVALID_FROM, "%s did not "
 		    "authenticate on this stream", fd);
-		return;
+		return NULL;
 	}
 	if ((p = leg_in_pair(l, fd, td)) == NULL || p->pending) {
-		bool served = l->face == CONFIG_FACE_PUBLIC ?
-		    config_domain_find(l->config, td) != NULL :
-		    config_domain_find_internal(l->config, td) == NULL;
+		bool served = leg_in_local(l, td) != NULL;
 
+		if (l->face == CONFIG_FACE_INTERNAL)
+			served = !served;
 		leg_in_refuse(l, served ? XMPP_STREAM_INVALID_FROM :
 		    XMPP_STREAM_HOST_UNKNOWN, "%s", served ? "the domain pair "
 		    "did not authenticate on this stream" : "'to' is not "
 		    "served here");
+		return NULL;
+	}
+	/* Ours of the pair: to (public face) or from (internal face). */
+	if (p->dom == NULL)
+		p->dom = l->face == CONFIG_FACE_PUBLIC ?
+		    config_domain_find(l->config, td) :
+		    config_domain_find_internal(l->config, fd);
+	if (leg_in_is_domain(fd, from + fs[0], fs[1]) &&
+	    leg_in_is_domain(td, to + ts[0], ts[1]))
+		l->relay_pair = p;
+	return p;
+}
+
+/*
+ * A stanza: check its addressing against the authenticated pairs, rewrite
+ * the domain of ours (to on the public face, from on the internal face)
+ * and relay it. Per stanza this costs two scans for the domain spans and
+ * two comparisons; normalising and looking up happen once per pair.
+ */
+static void
+leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
+{
+	const char *from = xmlstream_node_attr(&e->node, "from");
+	const char *to = xmlstream_node_attr(&e->node, "to");
+	char jid[JID_PART_MAX * 3 + 8];
+	size_t fs[2], ts[2];
+	const struct config_domain *dom;
+	struct xmlstream_rewrite rw;
+	struct leg_pair *p;
+
+	if (from == NULL || to == NULL ||
+	    jid_domain_span(from, strlen(from), &fs[0], &fs[1]) == -1 ||
+	    jid_domain_span(to, strlen(to), &ts[0], &ts[1]) == -1) {
+		leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING, "<%s/> "
+		    "without a valid 'from' and 'to'", e->node.name);
 		return;
 	}
+	if ((p = l->relay_pair) == NULL || p->pending ||
+	    !leg_in_is_domain(p->from, from + fs[0], fs[1]) ||
+	    !leg_in_is_domain(p->to, to + ts[0], ts[1]))
+		if ((p = leg_in_stanza_pair(l, e, from, fs, to, ts)) == NULL)
+			return;
 	l->stanzas_in++;
-	metrics_stanza(l->face, false, td, fd);
+	metrics_stanza(&p->stanzas, l->face, false, p->to, p->from);
 	leg_touch(l);
-	if (strcmp(e->node.name, "iq") == 0 && route_ack(l->face, td, fd,
-	    xmlstream_node_attr(&e->node, "id"),
-	    xmlstream_node_attr(&e->node, "type")))
+	if (e->node.name[0] == 'i' && strcmp(e->node.name, "iq") == 0 &&
+	    route_ack(l->face, p->to, p->from, xmlstream_node_attr(&e->node,
+	    "id"), xmlstream_node_attr(&e->node, "type")))
 		return;		/* the answer to our acknowledgement ping */
+	dom = p->dom;
+	rw.value = jid;
 	if (l->face == CONFIG_FACE_PUBLIC) {
 		/* remote -> local domain: to the internal server as remote. */
-		dom = config_domain_find(l->config, td);
+		const char *inside = dom->internal_name != NULL ?
+		    dom->internal_name : dom->name;
+
 		rw.name = "to";
-		rw.value = jid;
-		if (leg_in_rewrite_jid(to, toff, tlen, dom->internal_name != NULL ?
-		    dom->internal_name : dom->name, jid, sizeof(jid)) == -1) {
+		if (leg_in_rewrite_jid(to, ts[0], ts[1], inside, jid,
+		    sizeof(jid)) == -1) {
 			leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s",
 			    "'to' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_INTERNAL, fd,
-		    dom->internal_name != NULL ? dom->internal_name : dom->name);
+		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_INTERNAL, p->from,
+		    inside);
 	} else {
 		/* internal server -> remote: to the world as the public name. */
-		dom = config_domain_find_internal(l->config, fd);
 		rw.name = "from";
-		rw.value = jid;
-		if (leg_in_rewrite_jid(from, foff, flen, dom->name, jid,
+		if (leg_in_rewrite_jid(from, fs[0], fs[1], dom->name, jid,
 		    sizeof(jid)) == -1) {
 			leg_in_refuse(l, XMPP_STREAM_POLICY_VIOLATION, "%s",
 			    "'from' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_PUBLIC, dom->name, td);
+		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_PUBLIC, dom->name,
+		    p->to);
 	}
 }
 

@@ -35,6 +35,9 @@ struct leg_pair {
 	enum leg_auth		 auth;
 	bool			 pending;	/* dialback verify running */
 	uint64_t		 verifier;	/* id of the verify leg, 0 none */
+	/* for relaying, found at its first stanza */
+	const struct config_domain *dom; /* ours of the pair (in config) */
+	struct metrics_counter	 stanzas; /* stanzas read for it */
 };
 TAILQ_HEAD(leg_pairs, leg_pair);
 
@@ -67,12 +70,16 @@ struct leg {
 	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
 	struct leg_pairs	 pairs;		/* incoming: authenticated */
+	struct leg_pair		*relay_pair;	/* incoming: the pair of the
+						   last stanza, named with its
+						   domains as normalised */
 	unsigned		 npairs;	/* incoming: length of pairs */
 	unsigned		 verifications;	/* incoming: verify legs started */
 	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
 	char			 close_reason[800];
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
+	struct metrics_counter	 stanzas_written; /* outgoing */
 	/* incoming through a transparent listener */
 	const char		*transparent;	/* ct_how_name(); NULL: not */
 	struct sockaddr_storage	 orig;		/* the original destination */

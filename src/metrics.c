@@ -158,10 +158,14 @@ static struct {
 	}			 listeners[METRICS_LISTENERS_MAX];
 	int			 nlisteners;
 	int			 listener;	/* of the accept under way */
+	unsigned		 generation;	/* of metrics_counter caches:
+						   bumped when labels or series
+						   change */
 } metrics = {
 	.series = RB_INITIALIZER(&metrics.series),
 	.legs = RB_INITIALIZER(&metrics.legs),
 	.listener = -1,
+	.generation = 1,
 };
 
 static const char *const metrics_face_names[] = {
@@ -475,6 +479,7 @@ metrics_configure(const struct config *c)
 	metrics_free_domains();
 	metrics.domains = d;
 	metrics.ndomains = n;
+	metrics.generation++;
 	return 0;
 }
 
@@ -495,6 +500,7 @@ metrics_reset(void)
 	}
 	metrics.nseries = 0;
 	metrics.full = false;
+	metrics.generation++;
 	for (int i = 0; i < metrics.nlisteners; i++)
 		free(metrics.listeners[i].address);
 	metrics.nlisteners = 0;
@@ -704,10 +710,20 @@ metrics_leg_end(uint64_t id, enum config_face face, bool outgoing,
  */
 
 void
-metrics_stanza(enum config_face face, bool outgoing, const char *local,
-    const char *remote)
+metrics_stanza(struct metrics_counter *cache, enum config_face face,
+    bool outgoing, const char *local, const char *remote)
 {
-	metrics_count_leg(MF_STANZAS, face, outgoing, local, remote, 1);
+	char labels[METRICS_LABELS_MAX];
+
+	if (cache->generation != metrics.generation) {
+		cache->generation = metrics.generation;
+		cache->series = metrics_labels(labels, "face",
+		    metrics_face(face), "direction", metrics_dir(outgoing),
+		    "domain", metrics_domain_label(face, local, remote),
+		    NULL) == 0 ? metrics_series(MF_STANZAS, labels) : NULL;
+	}
+	if (cache->series != NULL)
+		cache->series->value++;
 }
 
 /* The normalised domain of jid into out, or "". */

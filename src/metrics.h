@@ -92,9 +92,20 @@ void	metrics_leg_end(uint64_t id, enum config_face face, bool outgoing,
 	    const char *local, const char *remote, uint64_t bytes_in,
 	    uint64_t bytes_out);
 
-/* One stanza read from (outgoing false) or written to a leg. */
-void	metrics_stanza(enum config_face face, bool outgoing,
-	    const char *local, const char *remote);
+/*
+ * One stanza read from (outgoing false) or written to a leg. The caller
+ * keeps *cache (zeroed at first) per leg, or per domain pair on an
+ * incoming leg, with the same face, direction and domains at every call:
+ * the series is then looked up once, not per stanza (a reload or a reset
+ * makes the next call look it up again).
+ */
+struct metrics_series;
+struct metrics_counter {
+	struct metrics_series	*series;
+	unsigned		 generation;
+};
+void	metrics_stanza(struct metrics_counter *cache, enum config_face face,
+	    bool outgoing, const char *local, const char *remote);
 /* A stanza answered with an error (bounced), or lost (dropped), with
  * cond; o is where it came from. */
 void	metrics_stanza_bounced(const struct route_origin *o,

@@ -36,10 +36,24 @@ struct route_stanza {
 	TAILQ_ENTRY(route_stanza) entry;
 	struct route_origin	 origin;
 	unsigned		 sends;		/* times written to a leg */
+	unsigned		 cls;		/* pool class; ROUTE_POOL_CLASSES:
+						   allocated alone */
+	struct route_stanza	*pool_next;	/* on the pool's free list */
 	size_t			 len;
 	char			 data[];
 };
 TAILQ_HEAD(route_queue, route_stanza);
+
+/*
+ * Stanza buffers are reused: a stanza is copied into a buffer of the
+ * smallest class that holds it (ROUTE_POOL_MIN bytes, doubling), a bigger
+ * one is allocated alone. A freed buffer waits on its class's list while
+ * the lists hold less than ROUTE_POOL_KEEP bytes: a steady flow allocates
+ * nothing per stanza, and what a burst took goes back.
+ */
+#define ROUTE_POOL_MIN		512
+#define ROUTE_POOL_CLASSES	9		/* up to 128 KiB */
+#define ROUTE_POOL_KEEP		(4 * 1024 * 1024)
 
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
 /*
@@ -115,11 +129,14 @@ static struct {
 				    ROUTE_PING_NONCE_LEN + 1];
 	bool			 shutting_down;
 	struct route_counters	 counters;
+	struct route_stanza	*pool[ROUTE_POOL_CLASSES];
+	size_t			 pool_bytes;	/* waiting on the lists */
 } route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
 
 static void	route_reject(struct route *, const struct route_origin *,
 		    enum xmpp_stanza_error, const char *);
 static void	route_release(struct route *, size_t);
+static void	route_stanza_free(struct route_stanza *);
 static void	route_flush(struct route *);
 static void	route_ack_expired(evutil_socket_t, short, void *);
 
@@ -249,7 +266,7 @@ route_free(struct route *r)
 		route_note_drop(r, &s->origin, XMPP_STANZA_SERVICE_UNAVAILABLE,
 		    NULL, "route freed");
 		route_env.queued--;
-		free(s);
+		route_stanza_free(s);
 	}
 	route_release(r, r->unacked_len);
 	event_free(r->ack_timer);
@@ -465,13 +482,86 @@ route_source(const struct route *r, struct sockaddr_storage *src,
  * The queue.
  */
 
-/* A copy of data and of o's strings in one allocation, or NULL. */
+/* The size of pool class cls's buffers. */
+static size_t
+route_pool_size(unsigned cls)
+{
+	return (size_t)ROUTE_POOL_MIN << cls;
+}
+
+/* A buffer of at least total bytes, from the pool if it has one. */
 static struct route_stanza *
-route_stanza_new(const char *data, size_t len, const struct route_origin *o)
+route_stanza_alloc(size_t total)
+{
+	struct route_stanza *s;
+	unsigned cls;
+
+	for (cls = 0; cls < ROUTE_POOL_CLASSES && route_pool_size(cls) < total;
+	    cls++)
+		;
+	if (cls < ROUTE_POOL_CLASSES && (s = route_env.pool[cls]) != NULL) {
+		route_env.pool[cls] = s->pool_next;
+		route_env.pool_bytes -= route_pool_size(cls);
+		return s;
+	}
+	if ((s = malloc(cls < ROUTE_POOL_CLASSES ? route_pool_size(cls) :
+	    total)) == NULL)
+		return NULL;
+	s->cls = cls;
+	return s;
+}
+
+/* Give s back to the pool, or free it. NULL is a no-op. */
+static void
+route_stanza_free(struct route_stanza *s)
+{
+	if (s == NULL)
+		return;
+	if (s->cls >= ROUTE_POOL_CLASSES ||
+	    route_env.pool_bytes + route_pool_size(s->cls) > ROUTE_POOL_KEEP) {
+		free(s);
+		return;
+	}
+	s->pool_next = route_env.pool[s->cls];
+	route_env.pool[s->cls] = s;
+	route_env.pool_bytes += route_pool_size(s->cls);
+}
+
+/* Free every buffer waiting in the pool. */
+static void
+route_pool_drain(void)
+{
+	struct route_stanza *s;
+
+	for (unsigned cls = 0; cls < ROUTE_POOL_CLASSES; cls++)
+		while ((s = route_env.pool[cls]) != NULL) {
+			route_env.pool[cls] = s->pool_next;
+			free(s);
+		}
+	route_env.pool_bytes = 0;
+}
+
+/* The iovcnt pieces of iov, total bytes in all. */
+static size_t
+route_iov_len(const struct iovec *iov, int iovcnt)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	return len;
+}
+
+/* A copy of the stanza's pieces and of o's strings in one pool buffer,
+ * or NULL. */
+static struct route_stanza *
+route_stanza_new(const struct iovec *iov, int iovcnt,
+    const struct route_origin *o)
 {
 	const char *src[] = { o->attrs.name, o->attrs.from, o->attrs.to,
 	    o->attrs.id, o->attrs.type };
-	size_t n[nitems(src)], total = sizeof(struct route_stanza) + len;
+	size_t n[nitems(src)], len = route_iov_len(iov, iovcnt);
+	size_t total = sizeof(struct route_stanza) + len;
 	struct route_stanza *s;
 	const char **dst[nitems(src)];
 	char *p;
@@ -485,7 +575,7 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 			return NULL;
 		total += n[i];
 	}
-	if ((s = malloc(total)) == NULL)
+	if ((s = route_stanza_alloc(total)) == NULL)
 		return NULL;
 	s->sends = 0;
 	s->origin.face = o->face;
@@ -496,8 +586,11 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 	dst[3] = &s->origin.attrs.id;
 	dst[4] = &s->origin.attrs.type;
 	s->len = len;
-	memcpy(s->data, data, len);
-	p = s->data + len;
+	p = s->data;
+	for (int k = 0; k < iovcnt; k++) {
+		memcpy(p, iov[k].iov_base, iov[k].iov_len);
+		p += iov[k].iov_len;
+	}
 	for (i = 0; i < nitems(src); i++) {
 		*dst[i] = n[i] > 0 ? memcpy(p, src[i], n[i]) : NULL;
 		p += n[i];
@@ -506,16 +599,16 @@ route_stanza_new(const char *data, size_t len, const struct route_origin *o)
 }
 
 static int
-route_enqueue(struct route *r, const char *data, size_t len,
+route_enqueue(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
 	struct route_stanza *s;
 
-	if ((s = route_stanza_new(data, len, o)) == NULL)
+	if ((s = route_stanza_new(iov, iovcnt, o)) == NULL)
 		return -1;
 	TAILQ_INSERT_TAIL(&r->queue, s, entry);
 	r->queue_len++;
-	r->queue_bytes += len;
+	r->queue_bytes += s->len;
 	route_env.queued++;
 	return 0;
 }
@@ -544,7 +637,7 @@ route_bounce_queue(struct route *r, enum xmpp_stanza_error cond,
 	while ((s = TAILQ_FIRST(&q)) != NULL) {
 		TAILQ_REMOVE(&q, s, entry);
 		route_reject(r, &s->origin, cond, text);
-		free(s);
+		route_stanza_free(s);
 	}
 }
 
@@ -570,7 +663,7 @@ route_release(struct route *r, size_t n)
 		TAILQ_REMOVE(&r->unacked, s, entry);
 		r->unacked_len--;
 		route_env.unacked--;
-		free(s);
+		route_stanza_free(s);
 	}
 }
 
@@ -609,6 +702,7 @@ static void
 route_ping(struct route *r)
 {
 	struct xmpp_buf *buf;
+	struct iovec iov;
 	char id[sizeof(route_env.ping_prefix) + 24];
 
 	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
@@ -627,7 +721,7 @@ route_ping(struct route *r)
 	snprintf(id, sizeof(id), "%s%llu", route_env.ping_prefix,
 	    (unsigned long long)r->ping_id);
 	if (xmpp_render_ping(buf, r->local, r->remote, id) == 0 &&
-	    leg_send(r->leg, xmpp_buf_data(buf), xmpp_buf_len(buf)) == 0) {
+	    leg_send(r->leg, xmpp_buf_iov(buf, &iov), 1) == 0) {
 		r->ping_covers = r->unacked_len;
 		route_arm_ack(r);
 	}
@@ -727,10 +821,10 @@ route_count_sent(struct route *r)
 
 /* Write on the ready leg, without keeping a copy; bounce if that fails. */
 static int
-route_write(struct route *r, const char *data, size_t len,
+route_write(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
-	if (leg_send(r->leg, data, len) == -1) {
+	if (leg_send(r->leg, iov, iovcnt) == -1) {
 		route_reject(r, o, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    "write failed");
 		return -1;
@@ -744,9 +838,10 @@ route_write(struct route *r, const char *data, size_t len,
 static int
 route_write_stanza(struct route *r, struct route_stanza *s)
 {
+	struct iovec iov = { .iov_base = s->data, .iov_len = s->len };
 	int rc = 0;
 
-	if (leg_send(r->leg, s->data, s->len) == -1) {
+	if (leg_send(r->leg, &iov, 1) == -1) {
 		route_reject(r, &s->origin, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    "write failed");
 		rc = -1;
@@ -760,7 +855,7 @@ route_write_stanza(struct route *r, struct route_stanza *s)
 			return 0;
 		}
 	}
-	free(s);
+	route_stanza_free(s);
 	return rc;
 }
 
@@ -850,29 +945,29 @@ route_start_leg(struct route *r)
 /* During shutdown: write if the leg is ready, else drop (no new legs, no
  * queueing: the queues are about to go). */
 static int
-route_send_final(struct route *r, const char *data, size_t len,
+route_send_final(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
 	if (r->leg != NULL && leg_is_ready(r->leg))
-		return route_write(r, data, len, o);
+		return route_write(r, iov, iovcnt, o);
 	route_note_drop(r, o, XMPP_STANZA_SERVICE_UNAVAILABLE, NULL,
 	    "shutting down with no ready leg");
 	return -1;
 }
 
 int
-route_send(struct route *r, const char *data, size_t len,
+route_send(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
 	struct route_stanza *s;
 	int rc;
 
 	if (route_env.shutting_down)
-		return route_send_final(r, data, len, o);
+		return route_send_final(r, iov, iovcnt, o);
 	if (route_is_writable(r) && TAILQ_EMPTY(&r->queue)) {
 		if (!route_acks(r))
-			return route_write(r, data, len, o);
-		if ((s = route_stanza_new(data, len, o)) == NULL) {
+			return route_write(r, iov, iovcnt, o);
+		if ((s = route_stanza_new(iov, iovcnt, o)) == NULL) {
 			route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 			    "out of memory");
 			return -1;
@@ -890,7 +985,7 @@ route_send(struct route *r, const char *data, size_t len,
 		    "queue full");
 		return -1;
 	}
-	if (route_enqueue(r, data, len, o) == -1) {
+	if (route_enqueue(r, iov, iovcnt, o) == -1) {
 		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 		    "out of memory");
 		return -1;
@@ -963,6 +1058,7 @@ route_reject(struct route *r, const struct route_origin *o,
 {
 	struct route_origin answer;
 	struct xmpp_buf *buf;
+	struct iovec iov;
 	struct route *back;
 	const char *why = "out of memory";
 	char desc[ROUTE_DESC_MAX];
@@ -993,7 +1089,7 @@ route_reject(struct route *r, const struct route_origin *o,
 	answer.attrs.id = o->attrs.id;
 	answer.attrs.type = "error";
 	answer.leg_id = 0;
-	(void)route_send(back, xmpp_buf_data(buf), xmpp_buf_len(buf), &answer);
+	(void)route_send(back, xmpp_buf_iov(buf, &iov), 1, &answer);
 	xmpp_buf_free(buf);
 }
 
@@ -1048,7 +1144,7 @@ route_requeue(struct route *r)
 			route_reject(r, &s->origin,
 			    XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "not acknowledged, "
 			    "also after it was sent again");
-			free(s);
+			route_stanza_free(s);
 			continue;
 		}
 		TAILQ_INSERT_HEAD(&r->queue, s, entry);
@@ -1144,6 +1240,7 @@ route_shutdown(void)
 	}
 	RB_FOREACH_SAFE(r, route_tree, &route_env.tree, next)
 		route_free(r);
+	route_pool_drain();
 	log_peer_flush();
 	route_env.shutting_down = false;
 }

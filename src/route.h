@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "config.h"
 #include "xmpp.h"
@@ -103,16 +104,20 @@ void	route_set_source(struct route *r, const struct sockaddr *src,
 bool	route_source(const struct route *r, struct sockaddr_storage *src,
 	    socklen_t *srclen);
 /*
- * Deliver the stanza data (len bytes, start tag already rewritten for the
- * outgoing leg) from origin: write it now if the leg is ready and not
- * congested, else queue it (starting a leg if there is none). A full queue
+ * Deliver the stanza from origin, whose bytes are the iovcnt pieces of iov
+ * (start tag already rewritten for the outgoing leg; typically that tag and
+ * the rest as received): write it now if the leg is ready and not
+ * congested, else queue it (starting a leg if there is none). The bytes
+ * are copied once: into the leg's output, or into a pooled buffer when
+ * the stanza waits (queued, or kept until acknowledged), never per piece
+ * into a scratch. A full queue
  * bounces it with resource-constraint. A written stanza is kept (limit
  * unacked) until an XEP-0199 ping written after it is answered
  * (route_ack); if the leg ends first, it is written again, once, on a new
  * leg. Return 0 if written or queued, -1 if bounced or dropped (logged,
  * counted).
  */
-int	route_send(struct route *, const char *data, size_t len,
+int	route_send(struct route *, const struct iovec *iov, int iovcnt,
 	    const struct route_origin *origin);
 /*
  * Whether the route should not be fed now: its leg's output is congested,

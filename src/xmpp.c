@@ -287,6 +287,14 @@ xmpp_buf_data(const struct xmpp_buf *buf)
 	return buf->data != NULL ? buf->data : "";
 }
 
+struct iovec *
+xmpp_buf_iov(const struct xmpp_buf *buf, struct iovec *iov)
+{
+	iov->iov_base = (void *)(uintptr_t)xmpp_buf_data(buf);
+	iov->iov_len = xmpp_buf_len(buf);
+	return iov;
+}
+
 size_t
 xmpp_buf_len(const struct xmpp_buf *buf)
 {

@@ -15,6 +15,8 @@
 #ifndef FEDGATE_XMPP_H
 #define FEDGATE_XMPP_H
 
+#include <sys/uio.h>
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -167,6 +169,8 @@ void	xmpp_buf_free(struct xmpp_buf *buf);
 void	xmpp_buf_reset(struct xmpp_buf *buf);
 /* The bytes (borrowed, valid until the next change) and their count. */
 const char *xmpp_buf_data(const struct xmpp_buf *buf);
+/* Point *iov at buf's bytes (valid until buf changes); return iov. */
+struct iovec *xmpp_buf_iov(const struct xmpp_buf *buf, struct iovec *iov);
 size_t	xmpp_buf_len(const struct xmpp_buf *buf);
 /* Append len raw bytes, unescaped. Return 0 or -1 (buf unchanged). */
 int	xmpp_buf_append(struct xmpp_buf *buf, const void *data, size_t len);

@@ -144,12 +144,17 @@ static void
 test_counters(void **state)
 {
 	struct route_origin o = { .face = CONFIG_FACE_PUBLIC };
+	struct metrics_counter a = { 0 }, z = { 0 }, in = { 0 };
 	char *text;
 
-	metrics_stanza(CONFIG_FACE_PUBLIC, false, "corp.example", "a.example");
-	metrics_stanza(CONFIG_FACE_PUBLIC, false, "corp.example", "a.example");
-	metrics_stanza(CONFIG_FACE_PUBLIC, false, "corp.example", "z.example");
-	metrics_stanza(CONFIG_FACE_INTERNAL, true, "a.example", "corp.internal");
+	metrics_stanza(&a, CONFIG_FACE_PUBLIC, false, "corp.example",
+	    "a.example");
+	metrics_stanza(&a, CONFIG_FACE_PUBLIC, false, "corp.example",
+	    "a.example");
+	metrics_stanza(&z, CONFIG_FACE_PUBLIC, false, "corp.example",
+	    "z.example");
+	metrics_stanza(&in, CONFIG_FACE_INTERNAL, true, "a.example",
+	    "corp.internal");
 	metrics_stream_refused(CONFIG_FACE_PUBLIC, false, "corp.example", "",
 	    XMPP_STREAM_HOST_UNKNOWN);
 	metrics_stream_refused(CONFIG_FACE_PUBLIC, false, "corp.example",

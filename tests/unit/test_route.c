@@ -95,15 +95,25 @@ leg_connect(struct route *route, enum config_face face, const char *local,
 }
 
 int
-leg_send(struct leg *l, const char *data, size_t len)
+leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 {
+	char *data;
+	size_t len = 0;
+
 	assert_true(l->ready);
 	if (l->fail_send)
 		return -1;
 	assert_true(fake.nsent < FAKE_SENT);
+	for (int i = 0; i < iovcnt; i++)
+		len += iov[i].iov_len;
+	assert_non_null(data = malloc(len + 1));
 	fake.sent[fake.nsent].leg = l;
-	fake.sent[fake.nsent].data = strndup(data, len);
-	assert_non_null(fake.sent[fake.nsent].data);
+	fake.sent[fake.nsent].data = data;
+	for (int i = 0; i < iovcnt; i++) {
+		memcpy(data, iov[i].iov_base, iov[i].iov_len);
+		data += iov[i].iov_len;
+	}
+	*data = '\0';
 	fake.nsent++;
 	if (l->congest_after > 0 && --l->congest_after == 0)
 		l->congested = true;
@@ -267,6 +277,21 @@ origin(const char *name, const char *type, const char *id)
 	return o;
 }
 
+/* route_send() data in two pieces, as a leg hands a stanza over: its
+ * first 9 bytes (a start tag) and the rest. */
+static int
+send_str(struct route *r, const char *data, const struct route_origin *o)
+{
+	size_t len = strlen(data), head = len < 9 ? len : 9;
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)(uintptr_t)data, .iov_len = head },
+		{ .iov_base = (void *)(uintptr_t)(data + head),
+		  .iov_len = len - head },
+	};
+
+	return route_send(r, iov, 2, o);
+}
+
 static int
 send_msg(struct route *r, const char *id)
 {
@@ -274,7 +299,7 @@ send_msg(struct route *r, const char *id)
 	char data[128];
 
 	snprintf(data, sizeof(data), "<message id='%s'/>", id);
-	return route_send(r, data, strlen(data), &o);
+	return send_str(r, data, &o);
 }
 
 /* The stanza as send_msg() writes it. */
@@ -368,17 +393,17 @@ test_leg_cause(void **state)
 	struct leg *l;
 
 	o.leg_id = 42;
-	assert_int_equal(route_send(r, "<message id='c1'/>", 18, &o), 0);
+	assert_int_equal(send_str(r, "<message id='c1'/>", &o), 0);
 	assert_int_equal(fake.connects, 1);
 	assert_int_equal(fake.cause, 42);
 	o.leg_id = 43;
-	assert_int_equal(route_send(r, "<message id='c2'/>", 18, &o), 0);
+	assert_int_equal(send_str(r, "<message id='c2'/>", &o), 0);
 	assert_int_equal(fake.connects, 1);	/* the same leg, still 42's */
 	assert_non_null(l = fake_leg(INT, R, L));
 	/* The leg fails (the queue is bounced): the next leg is for the
 	 * incoming leg of the stanza that asks for it. */
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "test");
-	assert_int_equal(route_send(r, "<message id='c3'/>", 18, &o), 0);
+	assert_int_equal(send_str(r, "<message id='c3'/>", &o), 0);
 	assert_int_equal(fake.cause, 43);
 }
 
@@ -535,7 +560,7 @@ test_queue_full_bounces(void **state)
 		r = route_get(INT, R, L);
 		assert_int_equal(send_msg(r, "1"), 0);
 		assert_int_equal(send_msg(r, "2"), 0);
-		assert_int_equal(route_send(r, "<x/>", 4, &o), -1);
+		assert_int_equal(send_str(r, "<x/>", &o), -1);
 		assert_int_equal(route_queue_length(r), 2);
 		assert_int_equal(info_of("internal", R, L).bounced, 1);
 
@@ -595,7 +620,7 @@ test_leg_gone_bounces_queue(void **state)
 
 		snprintf(id, sizeof(id), "%zu", i);
 		o = origin(gone_cases[i].name, gone_cases[i].type, id);
-		assert_int_equal(route_send(r, "<s/>", 4, &o), 0);
+		assert_int_equal(send_str(r, "<s/>", &o), 0);
 		want += gone_cases[i].bounced;
 	}
 	l = fake_leg(INT, R, L);
@@ -1053,11 +1078,11 @@ test_shutdown(void **state)
 	/* in: internal R -> L, two stanzas waiting for its leg. */
 	in = route_get(INT, R, L);
 	assert_int_equal(send_msg(in, "1"), 0);
-	assert_int_equal(route_send(in, "<m/>", 4, &o), 0);
+	assert_int_equal(send_str(in, "<m/>", &o), 0);
 	/* other: answers would need a route that does not exist. */
 	other = route_get(INT, "far.example", L);
 	o.attrs.from = "x@far.example";
-	assert_int_equal(route_send(other, "<m/>", 4, &o), 0);
+	assert_int_equal(send_str(other, "<m/>", &o), 0);
 	assert_int_equal(route_queued(), 3);
 	assert_int_equal(fake.connects, 3);
 	assert_int_equal(route_count(), 3);
