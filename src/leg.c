@@ -140,13 +140,40 @@ leg_name(const struct leg *l, char *buf, size_t len)
 	return buf;
 }
 
+const char *
+leg_vprintf(char **slot, size_t size, const char *fmt, va_list ap)
+{
+	if (*slot == NULL && (*slot = malloc(size)) == NULL)
+		return "(out of memory for this text)";
+	vsnprintf(*slot, size, fmt, ap);
+	return *slot;
+}
+
+const char *
+leg_printf(char **slot, size_t size, const char *fmt, ...)
+{
+	const char *t;
+	va_list ap;
+
+	va_start(ap, fmt);
+	t = leg_vprintf(slot, size, fmt, ap);
+	va_end(ap);
+	return t;
+}
+
+const char *
+leg_text(const char *slot)
+{
+	return slot != NULL ? slot : "";
+}
+
 void
 leg_set_reason(struct leg *l, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(l->close_reason, sizeof(l->close_reason), fmt, ap);
+	(void)leg_vprintf(&l->close_reason, LEG_REASON_MAX, fmt, ap);
 	va_end(ap);
 }
 
@@ -288,11 +315,11 @@ leg_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	case LEG_RESOLVING:
 	case LEG_CONNECTING:
-		snprintf(l->last_error, sizeof(l->last_error),
+		(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
 		    "timed out %s", leg_state_names[l->state]);
 		if (l->state == LEG_CONNECTING && leg_out_retry(l))
 			return;
-		leg_end(l, l->last_error);
+		leg_end(l, leg_text(l->last_error));
 		return;
 	default:
 		break;
@@ -568,6 +595,9 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
 	free(l->proxy);
+	free(l->proxy_desc);
+	free(l->close_reason);
+	free(l->last_error);
 	config_unref(l->config);
 	free(l);
 }
@@ -589,9 +619,9 @@ leg_end(struct leg *l, const char *reason)
 	if (l->state == LEG_CLOSED)
 		return;
 	/* reason may live in the conn freed below: keep a copy. */
-	if (l->close_reason[0] == '\0')
+	if (leg_text(l->close_reason)[0] == '\0')
 		leg_set_reason(l, "%s", reason);
-	why = l->close_reason;
+	why = leg_text(l->close_reason);
 	if (l->conn != NULL)
 		leg_keep_bytes(l, l->conn);
 	log_peer(LOG_LEVEL_INFO,
@@ -628,20 +658,20 @@ leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 {
 	if (l->state == LEG_CLOSING || l->state == LEG_CLOSED)
 		return;
-	if (l->close_reason[0] == '\0')
+	if (leg_text(l->close_reason)[0] == '\0')
 		leg_set_reason(l, "%s%s%s", cond == XMPP_STREAM_ERROR_COUNT ?
 		    "stream closed" : xmpp_stream_error_name(cond),
 		    text != NULL ? ": " : "", text != NULL ? text : "");
 	else if (cond != XMPP_STREAM_ERROR_COUNT) {
-		char prev[sizeof(l->close_reason)];
+		char prev[LEG_REASON_MAX];
 
-		memcpy(prev, l->close_reason, sizeof(prev));
+		snprintf(prev, sizeof(prev), "%s", l->close_reason);
 		leg_set_reason(l, "%s (sent %s)", prev,
 		    xmpp_stream_error_name(cond));
 	}
 	if (l->conn == NULL || l->state == LEG_CONNECTING ||
 	    l->state == LEG_TLS) {
-		leg_end(l, l->close_reason);
+		leg_end(l, leg_text(l->close_reason));
 		return;
 	}
 	if (!l->header_sent)
@@ -784,7 +814,7 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 		}
 		/* FALLTHROUGH */
 	case CONN_EV_ERROR:
-		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
+		(void)leg_printf(&l->last_error, LEG_ERROR_MAX, "%s: %s",
 		    conn_peer(c), conn_error(c));
 		if (l->outgoing && l->state == LEG_CONNECTING) {
 			char name[LEG_NAME_MAX];
@@ -800,7 +830,7 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 	case CONN_EV_CLOSED:
 		leg_keep_bytes(l, c);
 		l->conn = NULL;		/* conn frees itself */
-		leg_end(l, l->close_reason);
+		leg_end(l, leg_text(l->close_reason));
 		break;
 	}
 }

@@ -53,7 +53,7 @@ static void __attribute__((format(printf, 3, 4)))
 leg_in_refuse(struct leg *l, enum xmpp_stream_error cond, const char *fmt,
     ...)
 {
-	char text[sizeof(l->close_reason) - 16];
+	char text[LEG_REASON_MAX - 16];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -771,7 +771,8 @@ leg_in_render_tag(struct leg *l, const struct xmlstream_rewrite *rw,
  */
 static void
 leg_in_relay(struct leg *l, const struct xmlstream_element *e,
-    const struct xmlstream_rewrite *rw, size_t nrw, enum config_face face,
+    const struct xmlstream_rewrite *rw, size_t nrw,
+    const struct config_domain *dom, enum config_face face,
     const char *local, const char *remote)
 {
 	struct route_origin o = { .face = l->face, .leg_id = l->id };
@@ -792,7 +793,8 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 	iov[1].iov_base = (void *)(uintptr_t)(e->raw + e->starttaglen);
 	iov[1].iov_len = e->rawlen - e->starttaglen;
 	/* A remote server's stanzas: the inside may see its address. */
-	if (l->face == CONFIG_FACE_PUBLIC && l->conn != NULL)
+	if (l->face == CONFIG_FACE_PUBLIC && dom->upstream_transparent &&
+	    l->conn != NULL)
 		route_set_source(r, conn_peer_addr(l->conn),
 		    sizeof(struct sockaddr_storage));
 	/* The original destination is the server of the domain the stream
@@ -912,7 +914,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 			    "'to' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_INTERNAL, p->from,
+		leg_in_relay(l, e, &rw, 1, dom, CONFIG_FACE_INTERNAL, p->from,
 		    inside);
 	} else {
 		/* internal server -> remote: to the world as the public name. */
@@ -923,7 +925,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 			    "'from' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, CONFIG_FACE_PUBLIC, dom->name,
+		leg_in_relay(l, e, &rw, 1, dom, CONFIG_FACE_PUBLIC, dom->name,
 		    p->to);
 	}
 }

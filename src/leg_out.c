@@ -122,7 +122,7 @@ leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 	metrics_dns("address", resolve_status_name(st));
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
-		snprintf(l->last_error, sizeof(l->last_error), "%s: %s",
+		(void)leg_printf(&l->last_error, LEG_ERROR_MAX, "%s: %s",
 		    l->host, why);
 		l->fail_cond = st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
@@ -164,7 +164,8 @@ leg_out_next_target(struct leg *l)
 
 	if (l->targets == NULL || l->target_next >= l->targets->count) {
 		snprintf(why, sizeof(why), "no target reachable (%s)",
-		    l->last_error[0] != '\0' ? l->last_error : "none");
+		    leg_text(l->last_error)[0] != '\0' ? l->last_error :
+		    "none");
 		leg_out_fail(l, l->fail_cond, XMPP_STREAM_ERROR_COUNT, why);
 		return;
 	}
@@ -439,10 +440,11 @@ leg_out_proxy_prepare(struct leg *l)
 
 	if (p == NULL) {
 		n = proxy_encode(hdr, sizeof(hdr), NULL, NULL, NULL, 0);
-		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "LOCAL");
+		(void)leg_printf(&l->proxy_desc, LEG_PROXY_DESC_MAX, "LOCAL");
 	} else {
 		n = leg_out_proxy_encode(in, p, hdr, sizeof(hdr), &version);
-		snprintf(l->proxy_desc, sizeof(l->proxy_desc), "PROXY from %s "
+		(void)leg_printf(&l->proxy_desc, LEG_PROXY_DESC_MAX,
+		    "PROXY from %s "
 		    "(leg %" PRIu64 ": %s by %s, %s)", util_sockaddr_str(
 		    conn_peer_addr(in->conn), peer, sizeof(peer)), in->id,
 		    p->from, leg_auth_name(p->auth),
@@ -493,12 +495,12 @@ leg_out_connect_failed(struct leg *l, const struct resolve_addr *a,
 	char addr[UTIL_SOCKADDR_STRLEN], name[LEG_NAME_MAX];
 
 	util_sockaddr_str((const struct sockaddr *)&a->ss, addr, sizeof(addr));
-	snprintf(l->last_error, sizeof(l->last_error), "connect to %s%s%s: "
+	(void)leg_printf(&l->last_error, LEG_ERROR_MAX, "connect to %s%s%s: "
 	    "%s", addr, src != NULL ? " from source " : "",
 	    src != NULL ? src->host : "",
 	    err != 0 ? strerror(err) : "cannot start");
 	log_peer(LOG_LEVEL_WARNING, "%s: %s", leg_name(l, name, sizeof(name)),
-	    l->last_error);
+	    leg_text(l->last_error));
 	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
 		l->fail_cond = XMPP_STANZA_RESOURCE_CONSTRAINT;
 }
@@ -603,7 +605,7 @@ leg_out_connected(struct leg *l)
 	if (l->proxy != NULL) {
 		/* Before any other byte: the upstream reads it first. */
 		log_peer(LOG_LEVEL_INFO, "%s: PROXY v2 header: %s", tag,
-		    l->proxy_desc);
+		    leg_text(l->proxy_desc));
 		conn_write(l->conn, l->proxy, l->proxy_len);
 	}
 	leg_send_header(l, NULL);

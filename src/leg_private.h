@@ -8,6 +8,8 @@
 
 #include <sys/queue.h>
 
+#include <stdarg.h>
+
 #include "conn.h"
 #include "dialback.h"
 #include "jid.h"
@@ -76,7 +78,7 @@ struct leg {
 	unsigned		 npairs;	/* incoming: length of pairs */
 	unsigned		 verifications;	/* incoming: verify legs started */
 	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
-	char			 close_reason[800];
+	char			*close_reason;	/* LEG_REASON_MAX, once set */
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
 	struct metrics_counter	 stanzas_written; /* outgoing */
@@ -97,7 +99,7 @@ struct leg {
 	uint8_t			*proxy;		/* PROXY v2 header to send
 						   first, or NULL */
 	size_t			 proxy_len;
-	char			 proxy_desc[400]; /* what it says, for logs */
+	char			*proxy_desc;	/* what it says, for logs */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
 	char			 verify_key[DIALBACK_KEY_MAX + 1];
@@ -110,7 +112,7 @@ struct leg {
 	uint16_t		 port;		/* of the target being tried */
 	bool			 direct_tls;	/* that target: XEP-0368 */
 	char			 host[RESOLVE_HOST_MAX];
-	char			 last_error[640];
+	char			*last_error;	/* LEG_ERROR_MAX, once set */
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
 	bool			 sm_offered;	/* features offer XEP-0198 */
 	enum leg_sm		 sm;
@@ -120,7 +122,23 @@ struct leg {
 	bool			 verify_done;	/* the verdict was reported */
 };
 
+/* Rare texts live off the leg, in buffers of these sizes made when first
+ * set (leg_printf()), so that an idle leg does not carry them. */
+#define LEG_REASON_MAX		800
+#define LEG_ERROR_MAX		640
+#define LEG_PROXY_DESC_MAX	400
+
 /* leg.c */
+/*
+ * Format into *slot, a buffer of size bytes made on first use (freed with
+ * the leg). Return the text, or a fixed one if out of memory.
+ */
+const char *leg_printf(char **slot, size_t size, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+const char *leg_vprintf(char **slot, size_t size, const char *fmt,
+	    va_list ap) __attribute__((format(printf, 3, 0)));
+/* A text set with leg_printf(), "" if never set. */
+const char *leg_text(const char *slot);
 /* "leg 42 in public remote.example->corp.example", for log lines. */
 #define LEG_NAME_MAX	600
 const char *leg_name(const struct leg *, char *buf, size_t len);

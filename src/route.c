@@ -90,6 +90,22 @@ struct route {
 	uint64_t		 acked, resent, unconfirmed;
 	uint64_t		 created;	/* util_now_ms() */
 	struct event		*idle;		/* frees a route with nothing */
+	struct route_addrs	*addrs;		/* NULL: none remembered */
+	uint64_t		*waiters;	/* paused legs, ROUTE_WAITERS_MAX
+						   at most */
+	size_t			 nwaiters, waiters_size;
+	/* the failure cache: after a leg failed before it was ready, no
+	 * new leg before retry_at; stanzas bounce with the cached reason */
+	unsigned		 failures;	/* in a row */
+	uint64_t		 retry_at;	/* util_now_ms(); 0: none */
+	enum xmpp_stanza_error	 fail_cond;
+	char			*fail_text;	/* ROUTE_FAIL_TEXT_MAX bytes, from
+						   the first failure on */
+};
+
+/* The addresses a transparent set-up makes a route remember (kept apart:
+ * most routes have none). */
+struct route_addrs {
 	struct sockaddr_storage	 orig;		/* a transparent leg's original
 						   destination */
 	socklen_t		 origlen;	/* 0: none */
@@ -97,14 +113,6 @@ struct route {
 	struct sockaddr_storage	 source;	/* the remote server feeding
 						   it (upstream transparent) */
 	socklen_t		 sourcelen;	/* 0: none */
-	uint64_t		 waiters[ROUTE_WAITERS_MAX]; /* paused legs */
-	size_t			 nwaiters;
-	/* the failure cache: after a leg failed before it was ready, no
-	 * new leg before retry_at; stanzas bounce with the cached reason */
-	unsigned		 failures;	/* in a row */
-	uint64_t		 retry_at;	/* util_now_ms(); 0: none */
-	enum xmpp_stanza_error	 fail_cond;
-	char			 fail_text[ROUTE_FAIL_TEXT_MAX];
 };
 
 static int	route_cmp(const struct route *, const struct route *);
@@ -271,6 +279,9 @@ route_free(struct route *r)
 	route_release(r, r->unacked_len);
 	event_free(r->ack_timer);
 	event_free(r->idle);
+	free(r->addrs);
+	free(r->waiters);
+	free(r->fail_text);
 	free(r);
 }
 
@@ -299,6 +310,9 @@ route_note_failure(struct route *r, enum xmpp_stanza_error cond,
 
 	if (delay == 0 || route_env.shutting_down)
 		return;
+	if (r->fail_text == NULL &&
+	    (r->fail_text = malloc(ROUTE_FAIL_TEXT_MAX)) == NULL)
+		return;		/* out of memory: no cache, no harm */
 	r->failures++;
 	for (unsigned i = 1; i < r->failures && delay < route_env.backoff_max_ms;
 	    i++)
@@ -309,7 +323,7 @@ route_note_failure(struct route *r, enum xmpp_stanza_error cond,
 	delay = delay * 3 / 4 + (uint64_t)rnd % (delay / 2 + 1);
 	r->retry_at = util_now_ms() + delay;
 	r->fail_cond = cond;
-	snprintf(r->fail_text, sizeof(r->fail_text), "%s",
+	snprintf(r->fail_text, ROUTE_FAIL_TEXT_MAX, "%s",
 	    text != NULL ? text : xmpp_stanza_error_name(cond));
 	route_log(LOG_LEVEL_INFO, r, "%u failed leg%s in a row (%s): no new "
 	    "leg for %llu ms; stanzas bounce meanwhile", r->failures,
@@ -431,28 +445,42 @@ route_get(enum config_face face, const char *local, const char *remote)
 	return r;
 }
 
+/* r's remembered addresses, made on first use; NULL if out of memory. */
+static struct route_addrs *
+route_addrs(struct route *r)
+{
+	if (r->addrs == NULL)
+		r->addrs = calloc(1, sizeof(*r->addrs));
+	return r->addrs;
+}
+
 void
 route_set_original(struct route *r, const struct sockaddr *dst,
     socklen_t dstlen, const struct sockaddr *peer, socklen_t peerlen)
 {
-	if (dstlen > sizeof(r->orig) || peerlen > sizeof(r->orig_peer))
+	struct route_addrs *a;
+
+	if (dstlen > sizeof(a->orig) || peerlen > sizeof(a->orig_peer) ||
+	    (a = route_addrs(r)) == NULL)
 		return;
-	memset(&r->orig, 0, sizeof(r->orig));
-	memset(&r->orig_peer, 0, sizeof(r->orig_peer));
-	memcpy(&r->orig, dst, dstlen);
-	memcpy(&r->orig_peer, peer, peerlen);
-	r->origlen = dstlen;
+	memset(&a->orig, 0, sizeof(a->orig));
+	memset(&a->orig_peer, 0, sizeof(a->orig_peer));
+	memcpy(&a->orig, dst, dstlen);
+	memcpy(&a->orig_peer, peer, peerlen);
+	a->origlen = dstlen;
 }
 
 bool
 route_original(const struct route *r, struct sockaddr_storage *dst,
     socklen_t *dstlen, struct sockaddr_storage *peer)
 {
-	if (r->origlen == 0)
+	const struct route_addrs *a = r->addrs;
+
+	if (a == NULL || a->origlen == 0)
 		return false;
-	memcpy(dst, &r->orig, sizeof(*dst));
-	*dstlen = r->origlen;
-	memcpy(peer, &r->orig_peer, sizeof(*peer));
+	memcpy(dst, &a->orig, sizeof(*dst));
+	*dstlen = a->origlen;
+	memcpy(peer, &a->orig_peer, sizeof(*peer));
 	return true;
 }
 
@@ -460,21 +488,25 @@ void
 route_set_source(struct route *r, const struct sockaddr *src,
     socklen_t srclen)
 {
-	if (srclen > sizeof(r->source))
+	struct route_addrs *a;
+
+	if (srclen > sizeof(a->source) || (a = route_addrs(r)) == NULL)
 		return;
-	memset(&r->source, 0, sizeof(r->source));
-	memcpy(&r->source, src, srclen);
-	r->sourcelen = srclen;
+	memset(&a->source, 0, sizeof(a->source));
+	memcpy(&a->source, src, srclen);
+	a->sourcelen = srclen;
 }
 
 bool
 route_source(const struct route *r, struct sockaddr_storage *src,
     socklen_t *srclen)
 {
-	if (r->sourcelen == 0)
+	const struct route_addrs *a = r->addrs;
+
+	if (a == NULL || a->sourcelen == 0)
 		return false;
-	memcpy(src, &r->source, sizeof(*src));
-	*srclen = r->sourcelen;
+	memcpy(src, &a->source, sizeof(*src));
+	*srclen = a->sourcelen;
 	return true;
 }
 
@@ -888,11 +920,21 @@ route_is_congested(const struct route *r)
 int
 route_wait(struct route *r, uint64_t leg_id)
 {
+	uint64_t *w;
+	size_t size;
+
 	for (size_t i = 0; i < r->nwaiters; i++)
 		if (r->waiters[i] == leg_id)
 			return 0;
 	if (r->nwaiters >= ROUTE_WAITERS_MAX)
 		return -1;
+	if (r->nwaiters == r->waiters_size) {
+		size = r->waiters_size == 0 ? 4 : r->waiters_size * 2;
+		if ((w = reallocarray(r->waiters, size, sizeof(*w))) == NULL)
+			return -1;
+		r->waiters = w;
+		r->waiters_size = size;
+	}
 	r->waiters[r->nwaiters++] = leg_id;
 	return 0;
 }
