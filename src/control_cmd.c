@@ -680,17 +680,17 @@ static int
 control_cmd_sessions(struct control_client *cc, struct json_object *reply,
     int argc, char **argv)
 {
-	struct control_queues queues = { .size = route_count() };
+	struct control_queues queues = { .size = route_count(leg_env_routes(daemon_legs(cc->ctl->d))) };
 	struct control_sessions s = { .queues = &queues };
 
 	if (queues.size > 0 &&
 	    (queues.v = calloc(queues.size, sizeof(*queues.v))) == NULL)
 		return control_error(reply, "out of memory");
-	route_foreach(control_collect_queue, &queues);
+	route_foreach(leg_env_routes(daemon_legs(cc->ctl->d)), control_collect_queue, &queues);
 	if (queues.n > 0)
 		qsort(queues.v, queues.n, sizeof(*queues.v), control_queue_cmp);
 	s.list = json_object_new_array();
-	leg_foreach(control_list_session, &s);
+	leg_foreach(daemon_legs(cc->ctl->d), control_list_session, &s);
 	free(queues.v);
 	json_object_object_add(reply, "sessions", s.list);
 	return 0;
@@ -741,7 +741,7 @@ control_cmd_routes(struct control_client *cc, struct json_object *reply,
 {
 	struct json_object *list = json_object_new_array();
 
-	route_foreach(control_list_route, list);
+	route_foreach(leg_env_routes(daemon_legs(cc->ctl->d)), control_list_route, list);
 	json_object_object_add(reply, "routes", list);
 	return 0;
 }
@@ -755,7 +755,7 @@ control_cmd_retry(struct control_client *cc, struct json_object *reply,
 
 	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
 		return control_error(reply, "invalid domain");
-	n = route_retry(domain);
+	n = route_retry(leg_env_routes(daemon_legs(cc->ctl->d)), domain);
 	log_info("control: retry %s by uid %u pid %ld: %u routes cleared",
 	    domain, (unsigned)cc->uid, (long)cc->pid, n);
 	json_object_object_add(reply, "domain", control_json_text(domain));
@@ -775,7 +775,7 @@ control_cmd_kill(struct control_client *cc, struct json_object *reply,
 	id = strtonum(argv[0], 1, LLONG_MAX, &errstr);
 	if (errstr != NULL)
 		return control_error(reply, "invalid session id");
-	closed = leg_kill((uint64_t)id, NULL);
+	closed = leg_kill(daemon_legs(cc->ctl->d), (uint64_t)id, NULL);
 	log_info("control: kill %lld by uid %u pid %ld: %u closed", id,
 	    (unsigned)cc->uid, (long)cc->pid, closed);
 	if (closed == 0)
@@ -794,7 +794,7 @@ control_cmd_kill_domain(struct control_client *cc, struct json_object *reply,
 	if (jid_domain_normalize(argv[0], domain, sizeof(domain)) == -1)
 		return control_error(reply, "invalid domain");
 	json_object_object_add(reply, "domain", json_object_new_string(domain));
-	closed = leg_kill(0, domain);
+	closed = leg_kill(daemon_legs(cc->ctl->d), 0, domain);
 	log_info("control: kill --domain %s by uid %u pid %ld: %u closed",
 	    domain, (unsigned)cc->uid, (long)cc->pid, closed);
 	if (closed == 0)
@@ -822,9 +822,9 @@ control_cmd_drain(struct control_client *cc, struct json_object *reply,
 	log_info("control: drain requested by uid %u pid %ld",
 	    (unsigned)cc->uid, (long)cc->pid);
 	json_object_object_add(reply, "legs",
-	    json_object_new_int64(leg_count()));
+	    json_object_new_int64(leg_count(daemon_legs(cc->ctl->d))));
 	json_object_object_add(reply, "queued",
-	    control_json_u64(route_queued()));
+	    control_json_u64(route_queued(leg_env_routes(daemon_legs(cc->ctl->d)))));
 	daemon_stop(d, "drain requested from the control socket");
 	json_object_object_add(reply, "state",
 	    json_object_new_string(daemon_state_name(daemon_state(d))));
@@ -840,7 +840,7 @@ control_cmd_metrics(struct control_client *cc, struct json_object *reply,
 	struct json_object *text = NULL;
 	size_t len;
 
-	if (buf != NULL && metrics_http_render(buf) == 0 &&
+	if (buf != NULL && metrics_http_render(daemon_legs(cc->ctl->d), buf) == 0 &&
 	    (len = evbuffer_get_length(buf)) <= INT_MAX)
 		text = json_object_new_string_len(
 		    (const char *)evbuffer_pullup(buf, -1), (int)len);
@@ -1057,7 +1057,7 @@ control_cmd_flows(struct control_client *cc, struct json_object *reply,
 	if ((f.ct = ct_open(err, sizeof(err))) == NULL)
 		return control_error(reply, "%s", err);
 	f.list = json_object_new_array();
-	leg_foreach(control_list_flow, &f);
+	leg_foreach(daemon_legs(cc->ctl->d), control_list_flow, &f);
 	ct_close(f.ct);
 	if (f.error != 0) {
 		json_object_put(f.list);

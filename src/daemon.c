@@ -53,6 +53,7 @@ struct daemon_listener {
 	bool			 direct_tls;
 	bool			 proxy;		/* PROXY v2 header first */
 	int			 metrics_id;	/* metrics_listener_add() */
+	struct daemon		*d;
 };
 TAILQ_HEAD(daemon_listeners, daemon_listener);
 
@@ -69,6 +70,7 @@ struct daemon {
 	unsigned		 nlisteners;
 	struct tls		*tls;		/* certificates of the config */
 	struct resolve		*resolve;
+	struct leg_env		*legs;		/* the legs and their routes */
 	struct priv		*priv;		/* reloads read through it; or NULL */
 	struct event		*drain_timer;	/* polls DRAINING */
 	uint64_t		 drain_deadline; /* util_now_ms() */
@@ -143,10 +145,11 @@ daemon_free(struct daemon *d)
 		listener_free(dl->listener);
 		free(dl);
 	}
-	route_shutdown();
+	if (d->legs != NULL)
+		route_shutdown(leg_env_routes(d->legs));
 	if (d->drain_timer != NULL)
 		event_free(d->drain_timer);
-	leg_env_set(NULL, NULL);
+	leg_env_free(d->legs);
 	tls_free(d->tls);
 	resolve_free(d->resolve);
 	metrics_reset();
@@ -306,7 +309,8 @@ daemon_accept_transparent(struct daemon_listener *dl, int fd,
 		return;
 	}
 	orig.how = ct_how_name(how);
-	leg_accept(CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer, &orig);
+	leg_accept(dl->d->legs, CONFIG_FACE_INTERNAL, dl->direct_tls, fd, peer,
+	    &orig);
 }
 
 static void
@@ -319,7 +323,8 @@ daemon_accept(struct listener *l, int fd, const struct listener_peer *peer,
 	if (dl->face == CONFIG_FACE_TRANSPARENT)
 		daemon_accept_transparent(dl, fd, peer);
 	else
-		leg_accept(dl->face, dl->direct_tls, fd, peer, NULL);
+		leg_accept(dl->d->legs, dl->face, dl->direct_tls, fd, peer,
+		    NULL);
 }
 
 /* Bound the PROXY header reads of the listeners that expect one: the
@@ -346,6 +351,7 @@ daemon_bind_listeners(struct daemon *d)
 	TAILQ_FOREACH(cl, &d->config->listens, entry) {
 		if ((dl = calloc(1, sizeof(*dl))) == NULL)
 			return -1;
+		dl->d = d;
 		dl->face = cl->face;
 		dl->direct_tls = cl->direct_tls;
 		dl->proxy = cl->proxy_protocol;
@@ -382,7 +388,7 @@ daemon_bind_metrics(struct daemon *d)
 
 	if (c->metrics_host == NULL)
 		return 0;
-	d->metrics = metrics_http_new(d->base, c->metrics_host,
+	d->metrics = metrics_http_new(d->base, d->legs, c->metrics_host,
 	    c->metrics_port, err, sizeof(err));
 	if (d->metrics == NULL) {
 		log_warnx("%s:%d: metrics listen on %s port %u: %s",
@@ -409,10 +415,11 @@ daemon_bind(struct daemon *d)
 	if ((d->resolve = daemon_resolver(d->base, c)) == NULL)
 		return -1;
 	daemon_check_sources(c);
-	leg_env_init(d->base, d->resolve);
-	leg_env_set(d->config, d->tls);
-	route_init(d->base);
-	route_configure(c);
+	if ((d->legs = leg_env_new(d->base, d->resolve)) == NULL) {
+		log_warnx("out of memory");
+		return -1;
+	}
+	leg_env_set(d->legs, d->config, d->tls);
 	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1 ||
 	    daemon_bind_metrics(d) == -1)
 		return -1;
@@ -537,13 +544,12 @@ daemon_reload(struct daemon *d, char **errors)
 	d->config = c;
 	tls_free(d->tls);		/* live SSLs outlive it */
 	d->tls = t;
-	leg_env_set(c, t);
-	route_configure(c);
+	leg_env_set(d->legs, c, t);
 	if (metrics_configure(c) == -1)
 		log_warnx("reload: out of memory: metrics domains unchanged");
 	daemon_configure_listeners(d);
 	d->reloads++;
-	if ((closed = leg_close_denied("denied by the reloaded policy")) > 0)
+	if ((closed = leg_close_denied(d->legs, "denied by the reloaded policy")) > 0)
 		log_info("reload: closed %u legs the new policy denies", closed);
 	/* the file's level when the file changed it; else the one in force
 	 * (fedgatectl log level may have lowered or raised it) */
@@ -584,7 +590,7 @@ daemon_policy_changed(struct daemon *d, const char *what, char *save_err,
 	    save_err, save_errlen) == -1)
 		log_warnx("policy: %s is in force but not saved: %s", what,
 		    save_err);
-	closed = leg_close_denied("denied by a runtime policy rule");
+	closed = leg_close_denied(d->legs, "denied by a runtime policy rule");
 	log_info("policy: %s; %u legs closed", what, closed);
 	return closed;
 }
@@ -644,18 +650,18 @@ daemon_drain_tick(evutil_socket_t fd, short events, void *arg)
 	bool late = util_now_ms() + margin >= d->drain_deadline;
 	const struct timeval tick = { 0, 50000 };
 
-	if (!d->legs_closed && (route_queued() == 0 || late)) {
-		if (late && route_queued() > 0)
+	if (!d->legs_closed && (route_queued(leg_env_routes(d->legs)) == 0 || late)) {
+		if (late && route_queued(leg_env_routes(d->legs)) > 0)
 			log_warnx("shutdown: drain time over with %zu stanzas "
-			    "queued or unacknowledged", route_queued());
+			    "queued or unacknowledged", route_queued(leg_env_routes(d->legs)));
 		d->legs_closed = true;
-		route_shutdown();
-		leg_close_all("system shutdown");
+		route_shutdown(leg_env_routes(d->legs));
+		leg_close_all(d->legs, "system shutdown");
 	}
-	if (leg_count() == 0 || util_now_ms() >= d->drain_deadline) {
-		if (leg_count() > 0)
+	if (leg_count(d->legs) == 0 || util_now_ms() >= d->drain_deadline) {
+		if (leg_count(d->legs) > 0)
 			log_warnx("shutdown: %u legs did not close in time",
-			    leg_count());
+			    leg_count(d->legs));
 		daemon_drained(d);
 		return;
 	}
@@ -673,7 +679,7 @@ daemon_stop(struct daemon *d, const char *reason)
 	if (d->state != DAEMON_RUNNING)
 		return;
 	log_info("shutdown: %s: %u legs, %zu stanzas queued", reason,
-	    leg_count(), route_queued());
+	    leg_count(d->legs), route_queued(leg_env_routes(d->legs)));
 	daemon_enter_state(d, DAEMON_DRAINING);
 	daemon_notify("STOPPING=1\nSTATUS=draining");
 	daemon_enable_listeners(d, false);
@@ -736,7 +742,13 @@ daemon_listener_count(const struct daemon *d)
 unsigned
 daemon_leg_count(const struct daemon *d)
 {
-	return leg_count();
+	return leg_count(d->legs);
+}
+
+struct leg_env *
+daemon_legs(const struct daemon *d)
+{
+	return d->legs;
 }
 
 struct resolve *

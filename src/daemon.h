@@ -16,6 +16,7 @@ struct daemon;
 struct priv;
 struct tls;
 struct resolve;
+struct leg_env;
 struct bundle;
 struct policy_settings;
 
@@ -91,6 +92,8 @@ int64_t	daemon_started(const struct daemon *);
 unsigned daemon_reloads(const struct daemon *);
 /* The resolver and the current TLS contexts (borrowed; tls may be NULL). */
 struct resolve *daemon_resolve(const struct daemon *);
+/* The legs of d, and through them its routes (leg_env_routes()). */
+struct leg_env *daemon_legs(const struct daemon *);
 struct tls *daemon_tls(const struct daemon *);
 /* Counts for status: listeners bound, legs open. */
 unsigned daemon_listener_count(const struct daemon *);

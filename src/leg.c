@@ -22,16 +22,6 @@
 #include "tls.h"
 #include "util.h"
 
-static struct {
-	struct event_base	*base;
-	struct resolve		*resolve;
-	struct config		*config;
-	struct tls		*tls;
-} leg_env;
-
-static TAILQ_HEAD(, leg) leg_registry = TAILQ_HEAD_INITIALIZER(leg_registry);
-static unsigned leg_total;
-static uint64_t leg_next_id = 1;
 
 static const char *const leg_state_names[] = {
 	[LEG_RESOLVING] = "resolving",
@@ -82,36 +72,86 @@ static const struct conn_handler leg_conn_handler = {
 	.event = leg_conn_event,
 };
 
-void
-leg_env_init(struct event_base *base, struct resolve *r)
+static bool	leg_is_ready(const struct leg *);
+static bool	leg_is_congested(const struct leg *);
+static int	leg_send(struct leg *, const struct iovec *, int);
+static bool	leg_has_sm(const struct leg *);
+static int	leg_request_ack(struct leg *);
+static void	leg_resume(void *, uint64_t);
+static void	leg_detach_route(struct leg *);
+static struct leg *leg_connect(void *, struct route *, enum config_face,
+		    const char *, const char *, uint64_t);
+static void	leg_describe(const struct leg *, uint64_t *, const char **);
+
+/* What routes call (route.h): the one way from route back to leg. */
+static const struct route_carrier leg_carrier = {
+	.connect = leg_connect,
+	.send = leg_send,
+	.is_ready = leg_is_ready,
+	.is_congested = leg_is_congested,
+	.has_sm = leg_has_sm,
+	.request_ack = leg_request_ack,
+	.resume = leg_resume,
+	.detach = leg_detach_route,
+	.close = leg_close,
+	.describe = leg_describe,
+};
+
+struct leg_env *
+leg_env_new(struct event_base *base, struct resolve *r)
 {
-	leg_env.base = base;
-	leg_env.resolve = r;
+	struct leg_env *env;
+
+	if ((env = calloc(1, sizeof(*env))) == NULL)
+		return NULL;
+	env->base = base;
+	env->resolve = r;
+	env->next_id = 1;
+	TAILQ_INIT(&env->registry);
+	if ((env->routes = route_table_new(base, &leg_carrier, env)) == NULL) {
+		free(env);
+		return NULL;
+	}
+	return env;
 }
 
 void
-leg_env_set(struct config *c, struct tls *t)
+leg_env_free(struct leg_env *env)
 {
-	leg_env.config = c;
-	leg_env.tls = t;
+	if (env == NULL)
+		return;
+	route_table_free(env->routes);
+	free(env->scratch);
+	free(env);
 }
 
-struct tls *
-leg_env_tls(void)
+void
+leg_env_set(struct leg_env *env, struct config *c, struct tls *t)
 {
-	return leg_env.tls;
+	env->config = c;
+	env->tls = t;
+	if (c != NULL)
+		route_configure(env->routes, c);
 }
 
-struct event_base *
-leg_env_base(void)
+struct route_table *
+leg_env_routes(const struct leg_env *env)
 {
-	return leg_env.base;
+	return env->routes;
 }
 
-struct resolve *
-leg_env_resolve(void)
+static struct leg *
+leg_connect(void *arg, struct route *r, enum config_face face,
+    const char *local, const char *remote, uint64_t cause)
 {
-	return leg_env.resolve;
+	return leg_out_connect(arg, r, face, local, remote, cause);
+}
+
+static void
+leg_describe(const struct leg *l, uint64_t *id, const char **state)
+{
+	*id = l->id;
+	*state = leg_state_names[l->state];
 }
 
 const char *
@@ -340,22 +380,23 @@ leg_keepalive(evutil_socket_t fd, short what, void *arg)
 }
 
 struct leg *
-leg_alloc(enum config_face face, bool outgoing)
+leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 {
 	struct leg *l;
 
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
-	l->id = leg_next_id++;
+	l->env = env;
+	l->id = env->next_id++;
 	l->face = face;
 	l->outgoing = outgoing;
 	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;
-	l->config = config_ref(leg_env.config);
+	l->config = config_ref(env->config);
 	l->created = l->last_active = util_now_ms();
 	TAILQ_INIT(&l->pairs);
 	policy_settings_init(&l->policy);
 	if ((l->out = xmpp_buf_new()) == NULL ||
-	    (l->timer = evtimer_new(leg_env.base, leg_timeout, l)) == NULL ||
+	    (l->timer = evtimer_new(env->base, leg_timeout, l)) == NULL ||
 	    (l->xs = xmlstream_new(leg_limits(l))) == NULL) {
 		xmpp_buf_free(l->out);
 		if (l->timer != NULL)
@@ -364,18 +405,18 @@ leg_alloc(enum config_face face, bool outgoing)
 		free(l);
 		return NULL;
 	}
-	TAILQ_INSERT_TAIL(&leg_registry, l, entry);
-	leg_total++;
+	TAILQ_INSERT_TAIL(&env->registry, l, entry);
+	env->total++;
 	leg_arm_timer(l);
 	return l;
 }
 
 struct leg *
-leg_find(uint64_t id)
+leg_find(struct leg_env *env, uint64_t id)
 {
 	struct leg *l;
 
-	TAILQ_FOREACH(l, &leg_registry, entry)
+	TAILQ_FOREACH(l, &env->registry, entry)
 		if (l->id == id && l->state != LEG_CLOSED)
 			return l;
 	return NULL;
@@ -386,19 +427,19 @@ static struct conn *
 leg_attach_accepted(struct leg *l, int fd, const struct sockaddr *peer,
     socklen_t peerlen, SSL *ssl)
 {
-	l->conn = conn_new_accepted(leg_env.base, fd, peer, peerlen, ssl,
+	l->conn = conn_new_accepted(l->env->base, fd, peer, peerlen, ssl,
 	    &leg_conn_handler, l);
 	return l->conn;
 }
 
 /* Incoming legs from the address of peer. */
 static unsigned
-leg_count_from(const struct sockaddr *peer)
+leg_count_from(struct leg_env *env, const struct sockaddr *peer)
 {
 	const struct leg *l;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(l, &leg_registry, entry)
+	TAILQ_FOREACH(l, &env->registry, entry)
 		if (!l->outgoing && l->conn != NULL &&
 		    util_sockaddr_is_same_host(conn_peer_addr(l->conn), peer))
 			n++;
@@ -406,12 +447,12 @@ leg_count_from(const struct sockaddr *peer)
 }
 
 unsigned
-leg_count_verifying(void)
+leg_count_verifying(struct leg_env *env)
 {
 	const struct leg *l;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(l, &leg_registry, entry)
+	TAILQ_FOREACH(l, &env->registry, entry)
 		if (l->verify)
 			n++;
 	return n;
@@ -429,13 +470,14 @@ leg_first_pair(const struct leg *l, bool pending)
 }
 
 unsigned
-leg_count_authenticated(enum config_face face, const char *domain)
+leg_count_authenticated(struct leg_env *env, enum config_face face,
+    const char *domain)
 {
 	const struct leg *l;
 	const struct leg_pair *p;
 	unsigned n = 0;
 
-	TAILQ_FOREACH(l, &leg_registry, entry) {
+	TAILQ_FOREACH(l, &env->registry, entry) {
 		if (l->outgoing || l->face != face || l->state == LEG_CLOSING)
 			continue;
 		TAILQ_FOREACH(p, &l->pairs, entry)
@@ -464,8 +506,8 @@ leg_peer_str(const struct listener_peer *peer, char *buf, size_t len)
 }
 
 void
-leg_accept(enum config_face face, bool direct_tls, int fd,
-    const struct listener_peer *peer, const struct leg_original *orig)
+leg_accept(struct leg_env *env, enum config_face face, bool direct_tls,
+    int fd, const struct listener_peer *peer, const struct leg_original *orig)
 {
 	char addr[2 * UTIL_SOCKADDR_STRLEN + 32];
 	char dst[UTIL_SOCKADDR_STRLEN + 64] = "";
@@ -473,27 +515,27 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 	SSL *ssl = NULL;
 
 	leg_peer_str(peer, addr, sizeof(addr));
-	if (leg_env.config == NULL ||
-	    leg_total >= leg_env.config->limits.connections) {
+	if (env->config == NULL ||
+	    env->total >= env->config->limits.connections) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: %u legs already",
-		    config_face_name(face), addr, leg_total);
+		    config_face_name(face), addr, env->total);
 		metrics_connection_refused(METRICS_REFUSED_LIMIT);
 		close(fd);
 		return;
 	}
-	if (leg_count_from(peer->addr) >=
-	    leg_env.config->limits.connections_per_address) {
+	if (leg_count_from(env, peer->addr) >=
+	    env->config->limits.connections_per_address) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: limit "
 		    "connections-per-address (%u) reached", config_face_name(face),
-		    addr, leg_env.config->limits.connections_per_address);
+		    addr, env->config->limits.connections_per_address);
 		metrics_connection_refused(METRICS_REFUSED_LIMIT);
 		close(fd);
 		return;
 	}
-	if (direct_tls && (leg_env.tls == NULL ||
-	    (ssl = tls_server_ssl(leg_env.tls, NULL)) == NULL)) {
+	if (direct_tls && (env->tls == NULL ||
+	    (ssl = tls_server_ssl(env->tls, NULL)) == NULL)) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: no certificate for "
 		    "direct TLS", config_face_name(face), addr);
@@ -501,7 +543,7 @@ leg_accept(enum config_face face, bool direct_tls, int fd,
 		close(fd);
 		return;
 	}
-	if ((l = leg_alloc(face, false)) == NULL ||
+	if ((l = leg_alloc(env, face, false)) == NULL ||
 	    leg_attach_accepted(l, fd, peer->addr, peer->addrlen, ssl) == NULL) {
 		log_peer(LOG_LEVEL_WARNING,
 		    "%s connection from %s refused: out of memory",
@@ -540,10 +582,10 @@ leg_connect_addr(struct leg *l, const struct sockaddr *sa, socklen_t len,
 {
 	conn_free(l->conn);
 	if (transparent)
-		l->conn = conn_new_connect_from(leg_env.base, sa, len, source,
+		l->conn = conn_new_connect_from(l->env->base, sa, len, source,
 		    ssl, &leg_conn_handler, l);
 	else
-		l->conn = conn_new_connect(leg_env.base, sa, len, source,
+		l->conn = conn_new_connect(l->env->base, sa, len, source,
 		    sourcelen, ssl, &leg_conn_handler, l);
 	return l->conn != NULL ? 0 : -1;
 }
@@ -641,14 +683,14 @@ leg_end(struct leg *l, const char *reason)
 	l->conn = NULL;
 	if (l->keepalive != NULL)
 		evtimer_del(l->keepalive);
-	TAILQ_REMOVE(&leg_registry, l, entry);
-	leg_total--;
+	TAILQ_REMOVE(&l->env->registry, l, entry);
+	l->env->total--;
 	if (l->outgoing)
 		leg_out_ended(l, why);
 	else
 		leg_in_ended(l);
 	/* Free later: the caller may be inside this leg's callbacks. */
-	if (event_base_once(leg_env.base, -1, EV_TIMEOUT, leg_reap, l,
+	if (event_base_once(l->env->base, -1, EV_TIMEOUT, leg_reap, l,
 	    NULL) == -1)
 		leg_reap(-1, 0, l);
 }
@@ -835,19 +877,19 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 	}
 }
 
-bool
+static bool
 leg_is_ready(const struct leg *l)
 {
 	return l->state == LEG_READY;
 }
 
-bool
+static bool
 leg_is_congested(const struct leg *l)
 {
 	return l->conn == NULL || conn_is_congested(l->conn);
 }
 
-int
+static int
 leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 {
 	if (l->state != LEG_READY || conn_writev(l->conn, iov, iovcnt) == -1)
@@ -861,13 +903,13 @@ leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-bool
+static bool
 leg_has_sm(const struct leg *l)
 {
 	return l->sm != LEG_SM_OFF;
 }
 
-int
+static int
 leg_request_ack(struct leg *l)
 {
 	if (l->state != LEG_READY || l->sm == LEG_SM_OFF)
@@ -894,10 +936,10 @@ leg_pause(struct leg *l, struct route *r)
 	    leg_name(l, name, sizeof(name)));
 }
 
-void
-leg_resume(uint64_t id)
+static void
+leg_resume(void *arg, uint64_t id)
 {
-	struct leg *l = leg_find(id);
+	struct leg *l = leg_find(arg, id);
 	char name[LEG_NAME_MAX];
 
 	if (l == NULL || !l->paused || l->conn == NULL)
@@ -907,7 +949,7 @@ leg_resume(uint64_t id)
 	conn_set_reading(l->conn, true);
 }
 
-void
+static void
 leg_detach_route(struct leg *l)
 {
 	l->route = NULL;
@@ -924,17 +966,18 @@ leg_start_keepalive(struct leg *l)
 
 	if (ms == 0 || l->keepalive != NULL)
 		return;
-	l->keepalive = event_new(leg_env.base, -1, EV_PERSIST, leg_keepalive, l);
+	l->keepalive = event_new(l->env->base, -1, EV_PERSIST, leg_keepalive,
+	    l);
 	if (l->keepalive != NULL)
 		evtimer_add(l->keepalive, &tv);
 }
 
 void
-leg_close_all(const char *reason)
+leg_close_all(struct leg_env *env, const char *reason)
 {
 	struct leg *l, *next;
 
-	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
 		leg_set_reason(l, "%s", reason);
 		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
 	}
@@ -942,11 +985,11 @@ leg_close_all(const char *reason)
 
 /* Whether the current policy allows the remote domain d. */
 static bool
-leg_domain_is_allowed(const char *d)
+leg_domain_is_allowed(const struct leg_env *env, const char *d)
 {
 	struct policy_match m;
 
-	return d[0] == '\0' || (policy_match(leg_env.config->policy, d, &m) == 0 &&
+	return d[0] == '\0' || (policy_match(env->config->policy, d, &m) == 0 &&
 	    m.settings.allow);
 }
 
@@ -961,22 +1004,24 @@ leg_is_allowed(const struct leg *l)
 	const struct leg_pair *p;
 
 	if (l->outgoing)
-		return leg_domain_is_allowed(l->face == CONFIG_FACE_PUBLIC ?
+		return leg_domain_is_allowed(l->env, l->face ==
+		    CONFIG_FACE_PUBLIC ?
 		    l->remote : l->local);
 	TAILQ_FOREACH(p, &l->pairs, entry)
-		if (!leg_domain_is_allowed(l->face == CONFIG_FACE_PUBLIC ?
+		if (!leg_domain_is_allowed(l->env, l->face ==
+		    CONFIG_FACE_PUBLIC ?
 		    p->from : p->to))
 			return false;
 	return true;
 }
 
 unsigned
-leg_close_denied(const char *reason)
+leg_close_denied(struct leg_env *env, const char *reason)
 {
 	struct leg *l, *next;
 	unsigned n = 0;
 
-	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
 		if (l->state == LEG_CLOSING || leg_is_allowed(l))
 			continue;
 		leg_set_reason(l, "%s", reason);
@@ -987,12 +1032,12 @@ leg_close_denied(const char *reason)
 }
 
 unsigned
-leg_kill(uint64_t id, const char *domain)
+leg_kill(struct leg_env *env, uint64_t id, const char *domain)
 {
 	struct leg *l, *next;
 	unsigned n = 0;
 
-	TAILQ_FOREACH_SAFE(l, &leg_registry, entry, next) {
+	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
 		if (l->state == LEG_CLOSING)
 			continue;
 		if (id != 0 ? l->id != id : strcmp(l->remote, domain) != 0)
@@ -1006,9 +1051,9 @@ leg_kill(uint64_t id, const char *domain)
 }
 
 unsigned
-leg_count(void)
+leg_count(const struct leg_env *env)
 {
-	return leg_total;
+	return env->total;
 }
 
 void
@@ -1068,12 +1113,13 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 }
 
 void
-leg_foreach(void (*fn)(const struct leg_info *, void *), void *arg)
+leg_foreach(struct leg_env *env, void (*fn)(const struct leg_info *, void *),
+    void *arg)
 {
 	const struct leg *l;
 	struct leg_info info;
 
-	TAILQ_FOREACH(l, &leg_registry, entry) {
+	TAILQ_FOREACH(l, &env->registry, entry) {
 		leg_info_of(l, &info);
 		fn(&info, arg);
 	}

@@ -34,7 +34,9 @@ struct event_base;
 struct resolve;
 struct tls;
 struct route;
+struct route_table;
 struct leg;
+struct leg_env;
 
 enum leg_state {
 	LEG_RESOLVING,
@@ -100,12 +102,21 @@ struct leg_original {
 };
 
 /*
- * The leg module's environment: the loop, the resolver, the current TLS
- * contexts and configuration (new legs take a reference). Set at start-up
- * and again at each reload.
+ * The context of one relay's legs, instead of module state: the loop, the
+ * resolver, the current configuration and TLS contexts (new legs take a
+ * reference), the registry of legs, and the route table they feed (made
+ * here, with this module as its carrier: route.h). Several may live side
+ * by side. NULL if out of memory.
  */
-void	leg_env_init(struct event_base *, struct resolve *);
-void	leg_env_set(struct config *, struct tls *);
+struct leg_env *leg_env_new(struct event_base *, struct resolve *);
+/* Free env once its legs are gone (leg_count() is 0), with its routes.
+ * NULL is a no-op. */
+void	leg_env_free(struct leg_env *env);
+/* Set the configuration and TLS contexts for new legs (start-up, each
+ * reload); c is not referenced here (legs take their own reference). */
+void	leg_env_set(struct leg_env *, struct config *c, struct tls *t);
+/* The route table of env's legs. */
+struct route_table *leg_env_routes(const struct leg_env *);
 
 /*
  * Take over an accepted socket of face, from peer (its address is the
@@ -116,46 +127,31 @@ void	leg_env_set(struct config *, struct tls *);
  * copied), and the route its stanzas feed may connect there (resolve
  * original).
  */
-void	leg_accept(enum config_face face, bool direct_tls, int fd,
+void	leg_accept(struct leg_env *, enum config_face face, bool direct_tls,
+	    int fd,
 	    const struct listener_peer *peer, const struct leg_original *orig);
 /*
- * Start an outgoing leg for route, presenting local to remote on face.
- * cause is the incoming leg whose stanza calls for it (0: none); a leg to
- * an upstream marked proxy-protocol tells it about cause's peer in its
- * PROXY v2 header. Return the leg, or NULL (then nothing was started).
+ * Routes start, drive and stop their outgoing legs through the route
+ * carrier this module gives route_table_new() (leg_connect, leg_send...
+ * in leg.c), not by name.
+ *
+ * Close with the stream error cond (XMPP_STREAM_ERROR_COUNT: a clean
+ * </stream:stream>) and text (may be NULL).
  */
-struct leg *leg_connect(struct route *route, enum config_face face,
-	    const char *local, const char *remote, uint64_t cause);
-/* Write a whole stanza, the iovcnt pieces of iov, on a ready outgoing
- * leg (copied into its output). 0 or -1. */
-int	leg_send(struct leg *, const struct iovec *iov, int iovcnt);
-bool	leg_is_ready(const struct leg *);
-/* Whether the ready leg acknowledges with XEP-0198 (on, or being
- * enabled); else the route asks with XEP-0199 pings. */
-bool	leg_has_sm(const struct leg *);
-/* Ask the peer to acknowledge what it has (XEP-0198 <r/>); the answer
- * comes through route_leg_acked(). 0, or -1 if it cannot be asked. */
-int	leg_request_ack(struct leg *);
-bool	leg_is_congested(const struct leg *);
-/* Resume reading on leg id, paused because its route was congested. */
-void	leg_resume(uint64_t id);
-/* The route no longer wants leg (it is gone): forget it. */
-void	leg_detach_route(struct leg *);
-/* Close with the stream error cond (XMPP_STREAM_ERROR_COUNT: a clean
- * </stream:stream>) and text (may be NULL). */
 void	leg_close(struct leg *, enum xmpp_stream_error cond, const char *text);
 
 /* Close every leg with system-shutdown (drain). */
-void	leg_close_all(const char *reason);
+void	leg_close_all(struct leg_env *, const char *reason);
 /* Close the legs whose authenticated remote domain the current policy now
  * denies (after a reload, or a runtime rule), with policy-violation, and
  * reason in the log. Return how many. */
-unsigned leg_close_denied(const char *reason);
+unsigned leg_close_denied(struct leg_env *, const char *reason);
 /* Close leg id, or every leg whose remote domain is domain. Return how
  * many were closed. */
-unsigned leg_kill(uint64_t id, const char *domain);
-unsigned leg_count(void);
-void	leg_foreach(void (*fn)(const struct leg_info *, void *), void *arg);
+unsigned leg_kill(struct leg_env *, uint64_t id, const char *domain);
+unsigned leg_count(const struct leg_env *);
+void	leg_foreach(struct leg_env *,
+	    void (*fn)(const struct leg_info *, void *), void *arg);
 /* Fill info for one leg. */
 void	leg_info_of(const struct leg *, struct leg_info *);
 const char *leg_state_name(enum leg_state);

@@ -125,8 +125,8 @@ leg_in_cert_domain(const struct leg *l)
 		d = config_domain_find(l->config, l->local);
 	else
 		d = config_domain_find_internal(l->config, l->remote);
-	if (d == NULL || leg_env_tls() == NULL ||
-	    !tls_has_domain(leg_env_tls(), d->name))
+	if (d == NULL || l->env->tls == NULL ||
+	    !tls_has_domain(l->env->tls, d->name))
 		return NULL;
 	return d->name;
 }
@@ -242,7 +242,7 @@ leg_in_starttls(struct leg *l)
 	SSL *ssl;
 
 	if (!l->tls_wanted || conn_is_tls(l->conn) || domain == NULL ||
-	    (ssl = tls_server_ssl(leg_env_tls(), domain)) == NULL) {
+	    (ssl = tls_server_ssl(l->env->tls, domain)) == NULL) {
 		xmpp_render_tls_failure(l->out);
 		leg_flush_out(l);
 		leg_set_reason(l, "STARTTLS was not offered");
@@ -313,7 +313,7 @@ leg_in_authenticated(struct leg *l, struct leg_pair *p, enum leg_auth auth)
 	metrics_leg_auth(l->id, l->face, false, p->to, p->from,
 	    leg_auth_name(auth), true);
 	/* it is alive: routes to it may try again at once */
-	route_remote_authenticated(l->face, p->from);
+	route_remote_authenticated(l->env->routes, l->face, p->from);
 	if (l->state == LEG_OPEN)
 		leg_enter_state(l, LEG_OPEN);	/* re-arm: idle from now */
 }
@@ -469,7 +469,7 @@ leg_in_check_result(struct leg *l, const char *from, const char *to,
 	if (l->face == CONFIG_FACE_INTERNAL)
 		return 0;
 	if (m.settings.connections != 0 && leg_in_pair(l, from, to) == NULL &&
-	    leg_count_authenticated(l->face, from) >= m.settings.connections)
+	    leg_count_authenticated(l->env, l->face, from) >= m.settings.connections)
 		return leg_in_policy_refuse(l, from, to, "%s has %u connections "
 		    "already (limit connections)", from, m.settings.connections);
 	if (!(m.settings.auth & POLICY_AUTH_DIALBACK))
@@ -545,10 +545,10 @@ leg_in_verify(struct leg *l, struct leg_pair *p, const char *key)
 		    "the key is longer than any server mints");
 		return;
 	}
-	if (leg_count_verifying() >= lim->verifications ||
-	    leg_count() >= lim->connections) {
+	if (leg_count_verifying(l->env) >= lim->verifications ||
+	    leg_count(l->env) >= lim->connections) {
 		leg_in_verify_refused(l, p, XMPP_STANZA_RESOURCE_CONSTRAINT,
-		    leg_count() >= lim->connections ? "limit connections "
+		    leg_count(l->env) >= lim->connections ? "limit connections "
 		    "reached" : "limit verifications reached");
 		return;
 	}
@@ -557,7 +557,7 @@ leg_in_verify(struct leg *l, struct leg_pair *p, const char *key)
 	snprintf(from, sizeof(from), "%s", p->from);
 	snprintf(to, sizeof(to), "%s", p->to);
 	if (leg_out_verify(l, p, key) == -1)	/* p may be gone after */
-		leg_in_verified(l->id, from, to, XMPP_DB_ERROR,
+		leg_in_verified(l->env, l->id, from, to, XMPP_DB_ERROR,
 		    "cannot start the verification");
 }
 
@@ -601,10 +601,10 @@ leg_in_db_result(struct leg *l, const struct xmlstream_node *n)
 }
 
 void
-leg_in_verified(uint64_t id, const char *from, const char *to,
-    enum xmpp_db_type verdict, const char *why)
+leg_in_verified(struct leg_env *env, uint64_t id, const char *from,
+    const char *to, enum xmpp_db_type verdict, const char *why)
 {
-	struct leg *l = leg_find(id);
+	struct leg *l = leg_find(env, id);
 	struct leg_pair *p;
 
 	if (l == NULL || l->state == LEG_CLOSING ||
@@ -633,7 +633,7 @@ leg_in_ended(struct leg *l)
 	struct leg *v;
 
 	TAILQ_FOREACH(p, &l->pairs, entry) {
-		if (!p->pending || (v = leg_find(p->verifier)) == NULL ||
+		if (!p->pending || (v = leg_find(l->env, p->verifier)) == NULL ||
 		    !v->verify || v->verify_for != l->id)
 			continue;
 		v->verify_done = true;		/* nobody to tell */
@@ -720,21 +720,18 @@ leg_in_is_domain(const char *d, const char *s, size_t len)
 	return strncmp(d, s, len) == 0 && d[len] == '\0';
 }
 
-/* Scratch for relayed stanzas: one rewritten start tag. */
-static char *leg_in_scratch;
-static size_t leg_in_scratch_size;
-
+/* The scratch of env, with room for need bytes; NULL if out of memory. */
 static char *
-leg_in_scratch_get(size_t need)
+leg_in_scratch_get(struct leg_env *env, size_t need)
 {
 	char *n;
 
-	if (need <= leg_in_scratch_size)
-		return leg_in_scratch;
-	if ((n = realloc(leg_in_scratch, need)) == NULL)
+	if (need <= env->scratch_size)
+		return env->scratch;
+	if ((n = realloc(env->scratch, need)) == NULL)
 		return NULL;
-	leg_in_scratch = n;
-	leg_in_scratch_size = need;
+	env->scratch = n;
+	env->scratch_size = need;
 	return n;
 }
 
@@ -746,22 +743,23 @@ static const struct xmlstream_nsdecl leg_in_scope[] = {
 
 /*
  * Render the start tag of e with its to/from rewritten (rw) into the
- * scratch, once (twice only when the scratch must grow). Return its
- * length, 0 if out of memory.
+ * scratch of l's env, once (twice only when the scratch must grow).
+ * Return its length, 0 if out of memory.
  */
 static size_t
 leg_in_render_tag(struct leg *l, const struct xmlstream_rewrite *rw,
     size_t nrw)
 {
+	struct leg_env *env = l->env;
 	size_t n = xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
-	    nitems(leg_in_scope), leg_in_scratch, leg_in_scratch_size);
+	    nitems(leg_in_scope), env->scratch, env->scratch_size);
 
-	if (n < leg_in_scratch_size)
+	if (n < env->scratch_size)
 		return n;
-	if (leg_in_scratch_get(n + 1 < 512 ? 512 : n + 1) == NULL)
+	if (leg_in_scratch_get(env, n + 1 < 512 ? 512 : n + 1) == NULL)
 		return 0;
 	return xmlstream_render_start_tag(l->xs, rw, nrw, leg_in_scope,
-	    nitems(leg_in_scope), leg_in_scratch, leg_in_scratch_size);
+	    nitems(leg_in_scope), env->scratch, env->scratch_size);
 }
 
 /*
@@ -785,11 +783,11 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 	o.attrs.id = xmlstream_node_attr(&e->node, "id");
 	o.attrs.type = xmlstream_node_attr(&e->node, "type");
 	if ((iov[0].iov_len = leg_in_render_tag(l, rw, nrw)) == 0 ||
-	    (r = route_get(face, local, remote)) == NULL) {
-		route_bounce(&o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
+	    (r = route_get(l->env->routes, face, local, remote)) == NULL) {
+		route_bounce(l->env->routes, &o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
-	iov[0].iov_base = leg_in_scratch;
+	iov[0].iov_base = l->env->scratch;
 	iov[1].iov_base = (void *)(uintptr_t)(e->raw + e->starttaglen);
 	iov[1].iov_len = e->rawlen - e->starttaglen;
 	/* A remote server's stanzas: the inside may see its address. */
@@ -897,7 +895,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 	metrics_stanza(&p->stanzas, l->face, false, p->to, p->from);
 	leg_touch(l);
 	if (e->node.name[0] == 'i' && strcmp(e->node.name, "iq") == 0 &&
-	    route_ack(l->face, p->to, p->from, xmlstream_node_attr(&e->node,
+	    route_ack(l->env->routes, l->face, p->to, p->from, xmlstream_node_attr(&e->node,
 	    "id"), xmlstream_node_attr(&e->node, "type")))
 		return;		/* the answer to our acknowledgement ping */
 	dom = p->dom;

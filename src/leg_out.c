@@ -62,11 +62,12 @@ leg_out_policy(struct leg *l)
 }
 
 static struct leg *
-leg_out_new(enum config_face face, const char *local, const char *remote)
+leg_out_new(struct leg_env *env, enum config_face face, const char *local,
+    const char *remote)
 {
 	struct leg *l;
 
-	if ((l = leg_alloc(face, true)) == NULL)
+	if ((l = leg_alloc(env, face, true)) == NULL)
 		return NULL;
 	snprintf(l->local, sizeof(l->local), "%s", local);
 	snprintf(l->remote, sizeof(l->remote), "%s", remote);
@@ -76,12 +77,13 @@ leg_out_new(enum config_face face, const char *local, const char *remote)
 }
 
 struct leg *
-leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote, uint64_t cause)
+leg_out_connect(struct leg_env *env, struct route *route,
+    enum config_face face, const char *local, const char *remote,
+    uint64_t cause)
 {
 	struct leg *l;
 
-	if ((l = leg_out_new(face, local, remote)) == NULL)
+	if ((l = leg_out_new(env, face, local, remote)) == NULL)
 		return NULL;
 	l->route = route;
 	l->cause = cause;
@@ -100,7 +102,7 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	struct leg *l;
 
 	if (strlen(key) >= sizeof(l->verify_key) ||
-	    (l = leg_out_new(asker->face, p->to, p->from)) == NULL)
+	    (l = leg_out_new(asker->env, asker->face, p->to, p->from)) == NULL)
 		return -1;
 	l->verify = true;
 	l->verify_for = asker->id;
@@ -149,7 +151,7 @@ leg_out_resolve_host(struct leg *l, const char *host, uint16_t port,
 	l->direct_tls = direct_tls;
 	if (l->state != LEG_RESOLVING)
 		leg_enter_state(l, LEG_RESOLVING);
-	l->dns = resolve_addresses(leg_env_resolve(), host, port,
+	l->dns = resolve_addresses(l->env->resolve, host, port,
 	    leg_out_addrs_cb, l);
 	if (l->dns == NULL)
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
@@ -347,8 +349,8 @@ leg_out_start_public(struct leg *l)
 		    "the route: SRV", leg_name(l, tag, sizeof(tag)));
 	l->resolved_by = "srv";
 	/* XEP-0368 targets too, unless policy forbids TLS. */
-	l->dns = resolve_s2s(leg_env_resolve(), l->remote,
-	    l->policy.tls != POLICY_TLS_NONE && leg_env_tls() != NULL,
+	l->dns = resolve_s2s(l->env->resolve, l->remote,
+	    l->policy.tls != POLICY_TLS_NONE && l->env->tls != NULL,
 	    leg_out_srv_cb, l);
 	if (l->dns == NULL)
 		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
@@ -365,7 +367,7 @@ leg_out_cause(const struct leg *l, const struct leg **in)
 {
 	const struct leg_pair *p;
 
-	*in = l->cause != 0 ? leg_find(l->cause) : NULL;
+	*in = l->cause != 0 ? leg_find(l->env, l->cause) : NULL;
 	if (*in == NULL || (*in)->outgoing || (*in)->face != CONFIG_FACE_PUBLIC ||
 	    (*in)->conn == NULL || (*in)->reachedlen == 0)
 		return NULL;
@@ -512,7 +514,7 @@ leg_out_direct_tls(struct leg *l)
 	const char *cert = l->face == CONFIG_FACE_PUBLIC ? l->local : NULL;
 	SSL *ssl;
 
-	if (leg_env_tls() == NULL || (ssl = tls_client_ssl(leg_env_tls(), cert,
+	if (l->env->tls == NULL || (ssl = tls_client_ssl(l->env->tls, cert,
 	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL)
 		return NULL;
 	if (tls_client_alpn(ssl) == -1) {
@@ -704,8 +706,8 @@ leg_out_features(struct leg *l, const struct xmlstream_node *f)
 	}
 	if (tls && !l->verify && l->face == CONFIG_FACE_PUBLIC &&
 	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
-	    xmpp_features_offer_external(f) && leg_env_tls() != NULL &&
-	    tls_has_domain(leg_env_tls(), l->local)) {
+	    xmpp_features_offer_external(f) && l->env->tls != NULL &&
+	    tls_has_domain(l->env->tls, l->local)) {
 		xmpp_render_sasl_auth_external(l->out, l->local);
 		leg_flush_out(l);
 		leg_enter_state(l, LEG_SASL);
@@ -720,7 +722,7 @@ leg_out_proceed(struct leg *l)
 	const char *cert = l->face == CONFIG_FACE_PUBLIC ? l->local : NULL;
 	SSL *ssl;
 
-	if (leg_env_tls() == NULL || (ssl = tls_client_ssl(leg_env_tls(), cert,
+	if (l->env->tls == NULL || (ssl = tls_client_ssl(l->env->tls, cert,
 	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL) {
 		leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    XMPP_STREAM_ERROR_COUNT, "cannot create a TLS client");
@@ -803,7 +805,7 @@ leg_out_db_answer(struct leg *l, const struct xmlstream_node *n)
 		xmpp_db_type_parse(type, &t);
 	if (l->verify) {
 		l->verify_done = true;
-		leg_in_verified(l->verify_for, l->remote, l->local, t,
+		leg_in_verified(l->env, l->verify_for, l->remote, l->local, t,
 		    "the authoritative server said so");
 		leg_set_reason(l, "verification done: %s",
 		    xmpp_db_type_name(t));
@@ -928,7 +930,7 @@ leg_out_ended(struct leg *l, const char *reason)
 {
 	if (l->verify && !l->verify_done) {
 		l->verify_done = true;
-		leg_in_verified(l->verify_for, l->remote, l->local,
+		leg_in_verified(l->env, l->verify_for, l->remote, l->local,
 		    XMPP_DB_ERROR, reason);
 	}
 	if (l->route != NULL) {

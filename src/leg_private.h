@@ -43,8 +43,29 @@ struct leg_pair {
 };
 TAILQ_HEAD(leg_pairs, leg_pair);
 
+TAILQ_HEAD(leg_registry, leg);
+
+/*
+ * The context of a set of legs (leg.h): what was module state. One per
+ * relay; every leg points at its own.
+ */
+struct leg_env {
+	struct event_base	*base;
+	struct resolve		*resolve;
+	struct config		*config;	/* for new legs (not a ref) */
+	struct tls		*tls;		/* current; may be NULL */
+	struct route_table	*routes;	/* the routes these legs feed */
+	struct leg_registry	 registry;
+	unsigned		 total;		/* legs in the registry */
+	uint64_t		 next_id;
+	char			*scratch;	/* a relayed stanza's rewritten
+						   start tag (leg_in.c) */
+	size_t			 scratch_size;
+};
+
 struct leg {
 	TAILQ_ENTRY(leg)	 entry;		/* the registry */
+	struct leg_env		*env;		/* the one it is in */
 	uint64_t		 id;
 	enum config_face	 face;
 	bool			 outgoing;
@@ -145,12 +166,13 @@ const char *leg_name(const struct leg *, char *buf, size_t len);
 void	leg_enter_state(struct leg *, enum leg_state);
 /* Traffic: restart the idle time of an open or ready leg. */
 void	leg_touch(struct leg *);
-struct leg *leg_alloc(enum config_face, bool outgoing);
-struct leg *leg_find(uint64_t id);
+struct leg *leg_alloc(struct leg_env *, enum config_face, bool outgoing);
+struct leg *leg_find(struct leg_env *, uint64_t id);
 /* Incoming legs of face where domain has authenticated. */
-unsigned leg_count_authenticated(enum config_face, const char *domain);
+unsigned leg_count_authenticated(struct leg_env *, enum config_face,
+	    const char *domain);
 /* Verify legs running. */
-unsigned leg_count_verifying(void);
+unsigned leg_count_verifying(struct leg_env *);
 /* An authenticated pair of l, or with pending a pending one; NULL none. */
 const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
@@ -174,10 +196,6 @@ int	leg_send_header(struct leg *, const char *id);
 void	leg_end(struct leg *, const char *reason);
 void	leg_set_reason(struct leg *, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-/* The TLS contexts for new legs (may be NULL: no certificate at all). */
-struct tls *leg_env_tls(void);
-struct event_base *leg_env_base(void);
-struct resolve *leg_env_resolve(void);
 const struct xmlstream_limits *leg_limits(const struct leg *);
 
 /* leg_in.c */
@@ -187,10 +205,20 @@ void	leg_in_tls_done(struct leg *);
 /* The incoming leg l ends: stop the verifications it started. */
 void	leg_in_ended(struct leg *);
 /* A verify leg reports its verdict to the incoming leg id. */
-void	leg_in_verified(uint64_t id, const char *from, const char *to,
-	    enum xmpp_db_type verdict, const char *why);
+void	leg_in_verified(struct leg_env *, uint64_t id, const char *from,
+	    const char *to, enum xmpp_db_type verdict, const char *why);
 
 /* leg_out.c */
+/*
+ * Start an outgoing leg in env for route, presenting local to remote on
+ * face. cause is the incoming leg whose stanza calls for it (0: none); a
+ * leg to an upstream marked proxy-protocol tells it about cause's peer in
+ * its PROXY v2 header. Return the leg, or NULL (then nothing was started).
+ * The route carrier's connect (route.h).
+ */
+struct leg *leg_out_connect(struct leg_env *env, struct route *route,
+	    enum config_face face, const char *local, const char *remote,
+	    uint64_t cause);
 void	leg_out_start(struct leg *);
 void	leg_out_connected(struct leg *);
 void	leg_out_header(struct leg *, const struct xmlstream_header *);

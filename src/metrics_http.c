@@ -39,6 +39,7 @@
 
 struct metrics_http {
 	struct event_base	*base;
+	struct leg_env		*legs;		/* whose live values it shows */
 	struct evhttp		*http;
 	struct evconnlistener	*evl;		/* evhttp's, ours to enable */
 	struct event		*resume;	/* after an accept error */
@@ -138,7 +139,7 @@ metrics_http_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	if ((body = evbuffer_new()) == NULL ||
-	    metrics_http_render(body) == -1) {
+	    metrics_http_render(mh->legs, body) == -1) {
 		evbuffer_free(body);
 		metrics_http_reply(req, HTTP_INTERNAL, "Internal Server Error",
 		    "out of memory");
@@ -211,8 +212,8 @@ metrics_http_setup(struct metrics_http *mh)
 }
 
 struct metrics_http *
-metrics_http_new(struct event_base *base, const char *host, uint16_t port,
-    char *err, size_t errlen)
+metrics_http_new(struct event_base *base, struct leg_env *legs,
+    const char *host, uint16_t port, char *err, size_t errlen)
 {
 	struct metrics_http *mh;
 	struct sockaddr_storage ss;
@@ -228,6 +229,7 @@ metrics_http_new(struct event_base *base, const char *host, uint16_t port,
 		return NULL;
 	}
 	mh->base = base;
+	mh->legs = legs;
 	util_sockaddr_str((struct sockaddr *)&ss, mh->address,
 	    sizeof(mh->address));
 	if ((mh->http = evhttp_new(base)) == NULL ||
@@ -300,14 +302,14 @@ metrics_http_route(const struct route_info *i, void *arg)
 }
 
 int
-metrics_http_render(struct evbuffer *out)
+metrics_http_render(struct leg_env *legs, struct evbuffer *out)
 {
 	struct route_counters rc;
 
 	metrics_live_begin();
-	leg_foreach(metrics_http_leg, NULL);
-	route_foreach(metrics_http_route, NULL);
-	route_get_counters(&rc);
+	leg_foreach(legs, metrics_http_leg, NULL);
+	route_foreach(leg_env_routes(legs), metrics_http_route, NULL);
+	route_get_counters(leg_env_routes(legs), &rc);
 	metrics_live_acks(rc.acked, rc.resent);
 	return metrics_render(out);
 }

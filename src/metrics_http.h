@@ -18,6 +18,7 @@
 
 struct event_base;
 struct evbuffer;
+struct leg_env;
 struct metrics_http;
 
 #define METRICS_HTTP_CLIENTS	16
@@ -26,11 +27,13 @@ struct metrics_http;
 
 /*
  * Bind host (numeric or "*") and port, before privileges are dropped; the
- * server answers once the loop runs and metrics_http_enable() was called.
- * Return it, or NULL with the reason in err.
+ * server answers once the loop runs and metrics_http_enable() was called,
+ * with the live values of legs (kept). Return it, or NULL with the reason
+ * in err.
  */
-struct metrics_http *metrics_http_new(struct event_base *, const char *host,
-	    uint16_t port, char *err, size_t errlen);
+struct metrics_http *metrics_http_new(struct event_base *,
+	    struct leg_env *legs, const char *host, uint16_t port, char *err,
+	    size_t errlen);
 /* Start or stop accepting. */
 void	metrics_http_enable(struct metrics_http *, int on);
 /* Close the socket and every connection. metrics_http_free(NULL): no-op. */
@@ -39,9 +42,9 @@ void	metrics_http_free(struct metrics_http *);
 const char *metrics_http_address(const struct metrics_http *);
 
 /*
- * Append the whole exposition, live values collected now, to out.
- * Return 0, or -1 if out of memory.
+ * Append the whole exposition, the live values of legs and their routes
+ * collected now, to out. Return 0, or -1 if out of memory.
  */
-int	metrics_http_render(struct evbuffer *out);
+int	metrics_http_render(struct leg_env *legs, struct evbuffer *out);
 
 #endif

@@ -22,7 +22,6 @@
 #include <event2/util.h>
 
 #include "jid.h"
-#include "leg.h"
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
@@ -69,6 +68,7 @@ TAILQ_HEAD(route_queue, route_stanza);
 
 struct route {
 	RB_ENTRY(route)		 entry;
+	struct route_table	*table;		/* the one it is in */
 	enum config_face	 face;		/* of the outgoing leg */
 	char			 local[JID_DOMAIN_MAX];
 	char			 remote[JID_DOMAIN_MAX];
@@ -120,8 +120,11 @@ RB_HEAD(route_tree, route);
 RB_PROTOTYPE(route_tree, route, entry, route_cmp)
 RB_GENERATE(route_tree, route, entry, route_cmp)
 
-static struct {
+/* The routes of one relay, and what they share (route.h). */
+struct route_table {
 	struct event_base	*base;
+	const struct route_carrier *legs; /* the leg module's calls */
+	void			*legs_arg;
 	struct route_tree	 tree;
 	size_t			 count;
 	size_t			 queued;	/* over all routes */
@@ -139,12 +142,14 @@ static struct {
 	struct route_counters	 counters;
 	struct route_stanza	*pool[ROUTE_POOL_CLASSES];
 	size_t			 pool_bytes;	/* waiting on the lists */
-} route_env = { .tree = RB_INITIALIZER(&route_env.tree) };
+};
 
-static void	route_reject(struct route *, const struct route_origin *,
-		    enum xmpp_stanza_error, const char *);
+static void	route_reject(struct route_table *, struct route *,
+		    const struct route_origin *, enum xmpp_stanza_error,
+		    const char *);
 static void	route_release(struct route *, size_t);
-static void	route_stanza_free(struct route_stanza *);
+static void	route_stanza_free(struct route_table *,
+		    struct route_stanza *);
 static void	route_flush(struct route *);
 static void	route_ack_expired(evutil_socket_t, short, void *);
 
@@ -200,14 +205,15 @@ route_describe(const struct route_origin *o, char *buf, size_t len)
 /* Log and count a stanza that is lost: why it could not go and why it is
  * not answered. */
 static void
-route_note_drop(struct route *r, const struct route_origin *o,
-    enum xmpp_stanza_error cond, const char *text, const char *why)
+route_note_drop(struct route_table *t, struct route *r,
+    const struct route_origin *o, enum xmpp_stanza_error cond,
+    const char *text, const char *why)
 {
 	char desc[ROUTE_DESC_MAX];
 
 	if (r != NULL)
 		r->dropped++;
-	route_env.counters.dropped++;
+	t->counters.dropped++;
 	metrics_stanza_dropped(o, cond);
 	route_log(LOG_LEVEL_INFO, r, "dropped %s: %s%s%s%s: %s",
 	    route_describe(o, desc, sizeof(desc)),
@@ -240,8 +246,8 @@ static void
 route_arm_idle(struct route *r)
 {
 	struct timeval tv = {
-		.tv_sec = (time_t)(route_env.idle_ms / 1000),
-		.tv_usec = (suseconds_t)(route_env.idle_ms % 1000) * 1000,
+		.tv_sec = (time_t)(r->table->idle_ms / 1000),
+		.tv_usec = (suseconds_t)(r->table->idle_ms % 1000) * 1000,
 	};
 
 	evtimer_add(r->idle, &tv);
@@ -255,7 +261,7 @@ route_wake(struct route *r)
 
 	r->nwaiters = 0;
 	for (size_t i = 0; i < n; i++)
-		leg_resume(r->waiters[i]);
+		r->table->legs->resume(r->table->legs_arg, r->waiters[i]);
 }
 
 static void
@@ -263,18 +269,18 @@ route_free(struct route *r)
 {
 	struct route_stanza *s;
 
-	RB_REMOVE(route_tree, &route_env.tree, r);
-	route_env.count--;
+	RB_REMOVE(route_tree, &r->table->tree, r);
+	r->table->count--;
 	route_wake(r);
 	if (r->leg != NULL)
-		leg_detach_route(r->leg);
+		r->table->legs->detach(r->leg);
 	/* Empty unless route_shutdown() could not bounce: never expected. */
 	while ((s = TAILQ_FIRST(&r->queue)) != NULL) {
 		TAILQ_REMOVE(&r->queue, s, entry);
-		route_note_drop(r, &s->origin, XMPP_STANZA_SERVICE_UNAVAILABLE,
+		route_note_drop(r->table, r, &s->origin, XMPP_STANZA_SERVICE_UNAVAILABLE,
 		    NULL, "route freed");
-		route_env.queued--;
-		route_stanza_free(s);
+		r->table->queued--;
+		route_stanza_free(r->table, s);
 	}
 	route_release(r, r->unacked_len);
 	event_free(r->ack_timer);
@@ -305,20 +311,20 @@ static void
 route_note_failure(struct route *r, enum xmpp_stanza_error cond,
     const char *text)
 {
-	uint64_t delay = route_env.backoff_ms;
+	uint64_t delay = r->table->backoff_ms;
 	uint32_t rnd;
 
-	if (delay == 0 || route_env.shutting_down)
+	if (delay == 0 || r->table->shutting_down)
 		return;
 	if (r->fail_text == NULL &&
 	    (r->fail_text = malloc(ROUTE_FAIL_TEXT_MAX)) == NULL)
 		return;		/* out of memory: no cache, no harm */
 	r->failures++;
-	for (unsigned i = 1; i < r->failures && delay < route_env.backoff_max_ms;
+	for (unsigned i = 1; i < r->failures && delay < r->table->backoff_max_ms;
 	    i++)
 		delay *= 2;
-	if (delay > route_env.backoff_max_ms)
-		delay = route_env.backoff_max_ms;
+	if (delay > r->table->backoff_max_ms)
+		delay = r->table->backoff_max_ms;
 	evutil_secure_rng_get_bytes(&rnd, sizeof(rnd));
 	delay = delay * 3 / 4 + (uint64_t)rnd % (delay / 2 + 1);
 	r->retry_at = util_now_ms() + delay;
@@ -344,12 +350,12 @@ route_clear_failures(struct route *r, const char *why)
 }
 
 unsigned
-route_retry(const char *remote)
+route_retry(struct route_table *t, const char *remote)
 {
 	struct route *r;
 	unsigned n = 0;
 
-	RB_FOREACH(r, route_tree, &route_env.tree)
+	RB_FOREACH(r, route_tree, &t->tree)
 		if (r->failures > 0 && strcmp(r->remote, remote) == 0) {
 			route_clear_failures(r, "retry asked for");
 			n++;
@@ -358,11 +364,12 @@ route_retry(const char *remote)
 }
 
 void
-route_remote_authenticated(enum config_face face, const char *remote)
+route_remote_authenticated(struct route_table *t, enum config_face face,
+    const char *remote)
 {
 	struct route *r;
 
-	RB_FOREACH(r, route_tree, &route_env.tree)
+	RB_FOREACH(r, route_tree, &t->tree)
 		if (r->failures > 0 && r->face == face &&
 		    strcmp(r->remote, remote) == 0)
 			route_clear_failures(r, "the domain authenticated an "
@@ -393,7 +400,8 @@ route_idle_expired(evutil_socket_t fd, short what, void *arg)
 }
 
 static struct route *
-route_find(enum config_face face, const char *local, const char *remote)
+route_find(struct route_table *t, enum config_face face, const char *local,
+    const char *remote)
 {
 	struct route key;
 
@@ -402,31 +410,28 @@ route_find(enum config_face face, const char *local, const char *remote)
 	    sizeof(key.remote))
 		return NULL;
 	key.face = face;
-	return RB_FIND(route_tree, &route_env.tree, &key);
+	return RB_FIND(route_tree, &t->tree, &key);
 }
 
 struct route *
-route_get(enum config_face face, const char *local, const char *remote)
+route_get(struct route_table *t, enum config_face face, const char *local,
+    const char *remote)
 {
 	struct route *r;
 
-	if ((r = route_find(face, local, remote)) != NULL)
+	if ((r = route_find(t, face, local, remote)) != NULL)
 		return r;
 	if (strlen(local) >= JID_DOMAIN_MAX || strlen(remote) >= JID_DOMAIN_MAX)
 		return NULL;
-	if (route_env.base == NULL) {
-		log_warnx("route %s->%s: route_init() was not called", local,
-		    remote);
-		return NULL;
-	}
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
-	if ((r->idle = evtimer_new(route_env.base, route_idle_expired,
+	r->table = t;
+	if ((r->idle = evtimer_new(t->base, route_idle_expired,
 	    r)) == NULL) {
 		free(r);
 		return NULL;
 	}
-	if ((r->ack_timer = evtimer_new(route_env.base, route_ack_expired,
+	if ((r->ack_timer = evtimer_new(t->base, route_ack_expired,
 	    r)) == NULL) {
 		event_free(r->idle);
 		free(r);
@@ -438,8 +443,8 @@ route_get(enum config_face face, const char *local, const char *remote)
 	TAILQ_INIT(&r->queue);
 	TAILQ_INIT(&r->unacked);
 	r->created = util_now_ms();
-	RB_INSERT(route_tree, &route_env.tree, r);
-	route_env.count++;
+	RB_INSERT(route_tree, &t->tree, r);
+	t->count++;
 	route_arm_idle(r);
 	route_log(LOG_LEVEL_DEBUG, r, "created");
 	return r;
@@ -523,7 +528,7 @@ route_pool_size(unsigned cls)
 
 /* A buffer of at least total bytes, from the pool if it has one. */
 static struct route_stanza *
-route_stanza_alloc(size_t total)
+route_stanza_alloc(struct route_table *t, size_t total)
 {
 	struct route_stanza *s;
 	unsigned cls;
@@ -531,9 +536,9 @@ route_stanza_alloc(size_t total)
 	for (cls = 0; cls < ROUTE_POOL_CLASSES && route_pool_size(cls) < total;
 	    cls++)
 		;
-	if (cls < ROUTE_POOL_CLASSES && (s = route_env.pool[cls]) != NULL) {
-		route_env.pool[cls] = s->pool_next;
-		route_env.pool_bytes -= route_pool_size(cls);
+	if (cls < ROUTE_POOL_CLASSES && (s = t->pool[cls]) != NULL) {
+		t->pool[cls] = s->pool_next;
+		t->pool_bytes -= route_pool_size(cls);
 		return s;
 	}
 	if ((s = malloc(cls < ROUTE_POOL_CLASSES ? route_pool_size(cls) :
@@ -545,32 +550,32 @@ route_stanza_alloc(size_t total)
 
 /* Give s back to the pool, or free it. NULL is a no-op. */
 static void
-route_stanza_free(struct route_stanza *s)
+route_stanza_free(struct route_table *t, struct route_stanza *s)
 {
 	if (s == NULL)
 		return;
 	if (s->cls >= ROUTE_POOL_CLASSES ||
-	    route_env.pool_bytes + route_pool_size(s->cls) > ROUTE_POOL_KEEP) {
+	    t->pool_bytes + route_pool_size(s->cls) > ROUTE_POOL_KEEP) {
 		free(s);
 		return;
 	}
-	s->pool_next = route_env.pool[s->cls];
-	route_env.pool[s->cls] = s;
-	route_env.pool_bytes += route_pool_size(s->cls);
+	s->pool_next = t->pool[s->cls];
+	t->pool[s->cls] = s;
+	t->pool_bytes += route_pool_size(s->cls);
 }
 
 /* Free every buffer waiting in the pool. */
 static void
-route_pool_drain(void)
+route_pool_drain(struct route_table *t)
 {
 	struct route_stanza *s;
 
 	for (unsigned cls = 0; cls < ROUTE_POOL_CLASSES; cls++)
-		while ((s = route_env.pool[cls]) != NULL) {
-			route_env.pool[cls] = s->pool_next;
+		while ((s = t->pool[cls]) != NULL) {
+			t->pool[cls] = s->pool_next;
 			free(s);
 		}
-	route_env.pool_bytes = 0;
+	t->pool_bytes = 0;
 }
 
 /* The iovcnt pieces of iov, total bytes in all. */
@@ -587,7 +592,7 @@ route_iov_len(const struct iovec *iov, int iovcnt)
 /* A copy of the stanza's pieces and of o's strings in one pool buffer,
  * or NULL. */
 static struct route_stanza *
-route_stanza_new(const struct iovec *iov, int iovcnt,
+route_stanza_new(struct route_table *t, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
 	const char *src[] = { o->attrs.name, o->attrs.from, o->attrs.to,
@@ -607,7 +612,7 @@ route_stanza_new(const struct iovec *iov, int iovcnt,
 			return NULL;
 		total += n[i];
 	}
-	if ((s = route_stanza_alloc(total)) == NULL)
+	if ((s = route_stanza_alloc(t, total)) == NULL)
 		return NULL;
 	s->sends = 0;
 	s->origin.face = o->face;
@@ -636,12 +641,12 @@ route_enqueue(struct route *r, const struct iovec *iov, int iovcnt,
 {
 	struct route_stanza *s;
 
-	if ((s = route_stanza_new(iov, iovcnt, o)) == NULL)
+	if ((s = route_stanza_new(r->table, iov, iovcnt, o)) == NULL)
 		return -1;
 	TAILQ_INSERT_TAIL(&r->queue, s, entry);
 	r->queue_len++;
 	r->queue_bytes += s->len;
-	route_env.queued++;
+	r->table->queued++;
 	return 0;
 }
 
@@ -651,7 +656,7 @@ route_dequeue(struct route *r, struct route_stanza *s)
 	TAILQ_REMOVE(&r->queue, s, entry);
 	r->queue_len--;
 	r->queue_bytes -= s->len;
-	route_env.queued--;
+	r->table->queued--;
 }
 
 /* Empty the queue first (a bounce may come back to r), then bounce it. */
@@ -663,13 +668,13 @@ route_bounce_queue(struct route *r, enum xmpp_stanza_error cond,
 	struct route_stanza *s;
 
 	TAILQ_CONCAT(&q, &r->queue, entry);
-	route_env.queued -= r->queue_len;
+	r->table->queued -= r->queue_len;
 	r->queue_len = 0;
 	r->queue_bytes = 0;
 	while ((s = TAILQ_FIRST(&q)) != NULL) {
 		TAILQ_REMOVE(&q, s, entry);
-		route_reject(r, &s->origin, cond, text);
-		route_stanza_free(s);
+		route_reject(r->table, r, &s->origin, cond, text);
+		route_stanza_free(r->table, s);
 	}
 }
 
@@ -682,7 +687,7 @@ route_bounce_queue(struct route *r, enum xmpp_stanza_error cond,
 static bool
 route_acks(const struct route *r)
 {
-	return route_env.unacked_max > 0 && !r->no_acks;
+	return r->table->unacked_max > 0 && !r->no_acks;
 }
 
 /* Free the first n stanzas awaiting acknowledgement. */
@@ -694,8 +699,8 @@ route_release(struct route *r, size_t n)
 	while (n-- > 0 && (s = TAILQ_FIRST(&r->unacked)) != NULL) {
 		TAILQ_REMOVE(&r->unacked, s, entry);
 		r->unacked_len--;
-		route_env.unacked--;
-		route_stanza_free(s);
+		r->table->unacked--;
+		route_stanza_free(r->table, s);
 	}
 }
 
@@ -707,7 +712,7 @@ route_take_ack(struct route *r, size_t n)
 	if (n > r->unacked_len)
 		n = r->unacked_len;
 	r->acked += n;
-	route_env.counters.acked += n;
+	r->table->counters.acked += n;
 	route_release(r, n);
 	r->pongs = true;
 	if (n >= r->ping_covers) {
@@ -721,8 +726,8 @@ static void
 route_arm_ack(struct route *r)
 {
 	struct timeval tv = {
-		.tv_sec = (time_t)(route_env.ack_ms / 1000),
-		.tv_usec = (suseconds_t)(route_env.ack_ms % 1000) * 1000,
+		.tv_sec = (time_t)(r->table->ack_ms / 1000),
+		.tv_usec = (suseconds_t)(r->table->ack_ms % 1000) * 1000,
 	};
 
 	evtimer_add(r->ack_timer, &tv);
@@ -735,13 +740,13 @@ route_ping(struct route *r)
 {
 	struct xmpp_buf *buf;
 	struct iovec iov;
-	char id[sizeof(route_env.ping_prefix) + 24];
+	char id[sizeof(r->table->ping_prefix) + 24];
 
 	if (!route_acks(r) || r->ping_covers > 0 || r->unacked_len == 0 ||
-	    r->leg == NULL || !leg_is_ready(r->leg))
+	    r->leg == NULL || !r->table->legs->is_ready(r->leg))
 		return;
-	if (leg_has_sm(r->leg)) {
-		if (leg_request_ack(r->leg) == 0) {
+	if (r->table->legs->has_sm(r->leg)) {
+		if (r->table->legs->request_ack(r->leg) == 0) {
 			r->ping_covers = r->unacked_len;
 			route_arm_ack(r);
 		}
@@ -749,11 +754,11 @@ route_ping(struct route *r)
 	}
 	if ((buf = xmpp_buf_new()) == NULL)
 		return;
-	r->ping_id = ++route_env.next_ping;
-	snprintf(id, sizeof(id), "%s%llu", route_env.ping_prefix,
+	r->ping_id = ++r->table->next_ping;
+	snprintf(id, sizeof(id), "%s%llu", r->table->ping_prefix,
 	    (unsigned long long)r->ping_id);
 	if (xmpp_render_ping(buf, r->local, r->remote, id) == 0 &&
-	    leg_send(r->leg, xmpp_buf_iov(buf, &iov), 1) == 0) {
+	    r->table->legs->send(r->leg, xmpp_buf_iov(buf, &iov), 1) == 0) {
 		r->ping_covers = r->unacked_len;
 		route_arm_ack(r);
 	}
@@ -768,7 +773,7 @@ route_ack_expired(evutil_socket_t fd, short what, void *arg)
 
 	if (r->ping_covers == 0)
 		return;
-	util_duration_str(route_env.ack_ms, d, sizeof(d));
+	util_duration_str(r->table->ack_ms, d, sizeof(d));
 	r->ping_covers = 0;
 	if (!r->pongs) {
 		route_log(LOG_LEVEL_WARNING, r, "the peer does not answer "
@@ -784,15 +789,15 @@ route_ack_expired(evutil_socket_t fd, short what, void *arg)
 	    "within %s: closing the leg, %zu stanzas to send again", d,
 	    r->unacked_len);
 	if (r->leg != NULL)
-		leg_close(r->leg, XMPP_STREAM_CONNECTION_TIMEOUT,
+		r->table->legs->close(r->leg, XMPP_STREAM_CONNECTION_TIMEOUT,
 		    "no answer to an acknowledgement request");
 }
 
 bool
-route_ack(enum config_face face, const char *local, const char *remote,
-    const char *id, const char *type)
+route_ack(struct route_table *t, enum config_face face, const char *local,
+    const char *remote, const char *id, const char *type)
 {
-	size_t plen = strlen(route_env.ping_prefix);
+	size_t plen = strlen(t->ping_prefix);
 	unsigned long long n;
 	struct route *r;
 	char *end;
@@ -801,13 +806,13 @@ route_ack(enum config_face face, const char *local, const char *remote,
 	    strlen(ROUTE_PING_PREFIX)) != 0 || type == NULL ||
 	    (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
 		return false;
-	if (strncmp(id, route_env.ping_prefix, plen) != 0) {
+	if (strncmp(id, t->ping_prefix, plen) != 0) {
 		/* another fedgated's: meaningless to the other side */
 		log_debug("route: %s->%s: answer %s to another fedgated's "
 		    "ping, not relayed", remote, local, UTIL_ESC(id));
 		return true;
 	}
-	if ((r = route_find(face, local, remote)) == NULL)
+	if ((r = route_find(t, face, local, remote)) == NULL)
 		return true;		/* ours, for a route now gone */
 	n = strtoull(id + plen, &end, 10);
 	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
@@ -824,7 +829,7 @@ route_leg_acked(struct route *r, struct leg *l, unsigned n)
 		return;
 	if (n > 0)
 		route_take_ack(r, n);
-	else if (!leg_has_sm(l)) {	/* refused: ask again with a ping */
+	else if (!r->table->legs->has_sm(l)) {	/* refused: ask again with a ping */
 		r->ping_covers = 0;
 		evtimer_del(r->ack_timer);
 	}
@@ -838,9 +843,9 @@ route_leg_acked(struct route *r, struct leg *l, unsigned n)
 static bool
 route_is_writable(const struct route *r)
 {
-	return r->leg != NULL && leg_is_ready(r->leg) &&
-	    !leg_is_congested(r->leg) &&
-	    (!route_acks(r) || r->unacked_len < route_env.unacked_max);
+	return r->leg != NULL && r->table->legs->is_ready(r->leg) &&
+	    !r->table->legs->is_congested(r->leg) &&
+	    (!route_acks(r) || r->unacked_len < r->table->unacked_max);
 }
 
 /* Count a stanza written. */
@@ -848,7 +853,7 @@ static void
 route_count_sent(struct route *r)
 {
 	r->sent++;
-	route_env.counters.sent++;
+	r->table->counters.sent++;
 }
 
 /* Write on the ready leg, without keeping a copy; bounce if that fails. */
@@ -856,8 +861,8 @@ static int
 route_write(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
-	if (leg_send(r->leg, iov, iovcnt) == -1) {
-		route_reject(r, o, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+	if (r->table->legs->send(r->leg, iov, iovcnt) == -1) {
+		route_reject(r->table, r, o, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    "write failed");
 		return -1;
 	}
@@ -873,8 +878,8 @@ route_write_stanza(struct route *r, struct route_stanza *s)
 	struct iovec iov = { .iov_base = s->data, .iov_len = s->len };
 	int rc = 0;
 
-	if (leg_send(r->leg, &iov, 1) == -1) {
-		route_reject(r, &s->origin, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+	if (r->table->legs->send(r->leg, &iov, 1) == -1) {
+		route_reject(r->table, r, &s->origin, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    "write failed");
 		rc = -1;
 	} else {
@@ -883,11 +888,11 @@ route_write_stanza(struct route *r, struct route_stanza *s)
 		if (route_acks(r)) {
 			TAILQ_INSERT_TAIL(&r->unacked, s, entry);
 			r->unacked_len++;
-			route_env.unacked++;
+			r->table->unacked++;
 			return 0;
 		}
 	}
-	route_stanza_free(s);
+	route_stanza_free(r->table, s);
 	return rc;
 }
 
@@ -911,10 +916,10 @@ route_flush(struct route *r)
 bool
 route_is_congested(const struct route *r)
 {
-	return r->queue_len * 2 >= route_env.queue_max ||
-	    (route_acks(r) && r->unacked_len >= route_env.unacked_max) ||
-	    (r->leg != NULL && leg_is_ready(r->leg) &&
-	    leg_is_congested(r->leg));
+	return r->queue_len * 2 >= r->table->queue_max ||
+	    (route_acks(r) && r->unacked_len >= r->table->unacked_max) ||
+	    (r->leg != NULL && r->table->legs->is_ready(r->leg) &&
+	    r->table->legs->is_congested(r->leg));
 }
 
 int
@@ -949,7 +954,7 @@ route_reject_cached(struct route *r, const struct route_origin *o)
 	snprintf(text, sizeof(text), "%s (cached: no new attempt for %llu s)",
 	    r->fail_text, (unsigned long long)((r->retry_at - now + 999) /
 	    1000));
-	route_reject(r, o, r->fail_cond, text);
+	route_reject(r->table, r, o, r->fail_cond, text);
 }
 
 /* Start the outgoing leg; if it cannot start, bounce the queue. */
@@ -961,7 +966,8 @@ route_start_leg(struct route *r)
 	bool gone;
 
 	r->connecting = true;
-	l = leg_connect(r, r->face, r->local, r->remote,
+	l = r->table->legs->connect(r->table->legs_arg, r, r->face, r->local,
+	    r->remote,
 	    first != NULL ? first->origin.leg_id : 0);
 	gone = !r->connecting;		/* route_leg_gone() was called */
 	r->connecting = false;
@@ -990,9 +996,9 @@ static int
 route_send_final(struct route *r, const struct iovec *iov, int iovcnt,
     const struct route_origin *o)
 {
-	if (r->leg != NULL && leg_is_ready(r->leg))
+	if (r->leg != NULL && r->table->legs->is_ready(r->leg))
 		return route_write(r, iov, iovcnt, o);
-	route_note_drop(r, o, XMPP_STANZA_SERVICE_UNAVAILABLE, NULL,
+	route_note_drop(r->table, r, o, XMPP_STANZA_SERVICE_UNAVAILABLE, NULL,
 	    "shutting down with no ready leg");
 	return -1;
 }
@@ -1004,13 +1010,13 @@ route_send(struct route *r, const struct iovec *iov, int iovcnt,
 	struct route_stanza *s;
 	int rc;
 
-	if (route_env.shutting_down)
+	if (r->table->shutting_down)
 		return route_send_final(r, iov, iovcnt, o);
 	if (route_is_writable(r) && TAILQ_EMPTY(&r->queue)) {
 		if (!route_acks(r))
 			return route_write(r, iov, iovcnt, o);
-		if ((s = route_stanza_new(iov, iovcnt, o)) == NULL) {
-			route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		if ((s = route_stanza_new(r->table, iov, iovcnt, o)) == NULL) {
+			route_reject(r->table, r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 			    "out of memory");
 			return -1;
 		}
@@ -1022,13 +1028,13 @@ route_send(struct route *r, const struct iovec *iov, int iovcnt,
 		route_reject_cached(r, o);
 		return -1;
 	}
-	if (r->queue_len >= route_env.queue_max) {
-		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+	if (r->queue_len >= r->table->queue_max) {
+		route_reject(r->table, r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 		    "queue full");
 		return -1;
 	}
 	if (route_enqueue(r, iov, iovcnt, o) == -1) {
-		route_reject(r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
+		route_reject(r->table, r, o, XMPP_STANZA_RESOURCE_CONSTRAINT,
 		    "out of memory");
 		return -1;
 	}
@@ -1063,7 +1069,7 @@ route_jid_domain(const char *jid, char *out, size_t outlen)
  * on. Return the route, or NULL with *why set.
  */
 static struct route *
-route_bounce_prepare(const struct route_origin *o,
+route_bounce_prepare(struct route_table *t, const struct route_origin *o,
     enum xmpp_stanza_error cond, const char *text, struct xmpp_buf *buf,
     const char **why)
 {
@@ -1082,12 +1088,12 @@ route_bounce_prepare(const struct route_origin *o,
 		*why = "the error could not be rendered";
 		return NULL;
 	}
-	if (route_env.shutting_down)
-		back = route_find(o->face, to, from);
+	if (t->shutting_down)
+		back = route_find(t, o->face, to, from);
 	else
-		back = route_get(o->face, to, from);
+		back = route_get(t, o->face, to, from);
 	if (back == NULL)
-		*why = route_env.shutting_down ? "no route back while shutting "
+		*why = t->shutting_down ? "no route back while shutting "
 		    "down" : "no route back (out of memory)";
 	return back;
 }
@@ -1095,8 +1101,9 @@ route_bounce_prepare(const struct route_origin *o,
 /* Answer o with cond and text through the reverse route, or drop it; count
  * it on r (the route it was on, NULL if none). */
 static void
-route_reject(struct route *r, const struct route_origin *o,
-    enum xmpp_stanza_error cond, const char *text)
+route_reject(struct route_table *t, struct route *r,
+    const struct route_origin *o, enum xmpp_stanza_error cond,
+    const char *text)
 {
 	struct route_origin answer;
 	struct xmpp_buf *buf;
@@ -1106,18 +1113,18 @@ route_reject(struct route *r, const struct route_origin *o,
 	char desc[ROUTE_DESC_MAX];
 
 	if (!xmpp_stanza_may_bounce(o->attrs.name, o->attrs.type)) {
-		route_note_drop(r, o, cond, text, route_unanswerable(o));
+		route_note_drop(t, r, o, cond, text, route_unanswerable(o));
 		return;
 	}
 	if ((buf = xmpp_buf_new()) == NULL ||
-	    (back = route_bounce_prepare(o, cond, text, buf, &why)) == NULL) {
-		route_note_drop(r, o, cond, text, why);
+	    (back = route_bounce_prepare(t, o, cond, text, buf, &why)) == NULL) {
+		route_note_drop(t, r, o, cond, text, why);
 		xmpp_buf_free(buf);
 		return;
 	}
 	if (r != NULL)
 		r->bounced++;
-	route_env.counters.bounced++;
+	t->counters.bounced++;
 	metrics_stanza_bounced(o, cond);
 	route_log(LOG_LEVEL_INFO, r, "bounced %s: %s%s%s%s",
 	    route_describe(o, desc, sizeof(desc)),
@@ -1136,10 +1143,10 @@ route_reject(struct route *r, const struct route_origin *o,
 }
 
 void
-route_bounce(const struct route_origin *o, enum xmpp_stanza_error cond,
-    const char *text)
+route_bounce(struct route_table *t, const struct route_origin *o,
+    enum xmpp_stanza_error cond, const char *text)
 {
-	route_reject(NULL, o, cond, text);
+	route_reject(t, NULL, o, cond, text);
 }
 
 /*
@@ -1181,18 +1188,18 @@ route_requeue(struct route *r)
 	while ((s = TAILQ_LAST(&r->unacked, route_queue)) != NULL) {
 		TAILQ_REMOVE(&r->unacked, s, entry);
 		r->unacked_len--;
-		route_env.unacked--;
+		r->table->unacked--;
 		if (s->sends >= ROUTE_SENDS_MAX) {
-			route_reject(r, &s->origin,
+			route_reject(r->table, r, &s->origin,
 			    XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "not acknowledged, "
 			    "also after it was sent again");
-			route_stanza_free(s);
+			route_stanza_free(r->table, s);
 			continue;
 		}
 		TAILQ_INSERT_HEAD(&r->queue, s, entry);
 		r->queue_len++;
 		r->queue_bytes += s->len;
-		route_env.queued++;
+		r->table->queued++;
 		n++;
 	}
 	return n;
@@ -1211,12 +1218,12 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
 	r->connecting = false;
 	r->leg = NULL;
 	r->leg_ready = false;
-	leg_detach_route(l);	/* r may be freed once idle */
+	r->table->legs->detach(l);	/* r may be freed once idle */
 	again = route_requeue(r);
-	if (was_ready && r->queue_len > 0 && !route_env.shutting_down) {
+	if (was_ready && r->queue_len > 0 && !r->table->shutting_down) {
 		/* An established leg reset: try once more on a new one. */
 		r->resent += again;
-		route_env.counters.resent += again;
+		r->table->counters.resent += again;
 		route_log(LOG_LEVEL_INFO, r, "leg gone (%s): %zu stanzas not "
 		    "acknowledged go again, with %zu queued, on a new leg",
 		    text != NULL ? text : xmpp_stanza_error_name(cond), again,
@@ -1240,35 +1247,52 @@ route_leg_gone(struct route *r, struct leg *l, enum xmpp_stanza_error cond,
  * The module.
  */
 
-void
-route_init(struct event_base *base)
+struct route_table *
+route_table_new(struct event_base *base, const struct route_carrier *legs,
+    void *legs_arg)
 {
+	struct route_table *t;
 	uint32_t nonce;
 
-	route_env.base = base;
+	if ((t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->base = base;
+	t->legs = legs;
+	t->legs_arg = legs_arg;
+	RB_INIT(&t->tree);
 	evutil_secure_rng_get_bytes(&nonce, sizeof(nonce));
-	snprintf(route_env.ping_prefix, sizeof(route_env.ping_prefix),
+	snprintf(t->ping_prefix, sizeof(t->ping_prefix),
 	    ROUTE_PING_PREFIX "%08x-", nonce);
+	return t;
 }
 
 void
-route_configure(const struct config *c)
+route_table_free(struct route_table *t)
 {
-	route_env.queue_max = c->limits.queue;
-	route_env.unacked_max = c->limits.unacked;
-	route_env.idle_ms = c->timeouts.idle;
-	route_env.ack_ms = c->timeouts.ack;
-	route_env.backoff_ms = c->timeouts.backoff;
-	route_env.backoff_max_ms = c->timeouts.backoff_max;
+	if (t == NULL)
+		return;
+	route_shutdown(t);
+	free(t);
 }
 
 void
-route_shutdown(void)
+route_configure(struct route_table *t, const struct config *c)
+{
+	t->queue_max = c->limits.queue;
+	t->unacked_max = c->limits.unacked;
+	t->idle_ms = c->timeouts.idle;
+	t->ack_ms = c->timeouts.ack;
+	t->backoff_ms = c->timeouts.backoff;
+	t->backoff_max_ms = c->timeouts.backoff_max;
+}
+
+void
+route_shutdown(struct route_table *t)
 {
 	struct route *r, *next;
 
-	route_env.shutting_down = true;
-	RB_FOREACH(r, route_tree, &route_env.tree) {
+	t->shutting_down = true;
+	RB_FOREACH(r, route_tree, &t->tree) {
 		r->leg_ready = false;
 		if (route_requeue(r) > 0)
 			route_log(LOG_LEVEL_INFO, r, "shutting down: %zu written "
@@ -1280,23 +1304,23 @@ route_shutdown(void)
 		route_bounce_queue(r, XMPP_STANZA_SERVICE_UNAVAILABLE,
 		    "system shutting down");
 	}
-	RB_FOREACH_SAFE(r, route_tree, &route_env.tree, next)
+	RB_FOREACH_SAFE(r, route_tree, &t->tree, next)
 		route_free(r);
-	route_pool_drain();
+	route_pool_drain(t);
 	log_peer_flush();
-	route_env.shutting_down = false;
+	t->shutting_down = false;
 }
 
 size_t
-route_count(void)
+route_count(const struct route_table *t)
 {
-	return route_env.count;
+	return t->count;
 }
 
 size_t
-route_queued(void)
+route_queued(const struct route_table *t)
 {
-	return route_env.queued + route_env.unacked;
+	return t->queued + t->unacked;
 }
 
 size_t
@@ -1306,30 +1330,28 @@ route_queue_length(const struct route *r)
 }
 
 void
-route_get_counters(struct route_counters *c)
+route_get_counters(const struct route_table *t, struct route_counters *c)
 {
-	*c = route_env.counters;
+	*c = t->counters;
 }
 
 void
-route_foreach(void (*fn)(const struct route_info *, void *), void *arg)
+route_foreach(struct route_table *t,
+    void (*fn)(const struct route_info *, void *), void *arg)
 {
 	struct route *r;
 	struct route_info info;
-	struct leg_info li;
 	uint64_t now = util_now_ms();
 
-	RB_FOREACH(r, route_tree, &route_env.tree) {
+	RB_FOREACH(r, route_tree, &t->tree) {
 		memset(&info, 0, sizeof(info));
 		info.face = config_face_name(r->face);
 		info.local = r->local;
 		info.remote = r->remote;
 		info.leg_state = "";
-		if (r->leg != NULL) {
-			leg_info_of(r->leg, &li);
-			info.leg_id = li.id;
-			info.leg_state = li.state;
-		}
+		if (r->leg != NULL)
+			t->legs->describe(r->leg, &info.leg_id,
+			    &info.leg_state);
 		info.queue = r->queue_len;
 		info.queue_bytes = r->queue_bytes;
 		info.unacked = r->unacked_len;

@@ -26,6 +26,39 @@
 struct event_base;
 struct leg;
 struct route;
+struct route_table;
+
+/*
+ * What a route needs of the legs that carry it. The leg module, above,
+ * hands these to route_table_new(), so that route.c names no leg function
+ * and the two modules are not a cycle: legs call routes, routes call back
+ * through this table only. arg is route_table_new()'s legs_arg.
+ */
+struct route_carrier {
+	/* Start the outgoing leg for r, local -> remote on face, for the
+	 * stanza of the incoming leg cause (0: none); NULL if none started
+	 * (see route_leg_gone()). */
+	struct leg	*(*connect)(void *arg, struct route *r,
+			    enum config_face face, const char *local,
+			    const char *remote, uint64_t cause);
+	/* Write a whole stanza on a ready leg, copied. 0 or -1. */
+	int		 (*send)(struct leg *, const struct iovec *, int);
+	bool		 (*is_ready)(const struct leg *);
+	bool		 (*is_congested)(const struct leg *);
+	/* Acknowledges with XEP-0198 (else the route pings, XEP-0199). */
+	bool		 (*has_sm)(const struct leg *);
+	/* Ask for an XEP-0198 acknowledgement; route_leg_acked() answers. */
+	int		 (*request_ack)(struct leg *);
+	/* Resume the incoming leg leg_id, paused on a congested route. */
+	void		 (*resume)(void *arg, uint64_t leg_id);
+	/* The route forgets the leg (it is going away). */
+	void		 (*detach)(struct leg *);
+	void		 (*close)(struct leg *, enum xmpp_stream_error,
+			    const char *text);
+	/* For route_foreach(): the leg's id and state name. */
+	void		 (*describe)(const struct leg *, uint64_t *id,
+			    const char **state);
+};
 
 /*
  * What the route needs to bounce one stanza: its top-level attributes as
@@ -74,10 +107,11 @@ struct route_counters {
  * a domain is longer than a normalised one can be. A route stays while it
  * has a leg or queued stanzas; an idle one is freed from the event loop,
  * so keep the pointer only within one callback (the route's own outgoing
- * leg excepted: the route tells it with leg_detach_route() before going).
+ * leg excepted: the route tells it through its carrier's detach before
+ * going).
  */
-struct route *route_get(enum config_face face, const char *local,
-	    const char *remote);
+struct route *route_get(struct route_table *, enum config_face face,
+	    const char *local, const char *remote);
 /*
  * Remember where the transparent leg feeding r meant to go: its original
  * destination dst, and peer, the intercepted server's address (both
@@ -137,7 +171,8 @@ int	route_wait(struct route *, uint64_t leg_id);
  * route local -> remote of face, and write more. Return true if the iq
  * was ours (do not relay it), false if it is for the other side.
  */
-bool	route_ack(enum config_face, const char *local, const char *remote,
+bool	route_ack(struct route_table *, enum config_face, const char *local,
+	    const char *remote,
 	    const char *id, const char *type);
 /*
  * Answer an undeliverable stanza to its sender with condition and text:
@@ -145,7 +180,7 @@ bool	route_ack(enum config_face, const char *local, const char *remote,
  * stanza's to-domain to its from-domain). Stanzas that may not be answered
  * (xmpp_stanza_may_bounce) are dropped and logged.
  */
-void	route_bounce(const struct route_origin *origin,
+void	route_bounce(struct route_table *, const struct route_origin *origin,
 	    enum xmpp_stanza_error condition, const char *text);
 
 /*
@@ -180,30 +215,40 @@ void	route_leg_gone(struct route *, struct leg *,
  * route_retry(): fedgatectl retry DOMAIN: clear the failures of every
  * route to remote (either face) at once. Return how many were cleared.
  */
-unsigned route_retry(const char *remote);
+unsigned route_retry(struct route_table *, const char *remote);
 /* An incoming leg of face authenticated remote: it is alive; clear the
  * failures of the routes to it on that face. */
-void	route_remote_authenticated(enum config_face, const char *remote);
+void	route_remote_authenticated(struct route_table *, enum config_face,
+	    const char *remote);
 
-/* Set the loop the idle timers run on (once, at start-up, before
- * route_get()). */
-void	route_init(struct event_base *);
+/*
+ * The routes of one relay: their timers run on base, their legs are
+ * started and driven through legs (kept, with legs_arg, for the table's
+ * life). A table holds everything the routes share (no module state), so
+ * that several relays may run side by side. NULL if out of memory.
+ */
+struct route_table *route_table_new(struct event_base *base,
+	    const struct route_carrier *legs, void *legs_arg);
+/* Free t, after route_shutdown(). NULL is a no-op. */
+void	route_table_free(struct route_table *t);
 /* Copy the configuration's queue limit and idle time (the pointer is not
  * kept). Call at start-up before the first route_send(), and at reload. */
-void	route_configure(const struct config *);
+void	route_configure(struct route_table *, const struct config *);
 /*
  * Bounce every queue with service-unavailable and free every route (their
  * legs are detached, not closed). Bounces go out only on reverse routes
  * whose leg is ready; the others are dropped and logged: no leg is started.
  */
-void	route_shutdown(void);
-size_t	route_count(void);
+void	route_shutdown(struct route_table *);
+size_t	route_count(const struct route_table *);
 /* Stanzas queued or awaiting acknowledgement over all routes (SIGTERM
  * drain waits for 0). */
-size_t	route_queued(void);
+size_t	route_queued(const struct route_table *);
 /* Stanzas waiting on route (for leg_info.queue). */
 size_t	route_queue_length(const struct route *);
-void	route_foreach(void (*fn)(const struct route_info *, void *), void *arg);
-void	route_get_counters(struct route_counters *);
+void	route_foreach(struct route_table *,
+	    void (*fn)(const struct route_info *, void *), void *arg);
+void	route_get_counters(const struct route_table *,
+	    struct route_counters *);
 
 #endif

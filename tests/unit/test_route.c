@@ -67,9 +67,9 @@ static struct {
 	int		 nsent;
 } fake;
 
-struct leg *
-leg_connect(struct route *route, enum config_face face, const char *local,
-    const char *remote, uint64_t cause)
+static struct leg *
+leg_connect(void *arg, struct route *route, enum config_face face,
+    const char *local, const char *remote, uint64_t cause)
 {
 	struct leg *l;
 
@@ -94,7 +94,7 @@ leg_connect(struct route *route, enum config_face face, const char *local,
 	return l;
 }
 
-int
+static int
 leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 {
 	char *data;
@@ -120,37 +120,37 @@ leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 	return 0;
 }
 
-bool
+static bool
 leg_is_ready(const struct leg *l)
 {
 	return l->ready;
 }
 
-bool
+static bool
 leg_is_congested(const struct leg *l)
 {
 	return l->congested;
 }
 
-void
+static void
 leg_detach_route(struct leg *l)
 {
 	l->route = NULL;
 }
 
-void
-leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
+static void
+fake_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 {
 	l->ready = false;
 }
 
-bool
+static bool
 leg_has_sm(const struct leg *l)
 {
 	return l->sm;
 }
 
-int
+static int
 leg_request_ack(struct leg *l)
 {
 	l->ack_requests++;
@@ -161,20 +161,33 @@ leg_request_ack(struct leg *l)
 static uint64_t fake_resumed[8];
 static size_t fake_nresumed;
 
-void
-leg_resume(uint64_t id)
+static void
+leg_resume(void *arg, uint64_t id)
 {
 	if (fake_nresumed < 8)
 		fake_resumed[fake_nresumed++] = id;
 }
 
-void
-leg_info_of(const struct leg *l, struct leg_info *i)
+static void
+leg_describe(const struct leg *l, uint64_t *id, const char **state)
 {
-	memset(i, 0, sizeof(*i));
-	i->id = l->id;
-	i->state = l->ready ? "ready" : "connecting";
+	*id = l->id;
+	*state = l->ready ? "ready" : "connecting";
 }
+
+/* The carrier the route table under test calls instead of leg.c. */
+static const struct route_carrier fake_carrier = {
+	.connect = leg_connect,
+	.send = leg_send,
+	.is_ready = leg_is_ready,
+	.is_congested = leg_is_congested,
+	.has_sm = leg_has_sm,
+	.request_ack = leg_request_ack,
+	.resume = leg_resume,
+	.detach = leg_detach_route,
+	.close = fake_close,
+	.describe = leg_describe,
+};
 
 const char *
 config_face_name(enum config_face face)
@@ -224,6 +237,7 @@ expect_sent(int i, const struct leg *l, const char *want)
  */
 
 static struct event_base *base;
+static struct route_table *routes;
 
 static void
 configure(unsigned queue, uint64_t idle_ms)
@@ -233,7 +247,7 @@ configure(unsigned queue, uint64_t idle_ms)
 	memset(&c, 0, sizeof(c));
 	c.limits.queue = queue;
 	c.timeouts.idle = idle_ms;
-	route_configure(&c);
+	route_configure(routes, &c);
 }
 
 static int
@@ -242,7 +256,8 @@ setup(void **state)
 	fake_reset();
 	if ((base = event_base_new()) == NULL)
 		return -1;
-	route_init(base);
+	if ((routes = route_table_new(base, &fake_carrier, NULL)) == NULL)
+		return -1;
 	configure(4, 60000);
 	return 0;
 }
@@ -250,9 +265,11 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	route_shutdown();
-	assert_int_equal(route_count(), 0);
-	assert_int_equal(route_queued(), 0);
+	route_shutdown(routes);
+	assert_int_equal(route_count(routes), 0);
+	assert_int_equal(route_queued(routes), 0);
+	route_table_free(routes);
+	routes = NULL;
 	event_base_free(base);
 	base = NULL;
 	fake_reset();
@@ -315,10 +332,10 @@ msg_bytes(const char *id)
 static void
 counters(struct route_counters *c)
 {
-	route_get_counters(c);
+	route_get_counters(routes, c);
 }
 
-/* route_foreach() into one info, for the route local -> remote on face. */
+/* route_foreach(routes, ) into one info, for the route local -> remote on face. */
 struct find_info {
 	const char		*face, *local, *remote;
 	struct route_info	 info;
@@ -345,7 +362,7 @@ info_of(const char *face, const char *local, const char *remote)
 	struct find_info f = { .face = face, .local = local,
 	    .remote = remote };
 
-	route_foreach(find_info_fn, &f);
+	route_foreach(routes, find_info_fn, &f);
 	assert_true(f.found);
 	f.info.face = f.info.local = f.info.remote = NULL;	/* borrowed */
 	return f.info;
@@ -361,23 +378,23 @@ test_get_find_or_create(void **state)
 	struct route *a, *b;
 	char longname[300];
 
-	a = route_get(INT, R, L);
+	a = route_get(routes, INT, R, L);
 	assert_non_null(a);
-	assert_ptr_equal(route_get(INT, R, L), a);
-	assert_int_equal(route_count(), 1);
-	b = route_get(PUB, R, L);
+	assert_ptr_equal(route_get(routes, INT, R, L), a);
+	assert_int_equal(route_count(routes), 1);
+	b = route_get(routes, PUB, R, L);
 	assert_non_null(b);
 	assert_ptr_not_equal(b, a);
-	assert_ptr_not_equal(route_get(INT, L, R), a);
-	assert_ptr_not_equal(route_get(INT, R, "other.example"), a);
-	assert_int_equal(route_count(), 4);
+	assert_ptr_not_equal(route_get(routes, INT, L, R), a);
+	assert_ptr_not_equal(route_get(routes, INT, R, "other.example"), a);
+	assert_int_equal(route_count(routes), 4);
 	assert_int_equal(fake.connects, 0);	/* legs only on demand */
 
 	memset(longname, 'a', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	assert_null(route_get(INT, longname, L));
-	assert_null(route_get(INT, R, longname));
-	assert_int_equal(route_count(), 4);
+	assert_null(route_get(routes, INT, longname, L));
+	assert_null(route_get(routes, INT, R, longname));
+	assert_int_equal(route_count(routes), 4);
 }
 
 /*
@@ -388,7 +405,7 @@ test_get_find_or_create(void **state)
 static void
 test_leg_cause(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct route_origin o = origin("message", "chat", "c1");
 	struct leg *l;
 
@@ -410,7 +427,7 @@ test_leg_cause(void **state)
 static void
 test_direct_send_when_ready(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct route_counters c;
 	struct leg *l;
 
@@ -426,7 +443,7 @@ test_direct_send_when_ready(void **state)
 	assert_int_equal(send_msg(r, "2"), 0);
 	assert_int_equal(fake.nsent, 2);
 	expect_sent(1, l, msg_bytes("2"));
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_queued(routes), 0);
 	assert_int_equal(fake.connects, 1);	/* the leg is reused */
 	counters(&c);
 	assert_int_equal(c.sent, 2);
@@ -436,12 +453,12 @@ test_direct_send_when_ready(void **state)
 	l->congested = true;
 	assert_int_equal(send_msg(r, "3"), 0);
 	assert_int_equal(fake.nsent, 2);
-	assert_int_equal(route_queued(), 1);
+	assert_int_equal(route_queued(routes), 1);
 	assert_int_equal(route_queue_length(r), 1);
 	l->congested = false;
 	route_leg_drained(r, l);
 	expect_sent(2, l, msg_bytes("3"));
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_queued(routes), 0);
 }
 
 /* Back-pressure: congested routes ask paused senders to wait, and wake
@@ -449,7 +466,7 @@ test_direct_send_when_ready(void **state)
 static void
 test_waiters_woken(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct leg *l;
 
 	fake_nresumed = 0;
@@ -481,7 +498,7 @@ static void
 test_queue_then_flush_in_order(void **state)
 {
 	static const char *const ids[] = { "a", "b", "c", "d" };
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct route_info info;
 	struct leg *l;
 	size_t i;
@@ -490,7 +507,7 @@ test_queue_then_flush_in_order(void **state)
 		assert_int_equal(send_msg(r, ids[i]), 0);
 	assert_int_equal(fake.connects, 1);
 	assert_int_equal(fake.nsent, 0);
-	assert_int_equal(route_queued(), 4);
+	assert_int_equal(route_queued(routes), 4);
 	info = info_of("internal", R, L);
 	assert_int_equal(info.queue, 4);
 	assert_int_equal(info.queue_bytes, 4 * strlen(msg_bytes("a")));
@@ -508,7 +525,7 @@ test_queue_then_flush_in_order(void **state)
 	l->congest_after = 2;
 	route_leg_ready(r, l);
 	assert_int_equal(fake.nsent, 2);
-	assert_int_equal(route_queued(), 2);
+	assert_int_equal(route_queued(routes), 2);
 	/* Still queued: a new stanza waits behind them. */
 	l->congested = false;
 	assert_int_equal(send_msg(r, "e"), 0);
@@ -516,7 +533,7 @@ test_queue_then_flush_in_order(void **state)
 	for (i = 0; i < 4; i++)
 		expect_sent((int)i, l, msg_bytes(ids[i]));
 	expect_sent(4, l, msg_bytes("e"));
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_queued(routes), 0);
 }
 
 /*
@@ -557,7 +574,7 @@ test_queue_full_bounces(void **state)
 		struct leg *l;
 
 		configure(2, 60000);
-		r = route_get(INT, R, L);
+		r = route_get(routes, INT, R, L);
 		assert_int_equal(send_msg(r, "1"), 0);
 		assert_int_equal(send_msg(r, "2"), 0);
 		assert_int_equal(send_str(r, "<x/>", &o), -1);
@@ -565,7 +582,7 @@ test_queue_full_bounces(void **state)
 		assert_int_equal(info_of("internal", R, L).bounced, 1);
 
 		/* The answer waits on the reverse route, out the public face. */
-		back = route_get(PUB, L, R);
+		back = route_get(routes, PUB, L, R);
 		assert_int_equal(route_queue_length(back), 1);
 		l = fake_leg(PUB, L, R);
 		assert_non_null(l);
@@ -574,7 +591,7 @@ test_queue_full_bounces(void **state)
 		assert_int_equal(fake.nsent, 1);
 		expect_sent(0, l, full_cases[i].want);
 
-		route_shutdown();
+		route_shutdown(routes);
 		fake_reset();
 	}
 }
@@ -605,7 +622,7 @@ static const struct {
 static void
 test_leg_gone_bounces_queue(void **state)
 {
-	struct route *r = route_get(INT, R, L), *back;
+	struct route *r = route_get(routes, INT, R, L), *back;
 	struct route_counters c0, c1;
 	struct route_info info;
 	struct leg *l, *lb;
@@ -641,7 +658,7 @@ test_leg_gone_bounces_queue(void **state)
 	assert_int_equal(c1.dropped - c0.dropped, NGONE - want);
 
 	/* The answers, in order, on the reverse route. */
-	back = route_get(PUB, L, R);
+	back = route_get(routes, PUB, L, R);
 	assert_int_equal(route_queue_length(back), want);
 	lb = fake_leg(PUB, L, R);
 	lb->ready = true;
@@ -681,8 +698,8 @@ test_failed_bounce_is_dropped(void **state)
 
 	/* The reverse route's queue is full: the answer itself is refused. */
 	configure(1, 60000);
-	r = route_get(INT, R, L);
-	back = route_get(PUB, L, R);
+	r = route_get(routes, INT, R, L);
+	back = route_get(routes, PUB, L, R);
 	assert_int_equal(send_msg(back, "fill"), 0);
 	assert_int_equal(send_msg(r, "1"), 0);
 	counters(&c0);
@@ -694,14 +711,14 @@ test_failed_bounce_is_dropped(void **state)
 	assert_int_equal(info.dropped, 1);
 	assert_int_equal(info.bounced, 0);
 	assert_int_equal(info.queue, 1);
-	assert_int_equal(route_count(), 2);
+	assert_int_equal(route_count(routes), 2);
 }
 
 static void
 test_no_leg_bounces_and_stops(void **state)
 {
 	struct route_counters c0, c1;
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct route_info info;
 
 	/* No leg can be started either way: the stanza is answered, the
@@ -713,8 +730,8 @@ test_no_leg_bounces_and_stops(void **state)
 	assert_int_equal(fake.connects, 2);
 	assert_int_equal(c1.bounced - c0.bounced, 1);
 	assert_int_equal(c1.dropped - c0.dropped, 1);
-	assert_int_equal(route_count(), 2);
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_count(routes), 2);
+	assert_int_equal(route_queued(routes), 0);
 	info = info_of("internal", R, L);
 	assert_int_equal(info.bounced, 1);
 	assert_int_equal(info.leg_id, 0);
@@ -725,7 +742,7 @@ test_no_leg_bounces_and_stops(void **state)
 static void
 test_gone_inside_connect(void **state)
 {
-	struct route *r = route_get(INT, R, L), *back = route_get(PUB, L, R);
+	struct route *r = route_get(routes, INT, R, L), *back = route_get(routes, PUB, L, R);
 	struct leg *lb;
 
 	/* The reverse route has a ready leg, so the answer goes out. */
@@ -744,13 +761,13 @@ test_gone_inside_connect(void **state)
 	    "<policy-violation xmlns='" ST "'/><text xmlns='" ST "' "
 	    "xml:lang='en'>denied by policy</text></error></message>");
 	assert_int_equal(fake.nsent, 2);
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_queued(routes), 0);
 }
 
 static void
 test_write_failure_bounces(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct leg *l;
 
 	assert_int_equal(send_msg(r, "1"), 0);
@@ -758,11 +775,11 @@ test_write_failure_bounces(void **state)
 	l->ready = true;
 	l->fail_send = true;
 	route_leg_ready(r, l);
-	assert_int_equal(route_queued(), 1);	/* the answer, waiting */
+	assert_int_equal(route_queued(routes), 1);	/* the answer, waiting */
 	assert_int_equal(info_of("internal", R, L).bounced, 1);
 	assert_int_equal(send_msg(r, "2"), -1);
 	assert_int_equal(info_of("internal", R, L).bounced, 2);
-	assert_int_equal(route_queue_length(route_get(PUB, L, R)), 2);
+	assert_int_equal(route_queue_length(route_get(routes, PUB, L, R)), 2);
 }
 
 /*
@@ -783,15 +800,15 @@ test_failure_cache(void **state)
 	c.timeouts.idle = 60000;
 	c.timeouts.backoff = 60000;	/* long: the test never waits */
 	c.timeouts.backoff_max = 600000;
-	route_configure(&c);
+	route_configure(routes, &c);
 	/* answers to R go out on a ready leg of the reverse route */
-	back = route_get(PUB, L, R);
+	back = route_get(routes, PUB, L, R);
 	assert_int_equal(send_msg(back, "0"), 0);
 	lb = fake_leg(PUB, L, R);
 	lb->ready = true;
 	route_leg_ready(back, lb);
 
-	r = route_get(INT, R, L);
+	r = route_get(routes, INT, R, L);
 	assert_int_equal(send_msg(r, "1"), 0);
 	l = fake_leg(INT, R, L);
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT,
@@ -814,8 +831,8 @@ test_failure_cache(void **state)
 	    "connect timed out (cached: no new attempt for "));
 
 	/* fedgatectl retry: a new leg at once */
-	assert_int_equal(route_retry("other.example"), 0);
-	assert_int_equal(route_retry(L), 1);
+	assert_int_equal(route_retry(routes, "other.example"), 0);
+	assert_int_equal(route_retry(routes, L), 1);
 	assert_int_equal(info_of("internal", R, L).failures, 0);
 	assert_int_equal(send_msg(r, "3"), 0);
 	assert_int_equal(fake.connects, 3);
@@ -823,7 +840,7 @@ test_failure_cache(void **state)
 	/* a second failure in a row doubles the backoff */
 	l = fake_leg(INT, R, L);
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
-	route_retry(L);
+	route_retry(routes, L);
 	assert_int_equal(send_msg(r, "4"), 0);
 	l = fake_leg(INT, R, L);
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
@@ -832,16 +849,16 @@ test_failure_cache(void **state)
 	assert_string_equal(i.fail_text, "remote-server-not-found");
 
 	/* an incoming stream of that domain authenticates: cleared */
-	route_remote_authenticated(PUB, L);	/* another face: kept */
+	route_remote_authenticated(routes, PUB, L);	/* another face: kept */
 	assert_int_equal(info_of("internal", R, L).failures, 1);
-	route_remote_authenticated(INT, L);
+	route_remote_authenticated(routes, INT, L);
 	assert_int_equal(info_of("internal", R, L).failures, 0);
 
 	/* a ready leg clears it too */
 	assert_int_equal(send_msg(r, "5"), 0);
 	l = fake_leg(INT, R, L);
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND, NULL);
-	route_retry(L);
+	route_retry(routes, L);
 	assert_int_equal(send_msg(r, "6"), 0);
 	l = fake_leg(INT, R, L);
 	l->ready = true;
@@ -867,13 +884,13 @@ configure_acks(unsigned unacked)
 	c.limits.unacked = unacked;
 	c.timeouts.idle = 60000;
 	c.timeouts.ack = 60000;
-	route_configure(&c);
+	route_configure(routes, &c);
 }
 
 static void
 test_acks_and_resend(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct leg *l, *l2;
 
 	configure_acks(3);
@@ -885,7 +902,7 @@ test_acks_and_resend(void **state)
 	assert_int_equal(fake.nsent, 2);
 	assert_int_equal(l->ack_requests, 1);	/* one request at a time */
 	assert_int_equal(info_of("internal", R, L).unacked, 2);
-	assert_int_equal(route_queued(), 2);	/* not delivered yet */
+	assert_int_equal(route_queued(routes), 2);	/* not delivered yet */
 	route_leg_acked(r, l, 1);
 	assert_int_equal(info_of("internal", R, L).unacked, 1);
 	assert_int_equal(info_of("internal", R, L).acked, 1);
@@ -925,7 +942,7 @@ test_acks_and_resend(void **state)
 static void
 test_acks_by_ping(void **state)
 {
-	struct route *r = route_get(INT, R, L);
+	struct route *r = route_get(routes, INT, R, L);
 	struct leg *l;
 	char id[64];
 	const char *p;
@@ -939,24 +956,24 @@ test_acks_by_ping(void **state)
 	assert_non_null(p = strstr(fake.sent[1].data, "id='"));
 	assert_int_equal(sscanf(p, "id='%63[^']'", id), 1);
 	assert_non_null(strstr(fake.sent[1].data, "urn:xmpp:ping"));
-	assert_false(route_ack(INT, R, L, id, "get"));	/* not an answer */
-	assert_false(route_ack(INT, R, L, "other", "result"));
-	assert_true(route_ack(INT, R, L, id, "result"));
+	assert_false(route_ack(routes, INT, R, L, id, "get"));	/* not an answer */
+	assert_false(route_ack(routes, INT, R, L, "other", "result"));
+	assert_true(route_ack(routes, INT, R, L, id, "result"));
 	assert_int_equal(info_of("internal", R, L).unacked, 0);
 	assert_int_equal(info_of("internal", R, L).acked, 1);
-	assert_true(route_ack(INT, R, L, id, "result"));  /* late: taken */
-	assert_int_equal(route_queued(), 0);
+	assert_true(route_ack(routes, INT, R, L, id, "result"));  /* late: taken */
+	assert_int_equal(route_queued(routes), 0);
 	/* another fedgated's ping answer: taken (not relayed), never an
 	 * acknowledgement of ours */
 	assert_int_equal(send_msg(r, "2"), 0);
 	assert_int_equal(info_of("internal", R, L).unacked, 1);
-	assert_true(route_ack(INT, R, L, "fedgate-ack-00000000-2", "result"));
+	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-00000000-2", "result"));
 	assert_true(strncmp(id, "fedgate-ack-00000000-", 21) != 0);
 	assert_int_equal(info_of("internal", R, L).unacked, 1);
 }
 
 /*
- * route_bounce() on its own: what is answered, what is dropped.
+ * route_bounce(routes, ) on its own: what is answered, what is dropped.
  */
 
 static const struct {
@@ -994,7 +1011,7 @@ test_bounce_table(void **state)
 		struct route_counters c0, c1;
 
 		counters(&c0);
-		route_bounce(&o, XMPP_STANZA_POLICY_VIOLATION, NULL);
+		route_bounce(routes, &o, XMPP_STANZA_POLICY_VIOLATION, NULL);
 		counters(&c1);
 		if (bounce_cases[i].bounced) {
 			assert_int_equal(c1.bounced - c0.bounced, 1);
@@ -1006,8 +1023,8 @@ test_bounce_table(void **state)
 	}
 	/* Every answer went to the one reverse route (domains normalised),
 	 * out the face the stanzas came in on. */
-	assert_int_equal(route_count(), 1);
-	assert_int_equal(route_queue_length(route_get(PUB, L, R)), 3);
+	assert_int_equal(route_count(routes), 1);
+	assert_int_equal(route_queue_length(route_get(routes, PUB, L, R)), 3);
 }
 
 /*
@@ -1030,31 +1047,31 @@ test_idle_route_freed(void **state)
 	struct leg *l;
 
 	configure(4, 20);
-	(void)route_get(PUB, L, R);
-	r = route_get(INT, R, L);
+	(void)route_get(routes, PUB, L, R);
+	r = route_get(routes, INT, R, L);
 	assert_int_equal(send_msg(r, "1"), 0);
 	l = fake_leg(INT, R, L);
-	assert_int_equal(route_count(), 2);
+	assert_int_equal(route_count(routes), 2);
 
 	/* The unused route goes; the one with a leg and a queue stays. */
 	run_loop(100);
-	assert_int_equal(route_count(), 1);
+	assert_int_equal(route_count(routes), 1);
 	assert_int_equal(route_queue_length(r), 1);
 
 	/* Once written and with its leg gone, it goes too. */
 	l->ready = true;
 	route_leg_ready(r, l);
 	route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT, "idle");
-	assert_int_equal(route_count(), 1);
+	assert_int_equal(route_count(routes), 1);
 	run_loop(100);
-	assert_int_equal(route_count(), 0);
+	assert_int_equal(route_count(routes), 0);
 
 	/* Used again before the time is up: the timer finds it busy. */
 	configure(4, 50);
-	r = route_get(INT, R, L);
+	r = route_get(routes, INT, R, L);
 	assert_int_equal(send_msg(r, "2"), 0);
 	run_loop(100);
-	assert_int_equal(route_count(), 1);
+	assert_int_equal(route_count(routes), 1);
 }
 
 /*
@@ -1070,28 +1087,28 @@ test_shutdown(void **state)
 	struct route_origin o = origin("message", NULL, "s1");
 
 	/* out: public L -> R with a ready leg, where answers can go. */
-	out = route_get(PUB, L, R);
+	out = route_get(routes, PUB, L, R);
 	assert_int_equal(send_msg(out, "0"), 0);
 	lout = fake_leg(PUB, L, R);
 	lout->ready = true;
 	route_leg_ready(out, lout);
 	/* in: internal R -> L, two stanzas waiting for its leg. */
-	in = route_get(INT, R, L);
+	in = route_get(routes, INT, R, L);
 	assert_int_equal(send_msg(in, "1"), 0);
 	assert_int_equal(send_str(in, "<m/>", &o), 0);
 	/* other: answers would need a route that does not exist. */
-	other = route_get(INT, "far.example", L);
+	other = route_get(routes, INT, "far.example", L);
 	o.attrs.from = "x@far.example";
 	assert_int_equal(send_str(other, "<m/>", &o), 0);
-	assert_int_equal(route_queued(), 3);
+	assert_int_equal(route_queued(routes), 3);
 	assert_int_equal(fake.connects, 3);
-	assert_int_equal(route_count(), 3);
+	assert_int_equal(route_count(routes), 3);
 
 	counters(&c0);
-	route_shutdown();
+	route_shutdown(routes);
 	counters(&c1);
-	assert_int_equal(route_count(), 0);
-	assert_int_equal(route_queued(), 0);
+	assert_int_equal(route_count(routes), 0);
+	assert_int_equal(route_queued(routes), 0);
 	assert_int_equal(fake.connects, 3);	/* no new legs */
 	assert_int_equal(c1.bounced - c0.bounced, 2);
 	assert_int_equal(c1.dropped - c0.dropped, 1);
@@ -1106,8 +1123,8 @@ test_shutdown(void **state)
 	assert_null(fake_leg(INT, R, L)->route);
 
 	/* The module works again afterwards. */
-	assert_non_null(route_get(INT, R, L));
-	assert_int_equal(route_count(), 1);
+	assert_non_null(route_get(routes, INT, R, L));
+	assert_int_equal(route_count(routes), 1);
 }
 
 /*
@@ -1117,13 +1134,13 @@ test_shutdown(void **state)
 static void
 test_foreach(void **state)
 {
-	struct route *a = route_get(INT, R, L), *b = route_get(PUB, L, R);
+	struct route *a = route_get(routes, INT, R, L), *b = route_get(routes, PUB, L, R);
 	struct find_info f = { .face = "", .local = "", .remote = "" };
 	struct route_info info;
 	struct leg *l;
 
 	(void)b;
-	route_foreach(find_info_fn, &f);
+	route_foreach(routes, find_info_fn, &f);
 	assert_int_equal(f.n, 2);
 
 	assert_int_equal(send_msg(a, "1"), 0);
