@@ -65,6 +65,50 @@ static const char *const leg_auth_names[] = {
 	[LEG_AUTH_TRUSTED] = "trusted",
 };
 
+/* How many incoming legs come from one address (connections-per-address),
+ * kept so that an accept does not walk the registry. */
+struct leg_host {
+	RB_ENTRY(leg_host)	 entry;
+	sa_family_t		 family;
+	uint8_t			 addr[16];	/* IPv4: the first 4 bytes */
+	unsigned		 legs;
+};
+
+static int
+leg_id_cmp(const struct leg *a, const struct leg *b)
+{
+	return a->id < b->id ? -1 : a->id > b->id;
+}
+
+static int
+leg_host_cmp(const struct leg_host *a, const struct leg_host *b)
+{
+	if (a->family != b->family)
+		return a->family < b->family ? -1 : 1;
+	return memcmp(a->addr, b->addr, sizeof(a->addr));
+}
+
+RB_PROTOTYPE(leg_ids, leg, id_entry, leg_id_cmp)
+RB_GENERATE(leg_ids, leg, id_entry, leg_id_cmp)
+RB_PROTOTYPE(leg_hosts, leg_host, entry, leg_host_cmp)
+RB_GENERATE(leg_hosts, leg_host, entry, leg_host_cmp)
+
+/* The key of sa's host (not its port) into k; false if not IP. */
+static bool
+leg_host_key(const struct sockaddr *sa, struct leg_host *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = sa->sa_family;
+	if (sa->sa_family == AF_INET)
+		memcpy(k->addr, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(k->addr, &((const struct sockaddr_in6 *)sa)->sin6_addr,
+		    16);
+	else
+		return false;
+	return true;
+}
+
 static void leg_conn_read(struct conn *, void *);
 static void leg_conn_event(struct conn *, enum conn_event, void *);
 static const struct conn_handler leg_conn_handler = {
@@ -108,6 +152,8 @@ leg_env_new(struct event_base *base, struct resolve *r)
 	env->resolve = r;
 	env->next_id = 1;
 	TAILQ_INIT(&env->registry);
+	RB_INIT(&env->ids);
+	RB_INIT(&env->hosts);
 	if ((env->routes = route_table_new(base, &leg_carrier, env)) == NULL) {
 		free(env);
 		return NULL;
@@ -406,6 +452,7 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 		return NULL;
 	}
 	TAILQ_INSERT_TAIL(&env->registry, l, entry);
+	RB_INSERT(leg_ids, &env->ids, l);
 	env->total++;
 	leg_arm_timer(l);
 	return l;
@@ -414,12 +461,12 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 struct leg *
 leg_find(struct leg_env *env, uint64_t id)
 {
-	struct leg *l;
+	struct leg key = { .id = id }, *l;
 
-	TAILQ_FOREACH(l, &env->registry, entry)
-		if (l->id == id && l->state != LEG_CLOSED)
-			return l;
-	return NULL;
+	if ((l = RB_FIND(leg_ids, &env->ids, &key)) == NULL ||
+	    l->state == LEG_CLOSED)
+		return NULL;
+	return l;
 }
 
 /* Attach a connection to l with the leg handler. */
@@ -436,26 +483,51 @@ leg_attach_accepted(struct leg *l, int fd, const struct sockaddr *peer,
 static unsigned
 leg_count_from(struct leg_env *env, const struct sockaddr *peer)
 {
-	const struct leg *l;
-	unsigned n = 0;
+	struct leg_host key, *h;
 
-	TAILQ_FOREACH(l, &env->registry, entry)
-		if (!l->outgoing && l->conn != NULL &&
-		    util_sockaddr_is_same_host(conn_peer_addr(l->conn), peer))
-			n++;
-	return n;
+	if (!leg_host_key(peer, &key) ||
+	    (h = RB_FIND(leg_hosts, &env->hosts, &key)) == NULL)
+		return 0;
+	return h->legs;
+}
+
+/* Count the incoming leg l from peer (its end uncounts it). Out of
+ * memory, it goes uncounted: the limit is a little looser, nothing else. */
+static void
+leg_count_host(struct leg *l, const struct sockaddr *peer)
+{
+	struct leg_host key, *h;
+
+	if (!leg_host_key(peer, &key))
+		return;
+	if ((h = RB_FIND(leg_hosts, &l->env->hosts, &key)) == NULL) {
+		if ((h = malloc(sizeof(*h))) == NULL)
+			return;
+		*h = key;
+		RB_INSERT(leg_hosts, &l->env->hosts, h);
+	}
+	h->legs++;
+	l->peer_host = h;
+}
+
+static void
+leg_uncount_host(struct leg *l)
+{
+	struct leg_host *h = l->peer_host;
+
+	if (h == NULL)
+		return;
+	l->peer_host = NULL;
+	if (--h->legs == 0) {
+		RB_REMOVE(leg_hosts, &l->env->hosts, h);
+		free(h);
+	}
 }
 
 unsigned
 leg_count_verifying(struct leg_env *env)
 {
-	const struct leg *l;
-	unsigned n = 0;
-
-	TAILQ_FOREACH(l, &env->registry, entry)
-		if (l->verify)
-			n++;
-	return n;
+	return env->verifying;
 }
 
 const struct leg_pair *
@@ -553,6 +625,7 @@ leg_accept(struct leg_env *env, enum config_face face, bool direct_tls,
 			leg_end(l, "out of memory");
 		return;
 	}
+	leg_count_host(l, peer->addr);
 	if (peer->locallen > 0 && peer->locallen <= sizeof(l->reached)) {
 		memcpy(&l->reached, peer->local, peer->locallen);
 		l->reachedlen = peer->locallen;
@@ -684,6 +757,10 @@ leg_end(struct leg *l, const char *reason)
 	if (l->keepalive != NULL)
 		evtimer_del(l->keepalive);
 	TAILQ_REMOVE(&l->env->registry, l, entry);
+	RB_REMOVE(leg_ids, &l->env->ids, l);
+	leg_uncount_host(l);
+	if (l->verify)
+		l->env->verifying--;
 	l->env->total--;
 	if (l->outgoing)
 		leg_out_ended(l, why);

@@ -105,6 +105,7 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	    (l = leg_out_new(asker->env, asker->face, p->to, p->from)) == NULL)
 		return -1;
 	l->verify = true;
+	l->env->verifying++;		/* leg_end() counts it out */
 	l->verify_for = asker->id;
 	p->verifier = l->id;
 	memcpy(l->verify_key, key, strlen(key) + 1);

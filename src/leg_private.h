@@ -7,6 +7,7 @@
 #define FEDGATE_LEG_PRIVATE_H
 
 #include <sys/queue.h>
+#include <sys/tree.h>
 
 #include <stdarg.h>
 
@@ -44,6 +45,8 @@ struct leg_pair {
 TAILQ_HEAD(leg_pairs, leg_pair);
 
 TAILQ_HEAD(leg_registry, leg);
+RB_HEAD(leg_ids, leg);
+RB_HEAD(leg_hosts, leg_host);
 
 /*
  * The context of a set of legs (leg.h): what was module state. One per
@@ -56,6 +59,9 @@ struct leg_env {
 	struct tls		*tls;		/* current; may be NULL */
 	struct route_table	*routes;	/* the routes these legs feed */
 	struct leg_registry	 registry;
+	struct leg_ids		 ids;		/* the registry by id */
+	struct leg_hosts	 hosts;		/* incoming legs per address */
+	unsigned		 verifying;	/* verify legs in the registry */
 	unsigned		 total;		/* legs in the registry */
 	uint64_t		 next_id;
 	char			*scratch;	/* a relayed stanza's rewritten
@@ -65,7 +71,9 @@ struct leg_env {
 
 struct leg {
 	TAILQ_ENTRY(leg)	 entry;		/* the registry */
+	RB_ENTRY(leg)		 id_entry;	/* env->ids */
 	struct leg_env		*env;		/* the one it is in */
+	struct leg_host		*peer_host;	/* incoming: its peer's count */
 	uint64_t		 id;
 	enum config_face	 face;
 	bool			 outgoing;

@@ -127,6 +127,7 @@ struct route_table {
 	void			*legs_arg;
 	struct route_tree	 tree;
 	size_t			 count;
+	size_t			 failing;	/* routes with failures > 0 */
 	size_t			 queued;	/* over all routes */
 	size_t			 unacked;	/* over all routes */
 	unsigned		 queue_max;	/* stanzas per route */
@@ -271,6 +272,8 @@ route_free(struct route *r)
 
 	RB_REMOVE(route_tree, &r->table->tree, r);
 	r->table->count--;
+	if (r->failures > 0)
+		r->table->failing--;
 	route_wake(r);
 	if (r->leg != NULL)
 		r->table->legs->detach(r->leg);
@@ -319,7 +322,8 @@ route_note_failure(struct route *r, enum xmpp_stanza_error cond,
 	if (r->fail_text == NULL &&
 	    (r->fail_text = malloc(ROUTE_FAIL_TEXT_MAX)) == NULL)
 		return;		/* out of memory: no cache, no harm */
-	r->failures++;
+	if (r->failures++ == 0)
+		r->table->failing++;
 	for (unsigned i = 1; i < r->failures && delay < r->table->backoff_max_ms;
 	    i++)
 		delay *= 2;
@@ -347,6 +351,7 @@ route_clear_failures(struct route *r, const char *why)
 	    "failed leg%s", why, r->failures, r->failures == 1 ? "" : "s");
 	r->failures = 0;
 	r->retry_at = 0;
+	r->table->failing--;
 }
 
 unsigned
@@ -369,6 +374,8 @@ route_remote_authenticated(struct route_table *t, enum config_face face,
 {
 	struct route *r;
 
+	if (t->failing == 0)
+		return;		/* the common case: no walk per stream */
 	RB_FOREACH(r, route_tree, &t->tree)
 		if (r->failures > 0 && r->face == face &&
 		    strcmp(r->remote, remote) == 0)
