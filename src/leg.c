@@ -301,11 +301,10 @@ leg_state_timeout(const struct leg *l, enum leg_state s)
 	}
 }
 
-/* (Re)arm the state's timer. */
+/* Arm the leg's timer to fire in ms milliseconds (0: disarm it). */
 static void
-leg_arm_timer(struct leg *l)
+leg_arm_timer_ms(struct leg *l, uint64_t ms)
 {
-	uint64_t ms = leg_state_timeout(l, l->state);
 	struct timeval tv;
 
 	if (ms == 0) {
@@ -317,12 +316,34 @@ leg_arm_timer(struct leg *l)
 	evtimer_add(l->timer, &tv);
 }
 
+/* (Re)arm the state's timer. */
+static void
+leg_arm_timer(struct leg *l)
+{
+	leg_arm_timer_ms(l, leg_state_timeout(l, l->state));
+}
+
+/*
+ * The idle timer is lazy: traffic only moves last_active, and the timer,
+ * when it fires, sleeps again for what is left of the idle time. Return
+ * true if it did (the leg was active since), false if l is idle.
+ */
+static bool
+leg_idle_rearm(struct leg *l)
+{
+	uint64_t idle = l->config->timeouts.idle;
+	uint64_t since = util_now_ms() - l->last_active;
+
+	if (since >= idle)
+		return false;
+	leg_arm_timer_ms(l, idle - since);
+	return true;
+}
+
 void
 leg_touch(struct leg *l)
 {
-	l->last_active = util_now_ms();
-	if (l->state == LEG_OPEN || l->state == LEG_READY)
-		leg_arm_timer(l);
+	l->last_active = util_now_ms();	/* the idle timer reads it */
 }
 
 void
@@ -357,6 +378,8 @@ leg_open_timeout(struct leg *l)
 	char d[32];
 
 	if (leg_first_pair(l, false) != NULL) {
+		if (leg_idle_rearm(l))
+			return;
 		leg_set_reason(l, "idle for %s", util_duration_str(
 		    l->config->timeouts.idle, d, sizeof(d)));
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
@@ -389,6 +412,8 @@ leg_timeout(evutil_socket_t fd, short what, void *arg)
 	}
 	switch (l->state) {
 	case LEG_READY:
+		if (leg_idle_rearm(l))
+			return;
 		leg_set_reason(l, "idle for %s", util_duration_str(
 		    l->config->timeouts.idle, idle, sizeof(idle)));
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);

@@ -172,7 +172,8 @@ const char *leg_text(const char *slot);
 #define LEG_NAME_MAX	600
 const char *leg_name(const struct leg *, char *buf, size_t len);
 void	leg_enter_state(struct leg *, enum leg_state);
-/* Traffic: restart the idle time of an open or ready leg. */
+/* Traffic: an open or ready leg is not idle (the idle timer, lazy, reads
+ * last_active when it fires: no timer is moved per stanza). */
 void	leg_touch(struct leg *);
 struct leg *leg_alloc(struct leg_env *, enum config_face, bool outgoing);
 struct leg *leg_find(struct leg_env *, uint64_t id);
