@@ -762,28 +762,48 @@ leg_in_render_tag(struct leg *l, const struct xmlstream_rewrite *rw,
 	    nitems(leg_in_scope), env->scratch, env->scratch_size);
 }
 
+/* The top-level attributes of stanza e into a, in one pass over them. */
+static void
+leg_in_stanza_attrs(const struct xmlstream_element *e,
+    struct xmpp_stanza_attrs *a)
+{
+	const struct xmlstream_attr *at = e->node.attrs;
+
+	memset(a, 0, sizeof(*a));
+	a->name = e->node.name;
+	for (size_t i = 0; i < e->node.nattrs; i++) {
+		if (at[i].ns[0] != '\0')
+			continue;
+		if (strcmp(at[i].name, "from") == 0)
+			a->from = at[i].value;
+		else if (strcmp(at[i].name, "to") == 0)
+			a->to = at[i].value;
+		else if (strcmp(at[i].name, "id") == 0)
+			a->id = at[i].value;
+		else if (strcmp(at[i].name, "type") == 0)
+			a->type = at[i].value;
+	}
+}
+
 /*
  * Hand the stanza e, its start tag rewritten (rw), to the route local ->
  * remote on face: the new start tag and the rest of e's bytes as they
  * came, as two pieces (the route copies them once, where they go).
  */
 static void
-leg_in_relay(struct leg *l, const struct xmlstream_element *e,
-    const struct xmlstream_rewrite *rw, size_t nrw,
-    const struct config_domain *dom, enum config_face face,
+leg_in_relay(struct leg *l, struct leg_pair *p,
+    const struct xmlstream_element *e, const struct xmpp_stanza_attrs *attrs,
+    const struct xmlstream_rewrite *rw, size_t nrw, enum config_face face,
     const char *local, const char *remote)
 {
-	struct route_origin o = { .face = l->face, .leg_id = l->id };
+	struct route_origin o = { .face = l->face, .attrs = *attrs,
+	    .leg_id = l->id };
 	struct iovec iov[2];
 	struct route *r;
 
-	o.attrs.name = e->node.name;
-	o.attrs.from = xmlstream_node_attr(&e->node, "from");
-	o.attrs.to = xmlstream_node_attr(&e->node, "to");
-	o.attrs.id = xmlstream_node_attr(&e->node, "id");
-	o.attrs.type = xmlstream_node_attr(&e->node, "type");
 	if ((iov[0].iov_len = leg_in_render_tag(l, rw, nrw)) == 0 ||
-	    (r = route_get(l->env->routes, face, local, remote)) == NULL) {
+	    (r = route_get_cached(l->env->routes, &p->route, face, local,
+	    remote)) == NULL) {
 		route_bounce(l->env->routes, &o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
@@ -791,7 +811,7 @@ leg_in_relay(struct leg *l, const struct xmlstream_element *e,
 	iov[1].iov_base = (void *)(uintptr_t)(e->raw + e->starttaglen);
 	iov[1].iov_len = e->rawlen - e->starttaglen;
 	/* A remote server's stanzas: the inside may see its address. */
-	if (l->face == CONFIG_FACE_PUBLIC && dom->upstream_transparent &&
+	if (l->face == CONFIG_FACE_PUBLIC && p->dom->upstream_transparent &&
 	    l->conn != NULL)
 		route_set_source(r, conn_peer_addr(l->conn),
 		    sizeof(struct sockaddr_storage));
@@ -871,14 +891,17 @@ leg_in_stanza_pair(struct leg *l, const struct xmlstream_element *e,
 static void
 leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 {
-	const char *from = xmlstream_node_attr(&e->node, "from");
-	const char *to = xmlstream_node_attr(&e->node, "to");
+	struct xmpp_stanza_attrs a;
+	const char *from, *to;
 	char jid[JID_PART_MAX * 3 + 8];
 	size_t fs[2], ts[2];
 	const struct config_domain *dom;
 	struct xmlstream_rewrite rw;
 	struct leg_pair *p;
 
+	leg_in_stanza_attrs(e, &a);
+	from = a.from;
+	to = a.to;
 	if (from == NULL || to == NULL ||
 	    jid_domain_span(from, strlen(from), &fs[0], &fs[1]) == -1 ||
 	    jid_domain_span(to, strlen(to), &ts[0], &ts[1]) == -1) {
@@ -895,8 +918,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 	metrics_stanza(&p->stanzas, l->face, false, p->to, p->from);
 	leg_touch(l);
 	if (e->node.name[0] == 'i' && strcmp(e->node.name, "iq") == 0 &&
-	    route_ack(l->env->routes, l->face, p->to, p->from, xmlstream_node_attr(&e->node,
-	    "id"), xmlstream_node_attr(&e->node, "type")))
+	    route_ack(l->env->routes, l->face, p->to, p->from, a.id, a.type))
 		return;		/* the answer to our acknowledgement ping */
 	dom = p->dom;
 	rw.value = jid;
@@ -912,8 +934,8 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 			    "'to' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, dom, CONFIG_FACE_INTERNAL, p->from,
-		    inside);
+		leg_in_relay(l, p, e, &a, &rw, 1, CONFIG_FACE_INTERNAL,
+		    p->from, inside);
 	} else {
 		/* internal server -> remote: to the world as the public name. */
 		rw.name = "from";
@@ -923,8 +945,8 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 			    "'from' too long");
 			return;
 		}
-		leg_in_relay(l, e, &rw, 1, dom, CONFIG_FACE_PUBLIC, dom->name,
-		    p->to);
+		leg_in_relay(l, p, e, &a, &rw, 1, CONFIG_FACE_PUBLIC,
+		    dom->name, p->to);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "policy.h"
 #include "resolve.h"
+#include "route.h"
 #include "xmlstream.h"
 #include "xmpp.h"
 
@@ -41,6 +42,7 @@ struct leg_pair {
 	/* for relaying, found at its first stanza */
 	const struct config_domain *dom; /* ours of the pair (in config) */
 	struct metrics_counter	 stanzas; /* stanzas read for it */
+	struct route_cache	 route;	/* where its stanzas go */
 };
 TAILQ_HEAD(leg_pairs, leg_pair);
 

@@ -127,6 +127,7 @@ struct route_table {
 	void			*legs_arg;
 	struct route_tree	 tree;
 	size_t			 count;
+	uint64_t		 generation;	/* routes freed: route_cache */
 	size_t			 failing;	/* routes with failures > 0 */
 	size_t			 queued;	/* over all routes */
 	size_t			 unacked;	/* over all routes */
@@ -272,6 +273,7 @@ route_free(struct route *r)
 
 	RB_REMOVE(route_tree, &r->table->tree, r);
 	r->table->count--;
+	r->table->generation++;		/* route_cache entries are stale */
 	if (r->failures > 0)
 		r->table->failing--;
 	route_wake(r);
@@ -464,6 +466,17 @@ route_addrs(struct route *r)
 	if (r->addrs == NULL)
 		r->addrs = calloc(1, sizeof(*r->addrs));
 	return r->addrs;
+}
+
+struct route *
+route_get_cached(struct route_table *t, struct route_cache *c,
+    enum config_face face, const char *local, const char *remote)
+{
+	if (c->route != NULL && c->generation == t->generation)
+		return c->route;
+	c->route = route_get(t, face, local, remote);
+	c->generation = t->generation;
+	return c->route;
 }
 
 void

@@ -113,6 +113,18 @@ struct route_counters {
 struct route *route_get(struct route_table *, enum config_face face,
 	    const char *local, const char *remote);
 /*
+ * route_get() through a cache the caller keeps (zeroed at first) and asks
+ * with the same face and domains every time, e.g. per domain pair: the
+ * route it remembers is returned without a look-up while the table has
+ * freed no route since.
+ */
+struct route_cache {
+	struct route	*route;
+	uint64_t	 generation;
+};
+struct route *route_get_cached(struct route_table *, struct route_cache *c,
+	    enum config_face face, const char *local, const char *remote);
+/*
  * Remember where the transparent leg feeding r meant to go: its original
  * destination dst, and peer, the intercepted server's address (both
  * copied; the latest call wins). A public outgoing leg started for r

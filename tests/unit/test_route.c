@@ -1074,6 +1074,31 @@ test_idle_route_freed(void **state)
 	assert_int_equal(route_count(routes), 1);
 }
 
+/* route_get_cached(): no look-up while no route was freed, a fresh one
+ * after. */
+static void
+test_route_cache(void **state)
+{
+	struct route_cache c = { 0 }, other = { 0 };
+	struct route *r, *again;
+
+	configure(4, 20);
+	assert_non_null(r = route_get_cached(routes, &c, INT, R, L));
+	assert_ptr_equal(route_get_cached(routes, &c, INT, R, L), r);
+	assert_ptr_equal(route_get(routes, INT, R, L), r);
+	assert_int_equal(send_msg(r, "1"), 0);	/* busy: it stays */
+	assert_non_null(route_get_cached(routes, &other, PUB, L, R));
+	assert_int_equal(route_count(routes), 2);
+
+	/* The idle one is freed: both caches look again. */
+	run_loop(100);
+	assert_int_equal(route_count(routes), 1);
+	assert_ptr_equal(route_get_cached(routes, &c, INT, R, L), r);
+	assert_non_null(again = route_get_cached(routes, &other, PUB, L, R));
+	assert_int_equal(route_count(routes), 2);	/* made anew */
+	assert_ptr_equal(route_get(routes, PUB, L, R), again);
+}
+
 /*
  * Shutdown
  */
@@ -1173,6 +1198,8 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_route_cache, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_get_find_or_create,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_direct_send_when_ready,
