@@ -60,9 +60,11 @@
  *   set VAR TEXT                  VAR := TEXT (to shorten lines)
  *
  * Patterns: in `out`, {var} captures the shortest run of bytes up to the
- * text that follows it in the pattern (a var already set must match its
- * value), {*} skips such a run; in `in`, `log` and `key`, {var} is
- * replaced by its value. At the end every conn's output must have been
+ * text that follows it in the pattern (a var already captured must match
+ * its value), {*} skips such a run; in `in`, `log` and `key`, {var} is
+ * replaced by its value. A var made with `set` is a piece of text or
+ * pattern, expanded where it is used (its own {*} and captures then
+ * work as if written there). At the end every conn's output must have been
  * matched and every outgoing connection named.
  */
 #include "fgconfig.h"
@@ -112,6 +114,7 @@ struct scn {
 	struct {
 		char	 name[32];
 		char	 value[512];
+		bool	 macro;		/* from `set`: a piece of pattern */
 	}		 vars[SCN_VARS];
 	int		 nvars;
 	int		 saved_stderr;	/* while the log goes to logfd */
@@ -184,7 +187,8 @@ scn_var(struct scn *s, const char *name)
 }
 
 static void
-scn_set_var(struct scn *s, const char *name, const char *value, size_t len)
+scn_set_var(struct scn *s, const char *name, const char *value, size_t len,
+    bool macro)
 {
 	int i;
 
@@ -199,18 +203,78 @@ scn_set_var(struct scn *s, const char *name, const char *value, size_t len)
 	snprintf(s->vars[i].name, sizeof(s->vars[i].name), "%s", name);
 	memcpy(s->vars[i].value, value, len);
 	s->vars[i].value[len] = '\0';
+	s->vars[i].macro = macro;
 	if (i == s->nvars)
 		s->nvars++;
 }
 
+/* How scn_text() treats {var}. */
+enum scn_subst {
+	SCN_SUBST_ALL,		/* every {var} replaced; unset: an error */
+	SCN_SUBST_KNOWN,	/* those set replaced, the others kept */
+	SCN_SUBST_MACROS	/* only those set with `set` (patterns) */
+};
+
+static void
+scn_put(struct scn *s, char *out, size_t *n, size_t size, char c)
+{
+	if (*n + 1 >= size)
+		scn_fail(s, "text too long");
+	out[(*n)++] = c;
+}
+
+/* Expand the {var}s of cooked text (escapes done) into out at *n. */
+static void
+scn_expand(struct scn *s, const char *text, char *out, size_t *n,
+    size_t size, enum scn_subst mode, int depth)
+{
+	for (const char *p = text; *p != '\0'; p++) {
+		const char *end, *v;
+		char name[32];
+		int i;
+
+		if (*p != '{') {
+			scn_put(s, out, n, size, *p);
+			continue;
+		}
+		if ((end = strchr(p, '}')) == NULL ||
+		    (size_t)(end - p - 1) >= sizeof(name))
+			scn_fail(s, "bad {variable}");
+		memcpy(name, p + 1, (size_t)(end - p - 1));
+		name[end - p - 1] = '\0';
+		for (i = 0; i < s->nvars; i++)
+			if (strcmp(s->vars[i].name, name) == 0)
+				break;
+		v = i < s->nvars ? s->vars[i].value : NULL;
+		if (v == NULL && mode == SCN_SUBST_ALL)
+			scn_fail(s, "{%s} is not set", name);
+		if (v == NULL || (mode == SCN_SUBST_MACROS && !s->vars[i].macro)) {
+			for (; p <= end; p++)
+				scn_put(s, out, n, size, *p);
+			p--;
+			continue;
+		}
+		if (s->vars[i].macro) {
+			if (depth > 8)
+				scn_fail(s, "{%s}: too deep", name);
+			scn_expand(s, v, out, n, size, mode, depth + 1);
+		} else
+			for (; *v != '\0'; v++)
+				scn_put(s, out, n, size, *v);
+		p = end;
+	}
+}
+
 /*
- * Unescape text into out, and with subst replace each {var} by its value.
- * Without subst, "{" and "}" of a pattern stay, and an escaped brace
- * becomes \001 (a literal brace for the matcher). Return the length.
+ * Unescape text into out and expand its {var}s as mode says. An escaped
+ * brace is \001 (a literal brace for the matcher) but with
+ * SCN_SUBST_ALL, where it is a brace. Return the length.
  */
 static size_t
-scn_text(struct scn *s, const char *text, char *out, size_t size, bool subst)
+scn_text(struct scn *s, const char *text, char *out, size_t size,
+    enum scn_subst mode)
 {
+	char cooked[SCN_TEXT];
 	size_t n = 0;
 
 	for (const char *p = text; *p != '\0'; p++) {
@@ -221,36 +285,25 @@ scn_text(struct scn *s, const char *text, char *out, size_t size, bool subst)
 			case 'n': c = '\n'; break;
 			case 'r': c = '\r'; break;
 			case 't': c = '\t'; break;
-			case '{': c = subst ? '{' : '\001'; break;
+			case '{': c = '\001'; break;
 			default: c = *p; break;
 			}
-		} else if (c == '{' && subst) {
-			const char *end = strchr(p, '}'), *v;
-			char name[32];
-
-			if (end == NULL || (size_t)(end - p - 1) >= sizeof(name))
-				scn_fail(s, "bad {variable}");
-			memcpy(name, p + 1, (size_t)(end - p - 1));
-			name[end - p - 1] = '\0';
-			if ((v = scn_var(s, name)) == NULL)
-				scn_fail(s, "{%s} is not set", name);
-			if (n + strlen(v) >= size)
-				scn_fail(s, "text too long");
-			memcpy(out + n, v, strlen(v));
-			n += strlen(v);
-			p = end;
-			continue;
 		}
-		if (n + 1 >= size)
-			scn_fail(s, "text too long");
-		out[n++] = c;
+		scn_put(s, cooked, &n, sizeof(cooked), c);
 	}
+	cooked[n] = '\0';
+	n = 0;
+	scn_expand(s, cooked, out, &n, size, mode, 0);
 	out[n] = '\0';
+	if (mode == SCN_SUBST_ALL)
+		for (size_t i = 0; i < n; i++)
+			if (out[i] == '\001')
+				out[i] = '{';
 	return n;
 }
 
 /*
- * Match the pattern pat (scn_text() without subst) at the start of the
+ * Match the pattern pat (scn_text(), SCN_SUBST_MACROS) at the start of the
  * output out; set captures. Return the bytes matched, or -1.
  */
 static ssize_t
@@ -292,7 +345,7 @@ scn_match(struct scn *s, const char *pat, const char *out, size_t outlen)
 				return -1;
 			if (strcmp(name, "*") != 0)
 				scn_set_var(s, name, out + o,
-				    (size_t)(found - (out + o)));
+				    (size_t)(found - (out + o)), false);
 			o = (size_t)(found - out);
 			continue;
 		}
@@ -584,7 +637,7 @@ scn_in(struct scn *s, char *rest)
 	const char *name = scn_need_word(s, &rest, "a connection name");
 	struct conn *c = scn_conn(s, name);
 	static char text[SCN_TEXT];
-	size_t len = scn_text(s, scn_rest(rest), text, sizeof(text), true);
+	size_t len = scn_text(s, scn_rest(rest), text, sizeof(text), SCN_SUBST_ALL);
 
 	if (fake_conn_is_closed(c))
 		scn_fail(s, "connection %s is closed", name);
@@ -623,7 +676,7 @@ scn_out(struct scn *s, char *rest)
 	const char *out = fake_conn_output(c, &len);
 	ssize_t n;
 
-	scn_text(s, scn_rest(rest), pat, sizeof(pat), false);
+	scn_text(s, scn_rest(rest), pat, sizeof(pat), SCN_SUBST_MACROS);
 	if ((n = scn_match(s, pat, out, len)) == -1)
 		scn_fail(s, "%s wrote otherwise:\n  %s", name,
 		    scn_excerpt(c, got, sizeof(got)));
@@ -676,7 +729,7 @@ scn_log(struct scn *s, char *rest)
 	ssize_t n;
 	char *line, *next;
 
-	scn_text(s, scn_rest(rest), want, sizeof(want), true);
+	scn_text(s, scn_rest(rest), want, sizeof(want), SCN_SUBST_ALL);
 	fflush(stderr);
 	end = lseek(s->logfd, 0, SEEK_END);
 	if (end - s->log_off >= (off_t)sizeof(buf))
@@ -692,9 +745,8 @@ scn_log(struct scn *s, char *rest)
 			return;
 		}
 	}
-	scn_restore_stderr(s);
-	scn_print_log(s, s->log_off);
-	scn_fail(s, "no such log line since the last match");
+	scn_fail(s, "no such log line since the last match (%lld bytes "
+	    "into the log)", (long long)s->log_off);
 }
 
 static void
@@ -704,16 +756,16 @@ scn_key(struct scn *s, char *rest)
 	char secret[256], recv[300], orig[300], id[300], key[DIALBACK_KEY_SIZE];
 
 	scn_text(s, scn_need_word(s, &rest, "secret"), secret, sizeof(secret),
-	    true);
+	    SCN_SUBST_ALL);
 	scn_text(s, scn_need_word(s, &rest, "receiving"), recv, sizeof(recv),
-	    true);
+	    SCN_SUBST_ALL);
 	scn_text(s, scn_need_word(s, &rest, "originating"), orig, sizeof(orig),
-	    true);
-	scn_text(s, scn_need_word(s, &rest, "stream id"), id, sizeof(id), true);
+	    SCN_SUBST_ALL);
+	scn_text(s, scn_need_word(s, &rest, "stream id"), id, sizeof(id), SCN_SUBST_ALL);
 	if (dialback_key(secret, strlen(secret), recv, orig, id, key,
 	    sizeof(key)) == -1)
 		scn_fail(s, "cannot mint the key");
-	scn_set_var(s, var, key, strlen(key));
+	scn_set_var(s, var, key, strlen(key), false);
 }
 
 static void	scn_shutdown(struct scn *);
@@ -756,9 +808,9 @@ scn_command(struct scn *s)
 		char text[SCN_TEXT];
 		const char *var = scn_need_word(s, &rest, "a variable");
 		size_t len = scn_text(s, scn_rest(rest), text, sizeof(text),
-		    true);
+		    SCN_SUBST_KNOWN);
 
-		scn_set_var(s, var, text, len);
+		scn_set_var(s, var, text, len, true);
 	}
 	else if (strcmp(cmd, "shutdown") == 0)
 		scn_shutdown(s);
