@@ -15,7 +15,8 @@
  * daemon's log of each scenario.
  *
  * The language, one command a line ("#" starts a comment line; TEXT is
- * the rest of the line, with \n \r \t \\ \{ escapes, and {var} as below):
+ * the rest of the line, with \n \r \t \s (space) \\ \{ escapes, and {var}
+ * as below):
  *
  *   config <<END ... END          fedgated.conf text (the real parser);
  *                                 again later: a reload (legs the new
@@ -285,6 +286,7 @@ scn_text(struct scn *s, const char *text, char *out, size_t size,
 			case 'n': c = '\n'; break;
 			case 'r': c = '\r'; break;
 			case 't': c = '\t'; break;
+			case 's': c = ' '; break;
 			case '{': c = '\001'; break;
 			default: c = *p; break;
 			}
