@@ -10,9 +10,11 @@
  * queries, answers and time passing); doc/internals/scenarios.md tells
  * how to write one and what the fakes do.
  *
- * One cmocka test per *.scn file in $top_srcdir/tests/scenario (or the
- * files named on the command line). Set SCENARIO_VERBOSE=1 to see the
- * daemon's log of each scenario.
+ * Two cmocka tests per *.scn file in $top_srcdir/tests/scenario (or the
+ * files named on the command line): `in` bytes delivered as written, in
+ * one read, and one byte a read (the loop running between them), as
+ * tests/unit/test_xmlstream.c feeds its cases. Set SCENARIO_VERBOSE=1
+ * to see the daemon's log of each scenario.
  *
  * The language, one command a line ("#" starts a comment line; TEXT is
  * the rest of the line, with \n \r \t \s (space) \\ \{ escapes, and {var}
@@ -105,6 +107,8 @@
 
 struct scn {
 	const char	*path;
+	char		 name[300];	/* the test's */
+	bool		 bytewise;	/* `in` one byte at a time */
 	char		*buf;		/* the file */
 	char		*pos;		/* the next line */
 	int		 line;
@@ -643,7 +647,16 @@ scn_in(struct scn *s, char *rest)
 
 	if (fake_conn_is_closed(c))
 		scn_fail(s, "connection %s is closed", name);
-	fake_conn_input(c, text, len);
+	if (!s->bytewise) {
+		fake_conn_input(c, text, len);
+		return;
+	}
+	/* One byte a read, the loop running between them; bytes after the
+	 * leg closed the connection are not read, as in one read. */
+	for (size_t i = 0; i < len && !fake_conn_is_closed(c); i++) {
+		fake_conn_input(c, text + i, 1);
+		scn_run_loop();
+	}
 }
 
 /* A printable excerpt of what conn c holds. */
@@ -1030,8 +1043,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "%s: %s\n", dir, strerror(errno));
 		return 1;
 	}
-	tests = calloc((size_t)n, sizeof(*tests));
-	scns = calloc((size_t)n, sizeof(*scns));
+	/* Each scenario twice: input as written, and byte by byte. */
+	tests = calloc((size_t)n * 2, sizeof(*tests));
+	scns = calloc((size_t)n * 2, sizeof(*scns));
 	paths = calloc((size_t)n, sizeof(*paths));
 	if (n == 0 || tests == NULL || scns == NULL || paths == NULL) {
 		fprintf(stderr, "%s: no scenario\n", dir);
@@ -1049,18 +1063,25 @@ main(int argc, char **argv)
 		if (path == NULL)
 			return 1;
 		paths[i] = path;
-		scns[i].path = path;
-		scns[i].saved_stderr = -1;
-		tests[i].name = strrchr(path, '/') != NULL ?
-		    strrchr(path, '/') + 1 : path;
-		tests[i].test_func = test_scenario;
-		tests[i].teardown_func = scn_cleanup;
-		tests[i].initial_state = &scns[i];
+		for (int j = 2 * i; j < 2 * i + 2; j++) {
+			scns[j].path = path;
+			scns[j].saved_stderr = -1;
+			scns[j].bytewise = j % 2 == 1;
+			snprintf(scns[j].name, sizeof(scns[j].name), "%s%s",
+			    strrchr(path, '/') != NULL ?
+			    strrchr(path, '/') + 1 : path,
+			    scns[j].bytewise ? " byte by byte" : "");
+			tests[j].name = scns[j].name;
+			tests[j].test_func = test_scenario;
+			tests[j].teardown_func = scn_cleanup;
+			tests[j].initial_state = &scns[j];
+		}
 		if (names != NULL)
 			free(names[i]);
 	}
 	free(names);
-	rc = _cmocka_run_group_tests("scenarios", tests, (size_t)n, NULL, NULL);
+	rc = _cmocka_run_group_tests("scenarios", tests, (size_t)n * 2, NULL,
+	    NULL);
 	for (int i = 0; i < n; i++)
 		free(paths[i]);
 	free(paths);
