@@ -783,14 +783,141 @@ scn_key(struct scn *s, char *rest)
 	scn_set_var(s, var, key, strlen(key), false);
 }
 
-static void	scn_shutdown(struct scn *);
+static void
+scn_set(struct scn *s, char *rest)
+{
+	char text[SCN_TEXT];
+	const char *var = scn_need_word(s, &rest, "a variable");
+	size_t len = scn_text(s, scn_rest(rest), text, sizeof(text),
+	    SCN_SUBST_KNOWN);
+
+	scn_set_var(s, var, text, len, true);
+}
+
+static void
+scn_legs(struct scn *s, char *rest)
+{
+	unsigned want = (unsigned)strtoul(scn_need_word(s, &rest, "a number"),
+	    NULL, 10);
+
+	if (leg_count(s->env) != want)
+		scn_fail(s, "%u legs", leg_count(s->env));
+}
+
+/* The commands that name a connection first: it is c, named name. */
+
+static void
+scn_connected(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	fake_conn_event(c, CONN_EV_CONNECTED);
+}
+
+static void
+scn_fail_conn(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	if (*scn_rest(rest) != '\0')
+		fake_conn_set_error(c, scn_rest(rest));
+	fake_conn_event(c, CONN_EV_ERROR);
+}
+
+static void
+scn_eof(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	fake_conn_event(c, CONN_EV_EOF);
+}
+
+static void
+scn_discard(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	size_t len;
+
+	(void)fake_conn_output(c, &len);
+	fake_conn_consume(c, len);
+}
+
+static void
+scn_closed(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	if (!fake_conn_is_closed(c))
+		scn_fail(s, "%s is open", name);
+}
+
+static void
+scn_open(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	if (fake_conn_is_closed(c))
+		scn_fail(s, "%s is closed", name);
+}
+
+static void
+scn_reading(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	if (fake_conn_is_reading(c) != scn_on_off(s, &rest))
+		scn_fail(s, "%s is %sreading", name,
+		    fake_conn_is_reading(c) ? "" : "not ");
+}
+
+static void
+scn_congest(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	fake_conn_set_congested(c, scn_on_off(s, &rest));
+}
+
+static void
+scn_stall(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	fake_conn_set_stalled(c, scn_on_off(s, &rest));
+}
+
+static void
+scn_rate(struct scn *s, struct conn *c, const char *name, char *rest)
+{
+	uint64_t want = strtoull(scn_need_word(s, &rest, "a rate"), NULL, 10);
+
+	if (fake_conn_rate(c) != want)
+		scn_fail(s, "the rate is %llu",
+		    (unsigned long long)fake_conn_rate(c));
+}
+
+static void	scn_shutdown(struct scn *, char *);
+
+/* The commands (the comment at the top of this file says what they do). */
+static const struct {
+	const char	*name;
+	void		(*fn)(struct scn *, char *rest);
+	void		(*conn_fn)(struct scn *, struct conn *,
+			    const char *name, char *rest);
+} scn_commands[] = {
+	{ "accept", scn_accept, NULL },
+	{ "closed", NULL, scn_closed },
+	{ "congest", NULL, scn_congest },
+	{ "connect", scn_connect, NULL },
+	{ "connected", NULL, scn_connected },
+	{ "discard", NULL, scn_discard },
+	{ "dns", scn_dns, NULL },
+	{ "eof", NULL, scn_eof },
+	{ "fail", NULL, scn_fail_conn },
+	{ "in", scn_in, NULL },
+	{ "key", scn_key, NULL },
+	{ "legs", scn_legs, NULL },
+	{ "log", scn_log, NULL },
+	{ "open", NULL, scn_open },
+	{ "out", scn_out, NULL },
+	{ "rate", NULL, scn_rate },
+	{ "reading", NULL, scn_reading },
+	{ "set", scn_set, NULL },
+	{ "shutdown", scn_shutdown, NULL },
+	{ "stall", NULL, scn_stall },
+	{ "time", scn_time, NULL },
+	{ "tls", scn_tls, NULL },
+};
 
 static void
 scn_command(struct scn *s)
 {
 	char line[SCN_TEXT], *rest = line;
 	const char *cmd, *name;
-	struct conn *c;
+	size_t i;
 
 	snprintf(line, sizeof(line), "%s", s->cmd);
 	if ((cmd = scn_word(&rest)) == NULL || cmd[0] == '#')
@@ -801,80 +928,16 @@ scn_command(struct scn *s)
 	}
 	if (s->config == NULL)
 		scn_fail(s, "config first");
-	if (strcmp(cmd, "dns") == 0)
-		scn_dns(s, rest);
-	else if (strcmp(cmd, "accept") == 0)
-		scn_accept(s, rest);
-	else if (strcmp(cmd, "connect") == 0)
-		scn_connect(s, rest);
-	else if (strcmp(cmd, "in") == 0)
-		scn_in(s, rest);
-	else if (strcmp(cmd, "out") == 0)
-		scn_out(s, rest);
-	else if (strcmp(cmd, "tls") == 0)
-		scn_tls(s, rest);
-	else if (strcmp(cmd, "time") == 0)
-		scn_time(s, rest);
-	else if (strcmp(cmd, "log") == 0)
-		scn_log(s, rest);
-	else if (strcmp(cmd, "key") == 0)
-		scn_key(s, rest);
-	else if (strcmp(cmd, "set") == 0) {
-		char text[SCN_TEXT];
-		const char *var = scn_need_word(s, &rest, "a variable");
-		size_t len = scn_text(s, scn_rest(rest), text, sizeof(text),
-		    SCN_SUBST_KNOWN);
-
-		scn_set_var(s, var, text, len, true);
-	}
-	else if (strcmp(cmd, "shutdown") == 0)
-		scn_shutdown(s);
-	else if (strcmp(cmd, "legs") == 0) {
-		unsigned want = (unsigned)strtoul(scn_need_word(s, &rest,
-		    "a number"), NULL, 10);
-
-		if (leg_count(s->env) != want)
-			scn_fail(s, "%u legs", leg_count(s->env));
-	} else {
-		/* The rest name a connection first. */
+	for (i = 0; i < nitems(scn_commands); i++)
+		if (strcmp(cmd, scn_commands[i].name) == 0)
+			break;
+	if (i == nitems(scn_commands))
+		scn_fail(s, "unknown command %s", cmd);
+	if (scn_commands[i].fn != NULL)
+		scn_commands[i].fn(s, rest);
+	else {
 		name = scn_need_word(s, &rest, "a connection name");
-		c = scn_conn(s, name);
-		if (strcmp(cmd, "connected") == 0)
-			fake_conn_event(c, CONN_EV_CONNECTED);
-		else if (strcmp(cmd, "fail") == 0) {
-			if (*scn_rest(rest) != '\0')
-				fake_conn_set_error(c, scn_rest(rest));
-			fake_conn_event(c, CONN_EV_ERROR);
-		} else if (strcmp(cmd, "eof") == 0)
-			fake_conn_event(c, CONN_EV_EOF);
-		else if (strcmp(cmd, "discard") == 0) {
-			size_t len;
-
-			(void)fake_conn_output(c, &len);
-			fake_conn_consume(c, len);
-		} else if (strcmp(cmd, "closed") == 0) {
-			if (!fake_conn_is_closed(c))
-				scn_fail(s, "%s is open", name);
-		} else if (strcmp(cmd, "open") == 0) {
-			if (fake_conn_is_closed(c))
-				scn_fail(s, "%s is closed", name);
-		} else if (strcmp(cmd, "reading") == 0) {
-			if (fake_conn_is_reading(c) != scn_on_off(s, &rest))
-				scn_fail(s, "%s is %sreading", name,
-				    fake_conn_is_reading(c) ? "" : "not ");
-		} else if (strcmp(cmd, "congest") == 0)
-			fake_conn_set_congested(c, scn_on_off(s, &rest));
-		else if (strcmp(cmd, "stall") == 0)
-			fake_conn_set_stalled(c, scn_on_off(s, &rest));
-		else if (strcmp(cmd, "rate") == 0) {
-			uint64_t want = strtoull(scn_need_word(s, &rest,
-			    "a rate"), NULL, 10);
-
-			if (fake_conn_rate(c) != want)
-				scn_fail(s, "the rate is %llu",
-				    (unsigned long long)fake_conn_rate(c));
-		} else
-			scn_fail(s, "unknown command %s", cmd);
+		scn_commands[i].conn_fn(s, scn_conn(s, name), name, rest);
 	}
 	scn_run_loop();
 	log_peer_flush();	/* the burst limit is per second of real time */
@@ -882,7 +945,7 @@ scn_command(struct scn *s)
 
 /* As the daemon stops: bounce what routes hold, close every leg. */
 static void
-scn_shutdown(struct scn *s)
+scn_shutdown(struct scn *s, char *rest)
 {
 	route_shutdown(leg_env_routes(s->env));
 	leg_close_all(s->env, "system shutdown");
@@ -915,7 +978,7 @@ static void
 scn_teardown(struct scn *s)
 {
 	if (s->env != NULL) {
-		scn_shutdown(s);
+		scn_shutdown(s, NULL);
 		if (leg_count(s->env) != 0)
 			scn_fail(s, "%u legs left after closing them all",
 			    leg_count(s->env));
