@@ -19,6 +19,7 @@
 #include "leg_private.h"
 #include "log.h"
 #include "route.h"
+#include "timer.h"
 #include "tls.h"
 #include "util.h"
 
@@ -305,15 +306,11 @@ leg_state_timeout(const struct leg *l, enum leg_state s)
 static void
 leg_arm_timer_ms(struct leg *l, uint64_t ms)
 {
-	struct timeval tv;
-
 	if (ms == 0) {
-		evtimer_del(l->timer);
+		timer_stop(l->timer);
 		return;
 	}
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	evtimer_add(l->timer, &tv);
+	timer_start(l->timer, ms);
 }
 
 /* (Re)arm the state's timer. */
@@ -332,7 +329,7 @@ static bool
 leg_idle_rearm(struct leg *l)
 {
 	uint64_t idle = l->config->timeouts.idle;
-	uint64_t since = util_now_ms() - l->last_active;
+	uint64_t since = timer_now_ms() - l->last_active;
 
 	if (since >= idle)
 		return false;
@@ -343,7 +340,7 @@ leg_idle_rearm(struct leg *l)
 void
 leg_touch(struct leg *l)
 {
-	l->last_active = util_now_ms();	/* the idle timer reads it */
+	l->last_active = timer_now_ms();	/* the idle timer reads it */
 }
 
 void
@@ -361,7 +358,7 @@ leg_enter_state(struct leg *l, enum leg_state next)
 		    leg_name(l, name, sizeof(name)), leg_state_names[l->state],
 		    leg_state_names[next]);
 		l->broken = true;
-		event_active(l->timer, EV_TIMEOUT, 0);
+		timer_fire(l->timer);
 	}
 	log_debug("%s: %s -> %s", leg_name(l, name, sizeof(name)),
 	    leg_state_names[l->state], leg_state_names[next]);
@@ -399,7 +396,7 @@ leg_open_timeout(struct leg *l)
 }
 
 static void
-leg_timeout(evutil_socket_t fd, short what, void *arg)
+leg_timeout(void *arg)
 {
 	struct leg *l = arg;
 	char idle[32];
@@ -440,13 +437,13 @@ leg_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 static void
-leg_keepalive(evutil_socket_t fd, short what, void *arg)
+leg_keepalive(void *arg)
 {
 	struct leg *l = arg;
 	uint64_t every = l->config->timeouts.keepalive;
 
 	if (l->state == LEG_READY && l->conn != NULL &&
-	    util_now_ms() - l->last_active >= every / 2)
+	    timer_now_ms() - l->last_active >= every / 2)
 		conn_write(l->conn, " ", 1);
 }
 
@@ -463,15 +460,14 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 	l->outgoing = outgoing;
 	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;
 	l->config = config_ref(env->config);
-	l->created = l->last_active = util_now_ms();
+	l->created = l->last_active = timer_now_ms();
 	TAILQ_INIT(&l->pairs);
 	policy_settings_init(&l->policy);
 	if ((l->out = xmpp_buf_new()) == NULL ||
-	    (l->timer = evtimer_new(env->base, leg_timeout, l)) == NULL ||
+	    (l->timer = timer_new(env->base, false, leg_timeout, l)) == NULL ||
 	    (l->xs = xmlstream_new(leg_limits(l))) == NULL) {
 		xmpp_buf_free(l->out);
-		if (l->timer != NULL)
-			event_free(l->timer);
+		timer_free(l->timer);
 		config_unref(l->config);
 		free(l);
 		return NULL;
@@ -718,7 +714,7 @@ leg_send_header(struct leg *l, const char *id)
 }
 
 static void
-leg_reap(evutil_socket_t fd, short what, void *arg)
+leg_reap(void *arg)
 {
 	struct leg *l = arg;
 	struct leg_pair *p;
@@ -729,9 +725,8 @@ leg_reap(evutil_socket_t fd, short what, void *arg)
 	}
 	xmlstream_free(l->xs);
 	xmpp_buf_free(l->out);
-	event_free(l->timer);
-	if (l->keepalive != NULL)
-		event_free(l->keepalive);
+	timer_free(l->timer);
+	timer_free(l->keepalive);
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
 	free(l->proxy);
@@ -769,7 +764,7 @@ leg_end(struct leg *l, const char *reason)
 	    "bytes %" PRIu64 " in, %" PRIu64 " out; %" PRIu64 " ms)",
 	    leg_name(l, name, sizeof(name)), why, l->stanzas_in,
 	    l->stanzas_out, l->bytes_in, l->bytes_out,
-	    util_now_ms() - l->created);
+	    timer_now_ms() - l->created);
 	metrics_leg_end(l->id, l->face, l->outgoing, l->local, l->remote,
 	    l->bytes_in, l->bytes_out);
 	leg_enter_state(l, LEG_CLOSED);
@@ -780,7 +775,7 @@ leg_end(struct leg *l, const char *reason)
 	conn_free(l->conn);
 	l->conn = NULL;
 	if (l->keepalive != NULL)
-		evtimer_del(l->keepalive);
+		timer_stop(l->keepalive);
 	TAILQ_REMOVE(&l->env->registry, l, entry);
 	RB_REMOVE(leg_ids, &l->env->ids, l);
 	leg_uncount_host(l);
@@ -792,9 +787,8 @@ leg_end(struct leg *l, const char *reason)
 	else
 		leg_in_ended(l);
 	/* Free later: the caller may be inside this leg's callbacks. */
-	if (event_base_once(l->env->base, -1, EV_TIMEOUT, leg_reap, l,
-	    NULL) == -1)
-		leg_reap(-1, 0, l);
+	if (timer_once(l->env->base, leg_reap, l) == -1)
+		leg_reap(l);
 }
 
 void
@@ -879,7 +873,7 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 			leg_in_header(l, xmlstream_header(l->xs));
 		break;
 	case XMLSTREAM_ELEMENT:
-		l->last_active = util_now_ms();
+		l->last_active = timer_now_ms();
 		if (l->outgoing)
 			leg_out_element(l, xmlstream_element(l->xs));
 		else
@@ -1061,17 +1055,12 @@ void
 leg_start_keepalive(struct leg *l)
 {
 	uint64_t ms = l->config->timeouts.keepalive;
-	struct timeval tv = {
-		.tv_sec = (time_t)(ms / 1000),
-		.tv_usec = (suseconds_t)(ms % 1000) * 1000,
-	};
 
 	if (ms == 0 || l->keepalive != NULL)
 		return;
-	l->keepalive = event_new(l->env->base, -1, EV_PERSIST, leg_keepalive,
-	    l);
+	l->keepalive = timer_new(l->env->base, true, leg_keepalive, l);
 	if (l->keepalive != NULL)
-		evtimer_add(l->keepalive, &tv);
+		timer_start(l->keepalive, ms);
 }
 
 void
@@ -1191,7 +1180,7 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	    sizeof(tls)) : "";
 	i->auth = leg_auth_names[l->auth];
 	i->domains = pairs;
-	i->age_ms = util_now_ms() - l->created;
+	i->age_ms = timer_now_ms() - l->created;
 	i->stanzas_in = l->stanzas_in;
 	i->stanzas_out = l->stanzas_out;
 	i->bytes_in = l->conn != NULL ? conn_bytes_in(l->conn) : l->bytes_in;

@@ -22,7 +22,7 @@
 #include "xmlstream.h"
 #include "xmpp.h"
 
-struct event;
+struct timer;
 
 /* XEP-0198 on an outgoing leg: off, asked for, or on. */
 enum leg_sm {
@@ -84,9 +84,9 @@ struct leg {
 	struct conn		*conn;		/* NULL while resolving */
 	struct xmlstream	*xs;
 	struct xmpp_buf		*out;		/* scratch for rendering */
-	struct event		*timer;		/* the state's timeout */
-	struct event		*keepalive;	/* outgoing, ready */
-	uint64_t		 created;	/* util_now_ms() */
+	struct timer		*timer;		/* the state's timeout */
+	struct timer		*keepalive;	/* outgoing, ready */
+	uint64_t		 created;	/* timer_now_ms() */
 	uint64_t		 last_active;
 	bool			 header_sent;	/* our stream header is out */
 	bool			 peer_version;	/* peer sent version 1.0 */

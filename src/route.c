@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "route.h"
+#include "timer.h"
 #include "util.h"
 #include "xmpp.h"
 
@@ -82,14 +83,14 @@ struct route {
 	size_t			 ping_covers;	/* unacked the ping in flight
 						   acknowledges; 0: no ping */
 	uint64_t		 ping_id;	/* of the ping in flight */
-	struct event		*ack_timer;	/* for the ping's answer */
+	struct timer		*ack_timer;	/* for the ping's answer */
 	bool			 leg_ready;	/* the leg got to ready */
 	bool			 pongs;		/* the peer answered a ping */
 	bool			 no_acks;	/* it never did: none awaited */
 	uint64_t		 sent, bounced, dropped;
 	uint64_t		 acked, resent, unconfirmed;
-	uint64_t		 created;	/* util_now_ms() */
-	struct event		*idle;		/* frees a route with nothing */
+	uint64_t		 created;	/* timer_now_ms() */
+	struct timer		*idle;		/* frees a route with nothing */
 	struct route_addrs	*addrs;		/* NULL: none remembered */
 	uint64_t		*waiters;	/* paused legs, ROUTE_WAITERS_MAX
 						   at most */
@@ -97,7 +98,7 @@ struct route {
 	/* the failure cache: after a leg failed before it was ready, no
 	 * new leg before retry_at; stanzas bounce with the cached reason */
 	unsigned		 failures;	/* in a row */
-	uint64_t		 retry_at;	/* util_now_ms(); 0: none */
+	uint64_t		 retry_at;	/* timer_now_ms(); 0: none */
 	enum xmpp_stanza_error	 fail_cond;
 	char			*fail_text;	/* ROUTE_FAIL_TEXT_MAX bytes, from
 						   the first failure on */
@@ -153,7 +154,7 @@ static void	route_release(struct route *, size_t);
 static void	route_stanza_free(struct route_table *,
 		    struct route_stanza *);
 static void	route_flush(struct route *);
-static void	route_ack_expired(evutil_socket_t, short, void *);
+static void	route_ack_expired(void *);
 
 static int
 route_cmp(const struct route *a, const struct route *b)
@@ -247,12 +248,7 @@ route_unanswerable(const struct route_origin *o)
 static void
 route_arm_idle(struct route *r)
 {
-	struct timeval tv = {
-		.tv_sec = (time_t)(r->table->idle_ms / 1000),
-		.tv_usec = (suseconds_t)(r->table->idle_ms % 1000) * 1000,
-	};
-
-	evtimer_add(r->idle, &tv);
+	timer_start(r->idle, r->table->idle_ms);
 }
 
 /* Resume every leg paused on r. */
@@ -288,8 +284,8 @@ route_free(struct route *r)
 		route_stanza_free(r->table, s);
 	}
 	route_release(r, r->unacked_len);
-	event_free(r->ack_timer);
-	event_free(r->idle);
+	timer_free(r->ack_timer);
+	timer_free(r->idle);
 	free(r->addrs);
 	free(r->waiters);
 	free(r->fail_text);
@@ -304,7 +300,7 @@ route_free(struct route *r)
 static bool
 route_in_backoff(const struct route *r)
 {
-	return r->retry_at != 0 && util_now_ms() < r->retry_at;
+	return r->retry_at != 0 && timer_now_ms() < r->retry_at;
 }
 
 /*
@@ -333,7 +329,7 @@ route_note_failure(struct route *r, enum xmpp_stanza_error cond,
 		delay = r->table->backoff_max_ms;
 	evutil_secure_rng_get_bytes(&rnd, sizeof(rnd));
 	delay = delay * 3 / 4 + (uint64_t)rnd % (delay / 2 + 1);
-	r->retry_at = util_now_ms() + delay;
+	r->retry_at = timer_now_ms() + delay;
 	r->fail_cond = cond;
 	snprintf(r->fail_text, ROUTE_FAIL_TEXT_MAX, "%s",
 	    text != NULL ? text : xmpp_stanza_error_name(cond));
@@ -386,20 +382,17 @@ route_remote_authenticated(struct route_table *t, enum config_face face,
 }
 
 static void
-route_idle_expired(evutil_socket_t fd, short what, void *arg)
+route_idle_expired(void *arg)
 {
 	struct route *r = arg;
-	uint64_t now = util_now_ms();
-	struct timeval tv;
+	uint64_t now = timer_now_ms();
 
 	if (r->leg != NULL || !TAILQ_EMPTY(&r->queue) ||
 	    !TAILQ_EMPTY(&r->unacked))
 		return;		/* busy again: the leg's end re-arms */
 	if (r->retry_at > now) {
 		/* keep the cached failure until it expires */
-		tv.tv_sec = (time_t)((r->retry_at - now) / 1000);
-		tv.tv_usec = (suseconds_t)((r->retry_at - now) % 1000) * 1000;
-		evtimer_add(r->idle, &tv);
+		timer_start(r->idle, r->retry_at - now);
 		return;
 	}
 	route_log(LOG_LEVEL_DEBUG, r, "idle, freed (sent %llu, bounced %llu, "
@@ -435,14 +428,14 @@ route_get(struct route_table *t, enum config_face face, const char *local,
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return NULL;
 	r->table = t;
-	if ((r->idle = evtimer_new(t->base, route_idle_expired,
+	if ((r->idle = timer_new(t->base, false, route_idle_expired,
 	    r)) == NULL) {
 		free(r);
 		return NULL;
 	}
-	if ((r->ack_timer = evtimer_new(t->base, route_ack_expired,
+	if ((r->ack_timer = timer_new(t->base, false, route_ack_expired,
 	    r)) == NULL) {
-		event_free(r->idle);
+		timer_free(r->idle);
 		free(r);
 		return NULL;
 	}
@@ -451,7 +444,7 @@ route_get(struct route_table *t, enum config_face face, const char *local,
 	strlcpy(r->remote, remote, sizeof(r->remote));
 	TAILQ_INIT(&r->queue);
 	TAILQ_INIT(&r->unacked);
-	r->created = util_now_ms();
+	r->created = timer_now_ms();
 	RB_INSERT(route_tree, &t->tree, r);
 	t->count++;
 	route_arm_idle(r);
@@ -737,7 +730,7 @@ route_take_ack(struct route *r, size_t n)
 	r->pongs = true;
 	if (n >= r->ping_covers) {
 		r->ping_covers = 0;
-		evtimer_del(r->ack_timer);
+		timer_stop(r->ack_timer);
 	} else
 		r->ping_covers -= n;
 }
@@ -745,12 +738,7 @@ route_take_ack(struct route *r, size_t n)
 static void
 route_arm_ack(struct route *r)
 {
-	struct timeval tv = {
-		.tv_sec = (time_t)(r->table->ack_ms / 1000),
-		.tv_usec = (suseconds_t)(r->table->ack_ms % 1000) * 1000,
-	};
-
-	evtimer_add(r->ack_timer, &tv);
+	timer_start(r->ack_timer, r->table->ack_ms);
 }
 
 /* Ask the ready leg to acknowledge what it has, if no request is out:
@@ -786,7 +774,7 @@ route_ping(struct route *r)
 }
 
 static void
-route_ack_expired(evutil_socket_t fd, short what, void *arg)
+route_ack_expired(void *arg)
 {
 	struct route *r = arg;
 	char d[32];
@@ -851,7 +839,7 @@ route_leg_acked(struct route *r, struct leg *l, unsigned n)
 		route_take_ack(r, n);
 	else if (!r->table->legs->has_sm(l)) {	/* refused: ask again with a ping */
 		r->ping_covers = 0;
-		evtimer_del(r->ack_timer);
+		timer_stop(r->ack_timer);
 	}
 	route_flush(r);
 }
@@ -969,7 +957,7 @@ static void
 route_reject_cached(struct route *r, const struct route_origin *o)
 {
 	char text[ROUTE_FAIL_TEXT_MAX + 64];
-	uint64_t now = util_now_ms();
+	uint64_t now = timer_now_ms();
 
 	snprintf(text, sizeof(text), "%s (cached: no new attempt for %llu s)",
 	    r->fail_text, (unsigned long long)((r->retry_at - now + 999) /
@@ -1203,7 +1191,7 @@ route_requeue(struct route *r)
 	struct route_stanza *s;
 	size_t n = 0;
 
-	evtimer_del(r->ack_timer);
+	timer_stop(r->ack_timer);
 	r->ping_covers = 0;
 	while ((s = TAILQ_LAST(&r->unacked, route_queue)) != NULL) {
 		TAILQ_REMOVE(&r->unacked, s, entry);
@@ -1361,7 +1349,7 @@ route_foreach(struct route_table *t,
 {
 	struct route *r;
 	struct route_info info;
-	uint64_t now = util_now_ms();
+	uint64_t now = timer_now_ms();
 
 	RB_FOREACH(r, route_tree, &t->tree) {
 		memset(&info, 0, sizeof(info));
