@@ -24,7 +24,9 @@
  */
 #include "fgconfig.h"
 
+#include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -35,6 +37,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -114,10 +117,20 @@ static struct {
 	uint64_t	*sent, *expect;
 	struct xconn	**pump;
 	char		*stanza;		/* the template */
+	char		*chunk;			/* stanzas for one write */
+	size_t		 chunk_cap;
 	size_t		 id_off;		/* where its id digits start */
 	size_t		 dom_off;		/* and its from domain's */
 
 	uint64_t	 total_sent, total_recv, ids;
+	uint64_t	 sent0, recv0;		/* at the measure's start */
+
+	/* --split: the sink and responder in a child process */
+	bool		 split;
+	pid_t		 child;			/* in the parent: the sink's */
+	int		 pipe_fd;		/* sink -> pump: total_recv */
+	struct event	*report_ev;		/* in the child: write it */
+	bool		 report_pending;
 	bool		 generating;
 	int		 ready, opened, done, inflight;
 	uint64_t	 cpu0, self0;
@@ -450,6 +463,7 @@ xc_reset(struct xconn *c)
 	memset(&c->sc, 0, sizeof(c->sc));
 }
 
+/* No Nagle; big reads and writes (libevent's default is 16 KiB). */
 static void
 sock_opts(struct bufferevent *bev)
 {
@@ -458,6 +472,8 @@ sock_opts(struct bufferevent *bev)
 
 	if (fd >= 0)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	bufferevent_set_max_single_read(bev, 256 * 1024);
+	bufferevent_set_max_single_write(bev, 256 * 1024);
 }
 
 static void xc_event(struct bufferevent *, short, void *);
@@ -528,43 +544,61 @@ get_digits(const char *p, int w, uint64_t *v)
 }
 
 /*
- * Append one stanza of pump c, its id "cIDX-SEQ-TNS": the pump's index
- * (also in its from domain), its sequence number and the time it is sent.
+ * Write one stanza of pump c at dst (B.size bytes), its id "cIDX-SEQ-TNS":
+ * the pump's index (also in its from domain), its sequence number and
+ * the time it is sent.
  */
 static void
-pump_stanza(struct xconn *c)
+pump_stanza_at(struct xconn *c, char *dst)
 {
-	char *id = B.stanza + B.id_off;
+	char *id = dst + B.id_off;
 
+	memcpy(dst, B.stanza, (size_t)B.size);
 	put_digits(id, 5, (uint64_t)c->idx);
 	put_digits(id + 6, 10, B.sent[c->idx]);
 	put_digits(id + 17, 19, now_ns());
-	memcpy(B.stanza + B.dom_off, id, 5);	/* u@rIDX.suffix */
-	evbuffer_add(bufferevent_get_output(c->bev), B.stanza, (size_t)B.size);
+	memcpy(dst + B.dom_off, id, 5);		/* u@rIDX.suffix */
 	B.sent[c->idx]++;
 	B.total_sent++;
 }
 
+static bool
+pump_may_send(void)
+{
+	return B.generating &&
+	    (B.count == 0 || (long)(B.total_sent - B.sent0) < B.count);
+}
+
+/*
+ * Keep c's output between FILL_LOW and FILL_HIGH while generating. The
+ * stanzas go out in writes of about 16 KiB, so that the TLS records are
+ * full ones, through either relay.
+ */
 static void
 pump_fill(struct bufferevent *bev, void *arg)
 {
 	struct xconn *c = arg;
 	struct evbuffer *out = bufferevent_get_output(bev);
 
-	while (B.generating && evbuffer_get_length(out) < FILL_HIGH &&
-	    (B.count == 0 || (long)B.total_sent < B.count)) {
-		if (B.count != 0 && (long)B.total_sent >= B.count)
-			break;
-		pump_stanza(c);
+	while (pump_may_send() && evbuffer_get_length(out) < FILL_HIGH) {
+		size_t n = 0;
+
+		while (n + (size_t)B.size <= B.chunk_cap && pump_may_send()) {
+			pump_stanza_at(c, B.chunk + n);
+			n += (size_t)B.size;
+		}
+		evbuffer_add(out, B.chunk, n);
 	}
-	if (B.generating && B.count != 0 && (long)B.total_sent >= B.count)
+	if (B.generating && !pump_may_send())
 		B.generating = false;
 }
 
+/* One stanza, now (handshakes, latency, each route's first). */
 static void
 pump_send(struct xconn *c)
 {
-	pump_stanza(c);
+	pump_stanza_at(c, B.chunk);
+	evbuffer_add(bufferevent_get_output(c->bev), B.chunk, (size_t)B.size);
 }
 
 static void pump_ready(struct xconn *c);
@@ -754,6 +788,13 @@ sink_stanza(struct xconn *c, const char *p, size_t len)
 		    B.expect[idx]);
 	B.expect[idx]++;
 	B.total_recv++;
+	if (B.pipe_fd >= 0 && B.child == 0) {
+		/* the sink process: tell the pump, once per loop turn */
+		if (!B.report_pending)
+			event_active(B.report_ev, EV_WRITE, 0);
+		B.report_pending = true;
+		return;
+	}
 	if (B.mode == M_LATENCY && B.phase == 2 && B.nlat < MAX_SAMPLES)
 		B.lat[B.nlat++] = (double)(now_ns() - t) / 1000.0;
 	phase_next();
@@ -930,7 +971,7 @@ static void
 mark_start(void)
 {
 	B.cpu0 = B.relay_pid > 0 ? cpu_ticks(B.relay_pid) : 0;
-	B.self0 = cpu_ticks(getpid());
+	B.self0 = cpu_ticks(getpid()) + (B.child > 0 ? cpu_ticks(B.child) : 0);
 	B.wall0 = now();
 }
 
@@ -942,7 +983,8 @@ print_cpu(void)
 
 	result(" wall=%.3f relay_cpu=%.3f tool_cpu=%.3f", wall,
 	    B.relay_pid > 0 ? (cpu_ticks(B.relay_pid) - B.cpu0) / tck : 0.0,
-	    (cpu_ticks(getpid()) - B.self0) / tck);
+	    (cpu_ticks(getpid()) + (B.child > 0 ? cpu_ticks(B.child) : 0) -
+	    B.self0) / tck);
 }
 
 static int
@@ -1005,7 +1047,8 @@ throughput_next(void)
 		B.phase = 2;
 		B.generating = true;
 		mark_start();
-		B.total_sent = B.total_recv = 0;
+		B.sent0 = B.total_sent;
+		B.recv0 = B.total_recv;
 		for (int i = 0; i < B.conns; i++) {
 			struct xconn *c = B.pump[i];
 
@@ -1022,7 +1065,8 @@ throughput_next(void)
 		B.phase = 3;
 		result("mode=throughput target=%d size=%d conns=%d stanzas=%"
 		    PRIu64 " bytes=%" PRIu64, B.target, B.size, B.conns,
-		    B.total_recv, B.total_recv * (uint64_t)B.size);
+		    B.total_recv - B.recv0,
+		    (B.total_recv - B.recv0) * (uint64_t)B.size);
 		print_cpu();
 		finish();
 	}
@@ -1150,8 +1194,66 @@ make_template(void)
 	memset(B.stanza + n, 'x', (size_t)(B.size - n - 17));
 	memcpy(B.stanza + B.size - 17, "</body></message>", 17);
 	B.stanza[B.size] = '\0';
+	B.chunk_cap = (size_t)(B.size < 16384 ? 16384 / B.size : 1) *
+	    (size_t)B.size;
+	if ((B.chunk = malloc(B.chunk_cap)) == NULL)
+		die("out of memory");
 	B.id_off = (size_t)(strstr(B.stanza, "id='c") - B.stanza) + 5;
 	B.dom_off = (size_t)(strstr(B.stanza, "@r") - B.stanza) + 2;
+}
+
+/* The sink process: write its count of stanzas received to the pump. */
+static void
+report_recv(evutil_socket_t fd, short what, void *arg)
+{
+	B.report_pending = false;
+	if (write(B.pipe_fd, &B.total_recv, sizeof(B.total_recv)) !=
+	    sizeof(B.total_recv))
+		die("sink: the pump is gone");
+}
+
+/* The pump process: the sink's latest count. */
+static void
+read_recv(evutil_socket_t fd, short what, void *arg)
+{
+	uint64_t v[64];
+	ssize_t n = read(fd, v, sizeof(v));
+
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0 || n % (ssize_t)sizeof(v[0]) != 0)
+		die("the sink process ended (see its message above)");
+	B.total_recv = v[n / (ssize_t)sizeof(v[0]) - 1];
+	phase_next();
+}
+
+/*
+ * --split: fork the sink and the responder into a child process, so that
+ * the load uses two cores; the child reports its count through a pipe
+ * (blocking writes of 8 bytes: atomic, and back-pressure if the pump
+ * lags). The child ends with its parent (PR_SET_PDEATHSIG) or when
+ * killed at the end.
+ */
+static void
+split(void)
+{
+	int fds[2];
+	pid_t parent = getpid();
+
+	if (pipe(fds) == -1)
+		die("pipe: %s", strerror(errno));
+	if ((B.child = fork()) == -1)
+		die("fork: %s", strerror(errno));
+	if (B.child == 0) {
+		close(fds[0]);
+		B.pipe_fd = fds[1];
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		if (getppid() != parent)
+			exit(1);
+		return;
+	}
+	close(fds[1]);
+	B.pipe_fd = fds[0];
 }
 
 static void
@@ -1161,8 +1263,8 @@ usage(void)
 	    "latency --target fedgated|haproxy|direct --port P --sink-port P\n"
 	    "\t[--responder-port P --internal-port P] [--relay-pid PID]\n"
 	    "\t[--size BYTES] [--conns N] [--seconds S] [--count N]\n"
-	    "\t[--pairs N] [--window N] [--samples N] [--trust] "
-	    "[--timeout S]\n");
+	    "\t[--pairs N] [--window N] [--samples N] [--trust] [--split]\n"
+	    "\t[--timeout S]\n");
 	exit(2);
 }
 
@@ -1185,6 +1287,7 @@ parse_args(int argc, char **argv)
 		{ "window", required_argument, NULL, 'w' },
 		{ "samples", required_argument, NULL, 'l' },
 		{ "trust", no_argument, NULL, 'T' },
+		{ "split", no_argument, NULL, 'X' },
 		{ "timeout", required_argument, NULL, 'o' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1227,6 +1330,7 @@ parse_args(int argc, char **argv)
 		case 'w': B.window = atoi(optarg); break;
 		case 'l': B.samples = atoi(optarg); break;
 		case 'T': B.trust = true; break;
+		case 'X': B.split = true; break;
 		case 'o': B.timeout = atoi(optarg); break;
 		default: usage();
 		}
@@ -1243,6 +1347,8 @@ parse_args(int argc, char **argv)
 		usage();
 	if (B.mode != M_MEMORY)
 		B.pairs = B.conns;
+	if (B.split && B.mode != M_THROUGHPUT)
+		usage();
 }
 
 int
@@ -1265,6 +1371,9 @@ main(int argc, char **argv)
 	SSL_CTX_set_session_cache_mode(B.ctx, SSL_SESS_CACHE_OFF);
 	SSL_CTX_set_options(B.ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_mode(B.ctx, SSL_MODE_RELEASE_BUFFERS);
+	B.pipe_fd = -1;
+	if (B.split)
+		split();
 	if ((B.base = event_base_new()) == NULL)
 		die("event_base_new");
 	B.sent = calloc((size_t)B.pairs, sizeof(*B.sent));
@@ -1275,14 +1384,42 @@ main(int argc, char **argv)
 	if (B.sent == NULL || B.expect == NULL || B.pump == NULL ||
 	    (B.mode == M_LATENCY && B.lat == NULL))
 		die("out of memory");
-	B.sink_l = listen_on(B.sink_port, R_SINK);
-	if (B.resp_port > 0)
-		B.resp_l = listen_on(B.resp_port, R_RESP);
+	if (!B.split || B.child == 0) {
+		B.sink_l = listen_on(B.sink_port, R_SINK);
+		if (B.resp_port > 0)
+			B.resp_l = listen_on(B.resp_port, R_RESP);
+	}
+	if (B.split && B.child == 0) {
+		uint64_t zero = 0;
+
+		/* the sink process: listening; reports until killed */
+		B.report_ev = event_new(B.base, -1, 0, report_recv, NULL);
+		if (write(B.pipe_fd, &zero, sizeof(zero)) != sizeof(zero))
+			die("sink: cannot write to the pump");
+		event_base_dispatch(B.base);
+		return 0;
+	}
+	if (B.split) {
+		uint64_t v;
+
+		/* wait for the sink's listeners (bounded: SIGALRM) */
+		alarm((unsigned)B.timeout);
+		if (read(B.pipe_fd, &v, sizeof(v)) != sizeof(v))
+			die("the sink process did not start");
+		alarm(0);
+		evutil_make_socket_nonblocking(B.pipe_fd);
+		event_add(event_new(B.base, B.pipe_fd, EV_READ | EV_PERSIST,
+		    read_recv, NULL), NULL);
+	}
 	tv.tv_sec = B.timeout;
 	tv.tv_usec = 0;
 	wd = evtimer_new(B.base, watchdog, NULL);
 	evtimer_add(wd, &tv);
 	phase_next();
 	event_base_dispatch(B.base);
+	if (B.child > 0) {
+		kill(B.child, SIGTERM);
+		waitpid(B.child, NULL, 0);
+	}
 	return 0;
 }
