@@ -99,7 +99,8 @@ static struct {
 	enum mode	 mode;
 	enum target	 target;
 	int		 port, sink_port, resp_port, internal_port;
-	int		 relay_pid;
+	int		 relay_pid[16];	/* the relay's processes */
+	int		 nrelay;
 	int		 size, conns, pairs, samples, window;
 	double		 seconds;
 	long		 count;			/* stanzas to send, or 0 */
@@ -223,6 +224,28 @@ proc_kb(int pid, const char *file, const char *key)
 		}
 	fclose(f);
 	return v;
+}
+
+/* The relay's CPU: the sum over its processes. */
+static uint64_t
+relay_ticks(void)
+{
+	uint64_t t = 0;
+
+	for (int i = 0; i < B.nrelay; i++)
+		t += cpu_ticks(B.relay_pid[i]);
+	return t;
+}
+
+/* The relay's memory: the sum over its processes. */
+static uint64_t
+relay_kb(const char *file, const char *key)
+{
+	uint64_t kb = 0;
+
+	for (int i = 0; i < B.nrelay; i++)
+		kb += proc_kb(B.relay_pid[i], file, key);
+	return kb;
 }
 
 static void
@@ -970,7 +993,7 @@ result(const char *fmt, ...)
 static void
 mark_start(void)
 {
-	B.cpu0 = B.relay_pid > 0 ? cpu_ticks(B.relay_pid) : 0;
+	B.cpu0 = relay_ticks();
 	B.self0 = cpu_ticks(getpid()) + (B.child > 0 ? cpu_ticks(B.child) : 0);
 	B.wall0 = now();
 }
@@ -982,7 +1005,7 @@ print_cpu(void)
 	double wall = now() - B.wall0;
 
 	result(" wall=%.3f relay_cpu=%.3f tool_cpu=%.3f", wall,
-	    B.relay_pid > 0 ? (cpu_ticks(B.relay_pid) - B.cpu0) / tck : 0.0,
+	    (relay_ticks() - B.cpu0) / tck,
 	    (cpu_ticks(getpid()) + (B.child > 0 ? cpu_ticks(B.child) : 0) -
 	    B.self0) / tck);
 }
@@ -1013,8 +1036,8 @@ stop_generating(evutil_socket_t fd, short what, void *arg)
 static void
 settled(evutil_socket_t fd, short what, void *arg)
 {
-	uint64_t rss = proc_kb(B.relay_pid, "status", "VmRSS");
-	uint64_t pss = proc_kb(B.relay_pid, "smaps_rollup", "Pss");
+	uint64_t rss = relay_kb("status", "VmRSS");
+	uint64_t pss = relay_kb("smaps_rollup", "Pss");
 
 	result("mode=memory pairs=%d rss0_kb=%" PRIu64 " rss_kb=%" PRIu64
 	    " pss_kb=%" PRIu64 " kb_per_pair=%.2f", B.pairs, B.rss0, rss, pss,
@@ -1111,7 +1134,7 @@ static void
 memory_next(void)
 {
 	if (B.phase == 0) {
-		B.rss0 = proc_kb(B.relay_pid, "status", "VmRSS");
+		B.rss0 = relay_kb("status", "VmRSS");
 		B.phase = 1;
 		mark_start();
 	}
@@ -1261,7 +1284,7 @@ usage(void)
 {
 	fprintf(stderr, "usage: fgbench --mode throughput|handshake|memory|"
 	    "latency --target fedgated|haproxy|direct --port P --sink-port P\n"
-	    "\t[--responder-port P --internal-port P] [--relay-pid PID]\n"
+	    "\t[--responder-port P --internal-port P] [--relay-pid PID]...\n"
 	    "\t[--size BYTES] [--conns N] [--seconds S] [--count N]\n"
 	    "\t[--pairs N] [--window N] [--samples N] [--trust] [--split]\n"
 	    "\t[--timeout S]\n");
@@ -1321,7 +1344,12 @@ parse_args(int argc, char **argv)
 		case 's': B.sink_port = atoi(optarg); break;
 		case 'r': B.resp_port = atoi(optarg); break;
 		case 'i': B.internal_port = atoi(optarg); break;
-		case 'P': B.relay_pid = atoi(optarg); break;
+		case 'P':
+			if (B.nrelay == (int)(sizeof(B.relay_pid) /
+			    sizeof(B.relay_pid[0])))
+				usage();
+			B.relay_pid[B.nrelay++] = atoi(optarg);
+			break;
 		case 'z': B.size = atoi(optarg); break;
 		case 'c': B.conns = atoi(optarg); break;
 		case 'S': B.seconds = atof(optarg); break;
@@ -1343,7 +1371,7 @@ parse_args(int argc, char **argv)
 	if (B.target == T_FEDGATED && (B.resp_port <= 0 ||
 	    (!B.trust && B.internal_port <= 0)))
 		usage();
-	if (B.mode == M_MEMORY && B.relay_pid <= 0)
+	if (B.mode == M_MEMORY && B.nrelay == 0)
 		usage();
 	if (B.mode != M_MEMORY)
 		B.pairs = B.conns;
