@@ -7,7 +7,9 @@
 #include "fgconfig.h"
 
 #include <sys/socket.h>
+
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -99,6 +101,24 @@ conn_alloc(struct event_base *base, const struct sockaddr *peer,
 	return c;
 }
 
+/*
+ * Send small writes at once (TCP_NODELAY). An XMPP stream's answers and
+ * acknowledgement requests are small and waited for: with Nagle's
+ * algorithm, a <r/> behind a full window waits for the peer's delayed
+ * ACK, about 40 ms, and a route with acknowledgements then stalls at every
+ * window (bench/ measured 12,000 stanzas a second instead of 250,000).
+ * The relay writes a whole batch per write(2) anyway. Best effort: a
+ * failure only costs latency.
+ */
+static void
+conn_nodelay(int fd)
+{
+	int on = 1;
+
+	if (fd != -1)
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+}
+
 struct conn *
 conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
     socklen_t peerlen, SSL *ssl, const struct conn_handler *h, void *arg)
@@ -110,6 +130,7 @@ conn_new_accepted(struct event_base *base, int fd, const struct sockaddr *peer,
 		goto fail;
 	if (util_fd_nonblock(fd) == -1)
 		goto fail;
+	conn_nodelay(fd);
 	if (ssl != NULL) {
 		c->raw = bufferevent_openssl_socket_new(base, fd, ssl,
 		    BUFFEREVENT_SSL_ACCEPTING, opt);
@@ -214,6 +235,7 @@ conn_connect_fd(struct event_base *base, const struct sockaddr *addr,
 		    strerror(errno));
 		goto fail;
 	}
+	conn_nodelay(bufferevent_getfd(c->raw));
 	return c;
  fail:
 	saved = errno;
