@@ -34,6 +34,7 @@ struct conn {
 	struct bufferevent	*top;		/* raw, or the TLS filter on it */
 	SSL			*ssl;		/* borrowed from top; NULL plain */
 	bool			 tls_done;	/* handshake finished */
+	bool			 upgraded;	/* TLS came by STARTTLS */
 	bool			 closing;	/* conn_close() called */
 	bool			 finishing;	/* CLOSED is scheduled */
 	bool			 abandoned;	/* freed by the owner meanwhile */
@@ -355,6 +356,46 @@ conn_close(struct conn *c)
 	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/*
+ * STARTTLS in place: a TLS bufferevent on the socket itself replaces the
+ * plain one, so that OpenSSL reads whole records from the socket. Under a
+ * filter, libevent 2.1's plain reads stop at 4 KiB (EVBUFFER_MAX_READ):
+ * every 4 KiB of ciphertext cost a loop iteration, and was copied once
+ * more into the filter's BIO. Possible only once every plain byte queued
+ * (the <proceed/> or <starttls/> just written) is on the wire: it is
+ * written now if the socket takes it at once. Return 0; -1 with nothing
+ * changed (the caller falls back to a filter); -2 if the switch was made
+ * but the rate limit could not be set again (ssl is the conn's now).
+ */
+static int
+conn_starttls_socket(struct conn *c, SSL *ssl, bool server)
+{
+	struct evbuffer *out = bufferevent_get_output(c->raw);
+	evutil_socket_t fd = bufferevent_getfd(c->raw);
+	struct bufferevent *bev;
+
+	if (fd == -1)
+		return -1;
+	while (evbuffer_get_length(out) > 0)
+		if (evbuffer_write(out, fd) <= 0)
+			return -1;	/* not at once: keep the filter way */
+	bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
+	    server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (bev == NULL)
+		return -1;
+	/* The plain bufferevent goes; the socket stays with the new one. */
+	bufferevent_setfd(c->raw, -1);
+	bufferevent_free(c->raw);
+	c->raw = bev;
+	c->ssl = ssl;
+	c->upgraded = true;
+	bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+	if (c->rate != NULL && bufferevent_set_rate_limit(bev, c->rate) == -1)
+		return -2;
+	return conn_attach_top(c, bev) == -1 ? -2 : 0;
+}
+
 int
 conn_starttls(struct conn *c, SSL *ssl, bool server)
 {
@@ -366,6 +407,14 @@ conn_starttls(struct conn *c, SSL *ssl, bool server)
 	}
 	evbuffer_drain(bufferevent_get_input(c->raw),
 	    evbuffer_get_length(bufferevent_get_input(c->raw)));
+	switch (conn_starttls_socket(c, ssl, server)) {
+	case 0:
+		return 0;
+	case -2:
+		return -1;	/* the owner closes the conn, and ssl with it */
+	default:
+		break;
+	}
 	evbuffer_remove_cb(bufferevent_get_input(c->raw), conn_count_in, c);
 	evbuffer_remove_cb(bufferevent_get_output(c->raw), conn_count_out, c);
 	filter = bufferevent_openssl_filter_new(c->base, c->raw, ssl,
@@ -376,6 +425,7 @@ conn_starttls(struct conn *c, SSL *ssl, bool server)
 		return -1;
 	}
 	c->ssl = ssl;
+	c->upgraded = true;
 	bufferevent_openssl_set_allow_dirty_shutdown(filter, 1);
 	return conn_attach_top(c, filter);
 }
@@ -430,7 +480,8 @@ conn_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (what & BEV_EVENT_CONNECTED) {
 		if (c->ssl != NULL) {
-			bool was_plain_connect = !c->tls_done && c->top == c->raw;
+			/* Direct TLS: TCP and TLS are up at once. */
+			bool was_plain_connect = !c->tls_done && !c->upgraded;
 
 			c->tls_done = true;
 			if (was_plain_connect && SSL_is_server(c->ssl) == 0)
