@@ -423,10 +423,23 @@ leg_timeout(void *arg)
 		return;
 	case LEG_RESOLVING:
 	case LEG_CONNECTING:
-		(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
-		    "timed out %s", leg_state_names[l->state]);
-		if (l->state == LEG_CONNECTING && leg_out_retry(l))
-			return;
+		/* What it queued bounces with remote-server-timeout. */
+		l->fail_cond = XMPP_STANZA_REMOTE_SERVER_TIMEOUT;
+		if (l->state == LEG_CONNECTING)
+			(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
+			    "connect to %s timed out", l->conn != NULL ?
+			    conn_peer(l->conn) : l->host);
+		else
+			(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
+			    "timed out %s", leg_state_names[l->state]);
+		if (l->state == LEG_CONNECTING) {
+			char name[LEG_NAME_MAX];
+
+			log_peer(LOG_LEVEL_INFO, "%s: %s", leg_name(l, name,
+			    sizeof(name)), l->last_error);
+			if (leg_out_retry(l))
+				return;
+		}
 		leg_end(l, leg_text(l->last_error));
 		return;
 	default:
@@ -791,6 +804,15 @@ leg_end(struct leg *l, const char *reason)
 		leg_reap(l);
 }
 
+/* Whether l can still write a stream error: not before its connection is
+ * up, nor in the middle of a TLS handshake. */
+static bool
+leg_can_send(const struct leg *l)
+{
+	return l->conn != NULL && l->state != LEG_CONNECTING &&
+	    l->state != LEG_TLS;
+}
+
 void
 leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 {
@@ -800,18 +822,21 @@ leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 		leg_set_reason(l, "%s%s%s", cond == XMPP_STREAM_ERROR_COUNT ?
 		    "stream closed" : xmpp_stream_error_name(cond),
 		    text != NULL ? ": " : "", text != NULL ? text : "");
-	else if (cond != XMPP_STREAM_ERROR_COUNT) {
+	else if (cond != XMPP_STREAM_ERROR_COUNT && leg_can_send(l)) {
 		char prev[LEG_REASON_MAX];
 
 		snprintf(prev, sizeof(prev), "%s", l->close_reason);
 		leg_set_reason(l, "%s (sent %s)", prev,
 		    xmpp_stream_error_name(cond));
 	}
-	if (l->conn == NULL || l->state == LEG_CONNECTING ||
-	    l->state == LEG_TLS) {
+	if (!leg_can_send(l)) {
 		leg_end(l, leg_text(l->close_reason));
 		return;
 	}
+	/* An incoming stream ended before its header came still gets a
+	 * header of ours, with an id like any other (RFC 6120 4.9.1.3). */
+	if (!l->outgoing && !l->header_sent && l->stream_id[0] == '\0')
+		(void)dialback_stream_id(l->stream_id, sizeof(l->stream_id));
 	if (!l->header_sent)
 		leg_send_header(l, l->outgoing ? NULL : l->stream_id);
 	if (cond != XMPP_STREAM_ERROR_COUNT)
@@ -960,6 +985,8 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 			log_peer(LOG_LEVEL_INFO, "%s: connect to %s failed: %s",
 			    leg_name(l, name, sizeof(name)), conn_peer(c),
 			    conn_error(c));
+			/* the last attempt's failure is the one bounced */
+			l->fail_cond = XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
 			if (leg_out_retry(l))
 				break;
 		}
