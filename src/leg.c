@@ -946,6 +946,10 @@ leg_conn_read(struct conn *c, void *arg)
 				return;
 		}
 	}
+	/* All read: an idle leg holds no parse buffers (a busy one makes
+	 * them again at the next chunk, a few mallocs per read). */
+	if (evbuffer_get_length(in) == 0)
+		xmlstream_shrink(l->xs);
 }
 
 static void

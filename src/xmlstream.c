@@ -944,6 +944,26 @@ xmlstream_new(const struct xmlstream_limits *limits)
 }
 
 void
+xmlstream_shrink(struct xmlstream *xs)
+{
+	if (xs->done != xs->fed)
+		return;		/* an element is coming: its bytes stay */
+	xs_forget_element(xs);
+	if (xs->last == XMLSTREAM_ELEMENT)
+		xs->last = XMLSTREAM_MORE;
+	arena_free(&xs->el_arena);
+	free(xs->raw);
+	xs->raw = NULL;
+	xs->rawcap = 0;
+	xs->raw_base = xs->fed;
+	if (xs->textlen == 0) {
+		free(xs->text);
+		xs->text = NULL;
+		xs->textcap = 0;
+	}
+}
+
+void
 xmlstream_free(struct xmlstream *xs)
 {
 	if (xs == NULL)

@@ -144,6 +144,15 @@ int	xmlstream_set_stanza_size(struct xmlstream *xs, size_t size);
 /* Free xs and everything it handed out. NULL is a no-op. */
 void	xmlstream_free(struct xmlstream *xs);
 /*
+ * Give back what an idle stream does not need: when no byte of an
+ * unfinished element is held, the raw buffer, the element arena and the
+ * text buffer (they are made again by the next element). Call between
+ * feeds, once done with the last event's data: the element the last feed
+ * returned is forgotten (xmlstream_element() returns NULL). The header
+ * stays. Cheap when there is nothing to give back.
+ */
+void	xmlstream_shrink(struct xmlstream *xs);
+/*
  * Start a new stream on xs, as after STARTTLS or SASL success: forget the
  * header, the bytes not used yet and any error; offsets start again at 0.
  * Never call it from anywhere but between feeds. Return 0, or -1 if out of

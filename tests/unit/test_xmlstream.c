@@ -151,10 +151,12 @@ is_restart(const struct xmlstream_element *el)
 /*
  * Feed in[0..len) to a new framer, the bytes arriving up to each of
  * cuts[0..ncuts) in turn (the last one is len), and trace the events.
+ * With shrink, xmlstream_shrink() after every chunk used up, as a leg
+ * does when its input is empty.
  */
 static void
 run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
-    size_t ncuts, struct trace *t)
+    size_t ncuts, struct trace *t, bool shrink)
 {
 	struct xmlstream		*xs;
 	const struct xmlstream_element	*el;
@@ -171,6 +173,8 @@ run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
 			off += used;
 			if (ev == XMLSTREAM_MORE) {
 				assert_int_equal(off, cuts[i]);
+				if (shrink)
+					xmlstream_shrink(xs);
 				break;
 			}
 			switch (ev) {
@@ -218,16 +222,19 @@ run_case(void **state)
 	assert_non_null(whole = malloc(sizeof(*whole)));
 	assert_non_null(t = malloc(sizeof(*t)));
 	assert_non_null(cuts = calloc(len + 1, sizeof(*cuts)));
-	run(c, c->input, len, &len, 1, whole);
+	run(c, c->input, len, &len, 1, whole, false);
 	assert_string_equal(whole->buf, c->expect);
 	for (k = 0; k < len; k++)
 		cuts[k] = k + 1;
-	run(c, c->input, len, cuts, len, t);
+	run(c, c->input, len, cuts, len, t, false);
+	assert_string_equal(t->buf, whole->buf);
+	/* byte by byte again, giving memory back between bytes */
+	run(c, c->input, len, cuts, len, t, true);
 	assert_string_equal(t->buf, whole->buf);
 	for (k = 1; k < len; k++) {
 		cuts[0] = k;
 		cuts[1] = len;
-		run(c, c->input, len, cuts, 2, t);
+		run(c, c->input, len, cuts, 2, t, k % 2 == 0);
 		if (strcmp(t->buf, whole->buf) != 0) {
 			print_error("split at %zu\n", k);
 			assert_string_equal(t->buf, whole->buf);
