@@ -48,7 +48,8 @@
 #define NS_SERVER	"jabber:server"
 #define NS_XML		"http://www.w3.org/XML/1998/namespace"
 #define NS_SEP		' '
-#define ARENA_CHUNK	4096
+#define ARENA_CHUNK	4096		/* an element's arena */
+#define HDR_ARENA_CHUNK	1024		/* the header's: a few names */
 #define RAW_MIN		4096
 
 /*
@@ -71,6 +72,7 @@ struct arena_chunk {
 
 struct arena {
 	struct arena_chunk	*head;
+	size_t			 chunk;		/* the size of a chunk */
 	size_t			 total;		/* bytes in chunks */
 	size_t			 limit;		/* at most this many */
 	bool			 over;		/* an allocation hit limit */
@@ -151,7 +153,7 @@ arena_alloc(struct arena *a, size_t n)
 
 	n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
 	if (c == NULL || c->size - c->used < n) {
-		size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size = n > a->chunk ? n : a->chunk;
 		if (a->total + size > a->limit) {
 			a->over = true;
 			return NULL;
@@ -189,7 +191,7 @@ arena_reset(struct arena *a)
 
 	for (c = a->head; c != NULL; c = next) {
 		next = c->next;
-		if (keep == NULL && c->size == ARENA_CHUNK) {
+		if (keep == NULL && c->size == a->chunk) {
 			keep = c;
 			continue;
 		}
@@ -929,7 +931,9 @@ xmlstream_new(const struct xmlstream_limits *limits)
 		l->depth = XMLSTREAM_DEFAULT_DEPTH;
 	if (l->attributes == 0)
 		l->attributes = XMLSTREAM_DEFAULT_ATTRIBUTES;
+	xs->hdr_arena.chunk = HDR_ARENA_CHUNK;
 	xs->hdr_arena.limit = l->header_size * 4 + 16 * ARENA_CHUNK;
+	xs->el_arena.chunk = ARENA_CHUNK;
 	xs->el_arena.limit = l->stanza_size * 2 + 16 * ARENA_CHUNK;
 	xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
 	xs->pend = calloc(l->attributes, sizeof(*xs->pend));
