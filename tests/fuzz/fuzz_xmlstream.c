@@ -173,7 +173,8 @@ on_event(struct xmlstream *xs, enum xmlstream_event ev, const uint8_t *in,
 
 /*
  * Feed in[0..len), the bytes arriving in chunks of sizes steps[i % nsteps]
- * (whole if nsteps is 0). Return the hash of the events.
+ * (whole if nsteps is 0), shrinking the framer after the chunks of odd
+ * steps. Return the hash of the events.
  */
 static uint64_t
 run(const uint8_t *in, size_t len, const struct xmlstream_limits *lim,
@@ -200,6 +201,10 @@ run(const uint8_t *in, size_t len, const struct xmlstream_limits *lim,
 			off += used;
 			if (ev == XMLSTREAM_MORE) {
 				check(off == avail);
+				/* an odd step: give memory back, as an idle
+				 * leg does; the events must not change */
+				if (nsteps > 0 && steps[(i - 1) % nsteps] & 1)
+					xmlstream_shrink(xs);
 				break;
 			}
 			if (on_event(xs, ev, in, off, &stream, &h, deep) == -1)
