@@ -545,6 +545,11 @@ xs_start_top(struct xmlstream *xs, const XML_Char *name,
 		return;
 	}
 	el->has_tree = strcmp(el->node.ns, NS_SERVER) != 0;
+	if (xs->stack == NULL &&	/* given back by xmlstream_shrink() */
+	    (xs->stack = calloc(xs->limits.depth, sizeof(*xs->stack))) == NULL) {
+		xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
 	xs->stack[0].node = &el->node;
 	xs->stack[0].last = NULL;
 	xs->textlen = 0;
@@ -692,6 +697,12 @@ xs_on_nsdecl(void *arg, const XML_Char *prefix, const XML_Char *uri)
 	if (xs->depth > 1)
 		return;		/* only the header and top level keep them */
 	a = xs->depth == 0 ? &xs->hdr_arena : &xs->el_arena;
+	if (xs->pend == NULL &&		/* given back by xmlstream_shrink() */
+	    (xs->pend = calloc(xs->limits.attributes,
+	    sizeof(*xs->pend))) == NULL) {
+		xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT, "out of memory");
+		return;
+	}
 	d = &xs->pend[xs->npend++];
 	if (uri == NULL)
 		uri = "";
@@ -936,9 +947,7 @@ xmlstream_new(const struct xmlstream_limits *limits)
 	xs->el_arena.chunk = ARENA_CHUNK;
 	xs->el_arena.limit = l->stanza_size * 2 + 16 * ARENA_CHUNK;
 	xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
-	xs->pend = calloc(l->attributes, sizeof(*xs->pend));
-	xs->stack = calloc(l->depth, sizeof(*xs->stack));
-	if (xs->parser == NULL || xs->pend == NULL || xs->stack == NULL) {
+	if (xs->parser == NULL) {
 		xmlstream_free(xs);
 		return NULL;
 	}
@@ -956,6 +965,11 @@ xmlstream_shrink(struct xmlstream *xs)
 	if (xs->last == XMLSTREAM_ELEMENT)
 		xs->last = XMLSTREAM_MORE;
 	arena_free(&xs->el_arena);
+	free(xs->pend);		/* only a start tag being read uses them */
+	xs->pend = NULL;
+	xs->npend = 0;
+	free(xs->stack);
+	xs->stack = NULL;
 	free(xs->raw);
 	xs->raw = NULL;
 	xs->rawcap = 0;
