@@ -93,6 +93,45 @@ log_facility_parse(const char *name, int *facility)
 	return -1;
 }
 
+/*
+ * One line on stderr, written with one write(2) (stderr is unbuffered:
+ * printing it in parts cost three or more), its time stamp converted
+ * once per second, not per line. A line longer than the buffer is
+ * written in parts.
+ */
+static void
+log_stderr(enum log_level level, const char *fmt, va_list ap)
+{
+	static time_t stamp_sec = -1;
+	static char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+	char line[4096];
+	int n, m;
+	va_list aq;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (ts.tv_sec != stamp_sec) {
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+		stamp_sec = ts.tv_sec;
+	}
+	n = snprintf(line, sizeof(line), "%s.%03ld %s: ", stamp,
+	    ts.tv_nsec / 1000000, log_level_names[level]);
+	va_copy(aq, ap);
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, aq);
+	va_end(aq);
+	if (m >= 0 && (size_t)(n + m) < sizeof(line) - 1) {
+		line[n + m] = '\n';
+		fwrite(line, 1, (size_t)(n + m + 1), stderr);
+	} else {
+		fwrite(line, 1, (size_t)n, stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	fflush(stderr);
+}
+
 void
 vlog(enum log_level level, const char *fmt, va_list ap)
 {
@@ -104,20 +143,9 @@ vlog(enum log_level level, const char *fmt, va_list ap)
 
 	if (level > log_level)
 		return;
-	if (log_foreground) {
-		struct timespec ts;
-		struct tm tm;
-		char stamp[32];
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
-		fprintf(stderr, "%s.%03ld %s: ", stamp, ts.tv_nsec / 1000000,
-		    log_level_names[level]);
-		vfprintf(stderr, fmt, ap);
-		fputc('\n', stderr);
-		fflush(stderr);
-	} else
+	if (log_foreground)
+		log_stderr(level, fmt, ap);
+	else
 		vsyslog(prio[level], fmt, ap);
 	errno = saved_errno;
 }
