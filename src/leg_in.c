@@ -916,7 +916,6 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 			return;
 	l->stanzas_in++;
 	metrics_stanza(&p->stanzas, l->face, false, p->to, p->from);
-	leg_touch(l);
 	if (e->node.name[0] == 'i' && strcmp(e->node.name, "iq") == 0 &&
 	    route_ack(l->env->routes, l->face, p->to, p->from, a.id, a.type))
 		return;		/* the answer to our acknowledgement ping */
