@@ -142,6 +142,26 @@ static const struct route_carrier leg_carrier = {
 	.describe = leg_describe,
 };
 
+/*
+ * A leg quiet for this long gives its XML parser back (xmlstream_release():
+ * about 9 KB each, made again at its next bytes). Checked as often.
+ */
+#define LEG_QUIET_MS	1000
+
+/* Every LEG_QUIET_MS: the parsers of the legs quiet since go back. */
+static void
+leg_env_quiet(void *arg)
+{
+	struct leg_env *env = arg;
+	uint64_t now = timer_now_ms();
+	struct leg *l;
+
+	TAILQ_FOREACH(l, &env->registry, entry)
+		if (l->state != LEG_CLOSED && now - l->last_active >=
+		    LEG_QUIET_MS)
+			xmlstream_release(l->xs);
+}
+
 struct leg_env *
 leg_env_new(struct event_base *base, struct resolve *r)
 {
@@ -155,10 +175,13 @@ leg_env_new(struct event_base *base, struct resolve *r)
 	TAILQ_INIT(&env->registry);
 	RB_INIT(&env->ids);
 	RB_INIT(&env->hosts);
-	if ((env->routes = route_table_new(base, &leg_carrier, env)) == NULL) {
+	if ((env->routes = route_table_new(base, &leg_carrier, env)) == NULL ||
+	    (env->quiet = timer_new(base, true, leg_env_quiet, env)) == NULL) {
+		route_table_free(env->routes);
 		free(env);
 		return NULL;
 	}
+	timer_start(env->quiet, LEG_QUIET_MS);
 	return env;
 }
 
@@ -167,6 +190,7 @@ leg_env_free(struct leg_env *env)
 {
 	if (env == NULL)
 		return;
+	timer_free(env->quiet);
 	route_table_free(env->routes);
 	free(env->scratch);
 	free(env);

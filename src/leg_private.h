@@ -66,6 +66,8 @@ struct leg_env {
 	unsigned		 verifying;	/* verify legs in the registry */
 	unsigned		 total;		/* legs in the registry */
 	uint64_t		 next_id;
+	struct timer		*quiet;		/* gives quiet legs' parsers
+						   back (leg_env_quiet()) */
 	char			*scratch;	/* a relayed stanza's rewritten
 						   start tag (leg_in.c) */
 	size_t			 scratch_size;

@@ -119,6 +119,15 @@ struct xmlstream {
 	unsigned		 nseen;		/* header and top level only */
 
 	struct arena		 hdr_arena;	/* the header's data */
+	const char		*hdr_bytes;	/* the header as received, to
+						   prime a new parser; NULL:
+						   the parser is never given
+						   back (xmlstream_release) */
+	size_t			 hdr_len;
+	uint64_t		 index_base;	/* offset of expat's index 0
+						   after a re-priming */
+	bool			 priming;	/* expat re-reads the header:
+						   the handlers keep quiet */
 	struct arena		 el_arena;	/* the element's data */
 	bool			 has_header;
 	struct xmlstream_header	 header;
@@ -233,7 +242,8 @@ xs_fail(struct xmlstream *xs, enum xmlstream_error err, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(xs->detail, sizeof(xs->detail), fmt, ap);
 	va_end(ap);
-	XML_StopParser(xs->parser, XML_FALSE);
+	if (xs->parser != NULL)
+		XML_StopParser(xs->parser, XML_FALSE);
 	return -1;
 }
 
@@ -302,11 +312,18 @@ xs_fail_expat(struct xmlstream *xs)
 /* Decoding expat's data into an arena. */
 
 /* Offset just past the token of the current handler. */
+/* The stream offset of the current token (expat counts from its own
+ * start, which a re-primed parser moved). */
+static uint64_t
+xs_index(const struct xmlstream *xs)
+{
+	return xs->index_base + (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+}
+
 static uint64_t
 xs_event_end(const struct xmlstream *xs)
 {
-	return (uint64_t)XML_GetCurrentByteIndex(xs->parser) +
-	    (uint64_t)XML_GetCurrentByteCount(xs->parser);
+	return xs_index(xs) + (uint64_t)XML_GetCurrentByteCount(xs->parser);
 }
 
 /* Split an expat triplet "uri local prefix" ("local", "uri local"). */
@@ -471,7 +488,7 @@ xs_stream_text(struct xmlstream *xs, const char *s, size_t n)
 		return;
 	}
 	xs->bad_text = true;
-	off = (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+	off = xs_index(xs);
 	while (off < xs->fed && xs_is_space_char(xs->raw[off - xs->raw_base]))
 		off++;
 	xs->done = off;
@@ -522,6 +539,11 @@ xs_start_header(struct xmlstream *xs, const XML_Char *name,
 	h->version = xmlstream_attr_find(h->attrs, h->nattrs, NULL, "version");
 	h->lang = xmlstream_attr_find(h->attrs, h->nattrs, NS_XML, "lang");
 	h->len = xs_event_end(xs);
+	/* Kept to prime a new parser if this one is given back. */
+	if (xs->raw_base == 0 && h->len <= xs->fed && h->len <= INT_MAX)
+		xs->hdr_bytes = arena_strndup(&xs->hdr_arena, xs->raw,
+		    (size_t)h->len);
+	xs->hdr_len = xs->hdr_bytes != NULL ? (size_t)h->len : 0;
 	xs->has_header = true;
 	xs->state = XS_OPEN;
 	xs_emit(xs, XMLSTREAM_HEADER, h->len);
@@ -534,7 +556,7 @@ xs_start_top(struct xmlstream *xs, const XML_Char *name,
 	struct xmlstream_element	*el = &xs->element;
 
 	memset(el, 0, sizeof(*el));
-	xs->el_start = (uint64_t)XML_GetCurrentByteIndex(xs->parser);
+	xs->el_start = xs_index(xs);
 	xs->done = xs->el_start;
 	el->starttaglen = (size_t)XML_GetCurrentByteCount(xs->parser);
 	if (xs_fill_node(xs, &xs->el_arena, &el->node, name, atts, nattrs) == -1)
@@ -587,6 +609,8 @@ xs_on_start(void *arg, const XML_Char *name, const XML_Char **atts)
 	size_t			 nattrs = 0;
 	unsigned		 level = xs->depth;
 
+	if (xs->priming)
+		return;		/* the header again: nothing new */
 	if (xs->error != XMLSTREAM_ERR_NONE || xs_check_text(xs) == -1)
 		return;
 	while (atts[2 * nattrs] != NULL)
@@ -686,7 +710,7 @@ xs_on_nsdecl(void *arg, const XML_Char *prefix, const XML_Char *uri)
 	struct arena		*a;
 	struct xmlstream_nsdecl	*d;
 
-	if (xs->error != XMLSTREAM_ERR_NONE)
+	if (xs->error != XMLSTREAM_ERR_NONE || xs->priming)
 		return;
 	if (++xs->nseen > xs->limits.attributes) {
 		xs_fail(xs, XMLSTREAM_ERR_POLICY_VIOLATION,
@@ -801,6 +825,10 @@ xs_clear(struct xmlstream *xs)
 	xs->suspended = xs->end_pending = xs->bad_text = false;
 	xs->depth = xs->npend = xs->nseen = 0;
 	xs->has_header = false;
+	xs->hdr_bytes = NULL;
+	xs->hdr_len = 0;
+	xs->index_base = 0;
+	xs->priming = false;
 	memset(&xs->header, 0, sizeof(xs->header));
 	memset(&xs->element, 0, sizeof(xs->element));
 	xs->textlen = 0;
@@ -867,6 +895,31 @@ xs_status(struct xmlstream *xs, enum XML_Status st)
 	return xs->event;
 }
 
+/*
+ * A new parser for a stream whose parser xmlstream_release() gave back:
+ * it reads the saved header (the handlers keep quiet) and stands where
+ * the old one stood, inside the stream, its namespaces declared; expat's
+ * offsets are moved to the stream's. Return 0, or -1 (a stream error).
+ */
+static int
+xs_prime(struct xmlstream *xs)
+{
+	enum XML_Status st;
+
+	if ((xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL)
+		return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+		    "out of memory");
+	xs_harden(xs);
+	xs->priming = true;
+	st = XML_Parse(xs->parser, xs->hdr_bytes, (int)xs->hdr_len, XML_FALSE);
+	xs->priming = false;
+	if (st != XML_STATUS_OK)
+		return xs_fail(xs, XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,
+		    "the stream header does not parse again");
+	xs->index_base = xs->fed - xs->hdr_len;
+	return 0;
+}
+
 /* Give expat the new bytes p[0..n), as many as the limit leaves room for. */
 static enum xmlstream_event
 xs_parse(struct xmlstream *xs, const char *p, size_t n)
@@ -884,6 +937,8 @@ xs_parse(struct xmlstream *xs, const char *p, size_t n)
 		n = xs->limits.stanza_size;
 	if (n > INT_MAX)
 		n = INT_MAX;
+	if (xs->parser == NULL && xs_prime(xs) == -1)
+		return XMLSTREAM_ERROR;
 	if (xs_check_encoding(xs, p, n) == -1 ||
 	    xs_raw_append(xs, p, n) == -1)
 		return XMLSTREAM_ERROR;
@@ -982,6 +1037,18 @@ xmlstream_shrink(struct xmlstream *xs)
 }
 
 void
+xmlstream_release(struct xmlstream *xs)
+{
+	if (xs->parser == NULL || xs->state != XS_OPEN || xs->suspended ||
+	    xs->end_pending || xs->done != xs->fed || xs->hdr_bytes == NULL ||
+	    xs->depth != 1)
+		return;
+	xmlstream_shrink(xs);
+	XML_ParserFree(xs->parser);
+	xs->parser = NULL;
+}
+
+void
 xmlstream_free(struct xmlstream *xs)
 {
 	if (xs == NULL)
@@ -1001,6 +1068,10 @@ int
 xmlstream_reset(struct xmlstream *xs)
 {
 	xs_clear(xs);
+	if (xs->parser == NULL &&	/* given back by xmlstream_release() */
+	    (xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP)) == NULL)
+		return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+		    "cannot reset the XML parser");
 	if (!XML_ParserReset(xs->parser, "UTF-8"))
 		return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
 		    "cannot reset the XML parser");

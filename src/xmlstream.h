@@ -153,6 +153,16 @@ void	xmlstream_free(struct xmlstream *xs);
  */
 void	xmlstream_shrink(struct xmlstream *xs);
 /*
+ * Also give back the XML parser (expat's state and buffers, about 9 KB) of
+ * an idle stream, as xmlstream_shrink() does its buffers: a new one is
+ * made when the next bytes come, primed with a copy of the stream header,
+ * and the stream goes on as if nothing happened. That costs a parser's
+ * creation: call it for a stream quiet for a while, not after every read.
+ * No effect before the header, after the end or an error, or while bytes
+ * of an element are held.
+ */
+void	xmlstream_release(struct xmlstream *xs);
+/*
  * Start a new stream on xs, as after STARTTLS or SASL success: forget the
  * header, the bytes not used yet and any error; offsets start again at 0.
  * Never call it from anywhere but between feeds. Return 0, or -1 if out of

@@ -151,12 +151,13 @@ is_restart(const struct xmlstream_element *el)
 /*
  * Feed in[0..len) to a new framer, the bytes arriving up to each of
  * cuts[0..ncuts) in turn (the last one is len), and trace the events.
- * With shrink, xmlstream_shrink() after every chunk used up, as a leg
- * does when its input is empty.
+ * After every chunk used up, with give_back 1 xmlstream_shrink(), as a leg
+ * does when its input is empty, with 2 xmlstream_release() too, as it does
+ * when it has been quiet (the parser is made again at the next byte).
  */
 static void
 run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
-    size_t ncuts, struct trace *t, bool shrink)
+    size_t ncuts, struct trace *t, int give_back)
 {
 	struct xmlstream		*xs;
 	const struct xmlstream_element	*el;
@@ -173,8 +174,10 @@ run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
 			off += used;
 			if (ev == XMLSTREAM_MORE) {
 				assert_int_equal(off, cuts[i]);
-				if (shrink)
+				if (give_back > 0)
 					xmlstream_shrink(xs);
+				if (give_back > 1)
+					xmlstream_release(xs);
 				break;
 			}
 			switch (ev) {
@@ -222,19 +225,20 @@ run_case(void **state)
 	assert_non_null(whole = malloc(sizeof(*whole)));
 	assert_non_null(t = malloc(sizeof(*t)));
 	assert_non_null(cuts = calloc(len + 1, sizeof(*cuts)));
-	run(c, c->input, len, &len, 1, whole, false);
+	run(c, c->input, len, &len, 1, whole, 0);
 	assert_string_equal(whole->buf, c->expect);
 	for (k = 0; k < len; k++)
 		cuts[k] = k + 1;
-	run(c, c->input, len, cuts, len, t, false);
+	run(c, c->input, len, cuts, len, t, 0);
 	assert_string_equal(t->buf, whole->buf);
-	/* byte by byte again, giving memory back between bytes */
-	run(c, c->input, len, cuts, len, t, true);
+	/* byte by byte again, giving memory and the parser back between
+	 * bytes */
+	run(c, c->input, len, cuts, len, t, 2);
 	assert_string_equal(t->buf, whole->buf);
 	for (k = 1; k < len; k++) {
 		cuts[0] = k;
 		cuts[1] = len;
-		run(c, c->input, len, cuts, 2, t, k % 2 == 0);
+		run(c, c->input, len, cuts, 2, t, (int)(k % 3));
 		if (strcmp(t->buf, whole->buf) != 0) {
 			print_error("split at %zu\n", k);
 			assert_string_equal(t->buf, whole->buf);
@@ -510,6 +514,60 @@ test_restart_used(void **state)
 	assert_int_equal(feed_expect(xs, HDR, sizeof(HDR) - 1,
 	    XMLSTREAM_HEADER), sizeof(HDR) - 1);
 	assert_int_equal(xmlstream_header(xs)->len, sizeof(HDR) - 1);
+	xmlstream_free(xs);
+}
+
+/*
+ * A released parser is made again at the next bytes, primed with the
+ * header: the header's prefixes are still bound, offsets still count from
+ * the stream's start, limits and errors still apply; a restart after it
+ * works; releasing while an element is held does nothing.
+ */
+static void
+test_release(void **state)
+{
+	static const char	in[] = HDR "<db:result from='a.example' "
+	    "to='b.example'>k</db:result>";
+	static const char	more[] = "<db:verify from='a.example' "
+	    "to='b.example' id='i'>k</db:verify>";
+	struct xmlstream	*xs;
+	const struct xmlstream_element *el;
+	size_t			 off, used;
+
+	assert_non_null(xs = xmlstream_new(NULL));
+	xmlstream_release(xs);			/* before the header: no-op */
+	off = feed_expect(xs, in, sizeof(in) - 1, XMLSTREAM_HEADER);
+	assert_int_equal(feed_expect(xs, in + off, sizeof(in) - 1 - off,
+	    XMLSTREAM_ELEMENT), sizeof(in) - 1 - off);
+	xmlstream_shrink(xs);
+	xmlstream_release(xs);
+	assert_null(xmlstream_element(xs));
+	/* db: is bound by the header only */
+	assert_int_equal(feed_expect(xs, more, sizeof(more) - 1,
+	    XMLSTREAM_ELEMENT), sizeof(more) - 1);
+	assert_non_null(el = xmlstream_element(xs));
+	assert_string_equal(el->node.name, "verify");
+	assert_string_equal(el->node.ns, "jabber:server:dialback");
+	assert_int_equal(el->rawlen, sizeof(more) - 1);
+	assert_memory_equal(el->raw, more, el->rawlen);
+	/* half an element: nothing is given back, the rest completes it */
+	assert_int_equal(feed_expect(xs, "<presence", 9, XMLSTREAM_MORE), 9);
+	xmlstream_release(xs);
+	xmlstream_shrink(xs);
+	assert_int_equal(xmlstream_feed(xs, "/>", 2, &used),
+	    XMLSTREAM_ELEMENT);
+	assert_string_equal(xmlstream_element(xs)->node.name, "presence");
+	/* an error after a release is the one it would be without */
+	xmlstream_release(xs);
+	assert_int_equal(xmlstream_feed(xs, "<x:y/>", 6, &used),
+	    XMLSTREAM_ERROR);
+	assert_int_equal(xmlstream_last_error(xs),
+	    XMLSTREAM_ERR_BAD_NAMESPACE_PREFIX);
+	/* a restart with no parser */
+	xmlstream_release(xs);
+	assert_int_equal(xmlstream_reset(xs), 0);
+	assert_int_equal(feed_expect(xs, HDR, sizeof(HDR) - 1,
+	    XMLSTREAM_HEADER), sizeof(HDR) - 1);
 	xmlstream_free(xs);
 }
 
@@ -891,6 +949,7 @@ main(void)
 {
 	static const struct CMUnitTest extra[] = {
 		cmocka_unit_test(test_restart_used),
+		cmocka_unit_test(test_release),
 		cmocka_unit_test(test_unused_not_passed_again),
 		cmocka_unit_test(test_error_is_sticky),
 		cmocka_unit_test(test_after_end),
