@@ -99,7 +99,7 @@ log_facility_parse(const char *name, int *facility)
  * once per second, not per line. A line longer than the buffer is
  * written in parts.
  */
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_stderr(enum log_level level, const char *fmt, va_list ap)
 {
 	static time_t stamp_sec = -1;

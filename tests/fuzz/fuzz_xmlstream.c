@@ -174,7 +174,8 @@ on_event(struct xmlstream *xs, enum xmlstream_event ev, const uint8_t *in,
 /*
  * Feed in[0..len), the bytes arriving in chunks of sizes steps[i % nsteps]
  * (whole if nsteps is 0), shrinking the framer after the chunks of odd
- * steps. Return the hash of the events.
+ * steps and giving its parser back after those with bit 1 set. Return
+ * the hash of the events.
  */
 static uint64_t
 run(const uint8_t *in, size_t len, const struct xmlstream_limits *lim,
@@ -205,6 +206,8 @@ run(const uint8_t *in, size_t len, const struct xmlstream_limits *lim,
 				 * leg does; the events must not change */
 				if (nsteps > 0 && steps[(i - 1) % nsteps] & 1)
 					xmlstream_shrink(xs);
+				if (nsteps > 0 && steps[(i - 1) % nsteps] & 2)
+					xmlstream_release(xs);
 				break;
 			}
 			if (on_event(xs, ev, in, off, &stream, &h, deep) == -1)
