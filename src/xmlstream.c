@@ -4,31 +4,43 @@
  * Byte accounting. Offsets are absolute in the current stream, as expat's
  * XML_GetCurrentByteIndex() counts them from xmlstream_new() or
  * xmlstream_reset():
- *   pos   end of the bytes reported used to the caller;
- *   fed   end of the bytes given to expat (and copied into raw). The fed - pos
- *         "held" bytes are in expat's buffer but were reported unused: the
- *         caller passes them again, we skip them and XML_ResumeParser()
- *         parses them from expat's copy;
+ *   pos   end of the bytes reported used to the caller; a feed's buf starts
+ *         there (call_base);
+ *   fed   end of the bytes given to expat. The fed - pos "held" bytes were
+ *         parsed but reported unused: the caller passes them again, we skip
+ *         them;
  *   done  the bytes before it are needed no more: the end of the header, of
  *         the last top-level element or of stream-level whitespace, or the
  *         start of the open top-level element.
- * raw holds bytes [raw_base, fed): each byte is copied into it once, and an
- * element's raw span points into it. Dead bytes (before done) are dropped
- * only when raw needs room, so the held bytes are not moved after each event.
  *
- * Events. The handler that completes an event calls XML_StopParser(p,
- * XML_TRUE): expat returns XML_STATUS_SUSPENDED at the end of that token and
- * the next feed resumes it, so at most one event is pending (two for an
- * empty root element: the header, then the end).
+ * No copy. An element's raw span points into the caller's buf whenever the
+ * element starts in it, which is the rule: only the bytes of a header or
+ * element still open when a feed uses up its buf (XMLSTREAM_MORE) are
+ * copied, into carry, which then holds [carry_base, carry_base +
+ * carry_len) = [done, fed); the rest of such an element is appended when
+ * it ends, and its span points into carry.
+ *
+ * Events. expat is fed whole buffers: a stanza that ends is queued (its
+ * data in the element arena, its span as offsets) and expat goes on. The
+ * handler that completes any other event (the header, an element with a
+ * tree, the end), or a stanza when the queue is long or its arena large,
+ * calls XML_StopParser(p, XML_TRUE): expat returns XML_STATUS_SUSPENDED at
+ * the end of that token, so nothing after an element that may restart the
+ * stream (<proceed/>, SASL <success/>) is parsed. Each feed returns the
+ * queue's first event; a feed parses only when the queue is empty, and
+ * resumes a suspended parser first. An error found after queued events is
+ * returned after them, as it would be had the bytes come one by one.
  *
  * Limits. expat is given at most limit - (fed - done) bytes at a time, and
  * never more than the stanza size, the limit being the header size before
  * the header and the stanza size after it. A header or top-level element
  * still open when no room is left is a policy-violation, so neither expat's
- * buffer nor raw holds more than one limit of unfinished bytes, and expat
+ * buffer nor carry holds more than one limit of unfinished bytes, and expat
  * never parses more than the stanza size of one element: the error found is
  * the same however the input was split. Decoded data (names, attributes,
- * trees) lives in arenas, themselves bounded.
+ * trees) lives in arenas, themselves bounded; the element arena holds the
+ * queued elements and the open one, and is reset when an element starts
+ * with the queue empty.
  */
 #include "fgconfig.h"
 
@@ -50,7 +62,9 @@
 #define NS_SEP		' '
 #define ARENA_CHUNK	4096		/* an element's arena */
 #define HDR_ARENA_CHUNK	1024		/* the header's: a few names */
-#define RAW_MIN		4096
+#define CARRY_MIN	1024
+#define AHEAD_MAX	64		/* stanzas queued at most */
+#define AHEAD_ARENA	(32 * 1024)	/* while their data is below this */
 
 /*
  * Expat 2.6.0 defers re-parsing a partial token until the buffer has grown a
@@ -85,6 +99,15 @@ enum xs_state {
 	XS_FAILED		/* after a stream error */
 };
 
+/* An event found ahead and not returned yet. */
+struct xs_queued {
+	struct xs_queued	*next;
+	enum xmlstream_event	 ev;
+	uint64_t		 start;		/* ELEMENT: its first byte */
+	uint64_t		 end;		/* after its last byte */
+	struct xmlstream_element el;		/* ELEMENT: raw not set */
+};
+
 /* A node of the tree being built and its last child so far. */
 struct xs_frame {
 	struct xmlstream_node	*node;
@@ -102,14 +125,18 @@ struct xmlstream {
 	uint64_t		 fed;
 	uint64_t		 done;
 	uint64_t		 el_start;	/* of the open top-level element */
-	char			*raw;		/* bytes [raw_base, fed) */
-	size_t			 rawcap;
-	uint64_t		 raw_base;
+	const char		*buf;		/* the feed's, at offset */
+	size_t			 buflen;
+	uint64_t		 call_base;	/* (pos when the feed began) */
+	char			*carry;		/* see the top of the file */
+	size_t			 carry_len;
+	size_t			 carry_cap;
+	uint64_t		 carry_base;
 
-	enum xmlstream_event	 event;		/* pending, set by a handler */
-	uint64_t		 event_end;	/* offset after its last byte */
+	struct xs_queued	*qhead;		/* events found ahead, in */
+	struct xs_queued	*qtail;		/* the element arena */
+	unsigned		 qlen;
 	bool			 suspended;	/* expat stopped at an event */
-	bool			 end_pending;	/* <stream:stream/>: END next */
 	bool			 bad_text;	/* text between elements */
 	enum xmlstream_event	 last;		/* returned by the last feed */
 	unsigned		 depth;		/* open elements, root included */
@@ -131,7 +158,8 @@ struct xmlstream {
 	struct arena		 el_arena;	/* the element's data */
 	bool			 has_header;
 	struct xmlstream_header	 header;
-	struct xmlstream_element element;
+	struct xmlstream_element cur;		/* being parsed */
+	struct xmlstream_element element;	/* returned by the last feed */
 	struct xs_frame		*stack;		/* [depth limit] tree frames */
 	char			*text;		/* text not yet in a node */
 	size_t			 textlen;
@@ -309,6 +337,89 @@ xs_fail_expat(struct xmlstream *xs)
 	    XML_ErrorString(code));
 }
 
+/* The stream's bytes: the feed's buf, and carry before it. */
+
+/* Append buf's bytes [from, to) (offsets) to carry, growing it. */
+static int
+xs_carry_append(struct xmlstream *xs, uint64_t from, uint64_t to)
+{
+	size_t	 n = (size_t)(to - from), cap;
+	char	*c;
+
+	if (xs->carry_len + n > xs->carry_cap) {
+		cap = xs->carry_cap > CARRY_MIN ? xs->carry_cap : CARRY_MIN;
+		while (cap < xs->carry_len + n)
+			cap *= 2;
+		if ((c = realloc(xs->carry, cap)) == NULL)
+			return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
+			    "out of memory");
+		xs->carry = c;
+		xs->carry_cap = cap;
+	}
+	memcpy(xs->carry + xs->carry_len, xs->buf + (from - xs->call_base), n);
+	xs->carry_len += n;
+	return 0;
+}
+
+/*
+ * Return the stream's bytes [start, end) contiguous, during a feed: in buf
+ * if they start there, else in carry, which must hold start and is
+ * completed from buf up to end (an element that began in an earlier feed).
+ * NULL: out of memory, or the bytes are gone (an internal error), held.
+ */
+static const char *
+xs_span(struct xmlstream *xs, uint64_t start, uint64_t end)
+{
+	uint64_t	cend = xs->carry_base + xs->carry_len;
+
+	if (start >= xs->call_base)
+		return xs->buf + (start - xs->call_base);
+	if (start < xs->carry_base || cend < xs->call_base) {
+		xs_fail(xs, XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,
+		    "the bytes of an unfinished element were lost");
+		return NULL;
+	}
+	if (end > cend && xs_carry_append(xs, cend, end) == -1)
+		return NULL;
+	return xs->carry + (start - xs->carry_base);
+}
+
+/* The byte at off, which must be in buf or carry. */
+static char
+xs_byte(const struct xmlstream *xs, uint64_t off)
+{
+	if (off >= xs->call_base)
+		return xs->buf[off - xs->call_base];
+	return xs->carry[off - xs->carry_base];
+}
+
+/*
+ * Before a feed reports every byte used: keep in carry the bytes of the
+ * header or element still open, [done, fed); drop the rest.
+ */
+static int
+xs_carry_keep(struct xmlstream *xs)
+{
+	uint64_t	cend = xs->carry_base + xs->carry_len, from;
+	size_t		dead;
+
+	if (xs->done >= xs->call_base || xs->done < xs->carry_base ||
+	    cend < xs->call_base) {
+		xs->carry_len = 0;
+		xs->carry_base = xs->done;
+		from = xs->done;
+	} else {
+		dead = (size_t)(xs->done - xs->carry_base);
+		memmove(xs->carry, xs->carry + dead, xs->carry_len - dead);
+		xs->carry_len -= dead;
+		xs->carry_base = xs->done;
+		from = cend;
+	}
+	if (from >= xs->fed)
+		return 0;
+	return xs_carry_append(xs, from, xs->fed);
+}
+
 /* Decoding expat's data into an arena. */
 
 /* Offset just past the token of the current handler. */
@@ -426,14 +537,48 @@ xs_fill_node(struct xmlstream *xs, struct arena *a, struct xmlstream_node *node,
 	return 0;
 }
 
-/* Pause expat after the current token and report ev, ending at end. */
+/*
+ * Queue the event ev ending at end (an element's, from start); the data
+ * of an element is xs->cur's. Pause expat after the current token
+ * unless ev is a stanza that may be queued behind others.
+ */
 static void
-xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t end)
+xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t start,
+    uint64_t end)
 {
-	xs->event = ev;
-	xs->event_end = end;
+	struct xs_queued	*q;
+
+	if ((q = arena_alloc(&xs->el_arena, sizeof(*q))) == NULL) {
+		xs_fail_alloc(xs, &xs->el_arena);
+		return;
+	}
+	q->next = NULL;
+	q->ev = ev;
+	q->start = start;
+	q->end = end;
+	if (ev == XMLSTREAM_ELEMENT)
+		q->el = xs->cur;
+	if (xs->qtail != NULL)
+		xs->qtail->next = q;
+	else
+		xs->qhead = q;
+	xs->qtail = q;
+	xs->qlen++;
 	xs->done = end;
-	XML_StopParser(xs->parser, XML_TRUE);
+	if (ev != XMLSTREAM_ELEMENT || xs->cur.has_tree ||
+	    xs->qlen >= AHEAD_MAX || xs->el_arena.total >= AHEAD_ARENA)
+		XML_StopParser(xs->parser, XML_TRUE);
+}
+
+/*
+ * A top-level start tag begins (its first namespace declaration or the
+ * tag itself): with nothing queued, the arena's data is all dead.
+ */
+static void
+xs_element_begin(struct xmlstream *xs)
+{
+	if (xs->qhead == NULL)
+		arena_reset(&xs->el_arena);
 }
 
 /* Text between top-level elements. */
@@ -474,7 +619,8 @@ xs_is_space(const char *s, size_t n)
 /*
  * Text between top-level elements: whitespace (keepalives) is dropped, other
  * text fails at the next markup. From its first byte that is not whitespace,
- * found in raw however expat split the run, it counts against the limit.
+ * found in the bytes however expat split the run, it counts against the
+ * limit.
  */
 static void
 xs_stream_text(struct xmlstream *xs, const char *s, size_t n)
@@ -489,7 +635,7 @@ xs_stream_text(struct xmlstream *xs, const char *s, size_t n)
 	}
 	xs->bad_text = true;
 	off = xs_index(xs);
-	while (off < xs->fed && xs_is_space_char(xs->raw[off - xs->raw_base]))
+	while (off < xs->fed && xs_is_space_char(xs_byte(xs, off)))
 		off++;
 	xs->done = off;
 }
@@ -502,7 +648,7 @@ xs_start_header(struct xmlstream *xs, const XML_Char *name,
 {
 	struct xmlstream_header	*h = &xs->header;
 	struct xmlstream_node	 node;
-	const char		*content = NULL;
+	const char		*content = NULL, *bytes;
 	size_t			 i;
 
 	if (xs_fill_node(xs, &xs->hdr_arena, &node, name, atts, nattrs) == -1)
@@ -540,20 +686,20 @@ xs_start_header(struct xmlstream *xs, const XML_Char *name,
 	h->lang = xmlstream_attr_find(h->attrs, h->nattrs, NS_XML, "lang");
 	h->len = xs_event_end(xs);
 	/* Kept to prime a new parser if this one is given back. */
-	if (xs->raw_base == 0 && h->len <= xs->fed && h->len <= INT_MAX)
-		xs->hdr_bytes = arena_strndup(&xs->hdr_arena, xs->raw,
+	if (h->len <= INT_MAX && (bytes = xs_span(xs, 0, h->len)) != NULL)
+		xs->hdr_bytes = arena_strndup(&xs->hdr_arena, bytes,
 		    (size_t)h->len);
 	xs->hdr_len = xs->hdr_bytes != NULL ? (size_t)h->len : 0;
 	xs->has_header = true;
 	xs->state = XS_OPEN;
-	xs_emit(xs, XMLSTREAM_HEADER, h->len);
+	xs_emit(xs, XMLSTREAM_HEADER, 0, h->len);
 }
 
 static void
 xs_start_top(struct xmlstream *xs, const XML_Char *name,
     const XML_Char **atts, size_t nattrs)
 {
-	struct xmlstream_element	*el = &xs->element;
+	struct xmlstream_element	*el = &xs->cur;
 
 	memset(el, 0, sizeof(*el));
 	xs->el_start = xs_index(xs);
@@ -629,9 +775,12 @@ xs_on_start(void *arg, const XML_Char *name, const XML_Char **atts)
 	xs->depth++;
 	if (level == 0)
 		xs_start_header(xs, name, atts, nattrs);
-	else if (level == 1)
+	else if (level == 1) {
+		if (xs->npend == 0)
+			xs_element_begin(xs);
 		xs_start_top(xs, name, atts, nattrs);
-	else if (xs->element.has_tree)
+	}
+	else if (xs->cur.has_tree)
 		xs_start_child(xs, level, name, atts, nattrs);
 	xs->nseen = xs->npend = 0;
 }
@@ -642,7 +791,7 @@ static void XMLCALL
 xs_on_end(void *arg, const XML_Char *name)
 {
 	struct xmlstream		*xs = arg;
-	struct xmlstream_element	*el = &xs->element;
+	struct xmlstream_element	*el = &xs->cur;
 	uint64_t			 end;
 	unsigned			 level;
 
@@ -654,10 +803,7 @@ xs_on_end(void *arg, const XML_Char *name)
 		if (xs_check_text(xs) == -1)
 			return;
 		xs->state = XS_CLOSED;
-		if (xs->event == XMLSTREAM_HEADER)
-			xs->end_pending = true;	/* <stream:stream/> */
-		else
-			xs_emit(xs, XMLSTREAM_END, end);
+		xs_emit(xs, XMLSTREAM_END, end, end);
 		return;
 	}
 	if (el->has_tree && xs_flush_text(xs, xs->stack[level - 1].node) == -1)
@@ -667,9 +813,13 @@ xs_on_end(void *arg, const XML_Char *name)
 			xs_fail_size(xs);	/* a guard: xs_parse() */
 			return;
 		}
-		el->raw = xs->raw + (xs->el_start - xs->raw_base);
+		/* An element begun in an earlier feed is completed in carry
+		 * now, while the feed's buf holds the rest. */
+		if (xs->el_start < xs->call_base &&
+		    xs_span(xs, xs->el_start, end) == NULL)
+			return;
 		el->rawlen = (size_t)(end - xs->el_start);
-		xs_emit(xs, XMLSTREAM_ELEMENT, end);
+		xs_emit(xs, XMLSTREAM_ELEMENT, xs->el_start, end);
 	}
 }
 
@@ -686,7 +836,7 @@ xs_on_text(void *arg, const XML_Char *s, int len)
 		xs_stream_text(xs, s, n);
 		return;
 	}
-	if (xs->depth < 2 || !xs->element.has_tree)
+	if (xs->depth < 2 || !xs->cur.has_tree)
 		return;
 	if (xs->textlen + n > xs->textcap) {
 		cap = xs->textcap * 2 > xs->textlen + n ?
@@ -720,6 +870,8 @@ xs_on_nsdecl(void *arg, const XML_Char *prefix, const XML_Char *uri)
 	}
 	if (xs->depth > 1)
 		return;		/* only the header and top level keep them */
+	if (xs->depth == 1 && xs->npend == 0)
+		xs_element_begin(xs);
 	a = xs->depth == 0 ? &xs->hdr_arena : &xs->el_arena;
 	if (xs->pend == NULL &&		/* given back by xmlstream_shrink() */
 	    (xs->pend = calloc(xs->limits.attributes,
@@ -819,10 +971,12 @@ xs_clear(struct xmlstream *xs)
 	xs->state = XS_PROLOG;
 	xs->error = XMLSTREAM_ERR_NONE;
 	xs->detail[0] = '\0';
-	xs->pos = xs->fed = xs->done = xs->el_start = xs->raw_base = 0;
-	xs->event = xs->last = XMLSTREAM_MORE;
-	xs->event_end = 0;
-	xs->suspended = xs->end_pending = xs->bad_text = false;
+	xs->pos = xs->fed = xs->done = xs->el_start = xs->call_base = 0;
+	xs->carry_base = xs->carry_len = 0;
+	xs->qhead = xs->qtail = NULL;
+	xs->qlen = 0;
+	xs->last = XMLSTREAM_MORE;
+	xs->suspended = xs->bad_text = false;
 	xs->depth = xs->npend = xs->nseen = 0;
 	xs->has_header = false;
 	xs->hdr_bytes = NULL;
@@ -830,6 +984,7 @@ xs_clear(struct xmlstream *xs)
 	xs->index_base = 0;
 	xs->priming = false;
 	memset(&xs->header, 0, sizeof(xs->header));
+	memset(&xs->cur, 0, sizeof(xs->cur));
 	memset(&xs->element, 0, sizeof(xs->element));
 	xs->textlen = 0;
 }
@@ -850,49 +1005,16 @@ xs_check_encoding(struct xmlstream *xs, const char *p, size_t n)
 	return 0;
 }
 
-/* Copy n bytes to raw, dropping dead bytes or growing it if needed. */
-static int
-xs_raw_append(struct xmlstream *xs, const char *p, size_t n)
-{
-	size_t	 live, dead, cap;
-	char	*r;
-
-	if (xs->done == xs->fed)
-		xs->raw_base = xs->fed;
-	live = (size_t)(xs->fed - xs->raw_base);
-	if (live + n > xs->rawcap && xs->done > xs->raw_base) {
-		dead = (size_t)(xs->done - xs->raw_base);
-		memmove(xs->raw, xs->raw + dead, live - dead);
-		xs->raw_base = xs->done;
-		live -= dead;
-	}
-	if (live + n > xs->rawcap) {
-		cap = xs->rawcap > RAW_MIN ? xs->rawcap : RAW_MIN;
-		while (cap < live + n)
-			cap *= 2;
-		if ((r = realloc(xs->raw, cap)) == NULL)
-			return xs_fail(xs, XMLSTREAM_ERR_RESOURCE_CONSTRAINT,
-			    "out of memory");
-		xs->raw = r;
-		xs->rawcap = cap;
-	}
-	memcpy(xs->raw + live, p, n);
-	return 0;
-}
-
-/* Map what expat returned to the pending event, or an error. */
-static enum xmlstream_event
+/* Take in what expat returned: an error, or a pause at an event. */
+static void
 xs_status(struct xmlstream *xs, enum XML_Status st)
 {
 	if (xs->error != XMLSTREAM_ERR_NONE)
-		return XMLSTREAM_ERROR;
-	if (st == XML_STATUS_ERROR) {
+		return;
+	if (st == XML_STATUS_ERROR)
 		xs_fail_expat(xs);
-		return XMLSTREAM_ERROR;
-	}
-	if (st == XML_STATUS_SUSPENDED)
+	else if (st == XML_STATUS_SUSPENDED)
 		xs->suspended = true;
-	return xs->event;
 }
 
 /*
@@ -921,14 +1043,14 @@ xs_prime(struct xmlstream *xs)
 }
 
 /* Give expat the new bytes p[0..n), as many as the limit leaves room for. */
-static enum xmlstream_event
+static void
 xs_parse(struct xmlstream *xs, const char *p, size_t n)
 {
 	size_t	limit = xs_limit(xs), pending = (size_t)(xs->fed - xs->done);
 
 	if (pending >= limit) {
 		xs_fail_size(xs);
-		return XMLSTREAM_ERROR;
+		return;
 	}
 	if (n > limit - pending)
 		n = limit - pending;
@@ -938,10 +1060,9 @@ xs_parse(struct xmlstream *xs, const char *p, size_t n)
 	if (n > INT_MAX)
 		n = INT_MAX;
 	if (xs->parser == NULL && xs_prime(xs) == -1)
-		return XMLSTREAM_ERROR;
-	if (xs_check_encoding(xs, p, n) == -1 ||
-	    xs_raw_append(xs, p, n) == -1)
-		return XMLSTREAM_ERROR;
+		return;
+	if (xs_check_encoding(xs, p, n) == -1)
+		return;
 	xs->fed += n;
 	/*
 	 * expat guesses the encoding from the first two bytes, or from one if
@@ -949,22 +1070,45 @@ xs_parse(struct xmlstream *xs, const char *p, size_t n)
 	 * has both and decides the same however the stream was split.
 	 */
 	if (xs->fed < 2)
-		return XMLSTREAM_MORE;
+		return;
 	if (xs->fed - n < 2) {
-		p = xs->raw;		/* the held byte, then p's */
+		/* the held byte, then p's */
+		if ((p = xs_span(xs, 0, xs->fed)) == NULL)
+			return;
 		n = (size_t)xs->fed;
 	}
-	return xs_status(xs, XML_Parse(xs->parser, p, (int)n, XML_FALSE));
+	xs_status(xs, XML_Parse(xs->parser, p, (int)n, XML_FALSE));
 }
 
-/* Drop the element handed out by the last feed. */
+/* Drop the element handed out by the last feed (its data goes with the
+ * arena's next reset). */
 static void
 xs_forget_element(struct xmlstream *xs)
 {
-	if (xs->last != XMLSTREAM_ELEMENT)
-		return;
-	arena_reset(&xs->el_arena);
-	memset(&xs->element, 0, sizeof(xs->element));
+	if (xs->last == XMLSTREAM_ELEMENT)
+		memset(&xs->element, 0, sizeof(xs->element));
+	xs->last = XMLSTREAM_MORE;
+}
+
+/* Return the first queued event, its bytes counted in *used. */
+static enum xmlstream_event
+xs_pop(struct xmlstream *xs, size_t *used)
+{
+	struct xs_queued	*q = xs->qhead;
+
+	if ((xs->qhead = q->next) == NULL)
+		xs->qtail = NULL;
+	xs->qlen--;
+	if (q->ev == XMLSTREAM_ELEMENT) {
+		xs->element = q->el;
+		xs->element.raw = q->start >= xs->call_base ?
+		    xs->buf + (q->start - xs->call_base) :
+		    xs->carry + (q->start - xs->carry_base);
+	}
+	xs->pos = q->end;
+	*used = (size_t)(q->end - xs->call_base);
+	xs->last = q->ev;
+	return q->ev;
 }
 
 /* API. */
@@ -1000,7 +1144,8 @@ xmlstream_new(const struct xmlstream_limits *limits)
 	xs->hdr_arena.chunk = HDR_ARENA_CHUNK;
 	xs->hdr_arena.limit = l->header_size * 4 + 16 * ARENA_CHUNK;
 	xs->el_arena.chunk = ARENA_CHUNK;
-	xs->el_arena.limit = l->stanza_size * 2 + 16 * ARENA_CHUNK;
+	xs->el_arena.limit = l->stanza_size * 2 + 16 * ARENA_CHUNK +
+	    AHEAD_ARENA;
 	xs->parser = XML_ParserCreateNS("UTF-8", NS_SEP);
 	if (xs->parser == NULL) {
 		xmlstream_free(xs);
@@ -1014,21 +1159,19 @@ xmlstream_new(const struct xmlstream_limits *limits)
 void
 xmlstream_shrink(struct xmlstream *xs)
 {
-	if (xs->done != xs->fed)
+	if (xs->done != xs->fed || xs->qhead != NULL)
 		return;		/* an element is coming: its bytes stay */
 	xs_forget_element(xs);
-	if (xs->last == XMLSTREAM_ELEMENT)
-		xs->last = XMLSTREAM_MORE;
 	arena_free(&xs->el_arena);
 	free(xs->pend);		/* only a start tag being read uses them */
 	xs->pend = NULL;
 	xs->npend = 0;
 	free(xs->stack);
 	xs->stack = NULL;
-	free(xs->raw);
-	xs->raw = NULL;
-	xs->rawcap = 0;
-	xs->raw_base = xs->fed;
+	free(xs->carry);
+	xs->carry = NULL;
+	xs->carry_cap = xs->carry_len = 0;
+	xs->carry_base = xs->fed;
 	if (xs->textlen == 0) {
 		free(xs->text);
 		xs->text = NULL;
@@ -1040,7 +1183,7 @@ void
 xmlstream_release(struct xmlstream *xs)
 {
 	if (xs->parser == NULL || xs->state != XS_OPEN || xs->suspended ||
-	    xs->end_pending || xs->done != xs->fed || xs->hdr_bytes == NULL ||
+	    xs->qhead != NULL || xs->done != xs->fed || xs->hdr_bytes == NULL ||
 	    xs->depth != 1)
 		return;
 	xmlstream_shrink(xs);
@@ -1059,7 +1202,7 @@ xmlstream_free(struct xmlstream *xs)
 	arena_free(&xs->el_arena);
 	free(xs->pend);
 	free(xs->stack);
-	free(xs->raw);
+	free(xs->carry);
 	free(xs->text);
 	free(xs);
 }
@@ -1083,19 +1226,11 @@ enum xmlstream_event
 xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
     size_t *used)
 {
-	uint64_t		start = xs->pos;
-	enum xmlstream_event	ev;
-
 	*used = 0;
-	if (xs->state == XS_FAILED)
-		return XMLSTREAM_ERROR;
 	xs_forget_element(xs);
-	xs->last = XMLSTREAM_MORE;
-	if (xs->end_pending) {
-		xs->end_pending = false;
-		return XMLSTREAM_END;
-	}
-	if (xs->state == XS_CLOSED)
+	if (xs->qhead == NULL && xs->state == XS_FAILED)
+		return XMLSTREAM_ERROR;
+	if (xs->qhead == NULL && xs->state == XS_CLOSED)
 		return XMLSTREAM_END;
 	if (len < xs->fed - xs->pos) {
 		xs_fail(xs, XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,
@@ -1103,25 +1238,23 @@ xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
 		    (size_t)(xs->fed - xs->pos));
 		return XMLSTREAM_ERROR;
 	}
-	for (;;) {
+	xs->buf = buf;
+	xs->buflen = len;
+	xs->call_base = xs->pos;
+	while (xs->qhead == NULL && xs->state != XS_FAILED) {
 		if (xs->suspended) {
 			xs->suspended = false;
-			ev = xs_status(xs, XML_ResumeParser(xs->parser));
-		} else if (xs->fed - start < len)
-			ev = xs_parse(xs, buf + (xs->fed - start),
-			    len - (size_t)(xs->fed - start));
+			xs_status(xs, XML_ResumeParser(xs->parser));
+		} else if (xs->fed - xs->call_base < len)
+			xs_parse(xs, buf + (xs->fed - xs->call_base),
+			    len - (size_t)(xs->fed - xs->call_base));
 		else
 			break;
-		if (ev == XMLSTREAM_ERROR)
-			return XMLSTREAM_ERROR;
-		if (ev != XMLSTREAM_MORE) {
-			xs->event = XMLSTREAM_MORE;
-			xs->pos = xs->event_end;
-			*used = (size_t)(xs->pos - start);
-			xs->last = ev;
-			return ev;
-		}
 	}
+	if (xs->qhead != NULL)
+		return xs_pop(xs, used);
+	if (xs->state == XS_FAILED || xs_carry_keep(xs) == -1)
+		return XMLSTREAM_ERROR;
 	xs->pos = xs->fed;
 	*used = len;
 	return XMLSTREAM_MORE;
