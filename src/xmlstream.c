@@ -54,6 +54,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "xmlscan.h"
 #include "xmlstream.h"
 
 #define NS_STREAMS	"http://etherx.jabber.org/streams"
@@ -137,6 +138,8 @@ struct xmlstream {
 	struct xs_queued	*qtail;		/* the element arena */
 	unsigned		 qlen;
 	bool			 suspended;	/* expat stopped at an event */
+	bool			 fast;		/* xmlscan may take stanzas */
+	uint64_t		 punt_at;	/* where it last left them */
 	bool			 bad_text;	/* text between elements */
 	enum xmlstream_event	 last;		/* returned by the last feed */
 	unsigned		 depth;		/* open elements, root included */
@@ -307,6 +310,7 @@ xs_fail_expat(struct xmlstream *xs)
 {
 	enum XML_Error		 code = XML_GetErrorCode(xs->parser);
 	enum xmlstream_error	 err;
+	XML_Index		 at;
 
 	switch (code) {
 	case XML_ERROR_NO_MEMORY:
@@ -331,10 +335,9 @@ xs_fail_expat(struct xmlstream *xs)
 		err = XMLSTREAM_ERR_NOT_WELL_FORMED;
 		break;
 	}
-	xs_fail(xs, err, "line %llu column %llu: %s",
-	    (unsigned long long)XML_GetCurrentLineNumber(xs->parser),
-	    (unsigned long long)XML_GetCurrentColumnNumber(xs->parser) + 1,
-	    XML_ErrorString(code));
+	at = XML_GetCurrentByteIndex(xs->parser);
+	xs_fail(xs, err, "at byte %llu: %s", (unsigned long long)(at < 0 ?
+	    xs->fed : xs->index_base + (uint64_t)at), XML_ErrorString(code));
 }
 
 /* The stream's bytes: the feed's buf, and carry before it. */
@@ -539,19 +542,16 @@ xs_fill_node(struct xmlstream *xs, struct arena *a, struct xmlstream_node *node,
 
 /*
  * Queue the event ev ending at end (an element's, from start); the data
- * of an element is xs->cur's. Pause expat after the current token
- * unless ev is a stanza that may be queued behind others.
+ * of an element is xs->cur's. Return 0, or -1 (a stream error).
  */
-static void
-xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t start,
+static int
+xs_queue(struct xmlstream *xs, enum xmlstream_event ev, uint64_t start,
     uint64_t end)
 {
 	struct xs_queued	*q;
 
-	if ((q = arena_alloc(&xs->el_arena, sizeof(*q))) == NULL) {
-		xs_fail_alloc(xs, &xs->el_arena);
-		return;
-	}
+	if ((q = arena_alloc(&xs->el_arena, sizeof(*q))) == NULL)
+		return xs_fail_alloc(xs, &xs->el_arena);
 	q->next = NULL;
 	q->ev = ev;
 	q->start = start;
@@ -565,8 +565,25 @@ xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t start,
 	xs->qtail = q;
 	xs->qlen++;
 	xs->done = end;
-	if (ev != XMLSTREAM_ELEMENT || xs->cur.has_tree ||
-	    xs->qlen >= AHEAD_MAX || xs->el_arena.total >= AHEAD_ARENA)
+	return 0;
+}
+
+/* Whether the queue is as long as parsing ahead may make it. */
+static bool
+xs_queue_is_full(const struct xmlstream *xs)
+{
+	return xs->qlen >= AHEAD_MAX || xs->el_arena.total >= AHEAD_ARENA;
+}
+
+/* Queue an event from an expat handler, and pause expat after the current
+ * token unless ev is a stanza that may be queued behind others. */
+static void
+xs_emit(struct xmlstream *xs, enum xmlstream_event ev, uint64_t start,
+    uint64_t end)
+{
+	if (xs_queue(xs, ev, start, end) == -1)
+		return;
+	if (ev != XMLSTREAM_ELEMENT || xs->cur.has_tree || xs_queue_is_full(xs))
 		XML_StopParser(xs->parser, XML_TRUE);
 }
 
@@ -973,6 +990,7 @@ xs_clear(struct xmlstream *xs)
 	xs->detail[0] = '\0';
 	xs->pos = xs->fed = xs->done = xs->el_start = xs->call_base = 0;
 	xs->carry_base = xs->carry_len = 0;
+	xs->punt_at = UINT64_MAX;
 	xs->qhead = xs->qtail = NULL;
 	xs->qlen = 0;
 	xs->last = XMLSTREAM_MORE;
@@ -1080,6 +1098,102 @@ xs_parse(struct xmlstream *xs, const char *p, size_t n)
 	xs_status(xs, XML_Parse(xs->parser, p, (int)n, XML_FALSE));
 }
 
+/* The fast path. */
+
+/* Decode an attribute of a stanza xmlscan accepted into *a. */
+static int
+xs_fast_attr(struct xmlstream *xs, const struct xmlscan_attr *sa,
+    struct xmlstream_attr *a)
+{
+	char	*v;
+
+	a->ns = "";
+	a->prefix = NULL;
+	if (sa->namelen == 8 && memcmp(sa->name, "xml:lang", 8) == 0) {
+		a->ns = NS_XML;
+		a->prefix = "xml";
+		a->name = "lang";
+	} else if ((a->name = arena_strndup(&xs->el_arena, sa->name,
+	    sa->namelen)) == NULL)
+		return -1;
+	if (!sa->has_ref) {
+		a->value = arena_strndup(&xs->el_arena, sa->value, sa->valuelen);
+		return a->value != NULL ? 0 : -1;
+	}
+	if ((v = arena_alloc(&xs->el_arena, sa->valuelen + 1)) == NULL)
+		return -1;
+	xmlscan_unescape(sa->value, sa->valuelen, v);
+	a->value = v;
+	return 0;
+}
+
+/* Queue the stanza e xmlscan accepted, from offset start, as expat's
+ * handlers would have. Return 0, or -1 (a stream error). */
+static int
+xs_fast_element(struct xmlstream *xs, const struct xmlscan_element *e,
+    uint64_t start)
+{
+	struct xmlstream_element	*el = &xs->cur;
+	size_t				 i;
+
+	xs_element_begin(xs);
+	memset(el, 0, sizeof(*el));
+	el->node.ns = NS_SERVER;
+	el->node.text = "";
+	if ((el->node.name = arena_strndup(&xs->el_arena, e->name,
+	    e->namelen)) == NULL)
+		return xs_fail_alloc(xs, &xs->el_arena);
+	if (e->nattrs > 0 && (el->node.attrs = arena_alloc(&xs->el_arena,
+	    e->nattrs * sizeof(*el->node.attrs))) == NULL)
+		return xs_fail_alloc(xs, &xs->el_arena);
+	for (i = 0; i < e->nattrs; i++)
+		if (xs_fast_attr(xs, &e->attrs[i], &el->node.attrs[i]) == -1)
+			return xs_fail_alloc(xs, &xs->el_arena);
+	el->node.nattrs = e->nattrs;
+	el->starttaglen = e->starttaglen;
+	el->rawlen = e->len;
+	return xs_queue(xs, XMLSTREAM_ELEMENT, start, start + e->len);
+}
+
+/*
+ * While expat stands between top-level elements with nothing of its own
+ * pending, let xmlscan take the stanzas (and the white space between
+ * them) at the start of the new bytes p[0..n): expat never sees them and
+ * its offsets are moved past them. Stop at the first element xmlscan
+ * leaves to expat or when the queue is full. Return the bytes taken.
+ */
+static size_t
+xs_fast(struct xmlstream *xs, const char *p, size_t n)
+{
+	struct xmlscan_limits	 l;
+	struct xmlscan_element	 e;
+	size_t			 off = 0;
+
+	if (!xs->fast || xs->state != XS_OPEN || xs->depth != 1 ||
+	    xs->suspended || xs->done != xs->fed || xs->bad_text ||
+	    xs->npend != 0 || xs->fed == xs->punt_at)
+		return 0;
+	l.size = xs->limits.stanza_size;
+	l.depth = xs->limits.depth;
+	l.attributes = xs->limits.attributes;
+	while (off < n && !xs_queue_is_full(xs)) {
+		off += xmlscan_space(p + off, n - off);
+		if (off == n)
+			break;
+		if (xmlscan_element(p + off, n - off, &l, &e) != XMLSCAN_OK) {
+			xs->punt_at = xs->fed + off;	/* expat's */
+			break;
+		}
+		if (xs_fast_element(xs, &e, xs->fed + off) == -1)
+			break;
+		off += e.len;
+	}
+	xs->fed += off;
+	xs->done = xs->fed;
+	xs->index_base += off;
+	return off;
+}
+
 /* Drop the element handed out by the last feed (its data goes with the
  * arena's next reset). */
 static void
@@ -1112,6 +1226,12 @@ xs_pop(struct xmlstream *xs, size_t *used)
 }
 
 /* API. */
+
+void
+xmlstream_set_fast_path(struct xmlstream *xs, bool on)
+{
+	xs->fast = on;
+}
 
 int
 xmlstream_set_stanza_size(struct xmlstream *xs, size_t size)
@@ -1153,6 +1273,7 @@ xmlstream_new(const struct xmlstream_limits *limits)
 	}
 	xs_harden(xs);
 	xs_clear(xs);
+	xs->fast = true;
 	return xs;
 }
 
@@ -1245,10 +1366,14 @@ xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
 		if (xs->suspended) {
 			xs->suspended = false;
 			xs_status(xs, XML_ResumeParser(xs->parser));
-		} else if (xs->fed - xs->call_base < len)
-			xs_parse(xs, buf + (xs->fed - xs->call_base),
-			    len - (size_t)(xs->fed - xs->call_base));
-		else
+		} else if (xs->fed - xs->call_base < len) {
+			/* xmlscan first; expat for what it leaves */
+			if (xs_fast(xs, buf + (xs->fed - xs->call_base),
+			    len - (size_t)(xs->fed - xs->call_base)) == 0 &&
+			    xs->state != XS_FAILED)
+				xs_parse(xs, buf + (xs->fed - xs->call_base),
+				    len - (size_t)(xs->fed - xs->call_base));
+		} else
 			break;
 	}
 	if (xs->qhead != NULL)

@@ -141,6 +141,12 @@ struct xmlstream *xmlstream_new(const struct xmlstream_limits *limits);
  * is 0 or above the limit xs was created with (which stays).
  */
 int	xmlstream_set_stanza_size(struct xmlstream *xs, size_t size);
+/*
+ * Let xmlscan (the fast path, xmlscan.h) frame the plain stanzas of xs, or
+ * not: expat then parses every byte. On by default; the events are the
+ * same either way (tests/fuzz/fuzz_xmlscan.c checks it).
+ */
+void	xmlstream_set_fast_path(struct xmlstream *xs, bool on);
 /* Free xs and everything it handed out. NULL is a no-op. */
 void	xmlstream_free(struct xmlstream *xs);
 /*
