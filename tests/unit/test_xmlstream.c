@@ -154,10 +154,11 @@ is_restart(const struct xmlstream_element *el)
  * After every chunk used up, with give_back 1 xmlstream_shrink(), as a leg
  * does when its input is empty, with 2 xmlstream_release() too, as it does
  * when it has been quiet (the parser is made again at the next byte).
+ * fast turns xmlscan, the fast path, on.
  */
 static void
 run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
-    size_t ncuts, struct trace *t, int give_back)
+    size_t ncuts, struct trace *t, int give_back, bool fast)
 {
 	struct xmlstream		*xs;
 	const struct xmlstream_element	*el;
@@ -167,6 +168,7 @@ run(const struct xcase *c, const char *in, size_t len, const size_t *cuts,
 	t->len = 0;
 	t->buf[0] = '\0';
 	assert_non_null(xs = xmlstream_new(&c->limits));
+	xmlstream_set_fast_path(xs, fast);
 	for (i = 0; i < ncuts; i++) {
 		for (;;) {
 			ev = xmlstream_feed(xs, in + off, cuts[i] - off, &used);
@@ -225,20 +227,23 @@ run_case(void **state)
 	assert_non_null(whole = malloc(sizeof(*whole)));
 	assert_non_null(t = malloc(sizeof(*t)));
 	assert_non_null(cuts = calloc(len + 1, sizeof(*cuts)));
-	run(c, c->input, len, &len, 1, whole, 0);
+	run(c, c->input, len, &len, 1, whole, 0, false);
 	assert_string_equal(whole->buf, c->expect);
+	/* whole again, the fast path framing what it can */
+	run(c, c->input, len, &len, 1, t, 0, true);
+	assert_string_equal(t->buf, whole->buf);
 	for (k = 0; k < len; k++)
 		cuts[k] = k + 1;
-	run(c, c->input, len, cuts, len, t, 0);
+	run(c, c->input, len, cuts, len, t, 0, false);
 	assert_string_equal(t->buf, whole->buf);
 	/* byte by byte again, giving memory and the parser back between
 	 * bytes */
-	run(c, c->input, len, cuts, len, t, 2);
+	run(c, c->input, len, cuts, len, t, 2, true);
 	assert_string_equal(t->buf, whole->buf);
 	for (k = 1; k < len; k++) {
 		cuts[0] = k;
 		cuts[1] = len;
-		run(c, c->input, len, cuts, 2, t, (int)(k % 3));
+		run(c, c->input, len, cuts, 2, t, (int)(k % 3), k % 2 == 1);
 		if (strcmp(t->buf, whole->buf) != 0) {
 			print_error("split at %zu\n", k);
 			assert_string_equal(t->buf, whole->buf);
