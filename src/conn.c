@@ -376,9 +376,14 @@ conn_starttls_socket(struct conn *c, SSL *ssl, bool server)
 
 	if (fd == -1)
 		return -1;
+	/* The bufferevent froze its output's start: only it drains it. */
+	evbuffer_unfreeze(out, 1);
 	while (evbuffer_get_length(out) > 0)
-		if (evbuffer_write(out, fd) <= 0)
+		if (evbuffer_write(out, fd) <= 0) {
+			evbuffer_freeze(out, 1);
 			return -1;	/* not at once: keep the filter way */
+		}
+	evbuffer_freeze(out, 1);
 	bev = bufferevent_openssl_socket_new(c->base, fd, ssl,
 	    server ? BUFFEREVENT_SSL_ACCEPTING : BUFFEREVENT_SSL_CONNECTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
