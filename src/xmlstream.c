@@ -1064,7 +1064,9 @@ xs_prime(struct xmlstream *xs)
 static void
 xs_parse(struct xmlstream *xs, const char *p, size_t n)
 {
-	size_t	limit = xs_limit(xs), pending = (size_t)(xs->fed - xs->done);
+	size_t		 limit = xs_limit(xs);
+	size_t		 pending = (size_t)(xs->fed - xs->done);
+	const char	*gt;
 
 	if (pending >= limit) {
 		xs_fail_size(xs);
@@ -1077,6 +1079,14 @@ xs_parse(struct xmlstream *xs, const char *p, size_t n)
 		n = xs->limits.stanza_size;
 	if (n > INT_MAX)
 		n = INT_MAX;
+	/*
+	 * With the fast path on, expat is given the bytes up to the next '>'
+	 * only: an element ends there, and what follows it goes back to the
+	 * fast path instead of into expat's buffer.
+	 */
+	if (xs->fast && xs->state == XS_OPEN &&
+	    (gt = memchr(p, '>', n)) != NULL)
+		n = (size_t)(gt - p) + 1;
 	if (xs->parser == NULL && xs_prime(xs) == -1)
 		return;
 	if (xs_check_encoding(xs, p, n) == -1)
