@@ -144,7 +144,8 @@ static const struct route_carrier leg_carrier = {
 
 /*
  * A leg quiet for this long gives its XML parser back (xmlstream_release():
- * about 9 KB each, made again at its next bytes). Checked as often.
+ * about 10 KB each, made again at its next bytes) and its rendering
+ * buffer. Checked as often.
  */
 #define LEG_QUIET_MS	1000
 
@@ -158,8 +159,10 @@ leg_env_quiet(void *arg)
 
 	TAILQ_FOREACH(l, &env->registry, entry)
 		if (l->state != LEG_CLOSED && now - l->last_active >=
-		    LEG_QUIET_MS)
+		    LEG_QUIET_MS) {
 			xmlstream_release(l->xs);
+			xmpp_buf_shrink(l->out);
+		}
 }
 
 struct leg_env *

@@ -62,7 +62,7 @@
 #define NS_XML		"http://www.w3.org/XML/1998/namespace"
 #define NS_SEP		' '
 #define ARENA_CHUNK	4096		/* an element's arena */
-#define HDR_ARENA_CHUNK	1024		/* the header's: a few names */
+#define HDR_ARENA_CHUNK	512		/* the header's: a few names */
 #define CARRY_MIN	1024
 #define AHEAD_MAX	64		/* stanzas queued at most */
 #define AHEAD_ARENA	(32 * 1024)	/* while their data is below this */
@@ -1313,13 +1313,16 @@ xmlstream_shrink(struct xmlstream *xs)
 void
 xmlstream_release(struct xmlstream *xs)
 {
-	if (xs->parser == NULL || xs->state != XS_OPEN || xs->suspended ||
-	    xs->qhead != NULL || xs->done != xs->fed || xs->hdr_bytes == NULL ||
+	/* Paused at the end of its last event with every byte it was given
+	 * parsed (done == fed), expat holds nothing a new one would miss. */
+	if (xs->parser == NULL || xs->state != XS_OPEN || xs->qhead != NULL ||
+	    xs->done != xs->fed || xs->fed < xs->pos || xs->hdr_bytes == NULL ||
 	    xs->depth != 1)
 		return;
 	xmlstream_shrink(xs);
 	XML_ParserFree(xs->parser);
 	xs->parser = NULL;
+	xs->suspended = false;
 }
 
 void

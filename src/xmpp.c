@@ -276,6 +276,16 @@ xmpp_buf_truncate(struct xmpp_buf *buf, size_t len)
 }
 
 void
+xmpp_buf_shrink(struct xmpp_buf *buf)
+{
+	if (buf->len > 0)
+		return;
+	free(buf->data);
+	buf->data = NULL;
+	buf->cap = 0;
+}
+
+void
 xmpp_buf_reset(struct xmpp_buf *buf)
 {
 	xmpp_buf_truncate(buf, 0);

@@ -165,6 +165,8 @@ struct xmpp_buf;
 struct xmpp_buf *xmpp_buf_new(void);
 /* Free buf and its bytes. xmpp_buf_free(NULL) is a no-op. */
 void	xmpp_buf_free(struct xmpp_buf *buf);
+/* Give back the memory of an empty buf (the next rendering makes it again). */
+void	xmpp_buf_shrink(struct xmpp_buf *buf);
 /* Empty buf, keeping its memory for the next rendering. */
 void	xmpp_buf_reset(struct xmpp_buf *buf);
 /* The bytes (borrowed, valid until the next change) and their count. */
