@@ -13,6 +13,9 @@
 
 #include <stdint.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "xmlscan.h"
 
@@ -68,7 +71,18 @@ struct scan {
 	unsigned			 depth;	/* elements open */
 	struct decl			 decls[MAX_DECLS];
 	unsigned			 ndecls;
+	bool				 cut;	/* failed for want of bytes */
 };
+
+/* Whether i is past the bytes; if so, the scan failed for want of more. */
+static bool
+at_end(struct scan *sc, size_t i)
+{
+	if (i < sc->n)
+		return false;
+	sc->cut = true;
+	return true;
+}
 
 static bool
 span_is(struct span s, const char *lit)
@@ -82,6 +96,48 @@ static bool
 span_eq(struct span a, struct span b)
 {
 	return a.len == b.len && memcmp(a.s, b.s, a.len) == 0;
+}
+
+/*
+ * Return the index of the first byte at or after i in p[0..n) that stops a
+ * run of text (text_stop), or n. Sixteen bytes at a time where SSE2 is:
+ * a byte stops the vector test if it is '<', '&', ']', below 0x20 or
+ * above 0x7f, a superset of text_stop (tab, LF and CR are looked at again
+ * one by one).
+ */
+static size_t
+text_run(const char *p, size_t i, size_t n)
+{
+#ifdef __SSE2__
+	const __m128i lt = _mm_set1_epi8('<'), amp = _mm_set1_epi8('&');
+	const __m128i rb = _mm_set1_epi8(']'), sp = _mm_set1_epi8(0x20);
+	__m128i v, stop;
+	size_t end;
+
+	for (;;) {
+		while (n - i >= 16) {
+			v = _mm_loadu_si128((const __m128i *)(const void *)
+			    (p + i));
+			/* signed: above 0x7f is negative, so below 0x20 */
+			stop = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, lt),
+			    _mm_cmpeq_epi8(v, amp)), _mm_or_si128(
+			    _mm_cmpeq_epi8(v, rb), _mm_cmplt_epi8(v, sp)));
+			if (_mm_movemask_epi8(stop) != 0)
+				break;
+			i += 16;
+		}
+		/* the candidate's 16 bytes (or the last few), one by one */
+		for (end = n - i > 16 ? i + 16 : n; i < end; i++)
+			if (text_stop[(unsigned char)p[i]])
+				return i;
+		if (i >= n)
+			return n;
+	}
+#else
+	while (i < n && !text_stop[(unsigned char)p[i]])
+		i++;
+	return i;
+#endif
 }
 
 static bool
@@ -136,6 +192,23 @@ utf8_char(const unsigned char *p, size_t n)
 	if (c == 0xef && p[1] == 0xbf && (p[2] == 0xbe || p[2] == 0xbf))
 		return 0;	/* U+FFFE, U+FFFF */
 	return len;
+}
+
+/* Whether p[0..n), n short of the length its lead byte gives, is the
+ * start of a UTF-8 character utf8_char() would accept. */
+static bool
+utf8_is_cut(const unsigned char *p, size_t n)
+{
+	unsigned char	buf[4] = { 0, 0x80, 0x80, 0x80 };
+
+	if (n == 0 || n >= 4)
+		return false;
+	memcpy(buf, p, n);
+	if (buf[0] == 0xe0 && n < 2)
+		buf[1] = 0xa0;
+	else if (buf[0] == 0xf0 && n < 2)
+		buf[1] = 0x90;
+	return utf8_char(buf, 4) > n;	/* completed with the lowest */
 }
 
 /* Whether code point c is an XML 1.0 character. */
@@ -197,6 +270,42 @@ reference(const char *p, size_t n, uint32_t *c)
 	return i + 1;
 }
 
+/* Whether p[0..n) (p[0] == '&', no ';') is the start of a reference
+ * reference() would accept. */
+static bool
+reference_is_cut(const char *p, size_t n)
+{
+	static const char *const names[] = {
+		"&lt;", "&gt;", "&amp;", "&apos;", "&quot;"
+	};
+	size_t		i, k;
+	uint32_t	v = 0;
+	bool		hex;
+
+	if (memchr(p, ';', n) != NULL)
+		return false;
+	if (n < 2 || p[1] != '#') {
+		for (k = 0; k < sizeof(names) / sizeof(*names); k++)
+			if (n < strlen(names[k]) && memcmp(p, names[k], n) == 0)
+				return true;
+		return false;
+	}
+	hex = n >= 3 && p[2] == 'x';
+	for (i = hex ? 3 : 2; i < n; i++) {
+		if (p[i] >= '0' && p[i] <= '9')
+			v = v * (hex ? 16 : 10) + (uint32_t)(p[i] - '0');
+		else if (hex && p[i] >= 'a' && p[i] <= 'f')
+			v = v * 16 + (uint32_t)(p[i] - 'a' + 10);
+		else if (hex && p[i] >= 'A' && p[i] <= 'F')
+			v = v * 16 + (uint32_t)(p[i] - 'A' + 10);
+		else
+			return false;
+		if (v > 0x10ffff)
+			return false;
+	}
+	return true;
+}
+
 /* Encode c (an XML character) in UTF-8 at out; return its length. */
 static size_t
 utf8_put(uint32_t c, char *out)
@@ -235,11 +344,14 @@ scan_special(struct scan *sc)
 	size_t		 n = sc->n - sc->i, len;
 	uint32_t	 c;
 
-	if (p[0] == '&')
-		len = reference(p, n, &c);
-	else if ((unsigned char)p[0] >= 0x80)
+	if (p[0] == '&') {
+		if ((len = reference(p, n, &c)) == 0 && reference_is_cut(p, n))
+			sc->cut = true;
+	} else if ((unsigned char)p[0] >= 0x80) {
 		len = utf8_char((const unsigned char *)p, n);
-	else
+		if (len == 0 && utf8_is_cut((const unsigned char *)p, n))
+			sc->cut = true;
+	} else
 		len = 0;
 	sc->i += len;
 	return len > 0;
@@ -253,7 +365,8 @@ scan_ncname(struct scan *sc, struct span *s)
 {
 	size_t	start = sc->i;
 
-	if (sc->i >= sc->n || (name_char[(unsigned char)sc->p[sc->i]] & 1) == 0)
+	if (at_end(sc, sc->i) ||
+	    (name_char[(unsigned char)sc->p[sc->i]] & 1) == 0)
 		return false;
 	while (++sc->i < sc->n && name_char[(unsigned char)sc->p[sc->i]] != 0)
 		;
@@ -293,7 +406,8 @@ scan_value(struct scan *sc, struct span *v, bool *has_ref)
 	char	q;
 	size_t	start;
 
-	if (sc->i >= sc->n || (sc->p[sc->i] != '\'' && sc->p[sc->i] != '"'))
+	if (at_end(sc, sc->i) ||
+	    (sc->p[sc->i] != '\'' && sc->p[sc->i] != '"'))
 		return false;
 	q = sc->p[sc->i++];
 	start = sc->i;
@@ -301,7 +415,7 @@ scan_value(struct scan *sc, struct span *v, bool *has_ref)
 	for (;;) {
 		while (sc->i < sc->n && !value_stop[(unsigned char)sc->p[sc->i]])
 			sc->i++;
-		if (sc->i >= sc->n)
+		if (at_end(sc, sc->i))
 			return false;
 		if (sc->p[sc->i] == q)
 			break;
@@ -400,24 +514,26 @@ scan_start_tag(struct scan *sc, bool top, struct xmlscan_element *out,
 	bool		 has_ref, space;
 
 	sc->i++;
-	if (!scan_qname(sc, &name) || sc->depth >= sc->max_depth)
+	if (!scan_qname(sc, &name) || at_end(sc, sc->i) ||
+	    sc->depth >= sc->max_depth)
 		return false;
 	if (top && name.prefix.len > 0)
 		return false;
 	sc->depth++;
 	for (;;) {
 		space = scan_space(sc);
-		if (sc->i >= sc->n)
+		if (at_end(sc, sc->i))
 			return false;
 		if (sc->p[sc->i] == '>' || sc->p[sc->i] == '/')
 			break;
 		if (!space || n == MAX_TAG_ATTRS || n >= sc->limits->attributes)
 			return false;
 		a = &attrs[n];
-		if (!scan_qname(sc, a) || attr_clashes(attrs, n, a))
+		if (!scan_qname(sc, a) || at_end(sc, sc->i) ||
+		    attr_clashes(attrs, n, a))
 			return false;
 		scan_space(sc);
-		if (sc->i >= sc->n || sc->p[sc->i] != '=')
+		if (at_end(sc, sc->i) || sc->p[sc->i] != '=')
 			return false;
 		sc->i++;
 		scan_space(sc);
@@ -441,7 +557,7 @@ scan_start_tag(struct scan *sc, bool top, struct xmlscan_element *out,
 		}
 	}
 	if (sc->p[sc->i] == '/') {
-		if (++sc->i >= sc->n || sc->p[sc->i] != '>')
+		if (at_end(sc, ++sc->i) || sc->p[sc->i] != '>')
 			return false;
 		*empty = true;
 	} else
@@ -473,13 +589,21 @@ static bool
 scan_end_tag(struct scan *sc)
 {
 	struct qname	name;
+	struct span	open = sc->open[sc->depth - 1];
 
 	sc->i += 2;
-	if (!scan_qname(sc, &name) ||
-	    !span_eq(name.all, sc->open[sc->depth - 1]))
+	if (!scan_qname(sc, &name))
+		return false;
+	if (sc->i >= sc->n) {	/* cut within the name: a start of open's? */
+		if (name.all.len <= open.len &&
+		    memcmp(name.all.s, open.s, name.all.len) == 0)
+			at_end(sc, sc->i);
+		return false;
+	}
+	if (!span_eq(name.all, open))
 		return false;
 	scan_space(sc);
-	if (sc->i >= sc->n || sc->p[sc->i] != '>')
+	if (at_end(sc, sc->i) || sc->p[sc->i] != '>')
 		return false;
 	sc->i++;
 	sc->depth--;
@@ -495,12 +619,13 @@ scan_content(struct scan *sc)
 	bool	empty;
 
 	while (sc->depth > 0) {
-		while (sc->i < sc->n && !text_stop[(unsigned char)sc->p[sc->i]])
-			sc->i++;
-		if (sc->i + 1 >= sc->n)
+		sc->i = text_run(sc->p, sc->i, sc->n);
+		if (at_end(sc, sc->i))
 			return false;
 		switch (sc->p[sc->i]) {
 		case '<':
+			if (at_end(sc, sc->i + 1))
+				return false;
 			if (sc->p[sc->i + 1] == '/') {
 				if (!scan_end_tag(sc))
 					return false;
@@ -508,8 +633,13 @@ scan_content(struct scan *sc)
 				return false;	/* '!', '?' included */
 			break;
 		case ']':
-			if (sc->n - sc->i < 3 || memcmp(sc->p + sc->i, "]]>", 3)
-			    == 0)
+			if (sc->n - sc->i < 3 && memcmp(sc->p + sc->i, "]]>",
+			    sc->n - sc->i) == 0) {
+				sc->cut = true;	/* "]" or "]]" at the end */
+				return false;
+			}
+			if (sc->n - sc->i >= 3 &&
+			    memcmp(sc->p + sc->i, "]]>", 3) == 0)
 				return false;
 			sc->i++;
 			break;
@@ -520,6 +650,15 @@ scan_content(struct scan *sc)
 		}
 	}
 	return true;
+}
+
+/* A scan of n bytes failed: for want of bytes below the size limit, MORE. */
+static enum xmlscan_result
+xmlscan_stopped(const struct scan *sc, size_t n)
+{
+	if (!sc->cut || n >= sc->limits->size)
+		return XMLSCAN_PUNT;
+	return XMLSCAN_MORE;
 }
 
 enum xmlscan_result
@@ -537,13 +676,15 @@ xmlscan_element(const char *p, size_t n, const struct xmlscan_limits *limits,
 	    XMLSCAN_MAX_DEPTH;
 	sc.depth = 0;
 	sc.ndecls = 0;
+	sc.cut = false;
 	out->nattrs = 0;
-	if (sc.n < 2 || p[0] != '<' ||
-	    !scan_start_tag(&sc, true, out, &empty))
+	if (n == 0 || p[0] != '<')
 		return XMLSCAN_PUNT;
+	if (!scan_start_tag(&sc, true, out, &empty))
+		return xmlscan_stopped(&sc, n);
 	out->starttaglen = sc.i;
 	if (!empty && !scan_content(&sc))
-		return XMLSCAN_PUNT;
+		return xmlscan_stopped(&sc, n);
 	out->len = sc.i;
 	return XMLSCAN_OK;
 }

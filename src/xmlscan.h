@@ -59,13 +59,16 @@ struct xmlscan_limits {
 
 enum xmlscan_result {
 	XMLSCAN_PUNT,			/* ask expat */
+	XMLSCAN_MORE,			/* cut short: ask again with more */
 	XMLSCAN_OK			/* *out is the element */
 };
 
 /*
  * Scan the element that starts at p[0] ('<') in p[0..n). Return XMLSCAN_OK
- * and fill *out if it is whole in p, in the subset and within limits,
- * else XMLSCAN_PUNT (*out is then undefined).
+ * and fill *out if it is whole in p, in the subset and within limits;
+ * XMLSCAN_MORE if all of p is a valid start of such an element, cut short
+ * below the size limit (more bytes may make it whole, or not); else
+ * XMLSCAN_PUNT. *out is undefined but for OK.
  */
 enum xmlscan_result xmlscan_element(const char *p, size_t n,
 	    const struct xmlscan_limits *limits, struct xmlscan_element *out);

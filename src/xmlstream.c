@@ -6,9 +6,11 @@
  * xmlstream_reset():
  *   pos   end of the bytes reported used to the caller; a feed's buf starts
  *         there (call_base);
- *   fed   end of the bytes given to expat. The fed - pos "held" bytes were
- *         parsed but reported unused: the caller passes them again, we skip
- *         them;
+ *   fed   end of the bytes given to expat or taken by the fast path. The
+ *         fed - pos "held" bytes were parsed but reported unused: the
+ *         caller passes them again, we skip them. After a feed that used
+ *         its whole buf, fed < pos when the fast path keeps an element cut
+ *         short in carry, [fed, pos), to scan it again with the next bytes;
  *   done  the bytes before it are needed no more: the end of the header, of
  *         the last top-level element or of stream-level whitespace, or the
  *         start of the open top-level element.
@@ -139,7 +141,10 @@ struct xmlstream {
 	unsigned		 qlen;
 	bool			 suspended;	/* expat stopped at an event */
 	bool			 fast;		/* xmlscan may take stanzas */
+	bool			 hold;		/* it waits for more bytes */
 	uint64_t		 punt_at;	/* where it last left them */
+	uint64_t		 cut_at;	/* where it found one cut short */
+	uint64_t		 cut_end;	/* at this end of the bytes */
 	bool			 bad_text;	/* text between elements */
 	enum xmlstream_event	 last;		/* returned by the last feed */
 	unsigned		 depth;		/* open elements, root included */
@@ -398,12 +403,14 @@ xs_byte(const struct xmlstream *xs, uint64_t off)
 
 /*
  * Before a feed reports every byte used: keep in carry the bytes of the
- * header or element still open, [done, fed); drop the rest.
+ * header or element still open, [done, end of buf), which holds those
+ * expat has and those the fast path waits with; drop the rest.
  */
 static int
 xs_carry_keep(struct xmlstream *xs)
 {
 	uint64_t	cend = xs->carry_base + xs->carry_len, from;
+	uint64_t	end = xs->call_base + xs->buflen;
 	size_t		dead;
 
 	if (xs->done >= xs->call_base || xs->done < xs->carry_base ||
@@ -418,9 +425,9 @@ xs_carry_keep(struct xmlstream *xs)
 		xs->carry_base = xs->done;
 		from = cend;
 	}
-	if (from >= xs->fed)
+	if (from >= end)
 		return 0;
-	return xs_carry_append(xs, from, xs->fed);
+	return xs_carry_append(xs, from, end);
 }
 
 /* Decoding expat's data into an arena. */
@@ -990,7 +997,7 @@ xs_clear(struct xmlstream *xs)
 	xs->detail[0] = '\0';
 	xs->pos = xs->fed = xs->done = xs->el_start = xs->call_base = 0;
 	xs->carry_base = xs->carry_len = 0;
-	xs->punt_at = UINT64_MAX;
+	xs->punt_at = xs->cut_at = UINT64_MAX;
 	xs->qhead = xs->qtail = NULL;
 	xs->qlen = 0;
 	xs->last = XMLSTREAM_MORE;
@@ -1165,12 +1172,40 @@ xs_fast_element(struct xmlstream *xs, const struct xmlscan_element *e,
 	return xs_queue(xs, XMLSTREAM_ELEMENT, start, start + e->len);
 }
 
+/* Whether expat stands between top-level elements with nothing pending. */
+static bool
+xs_fast_may(const struct xmlstream *xs)
+{
+	return xs->fast && xs->state == XS_OPEN && xs->depth == 1 &&
+	    !xs->suspended && xs->done == xs->fed && !xs->bad_text &&
+	    xs->npend == 0;
+}
+
+static void
+xs_fast_limits(const struct xmlstream *xs, struct xmlscan_limits *l)
+{
+	l->size = xs->limits.stanza_size;
+	l->depth = xs->limits.depth;
+	l->attributes = xs->limits.attributes;
+}
+
+/* The fast path took n bytes after fed: expat is moved past them. */
+static void
+xs_fast_take(struct xmlstream *xs, size_t n)
+{
+	xs->fed += n;
+	xs->done = xs->fed;
+	xs->index_base += n;
+}
+
 /*
  * While expat stands between top-level elements with nothing of its own
  * pending, let xmlscan take the stanzas (and the white space between
  * them) at the start of the new bytes p[0..n): expat never sees them and
  * its offsets are moved past them. Stop at the first element xmlscan
- * leaves to expat or when the queue is full. Return the bytes taken.
+ * leaves to expat, or finds cut short (then xs->hold: the feed keeps it
+ * in carry for the next), or when the queue is full. Return the bytes
+ * taken.
  */
 static size_t
 xs_fast(struct xmlstream *xs, const char *p, size_t n)
@@ -1179,29 +1214,133 @@ xs_fast(struct xmlstream *xs, const char *p, size_t n)
 	struct xmlscan_element	 e;
 	size_t			 off = 0;
 
-	if (!xs->fast || xs->state != XS_OPEN || xs->depth != 1 ||
-	    xs->suspended || xs->done != xs->fed || xs->bad_text ||
-	    xs->npend != 0 || xs->fed == xs->punt_at)
+	if (!xs_fast_may(xs) || xs->fed == xs->punt_at)
 		return 0;
-	l.size = xs->limits.stanza_size;
-	l.depth = xs->limits.depth;
-	l.attributes = xs->limits.attributes;
+	xs_fast_limits(xs, &l);
 	while (off < n && !xs_queue_is_full(xs)) {
 		off += xmlscan_space(p + off, n - off);
 		if (off == n)
 			break;
-		if (xmlscan_element(p + off, n - off, &l, &e) != XMLSCAN_OK) {
-			xs->punt_at = xs->fed + off;	/* expat's */
+		if (xs->fed + off == xs->cut_at && xs->fed + n == xs->cut_end) {
+			xs->hold = true;	/* the same bytes again */
+			goto out;
+		}
+		switch (xmlscan_element(p + off, n - off, &l, &e)) {
+		case XMLSCAN_OK:
 			break;
+		case XMLSCAN_MORE:
+			xs->hold = true;	/* cut short: keep it */
+			xs->cut_at = xs->fed + off;
+			xs->cut_end = xs->fed + n;
+			goto out;
+		default:
+			xs->punt_at = xs->fed + off;	/* expat's */
+			goto out;
 		}
 		if (xs_fast_element(xs, &e, xs->fed + off) == -1)
 			break;
 		off += e.len;
 	}
-	xs->fed += off;
-	xs->done = xs->fed;
-	xs->index_base += off;
+ out:
+	xs_fast_take(xs, off);
 	return off;
+}
+
+/*
+ * How many bytes of buf to add to the held element [fed, call_base) for
+ * it to end, at a guess: up to its end tag's first occurrence in buf
+ * (a nested element of the same name makes the scan ask for all of buf).
+ */
+static size_t
+xs_held_end(const struct xmlstream *xs, size_t held)
+{
+	const char	*p = xs->carry + (xs->fed - xs->carry_base), *end;
+	char		 tag[64];
+	size_t		 i;
+
+	tag[0] = '<';
+	tag[1] = '/';
+	for (i = 1; i < held && i < sizeof(tag) - 3 &&
+	    ((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= 'A' && p[i] <= 'Z'));
+	    i++)
+		tag[i + 1] = p[i];
+	if (i == 1 || i >= held || (p[i] != ' ' && p[i] != '>'))
+		return xs->buflen;
+	tag[i + 1] = '>';
+	if ((end = memmem(xs->buf, xs->buflen, tag, i + 2)) == NULL)
+		return xs->buflen;
+	return (size_t)(end - xs->buf) + i + 2;
+}
+
+enum xs_held {
+	XS_HELD_TAKEN,		/* queued */
+	XS_HELD_WAIT,		/* still cut short: keep it all */
+	XS_HELD_EXPAT		/* expat takes the held bytes */
+};
+
+/*
+ * The element held in carry since an earlier feed, [fed, call_base), with
+ * the feed's buf after it: scan it again once enough of buf is appended to
+ * carry, if buf brings at least half as many bytes as are held (so a peer
+ * sending a byte at a time costs a few scans, not one per byte).
+ */
+static enum xs_held
+xs_fast_held(struct xmlstream *xs)
+{
+	struct xmlscan_limits	 l;
+	struct xmlscan_element	 e;
+	size_t			 held = (size_t)(xs->call_base - xs->fed), k;
+	const char		*p;
+
+	if (xs->buflen == 0)
+		return XS_HELD_WAIT;
+	if (xs->buflen < held / 2)
+		return XS_HELD_EXPAT;
+	xs_fast_limits(xs, &l);
+	k = xs_held_end(xs, held);
+	for (;;) {
+		if (k > xs->buflen)
+			k = xs->buflen;
+		if ((p = xs_span(xs, xs->fed, xs->call_base + k)) == NULL)
+			return XS_HELD_EXPAT;	/* failed: ends the feed */
+		switch (xmlscan_element(p, held + k, &l, &e)) {
+		case XMLSCAN_OK:
+			if (xs_fast_element(xs, &e, xs->fed) == 0)
+				xs_fast_take(xs, e.len);
+			return XS_HELD_TAKEN;
+		case XMLSCAN_MORE:
+			if (k < xs->buflen) {
+				k = xs->buflen;
+				continue;
+			}
+			return XS_HELD_WAIT;
+		default:
+			return XS_HELD_EXPAT;
+		}
+	}
+}
+
+/*
+ * The bytes [fed, call_base) the fast path held in carry: for it again, or
+ * expat's (a piece of them, up to a '>').
+ */
+static void
+xs_feed_held(struct xmlstream *xs)
+{
+	if (xs_fast_may(xs)) {
+		switch (xs_fast_held(xs)) {
+		case XS_HELD_TAKEN:
+			return;
+		case XS_HELD_WAIT:
+			xs->hold = true;
+			return;
+		case XS_HELD_EXPAT:
+			break;
+		}
+	}
+	if (xs->state != XS_FAILED)
+		xs_parse(xs, xs->carry + (xs->fed - xs->carry_base),
+		    (size_t)(xs->call_base - xs->fed));
 }
 
 /* Drop the element handed out by the last feed (its data goes with the
@@ -1290,7 +1429,7 @@ xmlstream_new(const struct xmlstream_limits *limits)
 void
 xmlstream_shrink(struct xmlstream *xs)
 {
-	if (xs->done != xs->fed || xs->qhead != NULL)
+	if (xs->done != xs->fed || xs->qhead != NULL || xs->fed < xs->pos)
 		return;		/* an element is coming: its bytes stay */
 	xs_forget_element(xs);
 	arena_free(&xs->el_arena);
@@ -1366,7 +1505,7 @@ xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
 		return XMLSTREAM_ERROR;
 	if (xs->qhead == NULL && xs->state == XS_CLOSED)
 		return XMLSTREAM_END;
-	if (len < xs->fed - xs->pos) {
+	if (xs->fed > xs->pos && len < xs->fed - xs->pos) {
 		xs_fail(xs, XMLSTREAM_ERR_INTERNAL_SERVER_ERROR,
 		    "the %zu bytes left unused were not passed again",
 		    (size_t)(xs->fed - xs->pos));
@@ -1375,15 +1514,18 @@ xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
 	xs->buf = buf;
 	xs->buflen = len;
 	xs->call_base = xs->pos;
-	while (xs->qhead == NULL && xs->state != XS_FAILED) {
+	xs->hold = false;
+	while (xs->qhead == NULL && xs->state != XS_FAILED && !xs->hold) {
 		if (xs->suspended) {
 			xs->suspended = false;
 			xs_status(xs, XML_ResumeParser(xs->parser));
-		} else if (xs->fed - xs->call_base < len) {
+		} else if (xs->fed < xs->call_base)
+			xs_feed_held(xs);
+		else if (xs->fed - xs->call_base < len) {
 			/* xmlscan first; expat for what it leaves */
 			if (xs_fast(xs, buf + (xs->fed - xs->call_base),
 			    len - (size_t)(xs->fed - xs->call_base)) == 0 &&
-			    xs->state != XS_FAILED)
+			    xs->state != XS_FAILED && !xs->hold)
 				xs_parse(xs, buf + (xs->fed - xs->call_base),
 				    len - (size_t)(xs->fed - xs->call_base));
 		} else
@@ -1393,7 +1535,7 @@ xmlstream_feed(struct xmlstream *xs, const char *buf, size_t len,
 		return xs_pop(xs, used);
 	if (xs->state == XS_FAILED || xs_carry_keep(xs) == -1)
 		return XMLSTREAM_ERROR;
-	xs->pos = xs->fed;
+	xs->pos = xs->call_base + len;	/* the fast path may hold some */
 	*used = len;
 	return XMLSTREAM_MORE;
 }

@@ -3,7 +3,8 @@
  * gives its span, start tag and attributes; each punted case is one expat
  * must decide (tests/fuzz/fuzz_xmlscan.c checks the accepted ones against
  * expat on millions of inputs). Every accepted case is also cut short at
- * every byte: a truncated element is never accepted.
+ * every byte: a truncated element is never accepted, but asked for again
+ * with more bytes.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -82,9 +83,11 @@ test_accepted(void **state)
 		assert_memory_equal(e.name, c->name, e.namelen);
 		render_attrs(&e, attrs, sizeof(attrs));
 		assert_string_equal(attrs, c->attrs);
-		for (cut = 0; cut < c->len; cut++)
+		assert_int_equal(xmlscan_element(c->in, 0, &defaults, &e),
+		    XMLSCAN_PUNT);
+		for (cut = 1; cut < c->len; cut++)
 			assert_int_equal(xmlscan_element(c->in, cut, &defaults,
-			    &e), XMLSCAN_PUNT);
+			    &e), XMLSCAN_MORE);
 	}
 }
 
@@ -117,6 +120,41 @@ test_punted(void **state)
 	for (i = 0; i < nitems(cases); i++)
 		assert_int_equal(xmlscan_element(cases[i], strlen(cases[i]),
 		    &defaults, &e), XMLSCAN_PUNT);
+}
+
+/* Cut short: MORE when every byte so far is right, PUNT when one is not. */
+static void
+test_cut(void **state)
+{
+	static const struct {
+		const char		*in;
+		enum xmlscan_result	 r;
+	} cases[] = {
+		{ "<message to='a", XMLSCAN_MORE }, { "<m><b>x</b", XMLSCAN_MORE },
+		{ "<m>&am", XMLSCAN_MORE }, { "<m>&#x1F", XMLSCAN_MORE },
+		{ "<m>\xe2\x82", XMLSCAN_MORE }, { "<m>\xf0", XMLSCAN_MORE },
+		{ "<m>]]", XMLSCAN_MORE }, { "<m>]", XMLSCAN_MORE },
+		{ "<m></m", XMLSCAN_MORE }, { "<m><p:", XMLSCAN_MORE },
+		{ "<m /", XMLSCAN_MORE }, { "<m a", XMLSCAN_MORE },
+		{ "<m a='1' a='2'", XMLSCAN_PUNT }, { "<m>\xff", XMLSCAN_PUNT },
+		{ "<m>&foo", XMLSCAN_PUNT }, { "<m>&#x110000", XMLSCAN_PUNT },
+		{ "<m>\xe2\x28", XMLSCAN_PUNT }, { "<m><!-", XMLSCAN_PUNT },
+		{ "<m></n", XMLSCAN_PUNT },
+	};
+	static const struct xmlscan_limits small = { 8, 32, 64 };
+	struct xmlscan_element	e;
+	size_t			i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		if (xmlscan_element(cases[i].in, strlen(cases[i].in),
+		    &defaults, &e) != cases[i].r) {
+			print_error("case %zu: %s\n", i, cases[i].in);
+			fail();
+		}
+	}
+	/* at the size limit, more bytes cannot help */
+	assert_int_equal(xmlscan_element("<message to", 11, &small, &e),
+	    XMLSCAN_PUNT);
 }
 
 /* Limits: what goes beyond one is left to expat, which reports it. */
@@ -154,6 +192,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepted),
 		cmocka_unit_test(test_punted),
+		cmocka_unit_test(test_cut),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_space),
 	};
