@@ -462,12 +462,15 @@ prefix_is_bound(const struct scan *sc, struct span prefix)
 /*
  * A namespace declaration on a child's start tag: xmlns='uri' or
  * xmlns:prefix='uri'. Record a prefix; refuse what expat refuses or
- * might (reserved prefixes and names, an empty prefixed URI, references).
+ * might (reserved prefixes and names, an empty prefixed URI, a space,
+ * references).
  */
 static bool
 scan_decl(struct scan *sc, const struct qname *q, struct span v, bool has_ref)
 {
-	if (has_ref || span_is(v, NS_XML) || span_is(v, NS_XMLNS))
+	/* expat refuses a URI holding its namespace separator (a space) */
+	if (has_ref || span_is(v, NS_XML) || span_is(v, NS_XMLNS) ||
+	    memchr(v.s, ' ', v.len) != NULL)
 		return false;
 	if (q->prefix.len == 0)
 		return true;		/* the default namespace */

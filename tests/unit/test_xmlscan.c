@@ -112,7 +112,8 @@ test_punted(void **state)
 		/* what expat normalises, or might decide otherwise */
 		"<m a='\t'/>", "<m a='\n'/>", "<m><![CDATA[x]]></m>",
 		"<m><a xmlns='http://www.w3.org/XML/1998/namespace'/></m>",
-		"<m><a xmlns:p='&amp;'/></m>",
+		"<m><a xmlns:p='&amp;'/></m>", "<m><a xmlns:p='a b'/></m>",
+		"<m><a xmlns=' '/></m>",
 	};
 	struct xmlscan_element	e;
 	size_t			i;
