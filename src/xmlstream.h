@@ -15,8 +15,12 @@
  *
  * Memory: the header's data lives until xmlstream_reset() or
  * xmlstream_free(); an element's data, raw bytes included, until the next
- * xmlstream_feed(), xmlstream_reset() or xmlstream_free(). All strings are
- * UTF-8 and NUL-terminated; attribute values and text are unescaped.
+ * xmlstream_feed(), xmlstream_reset() or xmlstream_free(). An element's
+ * raw bytes are, as a rule, those of the buf it was returned from (no
+ * copy is made): the caller keeps buf unchanged until it is done with the
+ * element; only an element that began in an earlier feed is copied. All
+ * strings are UTF-8 and NUL-terminated; attribute values and text are
+ * unescaped.
  */
 #ifndef FEDGATE_XMLSTREAM_H
 #define FEDGATE_XMLSTREAM_H
