@@ -189,15 +189,27 @@ payload_has(const char *p, size_t len, const char *needle)
 }
 
 bool
+payload_has_domain(const char *body, size_t len, const char *domain)
+{
+	return domain[0] != '\0' && payload_has(body, len, domain);
+}
+
+bool
+payload_has_ref(const char *body, size_t len)
+{
+	return len > 0 && memmem(body, len, "&#", 2) != NULL;
+}
+
+bool
 payload_may_match(const char *body, size_t len,
     const struct payload_map *map, size_t nmap)
 {
 	if (len == 0 || nmap == 0)
 		return false;
-	if (memmem(body, len, "&#", 2) != NULL)
+	if (payload_has_ref(body, len))
 		return true;
 	for (size_t i = 0; i < nmap; i++)
-		if (payload_has(body, len, map[i].from))
+		if (payload_has_domain(body, len, map[i].from))
 			return true;
 	return false;
 }

@@ -74,6 +74,10 @@ enum payload_result {
  */
 bool	payload_may_match(const char *body, size_t len,
 	    const struct payload_map *map, size_t nmap);
+/* The pre-check in pieces: whether domain appears in the len bytes at
+ * body, ASCII case ignored; whether a character reference does. */
+bool	payload_has_domain(const char *body, size_t len, const char *domain);
+bool	payload_has_ref(const char *body, size_t len);
 
 /*
  * Rewrite the JIDs of body with map[0..nmap) (an exact match of from

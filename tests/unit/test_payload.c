@@ -320,6 +320,16 @@ test_precheck(void **state)
 	b = "<x jid='a@corp.int&#x65;rnal'/>";
 	assert_true(payload_may_match(b, strlen(b), map_in, 1));
 	assert_false(payload_may_match("", 0, map_out, 1));
+	/* in pieces */
+	assert_true(payload_has_ref(b, strlen(b)));
+	assert_false(payload_has_ref(b, 15));
+	assert_false(payload_has_ref("&", 1));
+	assert_false(payload_has_ref("", 0));
+	b = "<x jid='a@Corp.Example'/>";
+	assert_true(payload_has_domain(b, strlen(b), PUBLIC));
+	assert_false(payload_has_domain(b, strlen(b), INTERNAL));
+	assert_false(payload_has_domain(b, strlen(b), ""));
+	assert_false(payload_has_domain(b, 20, PUBLIC));
 	assert_false(payload_may_match(b, strlen(b), map_out, 0));
 }
 
