@@ -31,7 +31,7 @@
 
 /* Nesting of elements inside the body, and namespace declarations in
  * scope inside it, that payload_rewrite() follows (the limits of its
- * stack, which lives on the C stack: about 12 KB). */
+ * stack, which lives on the C stack: about 20 KB in all). */
 #define PAYLOAD_DEPTH_MAX	1024
 #define PAYLOAD_NSDECL_MAX	256
 
@@ -88,9 +88,10 @@ bool	payload_has_ref(const char *body, size_t len);
  * included (xmlstream's raw + starttaglen, rawlen - starttaglen), or
  * content alone; empty for <message/>. It must be what xmlstream
  * delivers: well-formed, no comment, processing instruction or DTD. The
- * rewriter checks the structure it walks (tags closed and balanced,
- * attribute values quoted, element prefixes bound, known references) but
- * not what expat checked (UTF-8, name characters, duplicate attributes).
+ * rewriter checks the structure it walks (tags closed, as many end tags
+ * as start tags, attribute values quoted, element prefixes bound, the
+ * references in JID attributes) but not what expat checked (end tag
+ * names, UTF-8, name characters, duplicate attributes).
  *
  * Return PAYLOAD_UNCHANGED if no JID was rewritten: out is untouched,
  * relay the body as it came. Return PAYLOAD_REWRITTEN with *outlen the
