@@ -27,6 +27,7 @@
 
 #include "leg_private.h"
 #include "log.h"
+#include "payload.h"
 #include "route.h"
 #include "tls.h"
 #include "util.h"
@@ -785,6 +786,97 @@ leg_in_stanza_attrs(const struct xmlstream_element *e,
 	}
 }
 
+/* Mapped local domains one stanza body may name (payload.h). */
+#define LEG_IN_PAYLOAD_MAP	64
+
+/*
+ * The rewrite map towards the other face (public names to internal ones
+ * on the public face, the reverse on the internal face), reduced to the
+ * domains the body b names, or all when it holds a character reference:
+ * one scan of b per mapped domain. Return how many, or -1 if more than
+ * LEG_IN_PAYLOAD_MAP.
+ */
+static int
+leg_in_payload_map(const struct leg *l, const struct payload_body *b,
+    struct payload_map *map)
+{
+	const struct config_domain *d;
+	struct payload_map m = { NULL, NULL, 0 };
+	int n = 0, ref = -1;	/* not looked for yet */
+
+	TAILQ_FOREACH(d, &l->config->domains, entry) {
+		if (d->internal_name == NULL ||
+		    strcmp(d->internal_name, d->name) == 0)
+			continue;
+		if (ref == -1)
+			ref = payload_has_ref(b->bytes, b->len);
+		m.from = l->face == CONFIG_FACE_PUBLIC ? d->name :
+		    d->internal_name;
+		m.to = l->face == CONFIG_FACE_PUBLIC ? d->internal_name :
+		    d->name;
+		if (!ref && !payload_has_domain(b->bytes, b->len, m.from))
+			continue;
+		if (n == LEG_IN_PAYLOAD_MAP)
+			return -1;
+		map[n++] = m;
+	}
+	return n;
+}
+
+/*
+ * Point body at the body of stanza e (after its start tag) with the JIDs
+ * it carries rewritten (payload.h): its own bytes when none is (the
+ * usual case: a scan per mapped domain, no copy), else the scratch of
+ * l's env after the taglen bytes of the start tag rendered there.
+ * Return 0, or -1 with the condition and the reason to bounce it with in
+ * *cond and *why.
+ */
+static int
+leg_in_payload(struct leg *l, const struct xmlstream_element *e,
+    size_t taglen, struct iovec *body, enum xmpp_stanza_error *cond,
+    const char **why)
+{
+	const struct xmlstream_header *h = xmlstream_header(l->xs);
+	struct payload_body b = { e->raw + e->starttaglen,
+	    e->rawlen - e->starttaglen, h != NULL ? h->nsdecls : NULL,
+	    h != NULL ? h->nnsdecls : 0, e->nsdecls, e->nnsdecls };
+	struct payload_map map[LEG_IN_PAYLOAD_MAP];
+	struct leg_env *env = l->env;
+	enum payload_result r;
+	size_t len = 0;
+	int n;
+
+	body->iov_base = (void *)(uintptr_t)b.bytes;
+	body->iov_len = b.len;
+	*cond = XMPP_STANZA_POLICY_VIOLATION;
+	if ((n = leg_in_payload_map(l, &b, map)) == 0)
+		return 0;
+	if (n == -1) {
+		*why = "it names too many local domains to rewrite";
+		return -1;
+	}
+	r = payload_rewrite(&b, map, (size_t)n, env->scratch + taglen,
+	    env->scratch_size - taglen, &len);
+	if (r == PAYLOAD_REWRITTEN && len > env->scratch_size - taglen) {
+		if (leg_in_scratch_get(env, taglen + len) == NULL) {
+			*cond = XMPP_STANZA_RESOURCE_CONSTRAINT;
+			*why = "out of memory";
+			return -1;
+		}
+		r = payload_rewrite(&b, map, (size_t)n, env->scratch + taglen,
+		    env->scratch_size - taglen, &len);
+	}
+	if (r == PAYLOAD_ERROR) {
+		*why = "its JIDs cannot be rewritten";
+		return -1;
+	}
+	if (r == PAYLOAD_REWRITTEN) {
+		body->iov_base = env->scratch + taglen;
+		body->iov_len = len;
+	}
+	return 0;
+}
+
 /*
  * Hand the stanza e, its start tag rewritten (rw), to the route local ->
  * remote on face: the new start tag and the rest of e's bytes as they
@@ -800,6 +892,8 @@ leg_in_relay(struct leg *l, struct leg_pair *p,
 	    .leg_id = l->id };
 	struct iovec iov[2];
 	struct route *r;
+	enum xmpp_stanza_error cond;
+	const char *why;
 
 	if ((iov[0].iov_len = leg_in_render_tag(l, rw, nrw)) == 0 ||
 	    (r = route_get_cached(l->env->routes, &p->route, face, local,
@@ -807,9 +901,11 @@ leg_in_relay(struct leg *l, struct leg_pair *p,
 		route_bounce(l->env->routes, &o, XMPP_STANZA_RESOURCE_CONSTRAINT, "out of memory");
 		return;
 	}
-	iov[0].iov_base = l->env->scratch;
-	iov[1].iov_base = (void *)(uintptr_t)(e->raw + e->starttaglen);
-	iov[1].iov_len = e->rawlen - e->starttaglen;
+	if (leg_in_payload(l, e, iov[0].iov_len, &iov[1], &cond, &why) == -1) {
+		route_bounce(l->env->routes, &o, cond, why);
+		return;
+	}
+	iov[0].iov_base = l->env->scratch;	/* it may have moved */
 	/* A remote server's stanzas: the inside may see its address. */
 	if (l->face == CONFIG_FACE_PUBLIC && p->dom->upstream_transparent &&
 	    l->conn != NULL)
