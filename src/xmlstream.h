@@ -147,7 +147,7 @@ struct xmlstream *xmlstream_new(const struct xmlstream_limits *limits);
 int	xmlstream_set_stanza_size(struct xmlstream *xs, size_t size);
 /*
  * Let xmlscan (the fast path, xmlscan.h) frame the plain stanzas of xs, or
- * not: expat then parses every byte. Off by default; the events are the
+ * not: expat then parses every byte. On by default; the events are the
  * same either way (tests/fuzz/fuzz_xmlscan.c checks it).
  */
 void	xmlstream_set_fast_path(struct xmlstream *xs, bool on);
