@@ -398,7 +398,7 @@ leg_enter_state(struct leg *l, enum leg_state next)
 static void
 leg_open_timeout(struct leg *l)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	char d[32];
 
 	if (leg_first_pair(l, false) != NULL) {
@@ -501,8 +501,10 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;
 	l->config = config_ref(env->config);
 	l->created = l->last_active = timer_now_ms();
-	TAILQ_INIT(&l->pairs);
 	policy_settings_init(&l->policy);
+	if (!outgoing)
+		stream_in_init(&l->in, face, l->local, l->remote, &l->policy,
+		    sizeof(struct leg_pair));
 	if ((l->out = xmpp_buf_new()) == NULL ||
 	    (l->timer = timer_new(env->base, false, leg_timeout, l)) == NULL ||
 	    (l->xs = xmlstream_new(leg_limits(l))) == NULL) {
@@ -591,15 +593,10 @@ leg_count_verifying(struct leg_env *env)
 	return env->verifying;
 }
 
-const struct leg_pair *
+const struct stream_pair *
 leg_first_pair(const struct leg *l, bool pending)
 {
-	const struct leg_pair *p;
-
-	TAILQ_FOREACH(p, &l->pairs, entry)
-		if (p->pending == pending)
-			return p;
-	return NULL;
+	return l->outgoing ? NULL : stream_in_first_pair(&l->in, pending);
 }
 
 unsigned
@@ -607,13 +604,13 @@ leg_count_authenticated(struct leg_env *env, enum config_face face,
     const char *domain)
 {
 	const struct leg *l;
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	unsigned n = 0;
 
 	TAILQ_FOREACH(l, &env->registry, entry) {
 		if (l->outgoing || l->face != face || l->state == LEG_CLOSING)
 			continue;
-		TAILQ_FOREACH(p, &l->pairs, entry)
+		TAILQ_FOREACH(p, &l->in.pairs, entry)
 			if (!p->pending && strcmp(p->from, domain) == 0) {
 				n++;
 				break;
@@ -757,12 +754,9 @@ static void
 leg_reap(void *arg)
 {
 	struct leg *l = arg;
-	struct leg_pair *p;
 
-	while ((p = TAILQ_FIRST(&l->pairs)) != NULL) {
-		TAILQ_REMOVE(&l->pairs, p, entry);
-		free(p);
-	}
+	if (!l->outgoing)
+		stream_in_clear(&l->in);
 	xmlstream_free(l->xs);
 	xmpp_buf_free(l->out);
 	timer_free(l->timer);
@@ -1150,13 +1144,13 @@ leg_domain_is_allowed(const struct leg_env *env, const char *d)
 static bool
 leg_is_allowed(const struct leg *l)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 
 	if (l->outgoing)
 		return leg_domain_is_allowed(l->env, l->face ==
 		    CONFIG_FACE_PUBLIC ?
 		    l->remote : l->local);
-	TAILQ_FOREACH(p, &l->pairs, entry)
+	TAILQ_FOREACH(p, &l->in.pairs, entry)
 		if (!leg_domain_is_allowed(l->env, l->face ==
 		    CONFIG_FACE_PUBLIC ?
 		    p->from : p->to))
@@ -1211,11 +1205,12 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	static char tls[96], pairs[512], orig[UTIL_SOCKADDR_STRLEN];
 	static char source[UTIL_SOCKADDR_STRLEN];
 	static struct sockaddr_storage local;
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	size_t off = 0;
 
 	pairs[0] = '\0';
-	TAILQ_FOREACH(p, &l->pairs, entry) {
+	for (p = l->outgoing ? NULL : TAILQ_FIRST(&l->in.pairs); p != NULL;
+	    p = TAILQ_NEXT(p, entry)) {
 		int n = snprintf(pairs + off, sizeof(pairs) - off, "%s%s->%s%s",
 		    off > 0 ? " " : "", p->from, p->to,
 		    p->pending ? "(verifying)" : "");

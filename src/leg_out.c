@@ -102,7 +102,7 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	struct leg *l;
 
 	if (strlen(key) >= sizeof(l->verify_key) ||
-	    (l = leg_out_new(asker->env, asker->face, p->to, p->from)) == NULL)
+	    (l = leg_out_new(asker->env, asker->face, p->s.to, p->s.from)) == NULL)
 		return -1;
 	l->verify = true;
 	l->env->verifying++;		/* leg_end() counts it out */
@@ -363,16 +363,16 @@ leg_out_start_public(struct leg *l)
  * (the remote domain fedgated presents itself as); NULL if there is none
  * (a verify leg, or the leg is gone).
  */
-static const struct leg_pair *
+static const struct stream_pair *
 leg_out_cause(const struct leg *l, const struct leg **in)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 
 	*in = l->cause != 0 ? leg_find(l->env, l->cause) : NULL;
 	if (*in == NULL || (*in)->outgoing || (*in)->face != CONFIG_FACE_PUBLIC ||
 	    (*in)->conn == NULL || (*in)->reachedlen == 0)
 		return NULL;
-	TAILQ_FOREACH(p, &(*in)->pairs, entry)
+	TAILQ_FOREACH(p, &(*in)->in.pairs, entry)
 		if (!p->pending && strcmp(p->from, l->local) == 0)
 			return p;
 	return NULL;
@@ -404,7 +404,7 @@ leg_out_proxy_ssl(const struct leg *in, const char *domain, uint8_t *buf,
 
 /* Write the PROXY header for the pair p of the public incoming leg in. */
 static int
-leg_out_proxy_encode(const struct leg *in, const struct leg_pair *p,
+leg_out_proxy_encode(const struct leg *in, const struct stream_pair *p,
     uint8_t *hdr, size_t len, const char **version)
 {
 	const char *auth = leg_auth_name(p->auth);
@@ -436,7 +436,7 @@ leg_out_proxy_prepare(struct leg *l)
 {
 	uint8_t hdr[PROXY_HEADER_MAX];
 	const struct leg *in;
-	const struct leg_pair *p = leg_out_cause(l, &in);
+	const struct stream_pair *p = leg_out_cause(l, &in);
 	const char *version = NULL;
 	char peer[UTIL_SOCKADDR_STRLEN];
 	int n;
