@@ -82,8 +82,8 @@ leg_in_header(struct leg *l, const struct xmlstream_header *h)
 		return;
 	}
 	leg_in_ctx(l, &c);
-	stream_in_header(&l->in, &c, h, &a);
-	l->peer_version = l->in.peer_version;
+	stream_in_header(&l->istream, &c, h, &a);
+	l->peer_version = l->istream.peer_version;
 	leg_in_execute(l, &a);
 }
 
@@ -100,7 +100,7 @@ leg_in_tls_done(struct leg *l)
 	    conn_tls_description(l->conn, desc, sizeof(desc)));
 	metrics_leg_tls(l->face, false, conn_ssl(l->conn));
 	leg_in_ctx(l, &c);
-	stream_in_tls_done(&l->in, &c, &a);
+	stream_in_tls_done(&l->istream, &c, &a);
 	leg_in_execute(l, &a);
 }
 
@@ -114,11 +114,11 @@ leg_in_verified(struct leg_env *env, uint64_t id, const char *from,
 	struct stream_pair *p;
 
 	if (l == NULL || l->state == LEG_CLOSING ||
-	    (p = stream_in_pair(&l->in, from, to)) == NULL || !p->pending)
+	    (p = stream_in_pair(&l->istream, from, to)) == NULL || !p->pending)
 		return;
 	leg_in_pair_of(p)->verifier = 0;
 	leg_in_ctx(l, &c);
-	stream_in_verified(&l->in, &c, from, to, verdict, why, &a);
+	stream_in_verified(&l->istream, &c, from, to, verdict, why, &a);
 	leg_in_execute(l, &a);
 }
 
@@ -128,7 +128,7 @@ leg_in_ended(struct leg *l)
 	struct stream_pair *p;
 	struct leg *v;
 
-	TAILQ_FOREACH(p, &l->in.pairs, entry) {
+	TAILQ_FOREACH(p, &l->istream.pairs, entry) {
 		if (!p->pending || (v = leg_find(l->env,
 		    leg_in_pair_of(p)->verifier)) == NULL ||
 		    !v->verify || v->verify_for != l->id)
@@ -148,7 +148,7 @@ leg_in_verify_refused(struct leg *l, struct stream_pair *p,
 	struct stream_in_ctx c;
 
 	leg_in_ctx(l, &c);
-	stream_in_verify_refused(&l->in, &c, p, cond, why, &a);
+	stream_in_verify_refused(&l->istream, &c, p, cond, why, &a);
 	leg_in_execute(l, &a);
 }
 
@@ -468,7 +468,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 
 	leg_in_stanza_attrs(e, &a);
 	leg_in_ctx(l, &c);
-	if (stream_in_stanza(&l->in, &c, &a, &r, &acts) == -1) {
+	if (stream_in_stanza(&l->istream, &c, &a, &r, &acts) == -1) {
 		leg_in_execute(l, &acts);
 		return;
 	}
@@ -496,6 +496,6 @@ leg_in_element(struct leg *l, const struct xmlstream_element *e)
 		return;
 	}
 	leg_in_ctx(l, &c);
-	stream_in_element(&l->in, &c, e, &a);
+	stream_in_element(&l->istream, &c, e, &a);
 	leg_in_execute(l, &a);
 }

@@ -20,17 +20,11 @@
 #include "resolve.h"
 #include "route.h"
 #include "stream_in.h"
+#include "stream_out.h"
 #include "xmlstream.h"
 #include "xmpp.h"
 
 struct timer;
-
-/* XEP-0198 on an outgoing leg: off, asked for, or on. */
-enum leg_sm {
-	LEG_SM_OFF,
-	LEG_SM_ENABLING,
-	LEG_SM_ON
-};
 
 /*
  * One (from, to) domain pair of an incoming leg: the stream's pair
@@ -92,7 +86,7 @@ struct leg {
 	bool			 peer_version;	/* peer sent version 1.0 */
 	bool			 broken;	/* bad transition: close it */
 	bool			 paused;	/* reading paused: route congested */
-	char			 stream_id[DIALBACK_STREAM_ID_SIZE + 64];
+	char			 stream_id[STREAM_OUT_ID_MAX];
 					/* incoming: ours; outgoing: theirs */
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
 	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
@@ -101,8 +95,10 @@ struct leg {
 						   peer connected to */
 	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
-	struct stream_in	 in;		/* incoming: the stream's
-						   decisions (stream_in.h) */
+	union {		/* the stream's decisions, sans I/O */
+		struct stream_in  istream;	/* incoming (stream_in.h) */
+		struct stream_out ostream;	/* outgoing (stream_out.h) */
+	};
 	char			*close_reason;	/* LEG_REASON_MAX, once set */
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
@@ -139,11 +135,6 @@ struct leg {
 	char			 host[RESOLVE_HOST_MAX];
 	char			*last_error;	/* LEG_ERROR_MAX, once set */
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
-	bool			 sm_offered;	/* features offer XEP-0198 */
-	enum leg_sm		 sm;
-	uint32_t		 sm_sent;	/* stanzas since <enable/> */
-	uint32_t		 sm_acked;	/* the peer's last h */
-	bool			 sm_asked;	/* an <r/> is unanswered */
 	bool			 verify_done;	/* the verdict was reported */
 };
 
@@ -230,8 +221,6 @@ void	leg_out_connected(struct leg *);
 void	leg_out_header(struct leg *, const struct xmlstream_header *);
 void	leg_out_element(struct leg *, const struct xmlstream_element *);
 void	leg_out_tls_done(struct leg *);
-void	leg_out_dialback(struct leg *);
-void	leg_out_ready(struct leg *);
 /* The leg ended (any reason): tell the route or the incoming leg. */
 void	leg_out_ended(struct leg *, const char *reason);
 /* The connection failed before the stream opened: try the next address. */

@@ -140,7 +140,7 @@ stream_in_text(struct stream_in_actions *a, const char *fmt, ...)
 }
 
 static void
-stream_in_enter(struct stream_in *s, enum stream_in_state next,
+stream_in_enter_state(struct stream_in *s, enum stream_in_state next,
     struct stream_in_actions *a)
 {
 	if (next != STREAM_IN_CLOSED && next != s->state &&
@@ -359,7 +359,7 @@ stream_in_header(struct stream_in *s, const struct stream_in_ctx *c,
 	if (s->peer_version)
 		stream_in_features(s, c, a);
 	stream_in_do(a, STREAM_IN_OPENED)->yes = restart;
-	stream_in_enter(s, STREAM_IN_OPEN, a);
+	stream_in_enter_state(s, STREAM_IN_OPEN, a);
 }
 
 void
@@ -371,7 +371,7 @@ stream_in_tls_done(struct stream_in *s, const struct stream_in_ctx *c,
 	if (s->state != STREAM_IN_TLS)	/* direct TLS: the stream starts now */
 		return;
 	stream_in_do(a, STREAM_IN_RESTART);
-	stream_in_enter(s, STREAM_IN_WAIT_HEADER, a);
+	stream_in_enter_state(s, STREAM_IN_WAIT_HEADER, a);
 }
 
 static void
@@ -387,7 +387,7 @@ stream_in_starttls(struct stream_in *s, const struct stream_in_ctx *c,
 		return;
 	}
 	stream_in_do(a, STREAM_IN_SEND_PROCEED);
-	stream_in_enter(s, STREAM_IN_TLS, a);
+	stream_in_enter_state(s, STREAM_IN_TLS, a);
 	stream_in_do(a, STREAM_IN_START_TLS)->domain = domain;
 }
 
@@ -560,7 +560,7 @@ stream_in_sasl(struct stream_in *s, const struct stream_in_ctx *c,
 	stream_in_authenticated(s, p, LEG_AUTH_EXTERNAL, a);
 	stream_in_do(a, STREAM_IN_SEND_SASL_SUCCESS);
 	stream_in_do(a, STREAM_IN_RESTART);
-	stream_in_enter(s, STREAM_IN_WAIT_HEADER, a);
+	stream_in_enter_state(s, STREAM_IN_WAIT_HEADER, a);
 }
 
 /* Reply to a db:result of from -> to with verdict (cond for an error). */
