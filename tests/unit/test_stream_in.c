@@ -225,6 +225,30 @@ static const struct icase cases[] = {
 	    "sasl-failure(invalid-authzid) auth-failed(sasl-external) "
 	    "note(remote.example: SASL failure invalid-authzid (1 of 2))\n",
 	    STREAM_IN_OPEN },
+	{ "SASL EXTERNAL refused by the authzid's rule", CONFIG_FACE_PUBLIC,
+	    true, false, "remote.example dbonly.example", 0,
+	    { PUB, "<auth xmlns='" SASL_NS "' mechanism='EXTERNAL'>"
+	    "ZGJvbmx5LmV4YW1wbGU=</auth>" },
+	    "limits header features(external dialback) opened state(open)\n"
+	    "sasl-failure(not-authorized) auth-failed(sasl-external) "
+	    "note(remote.example: SASL failure not-authorized (1 of 2))\n",
+	    STREAM_IN_OPEN },
+	{ "SASL EXTERNAL with another mechanism", CONFIG_FACE_PUBLIC, true,
+	    false, "remote.example", 0,
+	    { PUB, "<auth xmlns='" SASL_NS "' mechanism='PLAIN'>=</auth>" },
+	    "limits header features(external dialback) opened state(open)\n"
+	    "sasl-failure(invalid-mechanism) auth-failed(sasl-external) "
+	    "note(remote.example: SASL failure invalid-mechanism (1 of 2))\n",
+	    STREAM_IN_OPEN },
+	{ "internal: STARTTLS with the certificate of the public name",
+	    CONFIG_FACE_INTERNAL, false, false, NULL, 0,
+	    { INT, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+	    "tls", INT },
+	    "limits header features(starttls dialback) opened state(open)\n"
+	    "proceed state(tls) start-tls(corp.example)\n"
+	    "restart state(wait-header)\n"
+	    "header features(dialback) reopened state(open)\n",
+	    STREAM_IN_OPEN },
 	{ "SASL abort", CONFIG_FACE_PUBLIC, true, false, "remote.example", 0,
 	    { PUB, "<abort xmlns='" SASL_NS "'/>" },
 	    "limits header features(external dialback) opened state(open)\n"
