@@ -102,7 +102,8 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	struct leg *l;
 
 	if (strlen(key) >= sizeof(l->verify_key) ||
-	    (l = leg_out_new(asker->env, asker->face, p->s.to, p->s.from)) == NULL)
+	    (l = leg_out_new(asker->env, asker->face, p->s.to,
+	    p->s.from)) == NULL)
 		return -1;
 	l->verify = true;
 	l->ostream.verify = true;

@@ -646,7 +646,8 @@ stream_in_check_result(struct stream_in *s, const struct stream_in_ctx *c,
 		    "by policy", s->face == CONFIG_FACE_PUBLIC ? from : to);
 	if (s->face == CONFIG_FACE_INTERNAL)
 		return 0;
-	if (m.settings.connections != 0 && stream_in_pair(s, from, to) == NULL &&
+	if (m.settings.connections != 0 &&
+	    stream_in_pair(s, from, to) == NULL &&
 	    c->authenticated(c->arg, from) >= m.settings.connections)
 		return stream_in_policy_refuse(s, a, from, to, "%s has %u "
 		    "connections already (limit connections)", from,
@@ -655,8 +656,8 @@ stream_in_check_result(struct stream_in *s, const struct stream_in_ctx *c,
 		return stream_in_policy_refuse(s, a, from, to, "dialback is "
 		    "not allowed for %s", from);
 	if (m.settings.tls == POLICY_TLS_REQUIRED && !c->tls)
-		return stream_in_policy_refuse(s, a, from, to, "TLS is required "
-		    "for %s", from);
+		return stream_in_policy_refuse(s, a, from, to, "TLS is "
+		    "required for %s", from);
 	if (m.settings.verify == POLICY_VERIFY_REQUIRED &&
 	    !stream_in_peer_cert_is_valid(s, c, from))
 		return stream_in_policy_refuse(s, a, from, to, "a valid "
@@ -822,9 +823,9 @@ stream_in_db_verify(struct stream_in *s, const struct stream_in_ctx *c,
 		return;
 	}
 	if (strlen(id) > DIALBACK_ID_MAX) {
-		stream_in_refuse(s, a, XMPP_STREAM_POLICY_VIOLATION, "db:verify "
-		    "with an id of %zu bytes (at most %d)", strlen(id),
-		    DIALBACK_ID_MAX);
+		stream_in_refuse(s, a, XMPP_STREAM_POLICY_VIOLATION,
+		    "db:verify with an id of %zu bytes (at most %d)",
+		    strlen(id), DIALBACK_ID_MAX);
 		return;
 	}
 	/* Public face: keys of local domains; internal: of remote ones. */
@@ -1009,7 +1010,7 @@ stream_in_stanza(struct stream_in *s, const struct stream_in_ctx *c,
 		r->local = p->from;
 		r->remote = inside;
 	} else {
-		/* internal server -> remote: to the world as the public name. */
+		/* internal server -> remote: to the world, the public name */
 		r->rw.name = "from";
 		if (stream_in_rewrite_jid(st->from, fs[0], fs[1], dom->name,
 		    r->jid, sizeof(r->jid)) == -1)

@@ -185,7 +185,8 @@ stream_out_dialback(struct stream_out *s, const struct stream_out_ctx *c,
 
 	if (!(s->policy->auth & POLICY_AUTH_DIALBACK)) {
 		stream_out_fail(s, a, XMPP_STANZA_POLICY_VIOLATION,
-		    XMPP_STREAM_ERROR_COUNT, "no allowed authentication offered");
+		    XMPP_STREAM_ERROR_COUNT,
+		    "no allowed authentication offered");
 		return;
 	}
 	if (s->verify) {
@@ -216,7 +217,8 @@ stream_out_header(struct stream_out *s, const struct stream_out_ctx *c,
 		return;
 	if (h->id == NULL || strlen(h->id) >= STREAM_OUT_ID_MAX) {
 		stream_out_fail(s, a, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_INVALID_XML, "the peer's header has no usable id");
+		    XMPP_STREAM_INVALID_XML,
+		    "the peer's header has no usable id");
 		return;
 	}
 	snprintf(s->stream_id, STREAM_OUT_ID_MAX, "%s", h->id);
@@ -356,7 +358,8 @@ stream_out_db_answer(struct stream_out *s, const struct stream_out_ctx *c,
 	stream_out_auth_result(a, "dialback", t == XMPP_DB_VALID);
 	if (t != XMPP_DB_VALID) {
 		stream_out_fail(s, a, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_ERROR_COUNT, "the peer refused our dialback key");
+		    XMPP_STREAM_ERROR_COUNT,
+		    "the peer refused our dialback key");
 		return;
 	}
 	stream_out_ready(s, c, LEG_AUTH_DIALBACK, a);
@@ -405,7 +408,8 @@ stream_out_sm(struct stream_out *s, const struct xmlstream_node *n,
 {
 	if (strcmp(n->ns, XMPP_NS_SM) != 0 || s->sm == STREAM_OUT_SM_OFF)
 		return false;
-	if (strcmp(n->name, "enabled") == 0 && s->sm == STREAM_OUT_SM_ENABLING) {
+	if (strcmp(n->name, "enabled") == 0 &&
+	    s->sm == STREAM_OUT_SM_ENABLING) {
 		s->sm = STREAM_OUT_SM_ON;
 		stream_out_note(a, false, "stream management on");
 	} else if (strcmp(n->name, "failed") == 0 &&
