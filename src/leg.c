@@ -398,7 +398,7 @@ leg_enter_state(struct leg *l, enum leg_state next)
 static void
 leg_open_timeout(struct leg *l)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	char d[32];
 
 	if (leg_first_pair(l, false) != NULL) {
@@ -501,8 +501,13 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;
 	l->config = config_ref(env->config);
 	l->created = l->last_active = timer_now_ms();
-	TAILQ_INIT(&l->pairs);
 	policy_settings_init(&l->policy);
+	if (outgoing)
+		stream_out_init(&l->ostream, face, false, l->local, l->remote,
+		    &l->policy, l->stream_id);
+	else
+		stream_in_init(&l->istream, face, l->local, l->remote, &l->policy,
+		    sizeof(struct leg_pair));
 	if ((l->out = xmpp_buf_new()) == NULL ||
 	    (l->timer = timer_new(env->base, false, leg_timeout, l)) == NULL ||
 	    (l->xs = xmlstream_new(leg_limits(l))) == NULL) {
@@ -591,15 +596,10 @@ leg_count_verifying(struct leg_env *env)
 	return env->verifying;
 }
 
-const struct leg_pair *
+const struct stream_pair *
 leg_first_pair(const struct leg *l, bool pending)
 {
-	const struct leg_pair *p;
-
-	TAILQ_FOREACH(p, &l->pairs, entry)
-		if (p->pending == pending)
-			return p;
-	return NULL;
+	return l->outgoing ? NULL : stream_in_first_pair(&l->istream, pending);
 }
 
 unsigned
@@ -607,13 +607,13 @@ leg_count_authenticated(struct leg_env *env, enum config_face face,
     const char *domain)
 {
 	const struct leg *l;
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	unsigned n = 0;
 
 	TAILQ_FOREACH(l, &env->registry, entry) {
 		if (l->outgoing || l->face != face || l->state == LEG_CLOSING)
 			continue;
-		TAILQ_FOREACH(p, &l->pairs, entry)
+		TAILQ_FOREACH(p, &l->istream.pairs, entry)
 			if (!p->pending && strcmp(p->from, domain) == 0) {
 				n++;
 				break;
@@ -757,12 +757,9 @@ static void
 leg_reap(void *arg)
 {
 	struct leg *l = arg;
-	struct leg_pair *p;
 
-	while ((p = TAILQ_FIRST(&l->pairs)) != NULL) {
-		TAILQ_REMOVE(&l->pairs, p, entry);
-		free(p);
-	}
+	if (!l->outgoing)
+		stream_in_clear(&l->istream);
 	xmlstream_free(l->xs);
 	xmpp_buf_free(l->out);
 	timer_free(l->timer);
@@ -1051,8 +1048,7 @@ leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 	l->stanzas_out++;
 	metrics_stanza(&l->stanzas_written, l->face, true, l->local,
 	    l->remote);
-	if (l->sm != LEG_SM_OFF)
-		l->sm_sent++;
+	stream_out_sent(&l->ostream);
 	leg_touch(l);
 	return 0;
 }
@@ -1060,20 +1056,20 @@ leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 static bool
 leg_has_sm(const struct leg *l)
 {
-	return l->sm != LEG_SM_OFF;
+	return stream_out_has_sm(&l->ostream);
 }
 
 static int
 leg_request_ack(struct leg *l)
 {
-	if (l->state != LEG_READY || l->sm == LEG_SM_OFF)
-		return -1;
-	if (l->sm_asked)
-		return 0;
+	int may = stream_out_may_ask(&l->ostream);
+
+	if (l->state != LEG_READY || may != 1)
+		return l->state != LEG_READY ? -1 : may;
 	xmpp_render_sm_request(l->out);
 	if (leg_flush_out(l) == -1)
 		return -1;
-	l->sm_asked = true;
+	stream_out_asked(&l->ostream);
 	return 0;
 }
 
@@ -1150,13 +1146,13 @@ leg_domain_is_allowed(const struct leg_env *env, const char *d)
 static bool
 leg_is_allowed(const struct leg *l)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 
 	if (l->outgoing)
 		return leg_domain_is_allowed(l->env, l->face ==
 		    CONFIG_FACE_PUBLIC ?
 		    l->remote : l->local);
-	TAILQ_FOREACH(p, &l->pairs, entry)
+	TAILQ_FOREACH(p, &l->istream.pairs, entry)
 		if (!leg_domain_is_allowed(l->env, l->face ==
 		    CONFIG_FACE_PUBLIC ?
 		    p->from : p->to))
@@ -1211,11 +1207,12 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	static char tls[96], pairs[512], orig[UTIL_SOCKADDR_STRLEN];
 	static char source[UTIL_SOCKADDR_STRLEN];
 	static struct sockaddr_storage local;
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 	size_t off = 0;
 
 	pairs[0] = '\0';
-	TAILQ_FOREACH(p, &l->pairs, entry) {
+	for (p = l->outgoing ? NULL : TAILQ_FIRST(&l->istream.pairs); p != NULL;
+	    p = TAILQ_NEXT(p, entry)) {
 		int n = snprintf(pairs + off, sizeof(pairs) - off, "%s%s->%s%s",
 		    off > 0 ? " " : "", p->from, p->to,
 		    p->pending ? "(verifying)" : "");

@@ -3,7 +3,9 @@
  * flow (DESIGN.md "The model"). A leg is on the public or the internal
  * face, and incoming (a peer connected) or outgoing (we connected, for a
  * route or to verify a dialback key). Each leg negotiates TLS and
- * authenticates on its own; stream IDs are per leg.
+ * authenticates on its own; stream IDs are per leg. What a stream says
+ * and decides is in stream_in.c and stream_out.c (sans I/O); the leg
+ * drives them and does the I/O (doc/internals/legs.md).
  *
  * States (leg_state_name() gives the names fedgatectl shows):
  *

@@ -102,9 +102,11 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	struct leg *l;
 
 	if (strlen(key) >= sizeof(l->verify_key) ||
-	    (l = leg_out_new(asker->env, asker->face, p->to, p->from)) == NULL)
+	    (l = leg_out_new(asker->env, asker->face, p->s.to,
+	    p->s.from)) == NULL)
 		return -1;
 	l->verify = true;
+	l->ostream.verify = true;
 	l->env->verifying++;		/* leg_end() counts it out */
 	l->verify_for = asker->id;
 	p->verifier = l->id;
@@ -363,16 +365,16 @@ leg_out_start_public(struct leg *l)
  * (the remote domain fedgated presents itself as); NULL if there is none
  * (a verify leg, or the leg is gone).
  */
-static const struct leg_pair *
+static const struct stream_pair *
 leg_out_cause(const struct leg *l, const struct leg **in)
 {
-	const struct leg_pair *p;
+	const struct stream_pair *p;
 
 	*in = l->cause != 0 ? leg_find(l->env, l->cause) : NULL;
 	if (*in == NULL || (*in)->outgoing || (*in)->face != CONFIG_FACE_PUBLIC ||
 	    (*in)->conn == NULL || (*in)->reachedlen == 0)
 		return NULL;
-	TAILQ_FOREACH(p, &(*in)->pairs, entry)
+	TAILQ_FOREACH(p, &(*in)->istream.pairs, entry)
 		if (!p->pending && strcmp(p->from, l->local) == 0)
 			return p;
 	return NULL;
@@ -404,7 +406,7 @@ leg_out_proxy_ssl(const struct leg *in, const char *domain, uint8_t *buf,
 
 /* Write the PROXY header for the pair p of the public incoming leg in. */
 static int
-leg_out_proxy_encode(const struct leg *in, const struct leg_pair *p,
+leg_out_proxy_encode(const struct leg *in, const struct stream_pair *p,
     uint8_t *hdr, size_t len, const char **version)
 {
 	const char *auth = leg_auth_name(p->auth);
@@ -436,7 +438,7 @@ leg_out_proxy_prepare(struct leg *l)
 {
 	uint8_t hdr[PROXY_HEADER_MAX];
 	const struct leg *in;
-	const struct leg_pair *p = leg_out_cause(l, &in);
+	const struct stream_pair *p = leg_out_cause(l, &in);
 	const char *version = NULL;
 	char peer[UTIL_SOCKADDR_STRLEN];
 	int n;
@@ -585,11 +587,28 @@ leg_out_retry(struct leg *l)
 	return false;
 }
 
+static void leg_out_execute(struct leg *, const struct stream_out_actions *);
+
+/* What the stream module may know of l's world. */
+static void
+leg_out_ctx(const struct leg *l, struct stream_out_ctx *c)
+{
+	c->config = l->config;
+	c->tls = conn_is_tls(l->conn);
+	c->has_cert = l->env->tls != NULL && tls_has_domain(l->env->tls,
+	    l->local);
+	c->acks = l->route != NULL && l->config->limits.unacked > 0;
+	c->verify_id = l->verify_id;
+	c->verify_key = l->verify_key;
+}
+
 void
 leg_out_connected(struct leg *l)
 {
 	char tag[LEG_NAME_MAX], src[UTIL_SOCKADDR_STRLEN + 40] = "";
 	struct sockaddr_storage local;
+	struct stream_out_actions a;
+	struct stream_out_ctx c;
 
 	if (l->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
 		snprintf(src, sizeof(src), " from ");
@@ -604,121 +623,62 @@ leg_out_connected(struct leg *l)
 	/* Direct TLS: the handshake is done too; leg_out_tls_done() opens. */
 	if (l->direct_tls)
 		return;
-	leg_enter_state(l, LEG_WAIT_HEADER);
 	if (l->proxy != NULL) {
 		/* Before any other byte: the upstream reads it first. */
 		log_peer(LOG_LEVEL_INFO, "%s: PROXY v2 header: %s", tag,
 		    leg_text(l->proxy_desc));
 		conn_write(l->conn, l->proxy, l->proxy_len);
 	}
-	leg_send_header(l, NULL);
+	leg_out_ctx(l, &c);
+	stream_out_connected(&l->ostream, &c, &a);
+	leg_out_execute(l, &a);
 }
 
 void
 leg_out_header(struct leg *l, const struct xmlstream_header *h)
 {
-	if (h->id == NULL || strlen(h->id) >= sizeof(l->stream_id)) {
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_INVALID_XML, "the peer's header has no usable id");
-		return;
-	}
-	snprintf(l->stream_id, sizeof(l->stream_id), "%s", h->id);
-	metrics_stream_opened(l->id, l->face, true, l->local, l->remote);
-	l->peer_version = h->version != NULL && strncmp(h->version, "1.", 2) == 0;
-	if (l->peer_version) {
-		leg_enter_state(l, LEG_WAIT_FEATURES);
-		return;
-	}
-	/* A pre-1.0 peer sends no features: dialback at once, no TLS. */
-	if (l->policy.tls == POLICY_TLS_REQUIRED) {
-		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
-		    XMPP_STREAM_POLICY_VIOLATION,
-		    "TLS is required but the peer is pre-XMPP 1.0");
-		return;
-	}
-	leg_out_dialback(l);
+	struct stream_out_actions a;
+	struct stream_out_ctx c;
+
+	leg_out_ctx(l, &c);
+	stream_out_header(&l->ostream, &c, h, &a);
+	l->peer_version = l->ostream.peer_version;
+	leg_out_execute(l, &a);
 }
 
-/* Send db:result (or db:verify on a verify leg) and wait for the answer. */
 void
-leg_out_dialback(struct leg *l)
+leg_out_element(struct leg *l, const struct xmlstream_element *e)
 {
-	char key[DIALBACK_KEY_SIZE];
+	struct stream_out_actions a;
+	struct stream_out_ctx c;
 
-	if (!(l->policy.auth & POLICY_AUTH_DIALBACK)) {
-		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
-		    XMPP_STREAM_ERROR_COUNT, "no allowed authentication offered");
-		return;
-	}
-	if (l->verify)
-		xmpp_render_db_verify(l->out, l->local, l->remote, l->verify_id,
-		    l->verify_key);
-	else {
-		if (dialback_key(l->config->dialback_secret,
-		    l->config->dialback_secret_len, l->remote, l->local,
-		    l->stream_id, key, sizeof(key)) == -1) {
-			leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
-			    XMPP_STREAM_INTERNAL_SERVER_ERROR,
-			    "cannot mint a dialback key");
-			return;
-		}
-		xmpp_render_db_result(l->out, l->local, l->remote, key);
-	}
-	leg_flush_out(l);
-	leg_enter_state(l, LEG_DIALBACK);
+	leg_out_ctx(l, &c);
+	stream_out_element(&l->ostream, &c, e, &a);
+	leg_out_execute(l, &a);
 }
 
-static bool
-leg_out_is(const struct xmlstream_node *n, const char *ns, const char *name)
+void
+leg_out_tls_done(struct leg *l)
 {
-	return strcmp(n->ns, ns) == 0 && strcmp(n->name, name) == 0;
+	char tag[LEG_NAME_MAX], desc[96];
+	SSL *ssl = conn_ssl(l->conn);
+	enum tls_peer_status ps = tls_peer_check(ssl, l->remote);
+	struct stream_out_actions a;
+	struct stream_out_ctx c;
+
+	log_peer(LOG_LEVEL_INFO, "%s: tls %s established, certificate %s",
+	    leg_name(l, tag, sizeof(tag)),
+	    conn_tls_description(l->conn, desc, sizeof(desc)),
+	    tls_peer_status_name(ps));
+	metrics_leg_tls(l->face, true, ssl);
+	leg_out_ctx(l, &c);
+	stream_out_tls_done(&l->ostream, &c, ps == TLS_PEER_VALID, &a);
+	leg_out_execute(l, &a);
 }
 
+/* TLS as the client, after <proceed/>. */
 static void
-leg_out_features(struct leg *l, const struct xmlstream_node *f)
-{
-	const struct xmlstream_node *st = xmlstream_node_child(f, XMPP_NS_TLS,
-	    "starttls");
-	bool tls = conn_is_tls(l->conn);
-
-	l->sm_offered = xmlstream_node_child(f, XMPP_NS_SM, "sm") != NULL;
-	if (l->auth == LEG_AUTH_EXTERNAL) {	/* after SASL success */
-		leg_out_ready(l);
-		return;
-	}
-	if (!tls && st != NULL && l->policy.tls != POLICY_TLS_NONE) {
-		xmpp_render_starttls(l->out);
-		leg_flush_out(l);
-		leg_enter_state(l, LEG_TLS);
-		return;
-	}
-	if (!tls && l->policy.tls == POLICY_TLS_REQUIRED) {
-		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
-		    XMPP_STREAM_POLICY_VIOLATION,
-		    "TLS is required but the peer does not offer STARTTLS");
-		return;
-	}
-	if (!tls && st != NULL &&
-	    xmlstream_node_child(st, XMPP_NS_TLS, "required") != NULL) {
-		leg_out_fail(l, XMPP_STANZA_POLICY_VIOLATION,
-		    XMPP_STREAM_POLICY_VIOLATION,
-		    "the peer requires TLS, which policy forbids");
-		return;
-	}
-	if (tls && !l->verify && l->face == CONFIG_FACE_PUBLIC &&
-	    (l->policy.auth & POLICY_AUTH_EXTERNAL) &&
-	    xmpp_features_offer_external(f) && l->env->tls != NULL &&
-	    tls_has_domain(l->env->tls, l->local)) {
-		xmpp_render_sasl_auth_external(l->out, l->local);
-		leg_flush_out(l);
-		leg_enter_state(l, LEG_SASL);
-		return;
-	}
-	leg_out_dialback(l);
-}
-
-static void
-leg_out_proceed(struct leg *l)
+leg_out_start_tls(struct leg *l)
 {
 	const char *cert = l->face == CONFIG_FACE_PUBLIC ? l->local : NULL;
 	SSL *ssl;
@@ -734,196 +694,146 @@ leg_out_proceed(struct leg *l)
 		    XMPP_STREAM_ERROR_COUNT, "cannot start TLS");
 }
 
-void
-leg_out_tls_done(struct leg *l)
+/* Authenticated: stanzas may go (the keepalive, the route). */
+static void
+leg_out_ready(struct leg *l, enum leg_auth auth)
 {
-	char tag[LEG_NAME_MAX], desc[96];
-	SSL *ssl = conn_ssl(l->conn);
-	enum tls_peer_status ps = tls_peer_check(ssl, l->remote);
-
-	log_peer(LOG_LEVEL_INFO, "%s: tls %s established, certificate %s",
-	    leg_name(l, tag, sizeof(tag)),
-	    conn_tls_description(l->conn, desc, sizeof(desc)),
-	    tls_peer_status_name(ps));
-	metrics_leg_tls(l->face, true, ssl);
-	if (l->face == CONFIG_FACE_PUBLIC &&
-	    l->policy.verify == POLICY_VERIFY_REQUIRED && ps != TLS_PEER_VALID) {
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_POLICY_VIOLATION,
-		    "the peer's certificate is not valid for it");
-		return;
-	}
-	xmlstream_reset(l->xs);
-	leg_enter_state(l, LEG_WAIT_HEADER);
-	leg_send_header(l, NULL);
-}
-
-void
-leg_out_ready(struct leg *l)
-{
-	char tag[LEG_NAME_MAX];
-
-	log_peer(LOG_LEVEL_INFO, "%s: authenticated by %s, ready",
-	    leg_name(l, tag, sizeof(tag)), leg_auth_name(l->auth));
-	leg_enter_state(l, LEG_READY);
-	if (l->sm_offered && l->route != NULL && l->config->limits.unacked > 0) {
-		/* Before any stanza: the peer counts from here. */
-		xmpp_render_sm_enable(l->out);
-		if (leg_flush_out(l) == 0)
-			l->sm = LEG_SM_ENABLING;
-	}
+	l->auth = auth;
 	leg_start_keepalive(l);
 	if (l->route != NULL)
 		route_leg_ready(l->route, l);
 }
 
+/* A verify leg's verdict, for the incoming leg that asked. */
 static void
-leg_out_sasl_done(struct leg *l, bool success)
+leg_out_verdict(struct leg *l, enum xmpp_db_type t)
 {
-	metrics_leg_auth(l->id, l->face, true, l->local, l->remote,
-	    "sasl-external", success);
-	if (!success) {
-		log_peer(LOG_LEVEL_INFO,
-		    "leg %" PRIu64 ": SASL EXTERNAL refused, trying dialback",
-		    l->id);
-		leg_out_dialback(l);
-		return;
-	}
-	l->auth = LEG_AUTH_EXTERNAL;
-	xmlstream_reset(l->xs);
-	leg_enter_state(l, LEG_WAIT_HEADER);
-	leg_send_header(l, NULL);
+	l->verify_done = true;
+	leg_in_verified(l->env, l->verify_for, l->remote, l->local, t,
+	    "the authoritative server said so");
 }
 
-/* The answer to our db:result or db:verify. */
-static void
-leg_out_db_answer(struct leg *l, const struct xmlstream_node *n)
+static enum leg_state
+leg_out_state(enum stream_out_state s)
 {
-	const char *type = xmlstream_node_attr(n, "type");
-	enum xmpp_db_type t = XMPP_DB_ERROR;
-
-	if (type != NULL)
-		xmpp_db_type_parse(type, &t);
-	if (l->verify) {
-		l->verify_done = true;
-		leg_in_verified(l->env, l->verify_for, l->remote, l->local, t,
-		    "the authoritative server said so");
-		leg_set_reason(l, "verification done: %s",
-		    xmpp_db_type_name(t));
-		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
-		return;
+	switch (s) {
+	case STREAM_OUT_WAIT_HEADER:
+		return LEG_WAIT_HEADER;
+	case STREAM_OUT_WAIT_FEATURES:
+		return LEG_WAIT_FEATURES;
+	case STREAM_OUT_TLS:
+		return LEG_TLS;
+	case STREAM_OUT_SASL:
+		return LEG_SASL;
+	case STREAM_OUT_DIALBACK:
+		return LEG_DIALBACK;
+	case STREAM_OUT_READY:
+		return LEG_READY;
+	case STREAM_OUT_CONNECTING:
+		return LEG_CONNECTING;
+	default:
+		return LEG_CLOSING;
 	}
-	metrics_leg_auth(l->id, l->face, true, l->local, l->remote, "dialback",
-	    t == XMPP_DB_VALID);
-	if (t != XMPP_DB_VALID) {
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_ERROR_COUNT, "the peer refused our dialback key");
-		return;
-	}
-	l->auth = LEG_AUTH_DIALBACK;
-	leg_out_ready(l);
 }
 
-/*
- * The peer acknowledges h stanzas handled since <enable/> (XEP-0198 4):
- * tell the route how many more than before. A count above what was sent
- * ends the leg.
- */
-static void
-leg_out_sm_ack(struct leg *l, const char *hs)
-{
-	unsigned long v;
-	uint32_t h, more;
-	char *end;
-
-	errno = 0;
-	v = hs != NULL ? strtoul(hs, &end, 10) : 0;
-	if (hs == NULL || *hs == '\0' || *end != '\0' || errno != 0 ||
-	    v > UINT32_MAX) {
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_INVALID_XML, "an XEP-0198 <a/> without a "
-		    "valid h");
-		return;
-	}
-	h = (uint32_t)v;
-	more = h - l->sm_acked;			/* modulo 2^32 */
-	if (more > l->sm_sent - l->sm_acked) {
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_UNDEFINED_CONDITION, "the peer acknowledges "
-		    "more stanzas than it was sent (XEP-0198 "
-		    "handled-count-too-high)");
-		return;
-	}
-	l->sm_acked = h;
-	l->sm_asked = false;
-	if (l->route != NULL)
-		route_leg_acked(l->route, l, more);
-}
-
-/* XEP-0198 elements on a ready leg. Return false if n is none of them. */
+/* Render what the action sends (false: it sends nothing). */
 static bool
-leg_out_sm(struct leg *l, const struct xmlstream_node *n)
+leg_out_render(struct leg *l, const struct stream_out_action *x)
+{
+	switch (x->what) {
+	case STREAM_OUT_SEND_STARTTLS:
+		xmpp_render_starttls(l->out);
+		return true;
+	case STREAM_OUT_SEND_SASL_AUTH:
+		xmpp_render_sasl_auth_external(l->out, l->local);
+		return true;
+	case STREAM_OUT_SEND_DB_RESULT:
+		xmpp_render_db_result(l->out, l->local, l->remote, x->key);
+		return true;
+	case STREAM_OUT_SEND_DB_VERIFY:
+		xmpp_render_db_verify(l->out, l->local, l->remote, x->id,
+		    x->key);
+		return true;
+	case STREAM_OUT_SEND_SM_ENABLE:
+		xmpp_render_sm_enable(l->out);
+		return true;
+	case STREAM_OUT_SEND_SM_ANSWER:
+		xmpp_render_sm_answer(l->out, 0);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Carry out one action that is not a rendering. */
+static void
+leg_out_act(struct leg *l, const struct stream_out_action *x)
 {
 	char tag[LEG_NAME_MAX];
 
-	if (strcmp(n->ns, XMPP_NS_SM) != 0 || l->sm == LEG_SM_OFF)
-		return false;
-	if (strcmp(n->name, "enabled") == 0 && l->sm == LEG_SM_ENABLING) {
-		l->sm = LEG_SM_ON;
-		log_debug("%s: stream management on",
-		    leg_name(l, tag, sizeof(tag)));
-	} else if (strcmp(n->name, "failed") == 0 && l->sm == LEG_SM_ENABLING) {
-		log_peer(LOG_LEVEL_INFO, "%s: stream management refused: "
-		    "acknowledging with pings", leg_name(l, tag, sizeof(tag)));
-		l->sm = LEG_SM_OFF;
-		l->sm_asked = false;
+	switch (x->what) {
+	case STREAM_OUT_SEND_HEADER:
+		leg_send_header(l, NULL);
+		break;
+	case STREAM_OUT_OPENED:
+		metrics_stream_opened(l->id, l->face, true, l->local,
+		    l->remote);
+		break;
+	case STREAM_OUT_START_TLS:
+		leg_out_start_tls(l);
+		break;
+	case STREAM_OUT_RESTART:
+		xmlstream_reset(l->xs);
+		break;
+	case STREAM_OUT_AUTH_RESULT:
+		metrics_leg_auth(l->id, l->face, true, l->local, l->remote,
+		    x->method, x->yes);
+		break;
+	case STREAM_OUT_AUTHENTICATED:
+		leg_out_ready(l, x->auth);
+		break;
+	case STREAM_OUT_VERDICT:
+		leg_out_verdict(l, x->verdict);
+		break;
+	case STREAM_OUT_ACKED:
 		if (l->route != NULL)
-			route_leg_acked(l->route, l, 0);
-	} else if (strcmp(n->name, "a") == 0)
-		leg_out_sm_ack(l, xmlstream_node_attr(n, "h"));
-	else if (strcmp(n->name, "r") == 0) {
-		xmpp_render_sm_answer(l->out, 0);	/* we receive none */
-		leg_flush_out(l);
-	} else
-		return false;
-	return true;
+			route_leg_acked(l->route, l, x->count);
+		break;
+	case STREAM_OUT_NOTE:
+		if (x->yes)
+			log_peer(LOG_LEVEL_INFO, "%s: %s",
+			    leg_name(l, tag, sizeof(tag)), x->why);
+		else
+			log_debug("%s: %s", leg_name(l, tag, sizeof(tag)),
+			    x->why);
+		break;
+	case STREAM_OUT_STATE:
+		leg_enter_state(l, leg_out_state(x->state));
+		break;
+	case STREAM_OUT_CLOSE:
+		leg_set_reason(l, "%s", x->why);
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		break;
+	case STREAM_OUT_FAIL:
+		leg_out_fail(l, x->stanza_cond, x->cond, x->why);
+		break;
+	default:
+		break;
+	}
 }
 
-void
-leg_out_element(struct leg *l, const struct xmlstream_element *e)
+/* Carry out the actions of one stream_out event, in order. */
+static void
+leg_out_execute(struct leg *l, const struct stream_out_actions *a)
 {
-	const struct xmlstream_node *n = &e->node;
-
-	if (leg_out_is(n, XMPP_NS_STREAMS, "error")) {
-		char why[UTIL_ESC_MAX + 32];
-
-		snprintf(why, sizeof(why), "peer sent stream error %s",
-		    UTIL_ESC(n->child != NULL ? n->child->name : NULL));
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_ERROR_COUNT, why);
-		return;
+	for (size_t i = 0; i < a->n; i++) {
+		if (l->state == LEG_CLOSING || l->state == LEG_CLOSED)
+			return;
+		if (leg_out_render(l, &a->a[i]))
+			leg_flush_out(l);
+		else
+			leg_out_act(l, &a->a[i]);
 	}
-	if (l->state == LEG_WAIT_FEATURES &&
-	    leg_out_is(n, XMPP_NS_STREAMS, "features"))
-		leg_out_features(l, n);
-	else if (l->state == LEG_TLS && leg_out_is(n, XMPP_NS_TLS, "proceed"))
-		leg_out_proceed(l);
-	else if (l->state == LEG_SASL && leg_out_is(n, XMPP_NS_SASL, "success"))
-		leg_out_sasl_done(l, true);
-	else if (l->state == LEG_SASL && leg_out_is(n, XMPP_NS_SASL, "failure"))
-		leg_out_sasl_done(l, false);
-	else if (l->state == LEG_DIALBACK && !l->verify &&
-	    leg_out_is(n, XMPP_NS_DIALBACK, "result"))
-		leg_out_db_answer(l, n);
-	else if (l->state == LEG_DIALBACK && l->verify &&
-	    leg_out_is(n, XMPP_NS_DIALBACK, "verify"))
-		leg_out_db_answer(l, n);
-	else if (l->state == LEG_READY && leg_out_sm(l, n))
-		return;
-	else
-		leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
-		    XMPP_STREAM_UNSUPPORTED_STANZA_TYPE, "unexpected element "
-		    "from the peer");
 }
 
 void

@@ -19,32 +19,24 @@
 #include "policy.h"
 #include "resolve.h"
 #include "route.h"
+#include "stream_in.h"
+#include "stream_out.h"
 #include "xmlstream.h"
 #include "xmpp.h"
 
 struct timer;
 
-/* XEP-0198 on an outgoing leg: off, asked for, or on. */
-enum leg_sm {
-	LEG_SM_OFF,
-	LEG_SM_ENABLING,
-	LEG_SM_ON
-};
-
-/* One (from, to) domain pair authenticated on an incoming leg. */
+/*
+ * One (from, to) domain pair of an incoming leg: the stream's pair
+ * (stream_in.h; allocated by it, this size) and what the leg keeps for it.
+ */
 struct leg_pair {
-	TAILQ_ENTRY(leg_pair)	 entry;
-	char			 from[JID_DOMAIN_MAX];	/* the peer's */
-	char			 to[JID_DOMAIN_MAX];	/* ours */
-	enum leg_auth		 auth;
-	bool			 pending;	/* dialback verify running */
+	struct stream_pair	 s;		/* first: the stream's */
 	uint64_t		 verifier;	/* id of the verify leg, 0 none */
 	/* for relaying, found at its first stanza */
-	const struct config_domain *dom; /* ours of the pair (in config) */
-	struct metrics_counter	 stanzas; /* stanzas read for it */
-	struct route_cache	 route;	/* where its stanzas go */
+	struct metrics_counter	 stanzas;	/* stanzas read for it */
+	struct route_cache	 route;		/* where its stanzas go */
 };
-TAILQ_HEAD(leg_pairs, leg_pair);
 
 TAILQ_HEAD(leg_registry, leg);
 RB_HEAD(leg_ids, leg);
@@ -92,10 +84,9 @@ struct leg {
 	uint64_t		 last_active;
 	bool			 header_sent;	/* our stream header is out */
 	bool			 peer_version;	/* peer sent version 1.0 */
-	bool			 tls_wanted;	/* incoming: offered STARTTLS */
 	bool			 broken;	/* bad transition: close it */
 	bool			 paused;	/* reading paused: route congested */
-	char			 stream_id[DIALBACK_STREAM_ID_SIZE + 64];
+	char			 stream_id[STREAM_OUT_ID_MAX];
 					/* incoming: ours; outgoing: theirs */
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
 	char			 remote[JID_DOMAIN_MAX]; /* theirs, "" unknown */
@@ -104,13 +95,10 @@ struct leg {
 						   peer connected to */
 	socklen_t		 reachedlen;	/* 0: unknown */
 	enum leg_auth		 auth;		/* outgoing: how we got in */
-	struct leg_pairs	 pairs;		/* incoming: authenticated */
-	struct leg_pair		*relay_pair;	/* incoming: the pair of the
-						   last stanza, named with its
-						   domains as normalised */
-	unsigned		 npairs;	/* incoming: length of pairs */
-	unsigned		 verifications;	/* incoming: verify legs started */
-	unsigned		 sasl_failures;	/* incoming: failed <auth/>s */
+	union {		/* the stream's decisions, sans I/O */
+		struct stream_in  istream;	/* incoming (stream_in.h) */
+		struct stream_out ostream;	/* outgoing (stream_out.h) */
+	};
 	char			*close_reason;	/* LEG_REASON_MAX, once set */
 	uint64_t		 stanzas_in, stanzas_out;
 	uint64_t		 bytes_in, bytes_out;	/* conn's, kept at its end */
@@ -147,11 +135,6 @@ struct leg {
 	char			 host[RESOLVE_HOST_MAX];
 	char			*last_error;	/* LEG_ERROR_MAX, once set */
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
-	bool			 sm_offered;	/* features offer XEP-0198 */
-	enum leg_sm		 sm;
-	uint32_t		 sm_sent;	/* stanzas since <enable/> */
-	uint32_t		 sm_acked;	/* the peer's last h */
-	bool			 sm_asked;	/* an <r/> is unanswered */
 	bool			 verify_done;	/* the verdict was reported */
 };
 
@@ -186,8 +169,9 @@ unsigned leg_count_authenticated(struct leg_env *, enum config_face,
 	    const char *domain);
 /* Verify legs running. */
 unsigned leg_count_verifying(struct leg_env *);
-/* An authenticated pair of l, or with pending a pending one; NULL none. */
-const struct leg_pair *leg_first_pair(const struct leg *, bool pending);
+/* An authenticated pair of l, or with pending a pending one; NULL none
+ * (and for outgoing legs). */
+const struct stream_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
 /*
@@ -237,8 +221,6 @@ void	leg_out_connected(struct leg *);
 void	leg_out_header(struct leg *, const struct xmlstream_header *);
 void	leg_out_element(struct leg *, const struct xmlstream_element *);
 void	leg_out_tls_done(struct leg *);
-void	leg_out_dialback(struct leg *);
-void	leg_out_ready(struct leg *);
 /* The leg ended (any reason): tell the route or the incoming leg. */
 void	leg_out_ended(struct leg *, const char *reason);
 /* The connection failed before the stream opened: try the next address. */
