@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "xmlstream.h"
+#include "fuzz.h"
 
 #define HDR "<?xml version='1.0'?><stream:stream xmlns='jabber:server' " \
 	"xmlns:stream='http://etherx.jabber.org/streams' " \
@@ -29,32 +30,6 @@
 	"version='1.0'>"
 
 int	LLVMFuzzerTestOneInput(const uint8_t *, size_t);
-
-static void
-check(int ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
-
-/* FNV-1a. */
-static void
-mix(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char	*s = p;
-	size_t			 i;
-
-	for (i = 0; i < n; i++) {
-		*h ^= s[i];
-		*h *= 0x100000001b3ULL;
-	}
-}
-
-static void
-mix_str(uint64_t *h, const char *s)
-{
-	mix(h, s != NULL ? s : "\x01", s != NULL ? strlen(s) + 1 : 1);
-}
 
 static void
 mix_size(uint64_t *h, size_t n)
@@ -145,7 +120,7 @@ run(const char *in, size_t len, const struct xmlstream_limits *lim,
 {
 	struct xmlstream	*xs;
 	enum xmlstream_event	 ev;
-	uint64_t		 h = 0xcbf29ce484222325ULL;
+	uint64_t		 h = FUZZ_HASH_INIT;
 	size_t			 off = 0, avail = 0, used, i = 0;
 
 	if ((xs = xmlstream_new(lim)) == NULL)

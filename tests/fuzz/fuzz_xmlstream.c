@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "xmlstream.h"
+#include "fuzz.h"
 
 #define OUT_HDR "<stream:stream xmlns='jabber:server' " \
 	"xmlns:stream='http://etherx.jabber.org/streams' " \
@@ -32,32 +33,6 @@ static const struct xmlstream_nsdecl out_scope[] = {
 	{ "stream", "http://etherx.jabber.org/streams" },
 	{ "db", "jabber:server:dialback" },
 };
-
-static void
-check(int ok)
-{
-	if (!ok)
-		__builtin_trap();
-}
-
-/* FNV-1a. */
-static void
-mix(uint64_t *h, const void *p, size_t n)
-{
-	const unsigned char	*s = p;
-	size_t			 i;
-
-	for (i = 0; i < n; i++) {
-		*h ^= s[i];
-		*h *= 0x100000001b3ULL;
-	}
-}
-
-static void
-mix_str(uint64_t *h, const char *s)
-{
-	mix(h, s != NULL ? s : "\x01", s != NULL ? strlen(s) + 1 : 1);
-}
 
 static void
 mix_tree(uint64_t *h, const struct xmlstream_node *node)
@@ -183,7 +158,7 @@ run(const uint8_t *in, size_t len, const struct xmlstream_limits *lim,
 {
 	struct xmlstream	*xs;
 	enum xmlstream_event	 ev;
-	uint64_t		 h = 0xcbf29ce484222325ULL;
+	uint64_t		 h = FUZZ_HASH_INIT;
 	size_t			 off = 0, avail = 0, used, stream = 0, i = 0;
 
 	if ((xs = xmlstream_new(lim)) == NULL)
