@@ -249,6 +249,15 @@ leg_in_starttls(struct leg *l)
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 		return;
 	}
+	/* The header's from named the peer: its rule is l->policy. */
+	if (leg_tls_relax(l, ssl) == -1) {
+		SSL_free(ssl);
+		xmpp_render_tls_failure(l->out);
+		leg_flush_out(l);
+		leg_set_reason(l, "cannot apply tls min-version or tls ciphers");
+		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
+		return;
+	}
 	xmpp_render_tls_proceed(l->out);
 	leg_flush_out(l);
 	leg_enter_state(l, LEG_TLS);
