@@ -72,14 +72,27 @@ static int
 leg_in_check_addresses(struct leg *l, const struct xmlstream_header *h)
 {
 	char to[JID_DOMAIN_MAX], from[JID_DOMAIN_MAX] = "";
+	const struct config_domain *first = TAILQ_FIRST(&l->config->domains);
+	const char *hto = h->to;
 	struct policy_match m;
 
-	if (h->to == NULL)
+	/*
+	 * A pre-XMPP 1.0 dialback stream (jabberd2, jabberd 1.x) may name
+	 * nobody in its header: each db:result and db:verify names its own
+	 * domains, checked there. Answer it as the first local domain.
+	 */
+	if (hto == NULL && l->face == CONFIG_FACE_PUBLIC && !l->peer_version &&
+	    first != NULL) {
+		hto = first->name;
+		log_debug("leg %" PRIu64 ": a pre-XMPP 1.0 header without 'to': "
+		    "answered as %s", l->id, hto);
+	}
+	if (hto == NULL)
 		return leg_in_refuse(l, XMPP_STREAM_IMPROPER_ADDRESSING,
 		    "%s", "the stream header has no 'to'"), -1;
-	if (!leg_in_domain(h->to, to))
+	if (!leg_in_domain(hto, to))
 		return leg_in_refuse(l, XMPP_STREAM_HOST_UNKNOWN,
-		    "invalid 'to' \"%s\"", UTIL_ESC(h->to)), -1;
+		    "invalid 'to' \"%s\"", UTIL_ESC(hto)), -1;
 	if (h->from != NULL && !leg_in_domain(h->from, from))
 		return leg_in_refuse(l, XMPP_STREAM_INVALID_FROM,
 		    "invalid 'from' \"%s\"", UTIL_ESC(h->from)), -1;
@@ -223,10 +236,14 @@ leg_in_tls_done(struct leg *l)
 {
 	char desc[96];
 
+	/* whether the peer sent a certificate: checked per domain later */
 	log_peer(LOG_LEVEL_INFO,
-	    "leg %" PRIu64 " in %s %s: tls %s established", l->id,
-	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
-	    conn_tls_description(l->conn, desc, sizeof(desc)));
+	    "leg %" PRIu64 " in %s %s: tls %s established, client certificate "
+	    "%s", l->id, config_face_name(l->face),
+	    l->remote[0] ? l->remote : "?",
+	    conn_tls_description(l->conn, desc, sizeof(desc)),
+	    SSL_get0_peer_certificate(conn_ssl(l->conn)) != NULL ?
+	    "presented" : "none");
 	metrics_leg_tls(l->face, false, conn_ssl(l->conn));
 	if (l->state != LEG_TLS)	/* direct TLS: the stream starts now */
 		return;
