@@ -838,6 +838,191 @@ ejabberd_stop() {
 # ejabberd_log NAME: the path of its (debug) log.
 ejabberd_log() { echo "$FG_TMP/ejabberd-$1/log/ejabberd.log"; }
 
+# ------------------------------------------------------------------ jabberd2
+
+# Debian's jabberd2 (2.7.0) is four processes: a router (components
+# connect to it on the namespace's 127.0.0.1:5347), the session manager
+# sm, c2s and s2s. Each runs in the foreground with its own XML config in
+# $FG_TMP/jabberd2-NAME/, the users and rosters in one SQLite file made
+# there from Debian's schema (db-setup.sqlite), logs in files beside them
+# (notice level and up: Debian builds it without debug logging).
+JABBERD2_LIBDIR=/usr/lib/x86_64-linux-gnu/jabberd2
+JABBERD2_SCHEMA=/usr/share/doc/jabberd2/db-setup.sqlite.gz
+
+# _j2_router_link: the <router> element every component uses.
+_j2_router_link() {
+	cat <<XML
+  <router>
+    <ip>127.0.0.1</ip>
+    <port>5347</port>
+    <user>jabberd</user>
+    <pass>router-secret</pass>
+    <retry><init>10</init><lost>3</lost><sleep>1</sleep></retry>
+  </router>
+XML
+}
+
+# _j2_log DIR NAME: the <log> element of component NAME.
+_j2_log() {
+	printf "  <log type='file'><file>%s/%s.log</file></log>\n" "$1" "$2"
+}
+
+# jabberd2_config NAME ADDR DOMAIN: write the configuration of one
+# jabberd2 instance serving DOMAIN on ADDR (c2s 5222 with STARTTLS, a
+# self-signed certificate; s2s 5269 plain TCP, dialback only: no pemfile)
+# in $FG_TMP/jabberd2-NAME/ and print its directory.
+jabberd2_config() {
+	_name=$1
+	_addr=$2
+	_dom=$3
+	_dir=$FG_TMP/jabberd2-$_name
+	rm -rf "$_dir"
+	mkdir -p "$_dir"
+	cert_make "$_dom" self || return 1
+	cat "$(cert_path "$_dom" self)" "$(key_path "$_dom" self)" >"$_dir/c2s.pem"
+	zcat "$JABBERD2_SCHEMA" | "$PYTHON" -c '
+import sqlite3, sys
+sqlite3.connect(sys.argv[1]).executescript(sys.stdin.read())
+' "$_dir/sqlite.db" || return 1
+	cat >"$_dir/router-users.xml" <<XML
+<users><user><name>jabberd</name><secret>router-secret</secret></user></users>
+XML
+	{
+		echo "<router><id>router</id><pidfile>$_dir/router.pid</pidfile>"
+		_j2_log "$_dir" router
+		echo "  <local><ip>127.0.0.1</ip><port>5347</port>"
+		echo "    <users>$_dir/router-users.xml</users><secret>router-secret</secret></local>"
+		echo "  <check><interval>60</interval><keepalive>0</keepalive></check>"
+		echo "  <io><max_fds>256</max_fds></io>"
+		echo "  <aci><acl type='all'><user>jabberd</user></acl></aci>"
+		echo "</router>"
+	} >"$_dir/router.xml"
+	{
+		echo "<sm><id>$_dom</id><pidfile>$_dir/sm.pid</pidfile>"
+		_j2_router_link
+		_j2_log "$_dir" sm
+		echo "  <local><id>$_dom</id></local>"
+		echo "  <storage><path>$JABBERD2_LIBDIR</path><driver>sqlite</driver>"
+		echo "    <sqlite><dbname>$_dir/sqlite.db</dbname><busy-timeout>2000</busy-timeout></sqlite>"
+		echo "  </storage>"
+		echo "  <modules><path>$JABBERD2_LIBDIR</path>"
+		echo "    <chain id='sess-start'><module>status</module></chain>"
+		echo "    <chain id='sess-end'><module>status</module><module>iq-last</module></chain>"
+		echo "    <chain id='in-sess'><module>validate</module><module>status</module>"
+		echo "      <module>privacy</module><module>roster</module><module>iq-ping</module>"
+		echo "      <module>disco</module><module>offline</module><module>presence</module>"
+		echo "      <module>deliver</module></chain>"
+		echo "    <chain id='in-router'><module>session</module><module>validate</module>"
+		echo "      <module>presence</module><module>privacy</module></chain>"
+		echo "    <chain id='out-router'><module>privacy</module></chain>"
+		echo "    <chain id='pkt-sm'><module>iq-last</module><module>iq-ping</module>"
+		echo "      <module>iq-time</module><module>iq-version</module><module>disco</module>"
+		echo "      <module>status</module><module>presence</module></chain>"
+		echo "    <chain id='pkt-user'><module>roster</module><module>presence</module>"
+		echo "      <module>disco</module><module>deliver</module><module>offline</module>"
+		echo "      <module>iq-last</module></chain>"
+		echo "    <chain id='pkt-router'><module>session</module><module>disco</module></chain>"
+		echo "    <chain id='user-load'><module>active</module><module>roster</module>"
+		echo "      <module>privacy</module></chain>"
+		echo "    <chain id='user-create'><module>active</module></chain>"
+		echo "    <chain id='user-delete'><module>active</module><module>offline</module>"
+		echo "      <module>privacy</module><module>roster</module><module>status</module>"
+		echo "      <module>iq-last</module></chain>"
+		echo "    <chain id='disco-extend'><module>iq-version</module></chain>"
+		echo "  </modules>"
+		echo "  <discovery><identity><category>server</category><type>im</type>"
+		echo "    <name>jabberd2 (fedgate interop)</name></identity></discovery>"
+		echo "  <user><auto-create/></user>"
+		echo "</sm>"
+	} >"$_dir/sm.xml"
+	{
+		echo "<c2s><id>c2s</id><pidfile>$_dir/c2s.pid</pidfile>"
+		_j2_router_link
+		_j2_log "$_dir" c2s
+		echo "  <local><id realm='' pemfile='$_dir/c2s.pem'>$_dom</id>"
+		echo "    <ip>$_addr</ip><port>5222</port></local>"
+		echo "  <io><max_fds>256</max_fds><check><interval>0</interval><idle>0</idle><keepalive>0</keepalive></check></io>"
+		echo "  <authreg><path>$JABBERD2_LIBDIR</path><module>sqlite</module>"
+		echo "    <mechanisms><sasl><digest-md5/></sasl></mechanisms>"
+		echo "    <ssl-mechanisms><sasl><plain/></sasl></ssl-mechanisms>"
+		echo "    <sqlite><dbname>$_dir/sqlite.db</dbname><busy-timeout>2000</busy-timeout>"
+		echo "      <password_type><plaintext/></password_type></sqlite>"
+		echo "  </authreg>"
+		echo "</c2s>"
+	} >"$_dir/c2s.xml"
+	{
+		echo "<s2s><id>s2s</id><pidfile>$_dir/s2s.pid</pidfile>"
+		_j2_router_link
+		_j2_log "$_dir" s2s
+		echo "  <local><ip>$_addr</ip><port>5269</port></local>"
+		echo "  <io><max_fds>256</max_fds></io>"
+		echo "  <check><interval>5</interval><queue>30</queue><retry>5</retry>"
+		echo "    <idle>86400</idle><keepalive>0</keepalive><dnscache>0</dnscache></check>"
+		echo "  <lookup><srv>xmpp-server</srv><min-ttl>0</min-ttl><max-ttl>0</max-ttl>"
+		echo "    <bad-host-timeout>1</bad-host-timeout></lookup>"
+		echo "</s2s>"
+	} >"$_dir/s2s.xml"
+	printf '%s\n' "$_addr $_dom" >"$_dir/where"
+	echo "$_dir"
+}
+
+# jabberd2_adduser NAME JID PASSWORD: an account (plaintext, as Debian's
+# sqlite authreg is configured), made in the SQLite file.
+jabberd2_adduser() {
+	"$PYTHON" -c '
+import sqlite3, sys
+user, realm = sys.argv[2].split("@")
+db = sqlite3.connect(sys.argv[1])
+db.execute("INSERT INTO authreg (username, realm, password) VALUES (?, ?, ?)",
+    (user, realm, sys.argv[3]))
+db.commit()
+' "$FG_TMP/jabberd2-$1/sqlite.db" "$2" "$3"
+}
+
+# jabberd2_start NAME SHORT: run the router, then sm, c2s and s2s, in
+# namespace SHORT, each waited for (bounded): the router's and the
+# listeners' sockets, and the router's log line for each component.
+jabberd2_start() {
+	_dir=$FG_TMP/jabberd2-$1
+	_short=$2
+	read -r _addr _dom <"$_dir/where"
+	echo "$_short" >"$_dir/ns"
+	: >"$_dir/spids"
+	for _c in router sm c2s s2s; do
+		fg_spawn "$_dir/$_c.console" ip netns exec "$(ns_name "$_short")" \
+		    "/usr/sbin/jabberd2-$_c" -c "$_dir/$_c.xml"
+		echo "$FG_LAST_PID" >>"$_dir/spids"
+		case $_c in
+		router)	wait_listen "$_short" tcp 127.0.0.1 5347 10 ;;
+		sm)	wait_log "$_dir/router.log" "\\[$_dom\\] online" 10 ;;
+		c2s)	wait_listen "$_short" tcp "$_addr" 5222 10 ;;
+		s2s)	wait_listen "$_short" tcp "$_addr" 5269 10 &&
+			    wait_log "$_dir/router.log" "\\[s2s\\] set as default route" 10 ;;
+		esac || {
+			note "jabberd2 $1: $_c did not start:"
+			tail -n 20 "$_dir/$_c.console" "$_dir/$_c.log" \
+			    "$_dir/router.log" 2>/dev/null | diag
+			return 1
+		}
+	done
+}
+
+# jabberd2_stop NAME...: stop every process of these instances.
+jabberd2_stop() {
+	_ps=
+	for _n in "$@"; do
+		_f=$FG_TMP/jabberd2-$_n/spids
+		[ -f "$_f" ] && _ps="$_ps $(cat "$_f")"
+		rm -f "$_f"
+	done
+	# shellcheck disable=SC2086
+	[ -n "$_ps" ] && stop_pids $_ps
+	return 0
+}
+
+# jabberd2_log NAME COMPONENT: the path of a component's log.
+jabberd2_log() { echo "$FG_TMP/jabberd2-$1/$2.log"; }
+
 # ------------------------------------------------------------------ clients
 
 # client_spawn NAME SHORT JID PASSWORD ADDR[:PORT] [xmpp_client.py options]:
@@ -927,6 +1112,48 @@ client_run() {
 	shift 2
 	timeout -k 2 "$((${_t%.*} + 10))" ip netns exec "$(ns_name "$_short")" \
 	    "$PYTHON" "$XMPP_CLIENT" client --timeout "$_t" "$@"
+}
+
+# both_ways INSIDE NAME JID peer|inside: the usual federation checks
+# between client INSIDE (bob@corp.internal, bob@corp.example outside) and
+# client NAME (JID), as TAP results named after NAME: subscription
+# requests both ways (started by NAME with "peer", by INSIDE with
+# "inside"), both approved, each sees the other's presence, a message each
+# way with a unique token.
+both_ways() {
+	_bi=$1 _bc=$2 _bj=$3
+	_bo=$(sed 's/@corp\.internal$/@corp.example/' "$FG_TMP/client-$_bi/jid")
+	if [ "$4" = peer ]; then
+		client_cmd "$_bc" subscribe "$_bo" >/dev/null
+		check "$_bc: $_bi gets $_bj's subscription request" \
+		    client_expect "$_bi" "SUBSCRIBE-REQUEST $_bj" 20
+		check "$_bc: $_bj gets $_bo's request back" \
+		    client_expect "$_bc" "SUBSCRIBE-REQUEST $_bo" 15
+	else
+		client_cmd "$_bi" subscribe "$_bj" >/dev/null
+		check "$_bc: $_bj gets $_bo's subscription request" \
+		    client_expect "$_bc" "SUBSCRIBE-REQUEST $_bo" 20
+		check "$_bc: $_bi gets $_bj's request back" \
+		    client_expect "$_bi" "SUBSCRIBE-REQUEST $_bj" 15
+	fi
+	check "$_bc: both subscriptions approved" _both_subscribed
+	check "$_bc: $_bi sees $_bj's presence" \
+	    client_expect "$_bi" "PRESENCE $_bj available" 15
+	check "$_bc: $_bj sees $_bo's presence" \
+	    client_expect "$_bc" "PRESENCE $_bo available" 15
+	_bt=$(token "$_bc-in")
+	client_cmd "$_bc" send "$_bo" "$_bt" >/dev/null
+	check "$_bc: message $_bj -> $_bo delivered" \
+	    client_expect "$_bi" "RECEIVED $_bt FROM $_bj" 10
+	_bt=$(token "$_bc-out")
+	client_cmd "$_bi" send "$_bj" "$_bt" >/dev/null
+	check "$_bc: message $_bi -> $_bj delivered, from $_bo" \
+	    client_expect "$_bc" "RECEIVED $_bt FROM $_bo" 10
+}
+
+_both_subscribed() {
+	client_expect "$_bi" "SUBSCRIBED $_bj" 15 &&
+	    client_expect "$_bc" "SUBSCRIBED $_bo" 15
 }
 
 # token [WORD]: a unique token for a message body.
