@@ -558,8 +558,12 @@ check_start_tls(struct check *ch)
 	if (tls == NULL || (ssl = tls_client_ssl(tls, ch->from, ch->domain,
 	    false)) == NULL)
 		return -1;
-	if (ch->target != NULL && ch->target->direct_tls &&
-	    tls_client_alpn(ssl) == -1) {
+	/* the peer's tls min-version and tls ciphers, as its legs get them */
+	if (tls_ssl_relax(ssl, (ch->policy.set & POLICY_SET_TLS_MIN) ?
+	    policy_tls_version_number(ch->policy.tls_min) : 0,
+	    (ch->policy.set & POLICY_SET_CIPHERS) ? ch->policy.ciphers :
+	    NULL) == -1 || (ch->target != NULL && ch->target->direct_tls &&
+	    tls_client_alpn(ssl) == -1)) {
 		SSL_free(ssl);
 		return -1;
 	}

@@ -712,6 +712,10 @@ config_merge(struct policy_settings *out, const struct policy_settings *in)
 		out->resolve = in->resolve;
 	if (in->set & POLICY_SET_DANE)
 		out->dane = in->dane;
+	if (in->set & POLICY_SET_TLS_MIN)
+		out->tls_min = in->tls_min;
+	if (in->set & POLICY_SET_CIPHERS)
+		memcpy(out->ciphers, in->ciphers, sizeof(out->ciphers));
 	if (in->set & POLICY_SET_ROUTE) {
 		memcpy(out->route_host, in->route_host,
 		    sizeof(out->route_host));
@@ -826,6 +830,10 @@ config_check_rule(struct config_check *k, const struct policy_rule *r,
 		    "optional or required", name);
 	else if (s.tls == POLICY_TLS_NONE && s.dane)
 		config_fail(k, file, line, "%s: dane needs tls", name);
+	else if (s.tls == POLICY_TLS_NONE &&
+	    (rs->set & (POLICY_SET_TLS_MIN | POLICY_SET_CIPHERS)))
+		config_fail(k, file, line, "%s: tls %s needs tls", name,
+		    (rs->set & POLICY_SET_TLS_MIN) ? "min-version" : "ciphers");
 }
 
 static void

@@ -251,6 +251,8 @@ static const struct {
 	{ "route", POLICY_SET_ROUTE }, { "stanza_size", POLICY_SET_STANZA_SIZE },
 	{ "rate", POLICY_SET_RATE }, { "burst", POLICY_SET_RATE },
 	{ "connections", POLICY_SET_CONNECTIONS },
+	{ "tls_min_version", POLICY_SET_TLS_MIN },
+	{ "ciphers", POLICY_SET_CIPHERS },
 };
 
 /* A JSON object of the settings of s that mask (POLICY_SET_*) names. */
@@ -297,6 +299,12 @@ control_settings_json(const struct policy_settings *s, unsigned mask)
 	if (mask & POLICY_SET_CONNECTIONS)
 		json_object_object_add(o, "connections",
 		    json_object_new_int64(s->connections));
+	if (mask & POLICY_SET_TLS_MIN)
+		json_object_object_add(o, "tls_min_version",
+		    json_object_new_string(policy_tls_version_name(s->tls_min)));
+	if (mask & POLICY_SET_CIPHERS)
+		json_object_object_add(o, "ciphers", s->ciphers[0] != '\0' ?
+		    control_json_text(s->ciphers) : NULL);
 	return o;
 }
 

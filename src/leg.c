@@ -737,6 +737,31 @@ leg_flush_out(struct leg *l)
 }
 
 int
+leg_tls_relax(struct leg *l, SSL *ssl)
+{
+	const struct policy_settings *p = &l->policy;
+	char name[LEG_NAME_MAX];
+
+	if (l->face != CONFIG_FACE_PUBLIC ||
+	    !(p->set & (POLICY_SET_TLS_MIN | POLICY_SET_CIPHERS)))
+		return 0;
+	if (tls_ssl_relax(ssl, (p->set & POLICY_SET_TLS_MIN) ?
+	    policy_tls_version_number(p->tls_min) : 0,
+	    (p->set & POLICY_SET_CIPHERS) ? p->ciphers : NULL) == -1) {
+		log_warnx("%s: tls min-version %s, ciphers \"%s\": refused by "
+		    "OpenSSL", leg_name(l, name, sizeof(name)),
+		    policy_tls_version_name(p->tls_min), p->ciphers);
+		return -1;
+	}
+	log_debug("%s: tls relaxed for this peer: min-version %s%s, "
+	    "ciphers %s", leg_name(l, name, sizeof(name)),
+	    policy_tls_version_name(p->tls_min),
+	    p->tls_min < POLICY_TLS_V1_2 ? " (security level 0)" : "",
+	    p->ciphers[0] != '\0' ? p->ciphers : "(built-in)");
+	return 0;
+}
+
+int
 leg_send_header(struct leg *l, const char *id)
 {
 	struct xmpp_stream_header h = {

@@ -95,10 +95,14 @@ leg_in_tls_done(struct leg *l)
 	struct stream_in_ctx c;
 	char desc[96];
 
+	/* whether the peer sent a certificate: checked per domain later */
 	log_peer(LOG_LEVEL_INFO,
-	    "leg %" PRIu64 " in %s %s: tls %s established", l->id,
-	    config_face_name(l->face), l->remote[0] ? l->remote : "?",
-	    conn_tls_description(l->conn, desc, sizeof(desc)));
+	    "leg %" PRIu64 " in %s %s: tls %s established, client certificate "
+	    "%s", l->id, config_face_name(l->face),
+	    l->remote[0] ? l->remote : "?",
+	    conn_tls_description(l->conn, desc, sizeof(desc)),
+	    SSL_get0_peer_certificate(conn_ssl(l->conn)) != NULL ?
+	    "presented" : "none");
 	metrics_leg_tls(l->face, false, conn_ssl(l->conn));
 	leg_in_ctx(l, &c);
 	stream_in_tls_done(&l->istream, &c, &a);
@@ -202,6 +206,13 @@ leg_in_start_tls(struct leg *l, const char *domain)
 	SSL *ssl = l->env->tls != NULL ? tls_server_ssl(l->env->tls, domain) :
 	    NULL;
 
+	/* The header's from named the peer: its rule is l->policy. */
+	if (ssl != NULL && leg_tls_relax(l, ssl) == -1) {
+		SSL_free(ssl);
+		leg_set_reason(l, "cannot apply tls min-version or tls ciphers");
+		leg_close(l, XMPP_STREAM_INTERNAL_SERVER_ERROR, NULL);
+		return;
+	}
 	if (ssl == NULL || conn_starttls(l->conn, ssl, true) == -1) {
 		leg_set_reason(l, "cannot start TLS");
 		leg_close(l, XMPP_STREAM_INTERNAL_SERVER_ERROR, NULL);

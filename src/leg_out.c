@@ -520,7 +520,7 @@ leg_out_direct_tls(struct leg *l)
 	if (l->env->tls == NULL || (ssl = tls_client_ssl(l->env->tls, cert,
 	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL)
 		return NULL;
-	if (tls_client_alpn(ssl) == -1) {
+	if (leg_tls_relax(l, ssl) == -1 || tls_client_alpn(ssl) == -1) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -687,6 +687,13 @@ leg_out_start_tls(struct leg *l)
 	    l->remote, l->policy.verify == POLICY_VERIFY_REQUIRED)) == NULL) {
 		leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
 		    XMPP_STREAM_ERROR_COUNT, "cannot create a TLS client");
+		return;
+	}
+	if (leg_tls_relax(l, ssl) == -1) {
+		SSL_free(ssl);
+		leg_out_fail(l, XMPP_STANZA_INTERNAL_SERVER_ERROR,
+		    XMPP_STREAM_ERROR_COUNT, "cannot apply tls min-version "
+		    "or tls ciphers");
 		return;
 	}
 	if (conn_starttls(l->conn, ssl, false) == -1)

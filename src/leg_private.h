@@ -175,6 +175,13 @@ const struct stream_pair *leg_first_pair(const struct leg *, bool pending);
 /* Write the rendered scratch buffer and reset it. 0 or -1. */
 int	leg_flush_out(struct leg *);
 /*
+ * Apply l's peer rule to ssl before its handshake: `tls min-version` and
+ * `tls ciphers` (tls_ssl_relax()), on the public face only (the internal
+ * server gets the built-in settings). Return 0 (nothing to do, or done),
+ * or -1 after logging why, when OpenSSL refuses them.
+ */
+int	leg_tls_relax(struct leg *, SSL *ssl);
+/*
  * Connect an outgoing leg to sa (ssl: direct TLS) from source (NULL: the
  * kernel chooses): an address of this host (sourcelen bytes), or with
  * transparent one that is not ours (conn_new_connect_from()). 0, or -1

@@ -38,6 +38,7 @@
 #include "jid.h"
 #include "log.h"
 #include "policy.h"
+#include "tls.h"
 #include "util.h"
 
 /* Keep the generated parser's globals out of everybody's way. */
@@ -210,6 +211,8 @@ static void	 cfg_peer_begin(const YYSTYPE *, const char *);
 static void	 cfg_peer_end(void);
 static int	 cfg_peer_set(const YYSTYPE *, unsigned, const char *);
 static void	 cfg_peer_mode(const YYSTYPE *, const YYSTYPE *);
+static void	 cfg_peer_tls_min(const YYSTYPE *, const YYSTYPE *);
+static void	 cfg_peer_ciphers(const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 		    const YYSTYPE *);
 
@@ -228,6 +231,7 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	VERIFICATIONSPERSTREAM UNACKED
 %token	HEADERSIZE IDLE INCLUDE INTERNAL INTERNALNAME KEEPALIVE KEY LEVEL
 %token	DIRECTORY DOMAINS
+%token	CIPHERS MINVERSION
 %token	LIMIT LISTEN LOG METRICS MODE NO NONE OFF ON OPTION OPTIONAL ORIGINAL
 %token	PEER SOURCE TRUSTANCHOR
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
@@ -573,6 +577,8 @@ peeropts	: /* empty */
 peeropt		: ALLOW				{ cfg_peer_mode(&$1, NULL); }
 		| DENY				{ cfg_peer_mode(&$1, NULL); }
 		| TLS tlsmode			{ cfg_peer_mode(&$1, &$2); }
+		| TLS MINVERSION string		{ cfg_peer_tls_min(&$2, &$3); }
+		| TLS CIPHERS string		{ cfg_peer_ciphers(&$2, &$3); }
 		| VERIFY tlsmode		{ cfg_peer_mode(&$1, &$2); }
 		| AUTH authmode			{ cfg_peer_mode(&$1, &$2); }
 		| DANE YES			{ cfg_peer_mode(&$1, &$2); }
@@ -633,6 +639,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "ca-file",			CAFILE },
 	{ "ca-path",			CAPATH },
 	{ "certificate",		CERTIFICATE },
+	{ "ciphers",			CIPHERS },
 	{ "connect",			CONNECT },
 	{ "connections",		CONNECTIONS },
 	{ "connections-per-address",	CONNECTIONSPERADDRESS },
@@ -664,6 +671,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "listen",			LISTEN },
 	{ "log",			LOG },
 	{ "metrics",			METRICS },
+	{ "min-version",		MINVERSION },
 	{ "mode",			MODE },
 	{ "no",				NO },
 	{ "none",			NONE },
@@ -2077,6 +2085,37 @@ cfg_peer_mode(const YYSTYPE *kw, const YYSTYPE *v)
 	}
 	if (r == -1)
 		cfg_error_at(v, "%s \"%s\" is not known", k, v->string);
+}
+
+/* tls min-version VERSION: TLSv1, TLSv1.1, TLSv1.2, TLSv1.3. */
+static void
+cfg_peer_tls_min(const YYSTYPE *kw, const YYSTYPE *v)
+{
+	struct policy_settings *s = &cfg->peer.s;
+
+	if (cfg_peer_set(kw, POLICY_SET_TLS_MIN, "tls min-version") == -1)
+		return;
+	if (policy_tls_version_parse(v->string, &s->tls_min) == -1)
+		cfg_error_at(v, "tls min-version \"%s\" is not known (TLSv1, "
+		    "TLSv1.1, TLSv1.2 or TLSv1.3)", v->string);
+}
+
+/* tls ciphers LIST: an OpenSSL cipher list that selects a cipher at least. */
+static void
+cfg_peer_ciphers(const YYSTYPE *kw, const YYSTYPE *v)
+{
+	struct policy_settings *s = &cfg->peer.s;
+
+	if (cfg_peer_set(kw, POLICY_SET_CIPHERS, "tls ciphers") == -1)
+		return;
+	if (strlen(v->string) >= sizeof(s->ciphers))
+		cfg_error_at(v, "tls ciphers: longer than %zu bytes",
+		    sizeof(s->ciphers) - 1);
+	else if (v->string[0] == '\0' || !tls_ciphers_are_valid(v->string))
+		cfg_error_at(v, "tls ciphers \"%s\" selects no cipher",
+		    v->string);
+	else
+		snprintf(s->ciphers, sizeof(s->ciphers), "%s", v->string);
 }
 
 /* limit stanza-size SIZE | connections N | rate SIZE [burst SIZE] */

@@ -93,6 +93,13 @@ static const struct policy_name policy_resolve_names[] = {
 	{ "original", POLICY_RESOLVE_ORIGINAL },
 };
 
+static const struct policy_name policy_tls_version_names[] = {
+	{ "TLSv1", POLICY_TLS_V1_0 },
+	{ "TLSv1.1", POLICY_TLS_V1_1 },
+	{ "TLSv1.2", POLICY_TLS_V1_2 },
+	{ "TLSv1.3", POLICY_TLS_V1_3 },
+};
+
 static const char *
 policy_name_of(const struct policy_name *t, size_t n, int value)
 {
@@ -194,6 +201,35 @@ policy_resolve_parse(const char *s, enum policy_resolve *v)
 	return 0;
 }
 
+const char *
+policy_tls_version_name(enum policy_tls_version v)
+{
+	return policy_name_of(policy_tls_version_names,
+	    nitems(policy_tls_version_names), v);
+}
+
+int
+policy_tls_version_parse(const char *s, enum policy_tls_version *v)
+{
+	int	 x;
+
+	if (s != NULL && strcmp(s, "TLSv1.0") == 0)
+		s = "TLSv1";
+	if (policy_name_parse(policy_tls_version_names,
+	    nitems(policy_tls_version_names), s, &x) == -1)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+int
+policy_tls_version_number(enum policy_tls_version v)
+{
+	if (v < POLICY_TLS_V1_0 || v > POLICY_TLS_V1_3)
+		return 0;
+	return 0x0301 + (int)v;
+}
+
 void
 policy_settings_init(struct policy_settings *s)
 {
@@ -204,6 +240,7 @@ policy_settings_init(struct policy_settings *s)
 	s->auth = POLICY_AUTH_ANY;
 	s->resolve = POLICY_RESOLVE_SRV;
 	s->dane = false;
+	s->tls_min = POLICY_TLS_V1_2;
 }
 
 /* Copy into dst the fields that src sets, and mark them set. */
@@ -225,6 +262,10 @@ policy_settings_merge(struct policy_settings *dst,
 		dst->resolve = src->resolve;
 	if (set & POLICY_SET_DANE)
 		dst->dane = src->dane;
+	if (set & POLICY_SET_TLS_MIN)
+		dst->tls_min = src->tls_min;
+	if (set & POLICY_SET_CIPHERS)
+		memcpy(dst->ciphers, src->ciphers, sizeof(dst->ciphers));
 	if (set & POLICY_SET_ROUTE) {
 		memcpy(dst->route_host, src->route_host,
 		    sizeof(dst->route_host));
@@ -258,6 +299,11 @@ policy_settings_is_valid(const struct policy_settings *s)
 		return false;
 	if ((s->set & POLICY_SET_RESOLVE) && (s->resolve < POLICY_RESOLVE_SRV ||
 	    s->resolve > POLICY_RESOLVE_ORIGINAL))
+		return false;
+	if ((s->set & POLICY_SET_TLS_MIN) && (s->tls_min < POLICY_TLS_V1_0 ||
+	    s->tls_min > POLICY_TLS_V1_3))
+		return false;
+	if (memchr(s->ciphers, '\0', sizeof(s->ciphers)) == NULL)
 		return false;
 	return memchr(s->route_host, '\0', sizeof(s->route_host)) != NULL;
 }

@@ -48,6 +48,18 @@ enum policy_resolve {
 	POLICY_RESOLVE_ORIGINAL	/* the conntrack original destination */
 };
 
+/*
+ * The lowest TLS version a peer may negotiate (`tls min-version`). The
+ * built-in minimum is TLS 1.2; a lower one is for a peer that cannot do
+ * better, and lowers OpenSSL's security level on that peer's legs only.
+ */
+enum policy_tls_version {
+	POLICY_TLS_V1_0,	/* "TLSv1" */
+	POLICY_TLS_V1_1,	/* "TLSv1.1" */
+	POLICY_TLS_V1_2,	/* "TLSv1.2", the built-in default */
+	POLICY_TLS_V1_3		/* "TLSv1.3" */
+};
+
 enum policy_kind {
 	POLICY_EXACT,
 	POLICY_SUFFIX,
@@ -65,9 +77,12 @@ enum policy_kind {
 #define POLICY_SET_RATE		0x080
 #define POLICY_SET_CONNECTIONS	0x100
 #define POLICY_SET_DANE		0x200
-#define POLICY_SET_ALL		0x3ff
+#define POLICY_SET_TLS_MIN	0x400
+#define POLICY_SET_CIPHERS	0x800
+#define POLICY_SET_ALL		0xfff
 
 #define POLICY_ROUTE_HOST_MAX	256
+#define POLICY_CIPHERS_MAX	256	/* bytes of `tls ciphers`, with NUL */
 
 struct policy_settings {
 	unsigned		 set;		/* POLICY_SET_* bits */
@@ -77,6 +92,9 @@ struct policy_settings {
 	enum policy_auth	 auth;
 	enum policy_resolve	 resolve;
 	bool			 dane;		/* check TLSA records (DNSSEC) */
+	enum policy_tls_version	 tls_min;	/* lowest TLS version */
+	/* OpenSSL cipher list for TLS <= 1.2 on this peer's legs; "" none */
+	char			 ciphers[POLICY_CIPHERS_MAX];
 	/* POLICY_SET_ROUTE covers route_host and route_port. */
 	char			 route_host[POLICY_ROUTE_HOST_MAX]; /* "" none */
 	uint16_t		 route_port;
@@ -106,7 +124,8 @@ struct policy_match {
 /*
  * Fill s with the built-in defaults, set = 0 (nothing set by a rule): deny,
  * TLS optional, certificate check optional, any authentication, SRV
- * resolution, no DANE, no static route, no limits of its own (0).
+ * resolution, no DANE, TLS 1.2 at least, the built-in ciphers (""), no
+ * static route, no limits of its own (0).
  */
 void	policy_settings_init(struct policy_settings *s);
 
@@ -197,5 +216,18 @@ int	policy_tls_parse(const char *, enum policy_tls *);
 int	policy_verify_parse(const char *, enum policy_verify *);
 int	policy_auth_parse(const char *, enum policy_auth *);
 int	policy_resolve_parse(const char *, enum policy_resolve *);
+/*
+ * `tls min-version` names: "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"
+ * (OpenSSL's spelling; "unknown" out of range); the parser also takes
+ * "TLSv1.0" for TLSv1. Return 0 or -1.
+ */
+const char *policy_tls_version_name(enum policy_tls_version);
+int	policy_tls_version_parse(const char *, enum policy_tls_version *);
+/*
+ * The protocol version number of v as TLS writes it on the wire (and
+ * OpenSSL's TLS1_VERSION... constants hold): 0x0301 for TLSv1 up to
+ * 0x0304 for TLSv1.3; 0 out of range.
+ */
+int	policy_tls_version_number(enum policy_tls_version v);
 
 #endif

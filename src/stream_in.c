@@ -237,6 +237,25 @@ stream_in_check_faces(struct stream_in *s, const struct stream_in_ctx *c,
 	return 0;
 }
 
+/* A NOTE for the log, about from->to (NULL, NULL: the stream). */
+static void __attribute__((format(printf, 5, 6)))
+stream_in_note(struct stream_in_actions *a, const char *from, const char *to,
+    bool failed, const char *fmt, ...)
+{
+	struct stream_in_action *x;
+	const char *why;
+	va_list ap;
+
+	va_start(ap, fmt);
+	why = stream_in_vtext(a, fmt, ap);
+	va_end(ap);
+	x = stream_in_do(a, STREAM_IN_NOTE);
+	x->from = from;
+	x->to = to;
+	x->yes = failed;
+	x->why = why;
+}
+
 /*
  * Check the header's to and from against the face's rules; name the
  * stream. Return 0, or -1 after refusing the stream.
@@ -246,13 +265,26 @@ stream_in_check_addresses(struct stream_in *s, const struct stream_in_ctx *c,
     const struct xmlstream_header *h, struct stream_in_actions *a)
 {
 	char to[JID_DOMAIN_MAX], from[JID_DOMAIN_MAX] = "";
+	const struct config_domain *first = TAILQ_FIRST(&c->config->domains);
+	const char *hto = h->to;
 
-	if (h->to == NULL)
+	/*
+	 * A pre-XMPP 1.0 dialback stream (jabberd2, jabberd 1.x) may name
+	 * nobody in its header: each db:result and db:verify names its own
+	 * domains, checked there. Answer it as the first local domain.
+	 */
+	if (hto == NULL && s->face == CONFIG_FACE_PUBLIC && !s->peer_version &&
+	    first != NULL) {
+		hto = first->name;
+		stream_in_note(a, NULL, NULL, false, "a pre-XMPP 1.0 header "
+		    "without 'to': answered as %s", hto);
+	}
+	if (hto == NULL)
 		return stream_in_refuse(s, a, XMPP_STREAM_IMPROPER_ADDRESSING,
 		    "%s", "the stream header has no 'to'"), -1;
-	if (!stream_in_domain(h->to, to))
+	if (!stream_in_domain(hto, to))
 		return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
-		    "invalid 'to' \"%s\"", UTIL_ESC(h->to)), -1;
+		    "invalid 'to' \"%s\"", UTIL_ESC(hto)), -1;
 	if (h->from != NULL && !stream_in_domain(h->from, from))
 		return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 		    "invalid 'from' \"%s\"", UTIL_ESC(h->from)), -1;
@@ -458,25 +490,6 @@ stream_in_authenticated(struct stream_in *s, struct stream_pair *p,
 	x = stream_in_do(a, STREAM_IN_AUTHENTICATED);
 	x->pair = p;
 	x->auth = auth;
-}
-
-/* A NOTE for the log, about from->to (NULL, NULL: the stream). */
-static void __attribute__((format(printf, 5, 6)))
-stream_in_note(struct stream_in_actions *a, const char *from, const char *to,
-    bool failed, const char *fmt, ...)
-{
-	struct stream_in_action *x;
-	const char *why;
-	va_list ap;
-
-	va_start(ap, fmt);
-	why = stream_in_vtext(a, fmt, ap);
-	va_end(ap);
-	x = stream_in_do(a, STREAM_IN_NOTE);
-	x->from = from;
-	x->to = to;
-	x->yes = failed;
-	x->why = why;
 }
 
 static void

@@ -783,6 +783,40 @@ tls_client_ssl(struct tls *tls, const char *local_domain,
 }
 
 int
+tls_ssl_relax(SSL *ssl, int min_version, const char *ciphers)
+{
+	if (min_version != 0) {
+		if (min_version < TLS1_VERSION || min_version > TLS1_3_VERSION)
+			return -1;
+		if (min_version < TLS1_2_VERSION)
+			SSL_set_security_level(ssl, 0);
+		if (SSL_set_min_proto_version(ssl, min_version) != 1)
+			goto fail;
+	}
+	if (ciphers != NULL && ciphers[0] != '\0' &&
+	    SSL_set_cipher_list(ssl, ciphers) != 1)
+		goto fail;
+	return 0;
+ fail:
+	ERR_clear_error();
+	return -1;
+}
+
+bool
+tls_ciphers_are_valid(const char *ciphers)
+{
+	SSL_CTX	*ctx;
+	bool	 ok;
+
+	if (ciphers == NULL || (ctx = SSL_CTX_new(TLS_method())) == NULL)
+		return false;
+	ok = SSL_CTX_set_cipher_list(ctx, ciphers) == 1;
+	SSL_CTX_free(ctx);
+	ERR_clear_error();
+	return ok;
+}
+
+int
 tls_client_alpn(SSL *ssl)
 {
 	/* SSL_set_alpn_protos() returns 0 on success. */

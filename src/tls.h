@@ -137,6 +137,23 @@ int	tls_select(SSL *ssl, const char *domain);
  */
 SSL	*tls_client_ssl(struct tls *tls, const char *local_domain,
 	    const char *remote_domain, bool verify);
+/*
+ * Relax ssl (from tls_server_ssl() or tls_client_ssl(), before its
+ * handshake) for one peer that cannot do better; the contexts and every
+ * other SSL keep the built-in settings. min_version is a protocol version
+ * as TLS writes it (0x0301 TLS 1.0 ... 0x0304 TLS 1.3; 0 keeps TLS 1.2):
+ * below TLS 1.2 it also sets ssl's security level to 0, as OpenSSL 3
+ * refuses TLS 1.0 and 1.1 at level 1 and above (their handshake signs
+ * with MD5 and SHA-1). ciphers replaces the cipher list for TLS 1.2 and
+ * below (OpenSSL's syntax; an "@SECLEVEL=n" in it wins over the level set
+ * for min_version); NULL or "" keeps the built-in list. TLS 1.3 suites
+ * are not changed. Return 0, or -1 if OpenSSL refuses the version or the
+ * list (ssl may then be changed in part: free it).
+ */
+int	tls_ssl_relax(SSL *ssl, int min_version, const char *ciphers);
+/* Whether OpenSSL accepts ciphers as a cipher list (one cipher at least). */
+bool	tls_ciphers_are_valid(const char *ciphers);
+
 /* Offer ALPN "xmpp-server" on client ssl (XEP-0368). Return 0 or -1. */
 int	tls_client_alpn(SSL *ssl);
 /* Whether the handshake of ssl negotiated ALPN "xmpp-server". */

@@ -104,3 +104,20 @@ tls_peer_status_name(enum tls_peer_status status)
 	return (size_t)status < sizeof(names) / sizeof(*names) ?
 	    names[status] : "?";
 }
+
+int
+tls_ssl_relax(SSL *ssl, int min_version, const char *ciphers)
+{
+	if (min_version != 0 && SSL_set_min_proto_version(ssl, min_version) != 1)
+		return -1;
+	if (ciphers != NULL && ciphers[0] != '\0' &&
+	    SSL_set_cipher_list(ssl, ciphers) != 1)
+		return -1;
+	return 0;
+}
+
+bool
+tls_ciphers_are_valid(const char *ciphers)
+{
+	return ciphers != NULL && ciphers[0] != '\0';
+}

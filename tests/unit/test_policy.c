@@ -609,6 +609,88 @@ test_names(void **state)
 	assert_string_equal(policy_auth_name(0), "unknown");
 }
 
+/* tls min-version and tls ciphers: names, wire numbers, inheritance. */
+static void
+test_tls_version(void **state)
+{
+	const struct name_case versions[] = {
+		{ "TLSv1", POLICY_TLS_V1_0 },
+		{ "TLSv1.1", POLICY_TLS_V1_1 },
+		{ "TLSv1.2", POLICY_TLS_V1_2 },
+		{ "TLSv1.3", POLICY_TLS_V1_3 },
+	};
+	const char *bad[] = { "tlsv1", "TLSv1.4", "SSLv3", "TLSv1.", "", "1.0" };
+	struct policy		*p;
+	struct policy_settings	 d, r, s;
+	struct policy_match	 m;
+	enum policy_tls_version	 v;
+	char			 err[128];
+	size_t			 i;
+
+	(void)state;
+	for (i = 0; i < nitems(versions); i++) {
+		assert_string_equal(policy_tls_version_name(versions[i].value),
+		    versions[i].name);
+		assert_int_equal(policy_tls_version_parse(versions[i].name, &v),
+		    0);
+		assert_int_equal(v, versions[i].value);
+		/* the numbers TLS writes, as OpenSSL's TLS1_x_VERSION */
+		assert_int_equal(policy_tls_version_number(versions[i].value),
+		    0x0301 + (int)i);
+	}
+	assert_int_equal(policy_tls_version_parse("TLSv1.0", &v), 0);
+	assert_int_equal(v, POLICY_TLS_V1_0);
+	for (i = 0; i < nitems(bad); i++)
+		assert_int_equal(policy_tls_version_parse(bad[i], &v), -1);
+	assert_int_equal(policy_tls_version_parse(NULL, &v), -1);
+	assert_string_equal(policy_tls_version_name(9), "unknown");
+	assert_int_equal(policy_tls_version_number(9), 0);
+
+	/* built-in: TLS 1.2, no cipher list of the rule's own */
+	policy_settings_init(&s);
+	assert_int_equal(s.tls_min, POLICY_TLS_V1_2);
+	assert_string_equal(s.ciphers, "");
+
+	/* the default rule's ciphers reach a rule that sets only min-version */
+	assert_non_null(p = policy_new());
+	d = allow(true);
+	d.set |= POLICY_SET_CIPHERS;
+	strlcpy(d.ciphers, "ECDHE+AESGCM", sizeof(d.ciphers));
+	assert_int_equal(policy_add(p, "default", &d, CONF, 1, err,
+	    sizeof(err)), 0);
+	r = allow(true);
+	r.set |= POLICY_SET_TLS_MIN;
+	r.tls_min = POLICY_TLS_V1_0;
+	assert_int_equal(policy_add(p, "old.example", &r, CONF, 2, err,
+	    sizeof(err)), 0);
+	assert_int_equal(policy_match(p, "old.example", &m), 0);
+	assert_int_equal(m.settings.tls_min, POLICY_TLS_V1_0);
+	assert_string_equal(m.settings.ciphers, "ECDHE+AESGCM");
+	assert_int_equal(m.settings.set & (POLICY_SET_TLS_MIN |
+	    POLICY_SET_CIPHERS), POLICY_SET_TLS_MIN | POLICY_SET_CIPHERS);
+	/* another peer keeps the built-in minimum */
+	assert_int_equal(policy_match(p, "new.example", &m), 0);
+	assert_int_equal(m.settings.tls_min, POLICY_TLS_V1_2);
+	assert_false(m.settings.set & POLICY_SET_TLS_MIN);
+
+	/* out of range, or a list without its NUL: refused */
+	s = allow(true);
+	s.set |= POLICY_SET_TLS_MIN;
+	s.tls_min = 7;
+	assert_int_equal(policy_add(p, "x.example", &s, CONF, 3, err,
+	    sizeof(err)), -1);
+	assert_string_equal(err, "invalid settings for peer \"x.example\"");
+	s = allow(true);
+	s.set |= POLICY_SET_CIPHERS;
+	memset(s.ciphers, 'A', sizeof(s.ciphers));
+	assert_int_equal(policy_add(p, "x.example", &s, CONF, 3, err,
+	    sizeof(err)), -1);
+	/* a runtime rule cannot be written with them */
+	assert_int_equal(policy_match(p, "old.example", &m), 0);
+	assert_int_equal(policy_rule_format(m.rule, err, sizeof(err)), -1);
+	policy_free(p);
+}
+
 int
 main(void)
 {
@@ -623,6 +705,7 @@ main(void)
 		cmocka_unit_test(test_format),
 		cmocka_unit_test(test_copy_overrides),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_tls_version),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

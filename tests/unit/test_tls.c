@@ -878,6 +878,132 @@ test_tls11_refused(void **state)
 	tls_free(srv);
 }
 
+/* An SSL_CTX of a server or client that speaks only TLS 1.0. */
+static SSL_CTX *
+tls10_ctx(bool server)
+{
+	SSL_CTX	*ctx;
+
+	ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+	assert_non_null(ctx);
+	assert_int_equal(SSL_CTX_set_min_proto_version(ctx, TLS1_VERSION), 1);
+	assert_int_equal(SSL_CTX_set_max_proto_version(ctx, TLS1_VERSION), 1);
+	assert_int_equal(SSL_CTX_set_cipher_list(ctx, "DEFAULT:@SECLEVEL=0"),
+	    1);
+	if (server) {
+		assert_int_equal(SSL_CTX_use_certificate_chain_file(ctx,
+		    path("corp", "pem")), 1);
+		assert_int_equal(SSL_CTX_use_PrivateKey_file(ctx,
+		    path("corp", "key"), SSL_FILETYPE_PEM), 1);
+	}
+	return ctx;
+}
+
+/* tls min-version TLSv1 on one server SSL: that one accepts TLS 1.0. */
+static void
+test_relax_server(void **state)
+{
+	struct tls	*srv = server_tls();
+	SSL_CTX		*ctx = tls10_ctx(false);
+	SSL		*c, *s;
+	int		 level;
+
+	(void)state;
+	c = SSL_new(ctx);
+	SSL_set_connect_state(c);
+	s = tls_server_ssl(srv, NULL);
+	level = SSL_get_security_level(s);
+	assert_true(level > 0);
+	assert_int_equal(tls_ssl_relax(s, 0x0301, NULL), 0);
+	assert_int_equal(SSL_get_min_proto_version(s), TLS1_VERSION);
+	assert_int_equal(SSL_get_security_level(s), 0);
+	assert_int_equal(handshake(c, s), HS_OK);
+	assert_int_equal(SSL_version(s), TLS1_VERSION);
+	SSL_free(c);
+	SSL_free(s);
+
+	/* the next SSL of the same context keeps the defaults */
+	c = SSL_new(ctx);
+	SSL_set_connect_state(c);
+	s = tls_server_ssl(srv, NULL);
+	assert_int_equal(SSL_get_min_proto_version(s), TLS1_2_VERSION);
+	assert_int_equal(SSL_get_security_level(s), level);
+	assert_int_equal(handshake(c, s), HS_SERVER_FAILED);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(ctx);
+	tls_free(srv);
+}
+
+/* tls min-version TLSv1 and tls ciphers on a client SSL to a TLS 1.0 server. */
+static void
+test_relax_client(void **state)
+{
+	struct tls	*peer = peer_tls(NULL, NULL, 0);
+	SSL_CTX		*ctx = tls10_ctx(true);
+	SSL		*c, *s;
+	char		 desc[128];
+
+	(void)state;
+	/* without: refused */
+	c = tls_client_ssl(peer, NULL, "corp.example", false);
+	s = SSL_new(ctx);
+	SSL_set_accept_state(s);
+	assert_int_equal(handshake(c, s), HS_SERVER_FAILED);
+	SSL_free(c);
+	SSL_free(s);
+	/* with: TLS 1.0 and the one cipher asked for */
+	c = tls_client_ssl(peer, NULL, "corp.example", false);
+	assert_int_equal(tls_ssl_relax(c, 0x0301, "ECDHE-ECDSA-AES128-SHA"),
+	    0);
+	s = SSL_new(ctx);
+	SSL_set_accept_state(s);
+	assert_int_equal(handshake(c, s), HS_OK);
+	assert_string_equal(tls_peer_describe(c, desc, sizeof(desc)),
+	    "TLSv1 ECDHE-ECDSA-AES128-SHA");
+	/* the certificate is still checked as before */
+	assert_int_equal(tls_peer_check(c, "corp.example"), TLS_PEER_VALID);
+	SSL_free(c);
+	SSL_free(s);
+	SSL_CTX_free(ctx);
+	tls_free(peer);
+}
+
+/* What tls_ssl_relax() refuses, and what it leaves alone. */
+static void
+test_relax_args(void **state)
+{
+	struct tls	*srv = server_tls();
+	SSL		*s = tls_server_ssl(srv, NULL);
+	int		 level = SSL_get_security_level(s);
+
+	(void)state;
+	assert_int_equal(tls_ssl_relax(s, 0, NULL), 0);
+	assert_int_equal(tls_ssl_relax(s, 0, ""), 0);
+	assert_int_equal(SSL_get_min_proto_version(s), TLS1_2_VERSION);
+	assert_int_equal(SSL_get_security_level(s), level);
+	assert_int_equal(tls_ssl_relax(s, 0x0300, NULL), -1);	/* SSLv3 */
+	assert_int_equal(tls_ssl_relax(s, 0x0305, NULL), -1);
+	assert_int_equal(tls_ssl_relax(s, 0, "NO-SUCH-CIPHER"), -1);
+	assert_int_equal(ERR_peek_error(), 0);
+	/* TLS 1.3 at least: stricter, the security level unchanged */
+	assert_int_equal(tls_ssl_relax(s, 0x0304, NULL), 0);
+	assert_int_equal(SSL_get_min_proto_version(s), TLS1_3_VERSION);
+	assert_int_equal(SSL_get_security_level(s), level);
+	/* a level in the list wins */
+	assert_int_equal(tls_ssl_relax(s, 0x0302, "DEFAULT:@SECLEVEL=1"), 0);
+	assert_int_equal(SSL_get_security_level(s), 1);
+	SSL_free(s);
+	tls_free(srv);
+
+	assert_true(tls_ciphers_are_valid("ECDHE+AES:@SECLEVEL=0"));
+	assert_true(tls_ciphers_are_valid("ECDHE-ECDSA-AES128-SHA"));
+	assert_false(tls_ciphers_are_valid("NO-SUCH-CIPHER"));
+	assert_false(tls_ciphers_are_valid(""));
+	assert_false(tls_ciphers_are_valid(NULL));
+	assert_int_equal(ERR_peek_error(), 0);
+}
+
 static void
 test_alpn_describe(void **state)
 {
@@ -1043,6 +1169,9 @@ main(void)
 		cmocka_unit_test(test_peer_check_tls13),
 		cmocka_unit_test(test_peer_check_tls12),
 		cmocka_unit_test(test_client_verify),
+		cmocka_unit_test(test_relax_server),
+		cmocka_unit_test(test_relax_client),
+		cmocka_unit_test(test_relax_args),
 		cmocka_unit_test(test_tls11_refused),
 		cmocka_unit_test(test_alpn_describe),
 		cmocka_unit_test(test_dane),
