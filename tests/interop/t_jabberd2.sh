@@ -76,7 +76,7 @@ check "jabberd2's s2s has both routes with corp.example valid" sh -c \
     "grep -q \"outgoing route 'j2.example/corp.example' is now valid\" '$s2slog' &&
      grep -q \"incoming route 'j2.example/corp.example' is now valid\" '$s2slog'"
 check "jabberd2's headers name nobody (pre-XMPP 1.0): fedgated answered as corp.example" \
-    grep -Eq "$L: a pre-XMPP 1\\.0 header without 'to': answered as corp\\.example" "$flog"
+    grep -Eq "$L in public: a pre-XMPP 1\\.0 header without 'to': answered as corp\\.example" "$flog"
 check "corp.internal never reached jabberd2's logs, jay or the outside DNS" sh -c \
     "! grep -q 'corp\\.internal' '$FG_TMP'/jabberd2-j2/*.log '$(client_out jay)' '$(dns_log out)'"
 check "corp.example never reached the internal Prosody or bob" sh -c \
