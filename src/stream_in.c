@@ -139,6 +139,17 @@ stream_in_text(struct stream_in_actions *a, const char *fmt, ...)
 	return t;
 }
 
+/*
+ * A copy of s (NULL stays NULL) in a's text, for an action naming a
+ * domain: the caller's s may be gone (a local buffer) when the driver
+ * runs the actions.
+ */
+static const char *
+stream_in_keep(struct stream_in_actions *a, const char *s)
+{
+	return s != NULL ? stream_in_text(a, "%s", s) : NULL;
+}
+
 static void
 stream_in_enter_state(struct stream_in *s, enum stream_in_state next,
     struct stream_in_actions *a)
@@ -250,8 +261,8 @@ stream_in_note(struct stream_in_actions *a, const char *from, const char *to,
 	why = stream_in_vtext(a, fmt, ap);
 	va_end(ap);
 	x = stream_in_do(a, STREAM_IN_NOTE);
-	x->from = from;
-	x->to = to;
+	x->from = stream_in_keep(a, from);
+	x->to = stream_in_keep(a, to);
 	x->yes = failed;
 	x->why = why;
 }
@@ -498,8 +509,8 @@ stream_in_auth_failed(struct stream_in_actions *a, const char *from,
 {
 	struct stream_in_action *x = stream_in_do(a, STREAM_IN_AUTH_FAILED);
 
-	x->from = from;
-	x->to = to;
+	x->from = stream_in_keep(a, from);
+	x->to = stream_in_keep(a, to);
 	x->method = method;
 }
 
@@ -583,8 +594,8 @@ stream_in_db_reply(struct stream_in_actions *a, const char *from,
 {
 	struct stream_in_action *x = stream_in_do(a, STREAM_IN_SEND_DB_RESULT);
 
-	x->from = from;
-	x->to = to;
+	x->from = stream_in_keep(a, from);
+	x->to = stream_in_keep(a, to);
 	x->verdict = verdict;
 	x->stanza_cond = cond;
 }

@@ -148,7 +148,7 @@ struct stream_in_action {
 };
 
 #define STREAM_IN_ACTIONS_MAX	10
-#define STREAM_IN_TEXT_MAX	1024
+#define STREAM_IN_TEXT_MAX	4096	/* reasons and the domains actions name */
 
 /*
  * The actions of one event. Strings point into text, into the stream's
