@@ -77,6 +77,7 @@ static const char *const config_setting_names[CONFIG_SET_MAX] = {
 	[CONFIG_SET_STATE] = "state directory",
 	[CONFIG_SET_BACKOFF] = "timeout backoff",
 	[CONFIG_SET_BACKOFF_MAX] = "timeout backoff-max",
+	[CONFIG_SET_WORKERS] = "workers",
 };
 
 const char *
@@ -129,6 +130,7 @@ config_defaults(struct config *c)
 	c->timeouts.dns = 10 * 1000;
 	c->timeouts.idle = 10 * 60 * 1000;
 	c->timeouts.keepalive = 60 * 1000;
+	c->workers = 1;
 	c->timeouts.shutdown = 10 * 1000;
 	c->timeouts.ack = 30 * 1000;
 	c->timeouts.backoff = 1000;

@@ -177,8 +177,12 @@ enum config_setting {
 	CONFIG_SET_STATE,
 	CONFIG_SET_BACKOFF,
 	CONFIG_SET_BACKOFF_MAX,
+	CONFIG_SET_WORKERS,
 	CONFIG_SET_MAX
 };
+
+/* workers N: the bounds of N (doc/internals/workers.md). */
+#define CONFIG_WORKERS_MAX	64
 
 struct config_timeouts {			/* all in milliseconds */
 	uint64_t	 handshake;		/* open to authenticated */
@@ -202,6 +206,8 @@ struct config {
 	char			*group;
 	char			*pid_file;	/* NULL: none */
 	char			*state_dir;	/* runtime policy rules live here */
+	unsigned		 workers;	/* relay processes, 1 to
+						   CONFIG_WORKERS_MAX */
 
 	/* logging */
 	bool			 log_syslog;	/* else stderr */

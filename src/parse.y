@@ -236,7 +236,7 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	PEER SOURCE TRUSTANCHOR
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
 %token	RESOLVER ROUTE SECRET SHUTDOWN SOCKET SRV STANZASIZE STATE STDERR SYSLOG
-%token	TIMEOUT TLS TRANSPARENT TRUSTED UPSTREAM USER VERIFY YES
+%token	TIMEOUT TLS TRANSPARENT TRUSTED UPSTREAM USER VERIFY WORKERS YES
 %token	STRING NUMBER VARNAME ENDINCLUDE
 
 %%
@@ -427,6 +427,16 @@ main		: USER string {
 		}
 		| LISTEN face ON string optport listenflags {
 			cfg_listen(&$1, &$2, &$4, &$5, $6.number);
+		}
+		| WORKERS number {
+			int64_t v;
+
+			if (cfg_once(&$1, CONFIG_SET_WORKERS) == -1)
+				break;
+			v = cfg_range(&$2, "workers", $2.number, 1,
+			    CONFIG_WORKERS_MAX, CFG_PLAIN);
+			if (v > 0)
+				cfg->conf->workers = (unsigned)v;
 		}
 		;
 
@@ -713,6 +723,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "verifications",		VERIFICATIONS },
 	{ "verifications-per-stream",	VERIFICATIONSPERSTREAM },
 	{ "verify",			VERIFY },
+	{ "workers",			WORKERS },
 	{ "yes",			YES },
 };
 
