@@ -175,6 +175,7 @@ leg_env_new(struct event_base *base, struct resolve *r)
 	env->base = base;
 	env->resolve = r;
 	env->next_id = 1;
+	env->id_step = 1;
 	TAILQ_INIT(&env->registry);
 	RB_INIT(&env->ids);
 	RB_INIT(&env->hosts);
@@ -186,6 +187,13 @@ leg_env_new(struct event_base *base, struct resolve *r)
 	}
 	timer_start(env->quiet, LEG_QUIET_MS);
 	return env;
+}
+
+void
+leg_env_set_ids(struct leg_env *env, unsigned worker, unsigned workers)
+{
+	env->next_id = (uint64_t)worker + 1;
+	env->id_step = workers > 0 ? workers : 1;
 }
 
 void
@@ -495,7 +503,8 @@ leg_alloc(struct leg_env *env, enum config_face face, bool outgoing)
 	if ((l = calloc(1, sizeof(*l))) == NULL)
 		return NULL;
 	l->env = env;
-	l->id = env->next_id++;
+	l->id = env->next_id;
+	env->next_id += env->id_step;
 	l->face = face;
 	l->outgoing = outgoing;
 	l->state = outgoing ? LEG_RESOLVING : LEG_WAIT_HEADER;

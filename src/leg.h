@@ -111,6 +111,13 @@ struct leg_original {
  * by side. NULL if out of memory.
  */
 struct leg_env *leg_env_new(struct event_base *, struct resolve *);
+/*
+ * Number the legs of env worker + 1, worker + 1 + workers, ... (before the
+ * first leg): the ids of the workers' legs never meet, and a leg's id
+ * names its worker, (id - 1) % workers. Without a call: 1, 2, 3...
+ */
+void	leg_env_set_ids(struct leg_env *env, unsigned worker,
+	    unsigned workers);
 /* Free env once its legs are gone (leg_count() is 0), with its routes.
  * NULL is a no-op. */
 void	leg_env_free(struct leg_env *env);

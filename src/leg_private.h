@@ -58,6 +58,7 @@ struct leg_env {
 	unsigned		 verifying;	/* verify legs in the registry */
 	unsigned		 total;		/* legs in the registry */
 	uint64_t		 next_id;
+	uint64_t		 id_step;	/* next_id's step: the workers */
 	struct timer		*quiet;		/* gives quiet legs' parsers
 						   back (leg_env_quiet()) */
 	char			*scratch;	/* a relayed stanza's rewritten

@@ -426,7 +426,7 @@ listener_set_transparent(int fd, const struct sockaddr *addr)
 /* A socket bound to addr, listening, nonblocking; -1 with err set. */
 static int
 listener_socket(const struct sockaddr *addr, socklen_t addrlen,
-    bool transparent, char *err, size_t errlen)
+    unsigned flags, char *err, size_t errlen)
 {
 	const int on = 1, off = 0;
 	int fd;
@@ -436,10 +436,13 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen,
 		goto fail;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1)
 		goto fail;
+	if ((flags & LISTENER_REUSEPORT) &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) == -1)
+		goto fail;
 	if (addr->sa_family == AF_INET6 &&
 	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) == -1)
 		goto fail;
-	if (transparent)
+	if (flags & LISTENER_TRANSPARENT)
 		listener_set_transparent(fd, addr);
 	if (bind(fd, addr, addrlen) == -1 || listen(fd, 128) == -1)
 		goto fail;
@@ -453,7 +456,7 @@ listener_socket(const struct sockaddr *addr, socklen_t addrlen,
 
 struct listener *
 listener_new(struct event_base *base, const struct sockaddr *addr,
-    socklen_t addrlen, bool transparent, listener_accept_fn fn, void *arg,
+    socklen_t addrlen, unsigned flags, listener_accept_fn fn, void *arg,
     char *err, size_t errlen)
 {
 	struct listener *l;
@@ -474,7 +477,7 @@ listener_new(struct event_base *base, const struct sockaddr *addr,
 		free(l);
 		return NULL;
 	}
-	if ((fd = listener_socket(addr, addrlen, transparent, err,
+	if ((fd = listener_socket(addr, addrlen, flags, err,
 	    errlen)) == -1) {
 		listener_free(l);
 		return NULL;

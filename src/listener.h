@@ -46,16 +46,23 @@ struct listener_peer {
 typedef void (*listener_accept_fn)(struct listener *, int fd,
     const struct listener_peer *peer, void *arg);
 
+/* listener_new() flags. */
+#define LISTENER_TRANSPARENT	0x1
+#define LISTENER_REUSEPORT	0x2
+
 /*
- * Bind addr (an IPv6 wildcard also accepts IPv4). With transparent, set
- * IP_TRANSPARENT (IPV6_TRANSPARENT) first, so that connections TPROXY
- * diverts to it are accepted (needs CAP_NET_ADMIN; without it the
- * listener still takes REDIRECTed connections, and a warning says so).
+ * Bind addr (an IPv6 wildcard also accepts IPv4). With
+ * LISTENER_TRANSPARENT in flags, set IP_TRANSPARENT (IPV6_TRANSPARENT)
+ * first, so that connections TPROXY diverts to it are accepted (needs
+ * CAP_NET_ADMIN; without it the listener still takes REDIRECTed
+ * connections, and a warning says so). With LISTENER_REUSEPORT, set
+ * SO_REUSEPORT, so that other processes of the same user (the workers)
+ * bind the same address and the kernel spreads connections over them.
  * Return the listener, not yet accepting, or NULL with the reason in err
  * (errlen bytes).
  */
 struct listener *listener_new(struct event_base *, const struct sockaddr *addr,
-	    socklen_t addrlen, bool transparent, listener_accept_fn, void *arg,
+	    socklen_t addrlen, unsigned flags, listener_accept_fn, void *arg,
 	    char *err, size_t errlen);
 /* Close the socket. listener_free(NULL) is a no-op. */
 void	listener_free(struct listener *);

@@ -163,7 +163,7 @@ setup(void **state)
 	assert_non_null(f->base = event_base_new());
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	sin.sin_port = htons(free_port());
-	f->l = listener_new(f->base, (struct sockaddr *)&sin, sizeof(sin), false,
+	f->l = listener_new(f->base, (struct sockaddr *)&sin, sizeof(sin), 0,
 	    accept_cb, f, err, sizeof(err));
 	if (f->l == NULL)
 		fail_msg("listener_new: %s", err);
