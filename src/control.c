@@ -43,13 +43,18 @@
 #include "control_private.h"
 #include "daemon.h"
 #include "log.h"
+#include "merge.h"
 #include "util.h"
+#include "worker.h"
 
 #define CONTROL_BACKLOG		16
 #define CONTROL_OUTPUT_HIGH	(256 * 1024)	/* stop reading above this */
 #define CONTROL_IDLE_SEC	60		/* no command for this long: close */
 #define CONTROL_WRITE_SEC	30		/* reply not read for this long: close */
 #define CONTROL_PAUSE_SEC	1		/* after an accept error */
+/* The other workers' part of a reply (merge.h): their time, ours. */
+#define CONTROL_FANOUT_MS	20000
+#define CONTROL_FANOUT_SEC	25
 
 static void	control_client_flush(struct control_client *);
 static void	control_client_free(struct control_client *);
@@ -413,7 +418,9 @@ control_deferred_take(struct control_client *cc, bool cancel)
 		return NULL;
 	cc->deferred = NULL;
 	cc->deferred_cancel = NULL;
-	cc->ctl->ndeferred--;
+	if (!cc->deferred_fanout)
+		cc->ctl->ndeferred--;
+	cc->deferred_fanout = false;
 	evtimer_del(cc->deferred_timer);
 	if (cancel && fn != NULL)
 		fn(cc->deferred_arg);
@@ -638,6 +645,87 @@ control_parse_line(char *line, char *argv[CONTROL_ARGS_MAX], int *argc,
 	return CONTROL_PARSE_OK;
 }
 
+static int	control_defer_reply(struct control_client *,
+		    struct json_object *, unsigned, void (*)(void *), void *,
+		    bool);
+
+/*
+ * What cmd asks of the other workers: nothing with one worker, or on
+ * worker i (which runs what worker 0 sends it: control_execute()).
+ */
+static enum merge_kind
+control_fanout_kind(const struct control *ctl,
+    const struct control_command *cmd)
+{
+	struct worker *w = daemon_worker(ctl->d);
+
+	if (w == NULL || worker_count(w) < 2 || worker_index(w) != 0)
+		return MERGE_NONE;
+	return merge_kind(cmd->name);
+}
+
+/* A reply waiting for the other workers' part. */
+struct control_fanout {
+	struct control_client		*cc;
+	const struct control_command	*cmd;
+	struct worker_fanout		*f;
+};
+
+static void
+control_fanout_done(void *arg, char *const *replies, unsigned n)
+{
+	struct control_fanout *cf = arg;
+	struct control_client *cc = cf->cc;
+	struct json_object *ok;
+	int rc;
+
+	rc = json_object_object_get_ex(cc->deferred, "ok", &ok) &&
+	    json_object_get_boolean(ok) ? 0 : -1;
+	rc = merge_replies(cf->cmd->name, cc->deferred, rc, replies, n);
+	free(cf);
+	control_finish(cc, rc);
+}
+
+static void
+control_fanout_cancel(void *arg)
+{
+	struct control_fanout *cf = arg;
+
+	worker_fanout_cancel(cf->f);
+	free(cf);
+}
+
+/*
+ * Send line to the other workers; their replies are merged into reply
+ * (ok: what the handler returned here) before it is sent. Return 0, or -1
+ * (reply's error set).
+ */
+static int
+control_fanout(struct control_client *cc, const struct control_command *cmd,
+    const char *line, struct json_object *reply, int ok)
+{
+	struct control_fanout *cf;
+
+	json_object_object_add(reply, "ok", json_object_new_boolean(ok));
+	if ((cf = calloc(1, sizeof(*cf))) == NULL)
+		return control_error(reply, "out of memory");
+	cf->cc = cc;
+	cf->cmd = cmd;
+	if (control_defer_reply(cc, reply, CONTROL_FANOUT_SEC,
+	    control_fanout_cancel, cf, true) == -1) {
+		free(cf);
+		return -1;
+	}
+	cf->f = worker_fanout(daemon_worker(cc->ctl->d), line,
+	    CONTROL_FANOUT_MS, control_fanout_done, cf);
+	if (cf->f == NULL) {
+		control_deferred_drop(cc, false);
+		free(cf);
+		return control_error(reply, "out of memory");
+	}
+	return 0;
+}
+
 /* Run one command line and queue its reply. */
 static void
 control_dispatch(struct control_client *cc, char *line)
@@ -649,8 +737,9 @@ control_dispatch(struct control_client *cc, char *line)
 	};
 	const struct control_command *cmd;
 	struct json_object *reply;
-	char *argv[CONTROL_ARGS_MAX];
+	char *argv[CONTROL_ARGS_MAX], copy[CONTROL_LINE_MAX + 1];
 	enum control_parse parsed;
+	enum merge_kind fanout;
 	int argc, ok = 0;
 	bool mutating;
 
@@ -658,6 +747,7 @@ control_dispatch(struct control_client *cc, char *line)
 		control_client_fail(cc, "out of memory");
 		return;
 	}
+	snprintf(copy, sizeof(copy), "%s", line);	/* for the workers */
 	json_object_object_add(reply, "ok", json_object_new_boolean(0));
 	parsed = control_parse_line(line, argv, &argc, &cmd);
 	if (cmd == NULL) {
@@ -677,6 +767,9 @@ control_dispatch(struct control_client *cc, char *line)
 		control_error(reply, "permission denied");
 	} else {
 		log_debug("control: client %" PRIu64 ": %s", cc->id, cmd->name);
+		if ((fanout = control_fanout_kind(cc->ctl, cmd)) ==
+		    MERGE_BROADCAST)
+			worker_broadcast(daemon_worker(cc->ctl->d), copy);
 		switch (cmd->handler(cc, reply, argc, argv)) {
 		case 0:
 			ok = 1;
@@ -687,11 +780,57 @@ control_dispatch(struct control_client *cc, char *line)
 		default:
 			break;
 		}
+		if (fanout == MERGE_GATHER &&
+		    control_fanout(cc, cmd, copy, reply, ok) == 0) {
+			json_object_put(reply);	/* the deferral holds one */
+			return;
+		}
 	}
  send:
 	json_object_object_add(reply, "ok", json_object_new_boolean(ok));
 	control_client_send(cc, reply);
 	json_object_put(reply);
+}
+
+char *
+control_execute(struct daemon *d, const char *line)
+{
+	struct control ctl = { .d = d, .fd = -1 };
+	struct control_client cc = { .ctl = &ctl, .may_mutate = 1 };
+	const struct control_command *cmd;
+	struct json_object *reply;
+	char *argv[CONTROL_ARGS_MAX], copy[CONTROL_LINE_MAX + 1], *text;
+	int argc, ok = 0;
+
+	TAILQ_INIT(&ctl.clients);
+	if ((reply = json_object_new_object()) == NULL)
+		return NULL;
+	snprintf(copy, sizeof(copy), "%s", line);
+	if (control_parse_line(copy, argv, &argc, &cmd) != CONTROL_PARSE_OK)
+		control_error(reply, "not a command for a worker");
+	else {
+		json_object_object_add(reply, "command",
+		    json_object_new_string(cmd->name));
+		ctl.busy++;
+		switch (cmd->handler(&cc, reply, argc, argv)) {
+		case 0:
+			ok = 1;
+			break;
+		case CONTROL_DEFERRED:	/* never asked of a worker */
+			control_deferred_drop(&cc, true);
+			control_error(reply, "not a command for a worker");
+			break;
+		default:
+			break;
+		}
+		if (cc.deferred_timer != NULL)
+			event_free(cc.deferred_timer);
+	}
+	json_object_object_add(reply, "ok", json_object_new_boolean(ok));
+	text = strdup(json_object_to_json_string_ext(reply,
+	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(reply);
+	return text;
 }
 
 /* Run every whole line waiting in cc's input, as back-pressure allows. */
@@ -799,22 +938,19 @@ control_deferred_timeout(evutil_socket_t fd, short what, void *arg)
 		return;
 	/* Put it back so that control_finish() sends it. */
 	cc->deferred = reply;
-	cc->ctl->ndeferred++;
+	cc->ctl->ndeferred++;	/* uncounted again by control_finish() */
 	control_error(reply, "timed out after %u s", cc->deferred_sec);
 	control_finish(cc, -1);
 }
 
-int
-control_defer(struct control_client *cc, struct json_object *reply,
-    unsigned timeout_sec, void (*cancel)(void *), void *arg)
+/* Keep reply for later, as control_defer() says; fanout: uncounted. */
+static int
+control_defer_reply(struct control_client *cc, struct json_object *reply,
+    unsigned timeout_sec, void (*cancel)(void *), void *arg, bool fanout)
 {
 	struct control *ctl = cc->ctl;
 	struct timeval tv = { (time_t)timeout_sec, 0 };
 
-	if (ctl->ndeferred >= CONTROL_DEFERRED_MAX)
-		return control_error(reply, "too many commands waiting for "
-		    "their reply (%d at most); try again later",
-		    CONTROL_DEFERRED_MAX);
 	if (cc->deferred_timer == NULL &&
 	    (cc->deferred_timer = evtimer_new(daemon_base(ctl->d),
 	    control_deferred_timeout, cc)) == NULL)
@@ -825,8 +961,22 @@ control_defer(struct control_client *cc, struct json_object *reply,
 	cc->deferred_sec = timeout_sec;
 	cc->deferred_cancel = cancel;
 	cc->deferred_arg = arg;
-	ctl->ndeferred++;
+	cc->deferred_fanout = fanout;
+	if (!fanout)
+		ctl->ndeferred++;
 	return 0;
+}
+
+int
+control_defer(struct control_client *cc, struct json_object *reply,
+    unsigned timeout_sec, void (*cancel)(void *), void *arg)
+{
+	if (cc->ctl->ndeferred >= CONTROL_DEFERRED_MAX)
+		return control_error(reply, "too many commands waiting for "
+		    "their reply (%d at most); try again later",
+		    CONTROL_DEFERRED_MAX);
+	return control_defer_reply(cc, reply, timeout_sec, cancel, arg,
+	    false);
 }
 
 void

@@ -37,5 +37,12 @@ int	control_listen(struct control *);
  */
 void	control_free(struct control *);
 unsigned control_client_count(const struct control *);
+/*
+ * Run one command line for worker 0 (workers N; worker.h), in worker i of
+ * d: no control socket here, and worker 0 has checked the client's right
+ * to run it. Return the reply, one line of JSON (malloc'd), or NULL if out
+ * of memory.
+ */
+char	*control_execute(struct daemon *d, const char *line);
 
 #endif

@@ -36,6 +36,7 @@
 #include "policy.h"
 #include "route.h"
 #include "util.h"
+#include "worker.h"
 
 static int control_cmd_help(struct control_client *, struct json_object *,
     int, char **);
@@ -684,6 +685,21 @@ control_list_session(const struct leg_info *li, void *arg)
 	json_object_array_add(s->list, o);
 }
 
+/*
+ * Add "worker", the number of the worker (workers N) that holds it, to
+ * each object of list: worker 0 merges the lists of every worker.
+ */
+static void
+control_mark_worker(const struct control_client *cc, struct json_object *list)
+{
+	const struct worker *w = daemon_worker(cc->ctl->d);
+	unsigned index = w != NULL ? worker_index(w) : 0;
+
+	for (size_t i = 0; i < json_object_array_length(list); i++)
+		json_object_object_add(json_object_array_get_idx(list, i),
+		    "worker", json_object_new_int64(index));
+}
+
 static int
 control_cmd_sessions(struct control_client *cc, struct json_object *reply,
     int argc, char **argv)
@@ -700,6 +716,7 @@ control_cmd_sessions(struct control_client *cc, struct json_object *reply,
 	s.list = json_object_new_array();
 	leg_foreach(daemon_legs(cc->ctl->d), control_list_session, &s);
 	free(queues.v);
+	control_mark_worker(cc, s.list);
 	json_object_object_add(reply, "sessions", s.list);
 	return 0;
 }
@@ -750,6 +767,7 @@ control_cmd_routes(struct control_client *cc, struct json_object *reply,
 	struct json_object *list = json_object_new_array();
 
 	route_foreach(leg_env_routes(daemon_legs(cc->ctl->d)), control_list_route, list);
+	control_mark_worker(cc, list);
 	json_object_object_add(reply, "routes", list);
 	return 0;
 }
@@ -1072,6 +1090,7 @@ control_cmd_flows(struct control_client *cc, struct json_object *reply,
 		return control_error(reply, "conntrack: %s (CAP_NET_ADMIN is "
 		    "needed)", strerror(f.error));
 	}
+	control_mark_worker(cc, f.list);
 	json_object_object_add(reply, "flows", f.list);
 	return 0;
 }

@@ -38,6 +38,8 @@ struct control_client {
 	unsigned		 deferred_sec;
 	void			(*deferred_cancel)(void *);
 	void			*deferred_arg;
+	bool			 deferred_fanout; /* waits for the workers:
+						   not in ndeferred */
 };
 
 struct control {

@@ -44,6 +44,7 @@
 #include "route.h"
 #include "tls.h"
 #include "util.h"
+#include "worker.h"
 
 /* A bound listener and what its accepted sockets are for. */
 struct daemon_listener {
@@ -72,6 +73,7 @@ struct daemon {
 	struct resolve		*resolve;
 	struct leg_env		*legs;		/* the legs and their routes */
 	struct priv		*priv;		/* reloads read through it; or NULL */
+	struct worker		*worker;	/* which of the workers; or NULL */
 	struct event		*drain_timer;	/* polls DRAINING */
 	uint64_t		 drain_deadline; /* util_now_ms() */
 	bool			 legs_closed;	/* system-shutdown sent */
@@ -92,10 +94,25 @@ static const unsigned daemon_transitions[] = {
 	[DAEMON_STOPPED] = 0,
 };
 
-/* Tell the service manager, if there is one ($NOTIFY_SOCKET). */
-static void
-daemon_notify(const char *state)
+/* Whether d is the first worker (or the only one). */
+static bool
+daemon_is_first(const struct daemon *d)
 {
+	return d->worker == NULL || worker_index(d->worker) == 0;
+}
+
+static unsigned
+daemon_workers(const struct daemon *d)
+{
+	return d->worker != NULL ? worker_count(d->worker) : 1;
+}
+
+/* Tell the service manager, if there is one ($NOTIFY_SOCKET): worker 0. */
+static void
+daemon_notify(const struct daemon *d, const char *state)
+{
+	if (!daemon_is_first(d))
+		return;
 	if (notify_send(state) == -1)
 		log_warn("cannot notify the service manager (%.*s)",
 		    (int)strcspn(state, "\n"), state);
@@ -357,7 +374,9 @@ daemon_bind_listeners(struct daemon *d)
 		dl->proxy = cl->proxy_protocol;
 		dl->listener = listener_new(d->base,
 		    (const struct sockaddr *)&cl->addr, cl->addrlen,
-		    cl->face == CONFIG_FACE_TRANSPARENT, daemon_accept, dl, err,
+		    (cl->face == CONFIG_FACE_TRANSPARENT ?
+		    LISTENER_TRANSPARENT : 0) | (daemon_workers(d) > 1 ?
+		    LISTENER_REUSEPORT : 0), daemon_accept, dl, err,
 		    sizeof(err));
 		if (dl->listener == NULL) {
 			log_warnx("%s:%d: listen %s on %s port %u: %s",
@@ -386,7 +405,7 @@ daemon_bind_metrics(struct daemon *d)
 	const struct config *c = d->config;
 	char err[256];
 
-	if (c->metrics_host == NULL)
+	if (c->metrics_host == NULL || !daemon_is_first(d))
 		return 0;
 	d->metrics = metrics_http_new(d->base, d->legs, c->metrics_host,
 	    c->metrics_port, err, sizeof(err));
@@ -396,6 +415,7 @@ daemon_bind_metrics(struct daemon *d)
 		    c->metrics_host, c->metrics_port, err);
 		return -1;
 	}
+	metrics_http_set_worker(d->metrics, d->worker);
 	log_info("metrics on http://%s/metrics",
 	    metrics_http_address(d->metrics));
 	return 0;
@@ -420,9 +440,14 @@ daemon_bind(struct daemon *d)
 		return -1;
 	}
 	leg_env_set(d->legs, d->config, d->tls);
+	if (d->worker != NULL)
+		leg_env_set_ids(d->legs, worker_index(d->worker),
+		    worker_count(d->worker));
 	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1 ||
 	    daemon_bind_metrics(d) == -1)
 		return -1;
+	if (!daemon_is_first(d))
+		return 0;	/* worker 0 serves the control socket */
 	d->control = control_new(d, c->control_path, c->control_mode,
 	    c->control_group);
 	if (d->control == NULL)
@@ -444,16 +469,22 @@ daemon_enable_listeners(struct daemon *d, bool on)
 void
 daemon_run(struct daemon *d)
 {
-	if (control_listen(d->control) == -1)
+	if (d->control != NULL && control_listen(d->control) == -1)
 		fatalx("cannot listen on control socket %s",
 		    d->config->control_path);
 	daemon_enable_listeners(d, true);
 	if (d->metrics != NULL)
 		metrics_http_enable(d->metrics, 1);
 	daemon_enter_state(d, DAEMON_RUNNING);
-	log_info("fedgated %s running: config %s, control %s", PACKAGE_VERSION,
-	    d->config_path, d->config->control_path);
-	daemon_notify("READY=1\nSTATUS=running");
+	if (daemon_workers(d) > 1)
+		log_info("fedgated %s worker %u of %u running: config %s, "
+		    "control %s", PACKAGE_VERSION, worker_index(d->worker),
+		    daemon_workers(d), d->config_path,
+		    d->config->control_path);
+	else
+		log_info("fedgated %s running: config %s, control %s",
+		    PACKAGE_VERSION, d->config_path, d->config->control_path);
+	daemon_notify(d, "READY=1\nSTATUS=running");
 }
 
 /* Whether two optional strings differ. */
@@ -484,6 +515,9 @@ daemon_check_fixed(const struct config *old, const struct config *new)
 		log_warnx("reload: pid-file change %s", what);
 	if (daemon_resolver_changed(old, new))
 		log_warnx("reload: resolver change %s", what);
+	if (old->workers != new->workers)
+		log_warnx("reload: workers change (%u to %u) %s; %u keep "
+		    "running", old->workers, new->workers, what, old->workers);
 	for (a = TAILQ_FIRST(&old->listens), b = TAILQ_FIRST(&new->listens);
 	    a != NULL && b != NULL;
 	    a = TAILQ_NEXT(a, entry), b = TAILQ_NEXT(b, entry))
@@ -502,6 +536,18 @@ daemon_set_priv(struct daemon *d, struct priv *p)
 	d->priv = p;
 }
 
+void
+daemon_set_worker(struct daemon *d, struct worker *w)
+{
+	d->worker = w;
+}
+
+struct worker *
+daemon_worker(const struct daemon *d)
+{
+	return d->worker;
+}
+
 int
 daemon_reload(struct daemon *d, char **errors)
 {
@@ -516,7 +562,7 @@ daemon_reload(struct daemon *d, char **errors)
 		util_append_line(errors, "reload refused: daemon is not running");
 		return -1;
 	}
-	daemon_notify("RELOADING=1\nSTATUS=reloading");
+	daemon_notify(d, "RELOADING=1\nSTATUS=reloading");
 	/* privilege separated: the parent reads, this process never does */
 	if (d->priv != NULL && (b = priv_fetch(d->priv, errors)) == NULL)
 		goto refused;
@@ -556,7 +602,7 @@ daemon_reload(struct daemon *d, char **errors)
 	if (c->log_level != old_level)
 		log_set_level(c->log_level);
 	log_info("reload: configuration %s loaded", d->config_path);
-	daemon_notify("READY=1\nSTATUS=running");
+	daemon_notify(d, "READY=1\nSTATUS=running");
 	return 0;
  refused:
 	bundle_free(b);
@@ -570,7 +616,7 @@ daemon_reload(struct daemon *d, char **errors)
 			log_warnx("reload: %s", line);
 		free(copy);
 	}
-	daemon_notify("READY=1\nSTATUS=running; the last reload was refused "
+	daemon_notify(d, "READY=1\nSTATUS=running; the last reload was refused "
 	    "(see the log)");
 	return -1;
 }
@@ -586,8 +632,9 @@ daemon_policy_changed(struct daemon *d, const char *what, char *save_err,
 	unsigned closed;
 
 	save_err[0] = '\0';
-	if (state_save_policy(d->config->state_dir, d->config->policy,
-	    save_err, save_errlen) == -1)
+	/* every worker has the rule; the first one saves it */
+	if (daemon_is_first(d) && state_save_policy(d->config->state_dir,
+	    d->config->policy, save_err, save_errlen) == -1)
 		log_warnx("policy: %s is in force but not saved: %s", what,
 		    save_err);
 	closed = leg_close_denied(d->legs, "denied by a runtime policy rule");
@@ -681,7 +728,7 @@ daemon_stop(struct daemon *d, const char *reason)
 	log_info("shutdown: %s: %u legs, %zu stanzas queued", reason,
 	    leg_count(d->legs), route_queued(leg_env_routes(d->legs)));
 	daemon_enter_state(d, DAEMON_DRAINING);
-	daemon_notify("STOPPING=1\nSTATUS=draining");
+	daemon_notify(d, "STOPPING=1\nSTATUS=draining");
 	daemon_enable_listeners(d, false);
 	d->drain_deadline = util_now_ms() + d->config->timeouts.shutdown;
 	d->drain_timer = evtimer_new(d->base, daemon_drain_tick, d);

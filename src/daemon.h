@@ -19,6 +19,7 @@ struct resolve;
 struct leg_env;
 struct bundle;
 struct policy_settings;
+struct worker;
 
 enum daemon_state {
 	DAEMON_STARTING,
@@ -45,6 +46,15 @@ int	daemon_bind(struct daemon *);
  */
 struct tls *daemon_load_tls(const struct config *c, struct bundle *b,
 	    char **errors);
+/*
+ * Make d worker w of several (workers N; worker.h), before daemon_bind():
+ * the listeners are bound with SO_REUSEPORT, the legs numbered apart, and
+ * only worker 0 has the control socket, the metrics endpoint, tells the
+ * service manager and saves the runtime policy. w stays the caller's.
+ */
+void	daemon_set_worker(struct daemon *, struct worker *w);
+/* The worker d is, or NULL (one worker, set by nobody). */
+struct worker *daemon_worker(const struct daemon *);
 /* Start serving: accept on listeners and the control socket. */
 void	daemon_run(struct daemon *);
 /*

@@ -28,6 +28,7 @@
 #include <event2/event.h>
 
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "log.h"
 #include "policy.h"
@@ -36,6 +37,7 @@
 #include "sandbox.h"
 #include "state.h"
 #include "util.h"
+#include "worker.h"
 
 struct options {
 	const char	*config_path;
@@ -363,28 +365,45 @@ relay_base_new(void)
 	return base;
 }
 
+/* Worker i: answer what worker 0 asks (control_execute()). */
+static char *
+relay_serve(void *arg, const char *line)
+{
+	return control_execute(arg, line);
+}
+
 static int
-relay_main(const struct options *o, struct config *c, int fd)
+relay_main(const struct options *o, struct config *c, int fd,
+    struct worker_mesh *mesh, unsigned index)
 {
 	static const int signals[] = { SIGHUP, SIGTERM, SIGINT };
 	struct event *sigev[nitems(signals)];
 	struct event_base *base;
 	struct daemon *d;
 	struct priv *p;
+	struct worker *w;
+	unsigned mesh_size = c->workers;
 	sigset_t set;
 
 	if ((base = relay_base_new()) == NULL)
 		fatalx("cannot create the event base");
-	if ((d = daemon_new(base, c, o->config_path)) == NULL)
+	if ((d = daemon_new(base, c, o->config_path)) == NULL ||
+	    (w = worker_new(base, mesh, index)) == NULL)
 		fatalx("out of memory");
-	prepare_control_dir(c);
-	prepare_state_dir(c);
+	worker_mesh_free(mesh);	/* the other workers' ends */
+	daemon_set_worker(d, w);
+	if (index == 0) {
+		prepare_control_dir(c);
+		prepare_state_dir(c);
+	}
 	if (daemon_bind(d) == -1)
 		fatalx("start-up failed");
 	drop_privileges(c);
 	if ((p = priv_new(base, fd, on_parent_lost, d)) == NULL)
 		fatalx("out of memory");
 	daemon_set_priv(d, p);
+	if (worker_start(w, relay_serve, d) == -1)
+		fatalx("cannot watch the workers' channels");
 	sigemptyset(&set);
 	for (size_t i = 0; i < nitems(signals); i++) {
 		sigev[i] = evsignal_new(base, signals[i], on_signal, d);
@@ -399,9 +418,13 @@ relay_main(const struct options *o, struct config *c, int fd)
 	for (size_t i = 0; i < nitems(signals); i++)
 		event_free(sigev[i]);
 	daemon_free(d);
+	worker_free(w);
 	priv_free(p);
 	event_base_free(base);
-	log_info("relay stopped");
+	if (mesh_size > 1)
+		log_info("relay %u stopped", index);
+	else
+		log_info("relay stopped");
 	return 0;
 }
 
@@ -412,9 +435,11 @@ main(int argc, char *argv[])
 	char abs_path[PATH_MAX];
 	struct config *c;
 	char *pid_file = NULL;
+	struct worker_mesh *mesh;
 	sigset_t set;
-	pid_t relay;
-	int fd, status, nrules = 0;
+	pid_t relays[CONFIG_WORKERS_MAX];
+	int fds[CONFIG_WORKERS_MAX], status, nrules = 0;
+	unsigned n, workers;
 
 	parse_options(argc, argv, &o);
 	log_init(true, LOG_DAEMON);
@@ -435,6 +460,7 @@ main(int argc, char *argv[])
 		fatal("daemon");
 	if (c->pid_file != NULL && (pid_file = strdup(c->pid_file)) == NULL)
 		fatal("strdup");
+	workers = c->workers;
 	/* the parent's PID, from here to the end */
 	write_pid_file(pid_file);
 	/* until each process handles them */
@@ -444,16 +470,36 @@ main(int argc, char *argv[])
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	if ((relay = priv_fork(&fd)) == -1) {
+	if ((mesh = worker_mesh_new(c->workers)) == NULL) {
 		remove_pid_file(pid_file);
-		fatal("cannot start the relay process");
+		fatal("cannot make the workers' channels");
 	}
-	if (relay == 0) {
-		free(pid_file);
-		return relay_main(&o, c, fd);
+	for (n = 0; n < c->workers; n++) {
+		if ((relays[n] = priv_fork(&fds[n])) == -1) {
+			log_warn("cannot start relay %u", n);
+			break;
+		}
+		if (relays[n] == 0) {
+			/* the parent's ends of the relays before this one */
+			for (unsigned i = 0; i < n; i++)
+				close(fds[i]);
+			free(pid_file);
+			return relay_main(&o, c, fds[n], mesh, n);
+		}
 	}
+	worker_mesh_free(mesh);
 	config_unref(c);
-	status = priv_parent_run(relay, fd, o.config_path);
+	if (n == 0) {
+		remove_pid_file(pid_file);
+		fatalx("cannot start the relay process");
+	}
+	/* a relay that could not be forked: the others stop (and so do we) */
+	if (n < workers)
+		for (unsigned i = 0; i < n; i++)
+			kill(relays[i], SIGTERM);
+	status = priv_parent_run(relays, fds, n, o.config_path);
+	if (n < workers)
+		status = 1;
 	remove_pid_file(pid_file);
 	free(pid_file);
 	log_info("fedgated stopped");

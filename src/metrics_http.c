@@ -27,15 +27,31 @@
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
 
+#include <json.h>
+
 #include "leg.h"
 #include "log.h"
+#include "merge.h"
 #include "metrics.h"
 #include "metrics_http.h"
 #include "route.h"
 #include "util.h"
+#include "worker.h"
 
 #define METRICS_HTTP_BACKLOG	16
 #define METRICS_HTTP_PAUSE_MS	1000	/* after an accept error */
+#define METRICS_HTTP_WORKERS_MS	5000	/* for the other workers' part */
+
+/* A request waiting for the other workers' expositions. */
+struct metrics_http_pending {
+	TAILQ_ENTRY(metrics_http_pending) entry;
+	struct metrics_http	*mh;
+	struct evhttp_request	*req;
+	struct evhttp_connection *evcon;
+	struct json_object	*reply;		/* {"ok":true,"text":ours} */
+	struct worker_fanout	*f;
+};
+TAILQ_HEAD(metrics_http_pendings, metrics_http_pending);
 
 struct metrics_http {
 	struct event_base	*base;
@@ -44,6 +60,8 @@ struct metrics_http {
 	struct evconnlistener	*evl;		/* evhttp's, ours to enable */
 	struct event		*resume;	/* after an accept error */
 	bool			 enabled;	/* by metrics_http_enable() */
+	struct worker		*worker;	/* or NULL: one worker */
+	struct metrics_http_pendings pending;
 	struct evhttp_connection *clients[METRICS_HTTP_CLIENTS];
 	bool			 full;		/* warned: every slot taken */
 	char			 address[UTIL_SOCKADDR_STRLEN];
@@ -59,12 +77,25 @@ metrics_http_update(struct metrics_http *mh)
 		evconnlistener_disable(mh->evl);
 }
 
+static void
+metrics_http_pending_free(struct metrics_http_pending *p)
+{
+	TAILQ_REMOVE(&p->mh->pending, p, entry);
+	worker_fanout_cancel(p->f);
+	json_object_put(p->reply);
+	free(p);
+}
+
 /* evhttp frees a connection that held a slot. */
 static void
 metrics_http_gone(struct evhttp_connection *evcon, void *arg)
 {
 	struct metrics_http *mh = arg;
+	struct metrics_http_pending *p, *next;
 
+	TAILQ_FOREACH_SAFE(p, &mh->pending, entry, next)
+		if (p->evcon == evcon)
+			metrics_http_pending_free(p);
 	for (size_t i = 0; i < METRICS_HTTP_CLIENTS; i++)
 		if (mh->clients[i] == evcon)
 			mh->clients[i] = NULL;
@@ -114,6 +145,68 @@ metrics_http_reply(struct evhttp_request *req, int code, const char *reason,
 }
 
 static void
+metrics_http_send(struct evhttp_request *req, struct evbuffer *body)
+{
+	evhttp_add_header(evhttp_request_get_output_headers(req),
+	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
+	evhttp_send_reply(req, HTTP_OK, "OK", body);
+}
+
+/* The other workers' expositions are in: answer with the sum. */
+static void
+metrics_http_gathered(void *arg, char *const *replies, unsigned n)
+{
+	struct metrics_http_pending *p = arg;
+	struct evbuffer *body = evbuffer_new();
+	struct json_object *text, *e;
+
+	p->f = NULL;	/* finished: nothing to cancel */
+	if (merge_replies("metrics", p->reply, 0, replies, n) == -1 ||
+	    body == NULL || !json_object_object_get_ex(p->reply, "text",
+	    &text) || evbuffer_add(body, json_object_get_string(text),
+	    (size_t)json_object_get_string_len(text)) == -1) {
+		log_warnx("metrics %s: %s", p->mh->address,
+		    json_object_object_get_ex(p->reply, "error", &e) ?
+		    json_object_get_string(e) : "out of memory");
+		metrics_http_reply(p->req, HTTP_SERVUNAVAIL,
+		    "Service Unavailable", "not every worker answered");
+	} else
+		metrics_http_send(p->req, body);
+	evbuffer_free(body);
+	metrics_http_pending_free(p);
+}
+
+/* Ask the other workers for their expositions; ours is in body. */
+static void
+metrics_http_gather(struct metrics_http *mh, struct evhttp_request *req,
+    struct evbuffer *body)
+{
+	struct metrics_http_pending *p;
+	size_t len = evbuffer_get_length(body);
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->reply = json_object_new_object()) == NULL || len > INT32_MAX) {
+		free(p);
+		metrics_http_reply(req, HTTP_INTERNAL, "Internal Server Error",
+		    "out of memory");
+		return;
+	}
+	p->mh = mh;
+	p->req = req;
+	p->evcon = evhttp_request_get_connection(req);
+	json_object_object_add(p->reply, "ok", json_object_new_boolean(1));
+	json_object_object_add(p->reply, "text", json_object_new_string_len(
+	    (const char *)evbuffer_pullup(body, -1), (int)len));
+	TAILQ_INSERT_TAIL(&mh->pending, p, entry);
+	if ((p->f = worker_fanout(mh->worker, "metrics",
+	    METRICS_HTTP_WORKERS_MS, metrics_http_gathered, p)) == NULL) {
+		metrics_http_pending_free(p);
+		metrics_http_reply(req, HTTP_INTERNAL, "Internal Server Error",
+		    "out of memory");
+	}
+}
+
+static void
 metrics_http_request(struct evhttp_request *req, void *arg)
 {
 	struct metrics_http *mh = arg;
@@ -145,9 +238,12 @@ metrics_http_request(struct evhttp_request *req, void *arg)
 		    "out of memory");
 		return;
 	}
-	evhttp_add_header(evhttp_request_get_output_headers(req),
-	    "Content-Type", "text/plain; version=0.0.4; charset=utf-8");
-	evhttp_send_reply(req, HTTP_OK, "OK", body);
+	if (mh->worker != NULL && worker_count(mh->worker) > 1) {
+		metrics_http_gather(mh, req, body);
+		evbuffer_free(body);
+		return;
+	}
+	metrics_http_send(req, body);
 	evbuffer_free(body);
 }
 
@@ -230,6 +326,7 @@ metrics_http_new(struct event_base *base, struct leg_env *legs,
 	}
 	mh->base = base;
 	mh->legs = legs;
+	TAILQ_INIT(&mh->pending);
 	util_sockaddr_str((struct sockaddr *)&ss, mh->address,
 	    sizeof(mh->address));
 	if ((mh->http = evhttp_new(base)) == NULL ||
@@ -268,10 +365,18 @@ metrics_http_enable(struct metrics_http *mh, int on)
 }
 
 void
+metrics_http_set_worker(struct metrics_http *mh, struct worker *w)
+{
+	mh->worker = w;
+}
+
+void
 metrics_http_free(struct metrics_http *mh)
 {
 	if (mh == NULL)
 		return;
+	while (!TAILQ_EMPTY(&mh->pending))
+		metrics_http_pending_free(TAILQ_FIRST(&mh->pending));
 	if (mh->http != NULL)
 		evhttp_free(mh->http);	/* its listener and connections */
 	if (mh->resume != NULL)

@@ -20,6 +20,7 @@ struct event_base;
 struct evbuffer;
 struct leg_env;
 struct metrics_http;
+struct worker;
 
 #define METRICS_HTTP_CLIENTS	16
 #define METRICS_HTTP_HEADERS	8192	/* bytes of a request's headers */
@@ -34,6 +35,12 @@ struct metrics_http;
 struct metrics_http *metrics_http_new(struct event_base *,
 	    struct leg_env *legs, const char *host, uint16_t port, char *err,
 	    size_t errlen);
+/*
+ * Serve the sum of the expositions of every worker (workers N): worker 0's
+ * endpoint asks the others through w (worker.h) for theirs at each GET,
+ * and answers 503 if one gives none within 5 s. w stays the caller's.
+ */
+void	metrics_http_set_worker(struct metrics_http *, struct worker *w);
 /* Start or stop accepting. */
 void	metrics_http_enable(struct metrics_http *, int on);
 /* Close the socket and every connection. metrics_http_free(NULL): no-op. */

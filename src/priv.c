@@ -41,13 +41,23 @@ struct priv {
 	void		*arg;
 };
 
+/* The parent: one relay (worker) and its channel. */
+struct priv_child {
+	struct priv_parent	*pp;
+	struct bufferevent	*bev;		/* NULL once closed */
+	pid_t			 pid;		/* -1 once reaped */
+	unsigned		 index;		/* the worker's number, from 0 */
+};
+
 /* The parent. */
 struct priv_parent {
 	struct event_base	*base;
-	struct bufferevent	*bev;		/* NULL once closed */
-	pid_t			 relay;		/* -1 once reaped */
+	struct priv_child	*children;
+	unsigned		 nchildren;
+	unsigned		 alive;		/* not reaped yet */
+	bool			 stopping;	/* told to stop, or one ended */
 	const char		*config_path;
-	int			 status;	/* the relay's exit, as ours */
+	int			 status;	/* ours: see priv_parent_reap() */
 };
 
 static const int priv_signals[] = { SIGHUP, SIGTERM, SIGINT, SIGCHLD };
@@ -91,10 +101,10 @@ priv_zero_free(const void *data, size_t len, void *extra)
 
 /* Queue a message to the relay; payload (malloc'd) is taken over. */
 static void
-priv_parent_send(struct priv_parent *pp, uint32_t type, uint32_t seq,
+priv_parent_send(struct priv_child *pc, uint32_t type, uint32_t seq,
     uint8_t *payload, size_t len)
 {
-	struct evbuffer *out = bufferevent_get_output(pp->bev);
+	struct evbuffer *out = bufferevent_get_output(pc->bev);
 	uint8_t hdr[PRIV_HEADER_LEN];
 
 	priv_msg_header(hdr, type, seq, len);
@@ -108,7 +118,7 @@ priv_parent_send(struct priv_parent *pp, uint32_t type, uint32_t seq,
 
 /* Answer a RELOAD with the errors text of the configuration. */
 static void
-priv_parent_send_error(struct priv_parent *pp, uint32_t seq,
+priv_parent_send_error(struct priv_child *pc, uint32_t seq,
     const char *errors)
 {
 	size_t len;
@@ -127,7 +137,7 @@ priv_parent_send_error(struct priv_parent *pp, uint32_t seq,
 		return;
 	}
 	memcpy(text, errors, len);
-	priv_parent_send(pp, PRIV_ERROR, seq, text, len);
+	priv_parent_send(pc, PRIV_ERROR, seq, text, len);
 }
 
 /* Add to b what reading path gives (certificates, keys, CA file). */
@@ -153,8 +163,9 @@ priv_parent_add(struct bundle *b, const char *path)
  * the relay cannot name a file itself.
  */
 static void
-priv_parent_reload(struct priv_parent *pp, uint32_t seq)
+priv_parent_reload(struct priv_child *pc, uint32_t seq)
 {
+	struct priv_parent *pp = pc->pp;
 	const struct config_domain *dom;
 	struct bundle *b;
 	struct config *c;
@@ -162,13 +173,14 @@ priv_parent_reload(struct priv_parent *pp, uint32_t seq)
 	uint8_t *buf;
 	size_t len;
 
-	log_debug("priv: reading %s for the relay", pp->config_path);
+	log_debug("priv: reading %s for relay %u", pp->config_path,
+	    pc->index);
 	if ((b = bundle_new(true)) == NULL) {
-		priv_parent_send_error(pp, seq, "reload refused: out of memory");
+		priv_parent_send_error(pc, seq, "reload refused: out of memory");
 		return;
 	}
 	if ((c = config_load_bundle(pp->config_path, b, &errors)) == NULL) {
-		priv_parent_send_error(pp, seq, errors);
+		priv_parent_send_error(pc, seq, errors);
 		free(errors);
 		bundle_free(b);
 		return;
@@ -181,97 +193,143 @@ priv_parent_reload(struct priv_parent *pp, uint32_t seq)
 	priv_parent_add(b, c->ca_file);
 	config_unref(c);
 	if (priv_bundle_encode(b, &buf, &len) == -1)
-		priv_parent_send_error(pp, seq, "reload refused: the files of "
+		priv_parent_send_error(pc, seq, "reload refused: the files of "
 		    "the configuration exceed 16 MiB in all");
 	else
-		priv_parent_send(pp, PRIV_BUNDLE, seq, buf, len);
+		priv_parent_send(pc, PRIV_BUNDLE, seq, buf, len);
 	bundle_free(b);
 }
 
 static void
-priv_parent_close(struct priv_parent *pp)
+priv_parent_close(struct priv_child *pc)
 {
-	if (pp->bev != NULL) {
-		bufferevent_free(pp->bev);
-		pp->bev = NULL;
+	if (pc->bev != NULL) {
+		bufferevent_free(pc->bev);
+		pc->bev = NULL;
 	}
+}
+
+/* Send sig to every relay still running. */
+static void
+priv_parent_kill_all(struct priv_parent *pp, int sig)
+{
+	for (unsigned i = 0; i < pp->nchildren; i++)
+		if (pp->children[i].pid != -1 &&
+		    kill(pp->children[i].pid, sig) == -1)
+			log_warn("priv: cannot signal relay %u", i);
 }
 
 /* The relay broke the protocol: no more answers; stop it. */
 static void
-priv_parent_violation(struct priv_parent *pp, const char *why)
+priv_parent_violation(struct priv_child *pc, const char *why)
 {
-	log_warnx("priv: relay broke the protocol (%s): stopping it", why);
-	priv_parent_close(pp);
-	if (pp->relay != -1)
-		kill(pp->relay, SIGTERM);
+	log_warnx("priv: relay %u broke the protocol (%s): stopping it",
+	    pc->index, why);
+	priv_parent_close(pc);
+	if (pc->pid != -1)
+		kill(pc->pid, SIGTERM);
 }
 
 static void
 priv_parent_read(struct bufferevent *bev, void *arg)
 {
-	struct priv_parent *pp = arg;
+	struct priv_child *pc = arg;
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct priv_msg msg;
 	char err[128];
 	size_t need;
 
-	while (pp->bev != NULL &&
+	while (pc->bev != NULL &&
 	    evbuffer_get_length(in) >= PRIV_HEADER_LEN) {
 		/* the relay only sends requests without payload */
 		switch (priv_msg_decode(evbuffer_pullup(in, PRIV_HEADER_LEN),
 		    PRIV_HEADER_LEN, &msg, &need, err, sizeof(err))) {
 		case PRIV_DECODE_ERROR:
-			priv_parent_violation(pp, err);
+			priv_parent_violation(pc, err);
 			return;
 		case PRIV_DECODE_MORE:
-			priv_parent_violation(pp, "a request with a payload");
+			priv_parent_violation(pc, "a request with a payload");
 			return;
 		case PRIV_DECODE_OK:
 			break;
 		}
 		evbuffer_drain(in, need);
 		if (msg.type != PRIV_RELOAD) {
-			priv_parent_violation(pp, "not a request");
+			priv_parent_violation(pc, "not a request");
 			return;
 		}
-		priv_parent_reload(pp, msg.seq);
+		priv_parent_reload(pc, msg.seq);
 	}
 }
 
 static void
 priv_parent_event(struct bufferevent *bev, short what, void *arg)
 {
-	struct priv_parent *pp = arg;
+	struct priv_child *pc = arg;
 
 	if (what & BEV_EVENT_ERROR)
-		log_warn("priv: channel to the relay");
+		log_warn("priv: channel to relay %u", pc->index);
 	/* the relay is leaving: its exit status comes with SIGCHLD */
-	priv_parent_close(pp);
+	priv_parent_close(pc);
 }
 
+/* How relay pc ended (st from waitpid()), as an exit status for us. */
+static int
+priv_parent_ended(struct priv_parent *pp, struct priv_child *pc, int st)
+{
+	int status = 1;
+
+	if (WIFEXITED(st)) {
+		status = WEXITSTATUS(st);
+		if (status != 0)
+			log_warnx("priv: relay %u (pid %ld) exited with "
+			    "status %d", pc->index, (long)pc->pid, status);
+		else
+			log_info("priv: relay %u (pid %ld) exited", pc->index,
+			    (long)pc->pid);
+	} else if (WIFSIGNALED(st)) {
+		status = 128 + WTERMSIG(st);
+		log_warnx("priv: relay %u (pid %ld) killed by signal %d",
+		    pc->index, (long)pc->pid, WTERMSIG(st));
+	}
+	return status;
+}
+
+/*
+ * Reap the relays that ended. Our exit status is the first non-zero one
+ * of theirs, else 0. The first relay that ends while others run ends the
+ * others too (SIGTERM: they drain): workers are not restarted one by one
+ * (doc/internals/workers.md says why).
+ */
 static void
 priv_parent_reap(struct priv_parent *pp)
 {
-	int st;
+	struct priv_child *pc;
+	int st, status;
 	pid_t pid;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		if (pid != pp->relay)
+		pc = NULL;
+		for (unsigned i = 0; i < pp->nchildren; i++)
+			if (pp->children[i].pid == pid)
+				pc = &pp->children[i];
+		if (pc == NULL)
 			continue;
-		pp->relay = -1;
-		if (WIFEXITED(st)) {
-			pp->status = WEXITSTATUS(st);
-			if (pp->status != 0)
-				log_warnx("priv: relay exited with status %d",
-				    pp->status);
-		} else if (WIFSIGNALED(st)) {
-			pp->status = 128 + WTERMSIG(st);
-			log_warnx("priv: relay killed by signal %d",
-			    WTERMSIG(st));
+		status = priv_parent_ended(pp, pc, st);
+		pc->pid = -1;
+		pp->alive--;
+		if (pp->status <= 0)
+			pp->status = status;
+		if (!pp->stopping && pp->alive > 0) {
+			log_warnx("priv: relay %u ended: stopping the %u "
+			    "others", pc->index, pp->alive);
+			pp->stopping = true;
+			priv_parent_kill_all(pp, SIGTERM);
 		}
-		event_base_loopexit(pp->base, NULL);
+		pp->stopping = true;
 	}
+	if (pp->alive == 0)
+		event_base_loopexit(pp->base, NULL);
 }
 
 static void
@@ -283,36 +341,73 @@ priv_parent_signal(evutil_socket_t sig, short events, void *arg)
 		priv_parent_reap(pp);
 		return;
 	}
-	log_debug("priv: forwarding signal %d to the relay", (int)sig);
-	if (pp->relay != -1 && kill(pp->relay, sig) == -1)
-		log_warn("priv: cannot signal the relay");
+	log_debug("priv: forwarding signal %d to %u relays", (int)sig,
+	    pp->alive);
+	if (sig != SIGHUP)
+		pp->stopping = true;
+	priv_parent_kill_all(pp, sig);
+}
+
+/* Watch relay i's channel fd. Return 0, or -1 if out of memory. */
+static int
+priv_parent_watch(struct priv_parent *pp, unsigned i, pid_t pid, int fd)
+{
+	struct priv_child *pc = &pp->children[i];
+
+	pc->pp = pp;
+	pc->index = i;
+	pc->pid = pid;
+	if (util_fd_nonblock(fd) == -1 ||
+	    (pc->bev = bufferevent_socket_new(pp->base, fd,
+	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	bufferevent_setcb(pc->bev, priv_parent_read, NULL, priv_parent_event,
+	    pc);
+	bufferevent_enable(pc->bev, EV_READ | EV_WRITE);
+	return 0;
+}
+
+/* Start-up failed: stop the relays, reap them. */
+static int
+priv_parent_abort(struct priv_parent *pp, const pid_t *relays,
+    const int *fds, unsigned n)
+{
+	log_warnx("priv: cannot set up the parent's event loop");
+	for (unsigned i = 0; i < n; i++) {
+		kill(relays[i], SIGTERM);
+		if (pp->children == NULL || pp->children[i].pid == 0)
+			close(fds[i]);
+		else
+			priv_parent_close(&pp->children[i]);
+	}
+	for (unsigned i = 0; i < n; i++)
+		while (waitpid(relays[i], NULL, 0) == -1 && errno == EINTR)
+			;
+	free(pp->children);
+	if (pp->base != NULL)
+		event_base_free(pp->base);
+	return 1;
 }
 
 int
-priv_parent_run(pid_t relay, int fd, const char *config_path)
+priv_parent_run(const pid_t *relays, const int *fds, unsigned n,
+    const char *config_path)
 {
 	struct event *sigev[nitems(priv_signals)] = { 0 };
 	struct priv_parent pp = {
-		.relay = relay, .config_path = config_path, .status = 1,
+		.nchildren = n, .alive = n, .config_path = config_path,
+		.status = -1,
 	};
 	sigset_t set;
 
 	if ((pp.base = event_base_new()) == NULL ||
-	    util_fd_nonblock(fd) == -1 ||
-	    (pp.bev = bufferevent_socket_new(pp.base, fd,
-	    BEV_OPT_CLOSE_ON_FREE)) == NULL) {
-		log_warnx("priv: cannot set up the parent's event loop");
-		kill(relay, SIGTERM);
-		close(fd);
-		if (pp.base != NULL)
-			event_base_free(pp.base);
-		while (waitpid(relay, NULL, 0) == -1 && errno == EINTR)
-			;
-		return 1;
-	}
-	bufferevent_setcb(pp.bev, priv_parent_read, NULL, priv_parent_event,
-	    &pp);
-	bufferevent_enable(pp.bev, EV_READ | EV_WRITE);
+	    (pp.children = calloc(n, sizeof(*pp.children))) == NULL)
+		return priv_parent_abort(&pp, relays, fds, n);
+	for (unsigned i = 0; i < n; i++)
+		if (priv_parent_watch(&pp, i, relays[i], fds[i]) == -1)
+			return priv_parent_abort(&pp, relays, fds, n);
 	sigemptyset(&set);
 	for (size_t i = 0; i < nitems(priv_signals); i++) {
 		sigev[i] = evsignal_new(pp.base, priv_signals[i],
@@ -322,15 +417,18 @@ priv_parent_run(pid_t relay, int fd, const char *config_path)
 		sigaddset(&set, priv_signals[i]);
 	}
 	sigprocmask(SIG_UNBLOCK, &set, NULL);
-	log_debug("priv: parent %ld, relay %ld", (long)getpid(), (long)relay);
+	log_debug("priv: parent %ld, %u relays, the first %ld",
+	    (long)getpid(), n, (long)relays[0]);
 	priv_parent_reap(&pp);
-	if (pp.relay != -1)
+	if (pp.alive > 0)
 		event_base_dispatch(pp.base);
-	priv_parent_close(&pp);
+	for (unsigned i = 0; i < n; i++)
+		priv_parent_close(&pp.children[i]);
+	free(pp.children);
 	for (size_t i = 0; i < nitems(priv_signals); i++)
 		event_free(sigev[i]);
 	event_base_free(pp.base);
-	return pp.status;
+	return pp.status < 0 ? 1 : pp.status;
 }
 
 /* The relay's end */

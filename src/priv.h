@@ -3,7 +3,7 @@
  * socketpair:
  *
  *   the parent	 keeps its privileges (root), the config path and the
- *		 socketpair, and nothing else: no listener, no peer, no
+ *		 socketpairs (one per relay: workers N), and nothing else: no listener, no peer, no
  *		 parser of anything a peer sends. It answers the relay's
  *		 reload requests by reading, as root, the configuration and
  *		 every file it names, forwards SIGHUP, SIGTERM and SIGINT to
@@ -89,14 +89,18 @@ struct bundle *priv_bundle_decode(const void *buf, size_t len, char *err,
  */
 pid_t	priv_fork(int *fd);
 /*
- * The parent's life after priv_fork(): answer the relay on fd (reading
- * config_path as the parent), forward SIGHUP, SIGTERM and SIGINT to the
- * relay, and reap it. Return the status the parent should exit with: the
- * relay's exit status, or 128 + the signal that killed it. The caller
- * blocks SIGHUP, SIGTERM, SIGINT and SIGCHLD before priv_fork(); this
- * unblocks them once it handles them.
+ * The parent's life after priv_fork(), once for each of the n relays (the
+ * workers; relays[i] and fds[i], the parent's end of relay i's channel,
+ * taken over): answer each relay on its channel (reading config_path as
+ * the parent), forward SIGHUP, SIGTERM and SIGINT to every relay, and reap
+ * them. The first relay that ends while others run makes the parent stop
+ * the others (SIGTERM). Return the status the parent should exit with:
+ * the first non-zero exit status of a relay (128 + the signal that killed
+ * it), else 0. The caller blocks SIGHUP, SIGTERM, SIGINT and SIGCHLD
+ * before priv_fork(); this unblocks them once it handles them.
  */
-int	priv_parent_run(pid_t relay, int fd, const char *config_path);
+int	priv_parent_run(const pid_t *relays, const int *fds, unsigned n,
+	    const char *config_path);
 
 /* The relay's end. */
 
