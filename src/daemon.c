@@ -94,6 +94,66 @@ static const unsigned daemon_transitions[] = {
 	[DAEMON_STOPPED] = 0,
 };
 
+/*
+ * Acknowledgement pings across workers (route_table_set_worker()): the
+ * answer to a ping of worker W's route came to this worker, and goes to
+ * W as a note "ack FACE LOCAL REMOTE ID TYPE", which W's route_ack()
+ * takes as if it had come on its own leg.
+ */
+static void
+daemon_forward_ack(void *arg, unsigned to, enum config_face face,
+    const char *local, const char *remote, const char *id, const char *type)
+{
+	struct daemon *d = arg;
+	char line[WORKER_REQUEST_MAX + 1];
+	int n;
+
+	n = snprintf(line, sizeof(line), "ack %d %s %s %s %s", (int)face,
+	    local, remote, id, type);
+	if (n < 0 || (size_t)n >= sizeof(line) ||
+	    worker_note(d->worker, to, line) == -1)
+		log_warnx("route: %s->%s: cannot hand the answer to ping %s "
+		    "to worker %u", remote, local, UTIL_ESC(id), to);
+}
+
+/* A note from another worker (worker_set_note()). */
+static void
+daemon_note(void *arg, const char *line)
+{
+	struct daemon *d = arg;
+	char buf[WORKER_REQUEST_MAX + 1], *f[6], *save = NULL, *p = buf;
+	size_t n = 0;
+
+	if (strlcpy(buf, line, sizeof(buf)) >= sizeof(buf))
+		return;
+	while (n < nitems(f) && (f[n] = strtok_r(p, " ", &save)) != NULL) {
+		p = NULL;
+		n++;
+	}
+	if (n != nitems(f) || strcmp(f[0], "ack") != 0 ||
+	    strtok_r(NULL, " ", &save) != NULL || d->legs == NULL ||
+	    (strcmp(f[1], "0") != 0 && strcmp(f[1], "1") != 0 &&
+	    strcmp(f[1], "2") != 0)) {
+		log_warnx("worker %u: a note it does not know, dropped: %s",
+		    worker_index(d->worker), UTIL_ESC(line));
+		return;
+	}
+	(void)route_ack(leg_env_routes(d->legs), (enum config_face)atoi(f[1]),
+	    f[2], f[3], f[4], f[5]);
+}
+
+/* d is one of several workers: leg ids, pings and notes say which. */
+static void
+daemon_join_workers(struct daemon *d)
+{
+	struct worker *w = d->worker;
+
+	leg_env_set_ids(d->legs, worker_index(w), worker_count(w));
+	route_table_set_worker(leg_env_routes(d->legs), worker_nonce(w),
+	    worker_index(w), worker_count(w), daemon_forward_ack, d);
+	worker_set_note(w, daemon_note, d);
+}
+
 /* Whether d is the first worker (or the only one). */
 static bool
 daemon_is_first(const struct daemon *d)
@@ -441,8 +501,7 @@ daemon_bind(struct daemon *d)
 	}
 	leg_env_set(d->legs, d->config, d->tls);
 	if (d->worker != NULL)
-		leg_env_set_ids(d->legs, worker_index(d->worker),
-		    worker_count(d->worker));
+		daemon_join_workers(d);
 	if (metrics_configure(c) == -1 || daemon_bind_listeners(d) == -1 ||
 	    daemon_bind_metrics(d) == -1)
 		return -1;

@@ -11,6 +11,8 @@
 #include <sys/queue.h>
 #include <sys/tree.h>
 
+#include <ctype.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -57,10 +59,13 @@ TAILQ_HEAD(route_queue, route_stanza);
 
 #define ROUTE_WAITERS_MAX	64	/* incoming legs paused on one route */
 /*
- * Ids of our XEP-0199 pings: "fedgate-ack-NONCE-N", NONCE random per
- * process, so that an answer to another fedgated's ping (several behind
- * one balancer: the answer comes back on the reverse stream, which may be
- * another instance's) is never taken for ours.
+ * Ids of our XEP-0199 pings: "fedgate-ack-NONCE-W-N", NONCE random per
+ * fedgated (the same in its workers), W the worker, N the route table's
+ * count. The answer comes back on the reverse stream, a connection the
+ * peer made, which may be another worker's (SO_REUSEPORT) or, several
+ * instances behind one balancer, another instance's: another worker's is
+ * handed to it (route_table_set_worker()), another instance's is never
+ * taken for ours.
  */
 #define ROUTE_PING_PREFIX	"fedgate-ack-"
 #define ROUTE_PING_NONCE_LEN	8		/* hex digits */
@@ -140,7 +145,11 @@ struct route_table {
 	uint64_t		 backoff_max_ms;
 	uint64_t		 next_ping;
 	char			 ping_prefix[sizeof(ROUTE_PING_PREFIX) +
-				    ROUTE_PING_NONCE_LEN + 1];
+				    ROUTE_PING_NONCE_LEN + 12];
+	size_t			 nonce_len;	/* of "fedgate-ack-NONCE-" */
+	unsigned		 worker, workers;
+	route_forward_fn	 forward;	/* another worker's answer */
+	void			*forward_arg;
 	bool			 shutting_down;
 	struct route_counters	 counters;
 	struct route_stanza	*pool[ROUTE_POOL_CLASSES];
@@ -801,29 +810,50 @@ route_ack_expired(void *arg)
 		    "no answer to an acknowledgement request");
 }
 
+/* Read "W-N" (two decimal numbers, nothing after). */
+static bool
+route_ping_parse(const char *s, unsigned long *w, unsigned long long *n)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)s[0]))
+		return false;
+	*w = strtoul(s, &end, 10);
+	if (*end != '-' || !isdigit((unsigned char)end[1]))
+		return false;
+	*n = strtoull(end + 1, &end, 10);
+	return *end == '\0';
+}
+
 bool
 route_ack(struct route_table *t, enum config_face face, const char *local,
     const char *remote, const char *id, const char *type)
 {
-	size_t plen = strlen(t->ping_prefix);
 	unsigned long long n;
+	unsigned long w;
 	struct route *r;
-	char *end;
 
 	if (id == NULL || strncmp(id, ROUTE_PING_PREFIX,
 	    strlen(ROUTE_PING_PREFIX)) != 0 || type == NULL ||
 	    (strcmp(type, "result") != 0 && strcmp(type, "error") != 0))
 		return false;
-	if (strncmp(id, t->ping_prefix, plen) != 0) {
+	if (strncmp(id, t->ping_prefix, t->nonce_len) != 0) {
 		/* another fedgated's: meaningless to the other side */
 		log_debug("route: %s->%s: answer %s to another fedgated's "
 		    "ping, not relayed", remote, local, UTIL_ESC(id));
 		return true;
 	}
+	if (!route_ping_parse(id + t->nonce_len, &w, &n))
+		return true;		/* ours, garbled: nothing to do */
+	if (w != t->worker) {
+		if (w < t->workers && t->forward != NULL)
+			t->forward(t->forward_arg, (unsigned)w, face, local,
+			    remote, id, type);
+		return true;
+	}
 	if ((r = route_find(t, face, local, remote)) == NULL)
 		return true;		/* ours, for a route now gone */
-	n = strtoull(id + plen, &end, 10);
-	if (*end != '\0' || r->ping_covers == 0 || n != r->ping_id)
+	if (r->ping_covers == 0 || n != r->ping_id)
 		return true;		/* ours, but late: nothing to do */
 	route_take_ack(r, r->ping_covers);
 	route_flush(r);
@@ -1269,9 +1299,23 @@ route_table_new(struct event_base *base, const struct route_carrier *legs,
 	t->legs_arg = legs_arg;
 	RB_INIT(&t->tree);
 	evutil_secure_rng_get_bytes(&nonce, sizeof(nonce));
-	snprintf(t->ping_prefix, sizeof(t->ping_prefix),
-	    ROUTE_PING_PREFIX "%08x-", nonce);
+	route_table_set_worker(t, nonce, 0, 1, NULL, NULL);
 	return t;
+}
+
+void
+route_table_set_worker(struct route_table *t, uint32_t nonce,
+    unsigned worker, unsigned workers, route_forward_fn forward, void *arg)
+{
+	snprintf(t->ping_prefix, sizeof(t->ping_prefix),
+	    ROUTE_PING_PREFIX "%08" PRIx32 "-", nonce);
+	t->nonce_len = strlen(t->ping_prefix);
+	snprintf(t->ping_prefix + t->nonce_len, sizeof(t->ping_prefix) -
+	    t->nonce_len, "%u-", worker);
+	t->worker = worker;
+	t->workers = workers;
+	t->forward = forward;
+	t->forward_arg = arg;
 }
 
 void

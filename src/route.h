@@ -241,6 +241,23 @@ void	route_remote_authenticated(struct route_table *, enum config_face,
  */
 struct route_table *route_table_new(struct event_base *base,
 	    const struct route_carrier *legs, void *legs_arg);
+/*
+ * Where an answer to an acknowledgement ping of another worker goes: the
+ * arguments route_ack() was given, for worker `to`, which takes them
+ * with its own route_ack().
+ */
+typedef void (*route_forward_fn)(void *arg, unsigned to,
+	    enum config_face face, const char *local, const char *remote,
+	    const char *id, const char *type);
+/*
+ * t is worker `worker` of `workers` (worker.h): its pings carry nonce
+ * (the same in every worker of one fedgated) and its index, and route_ack()
+ * hands an answer to another worker's ping to forward(arg, ...). A new
+ * table is worker 0 of 1 with a nonce of its own.
+ */
+void	route_table_set_worker(struct route_table *t, uint32_t nonce,
+	    unsigned worker, unsigned workers, route_forward_fn forward,
+	    void *arg);
 /* Free t, after route_shutdown(). NULL is a no-op. */
 void	route_table_free(struct route_table *t);
 /* Copy the configuration's queue limit and idle time (the pointer is not

@@ -18,14 +18,18 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/util.h>
 
 #include "log.h"
 #include "util.h"
 #include "worker.h"
 
 
+#define WORKER_NOTE_MARK	'!'	/* starts a note, never a request or reply */
+
 struct worker_mesh {
 	unsigned	 n;
+	uint32_t	 nonce;
 	int		(*sp)[2];	/* [i]: worker 0's end, worker i's end */
 };
 
@@ -64,8 +68,11 @@ struct worker {
 	unsigned		 n;
 	struct worker_chan	*chans;		/* worker 0: n - 1; else 1 */
 	unsigned		 nchans;
+	uint32_t		 nonce;
 	char			*(*serve)(void *, const char *);
 	void			*serve_arg;
+	void			(*note)(void *, const char *);
+	void			*note_arg;
 	struct worker_fanouts	 fanouts;
 };
 
@@ -81,6 +88,7 @@ worker_mesh_new(unsigned n)
 		return NULL;
 	}
 	m->n = n;
+	evutil_secure_rng_get_bytes(&m->nonce, sizeof(m->nonce));
 	for (unsigned i = 0; i < n; i++)
 		m->sp[i][0] = m->sp[i][1] = -1;
 	for (unsigned i = 1; i < n; i++)
@@ -92,6 +100,12 @@ worker_mesh_new(unsigned n)
 			return NULL;
 		}
 	return m;
+}
+
+uint32_t
+worker_mesh_nonce(const struct worker_mesh *m)
+{
+	return m->nonce;
 }
 
 void
@@ -129,6 +143,10 @@ worker_new(struct event_base *base, struct worker_mesh *m, unsigned index)
 	w->base = base;
 	w->index = index;
 	w->n = m != NULL ? m->n : 1;
+	if (m != NULL)
+		w->nonce = m->nonce;
+	else
+		evutil_secure_rng_get_bytes(&w->nonce, sizeof(w->nonce));
 	TAILQ_INIT(&w->fanouts);
 	w->nchans = w->n <= 1 ? 0 : index == 0 ? w->n - 1 : 1;
 	if (w->nchans > 0 && (w->chans = calloc(w->nchans,
@@ -227,6 +245,20 @@ worker_chan_close(struct worker_chan *ch, const char *why)
 		worker_chan_reply(ch, NULL);
 }
 
+/* Queue line and a LF on ch; close it if that fails. */
+static int
+worker_chan_write(struct worker_chan *ch, const char *line, const char *what)
+{
+	if (ch->bev == NULL)
+		return -1;
+	if (bufferevent_write(ch->bev, line, strlen(line)) == -1 ||
+	    bufferevent_write(ch->bev, "\n", 1) == -1) {
+		worker_chan_close(ch, what);
+		return -1;
+	}
+	return 0;
+}
+
 /* Worker i: run a request, queue its reply. */
 static void
 worker_serve(struct worker_chan *ch, const char *line)
@@ -236,10 +268,35 @@ worker_serve(struct worker_chan *ch, const char *line)
 	char *reply = w->serve != NULL ? w->serve(w->serve_arg, line) : NULL;
 	const char *r = reply != NULL ? reply : oom;
 
-	if (ch->bev != NULL && (bufferevent_write(ch->bev, r, strlen(r)) ==
-	    -1 || bufferevent_write(ch->bev, "\n", 1) == -1))
-		worker_chan_close(ch, "cannot queue a reply");
+	(void)worker_chan_write(ch, r, "cannot queue a reply");
 	free(reply);
+}
+
+/*
+ * A note came on ch ("!J LINE"): worker 0 passes it on to worker J as it
+ * came, and takes the ones for itself; worker J takes it.
+ */
+static void
+worker_chan_note(struct worker_chan *ch, const char *line)
+{
+	struct worker *w = ch->w;
+	unsigned long to;
+	char *end;
+
+	to = strtoul(line + 1, &end, 10);
+	if (end == line + 1 || *end != ' ' || to >= w->n) {
+		log_warnx("worker %u: a malformed note from worker %u, "
+		    "dropped", w->index, ch->peer);
+		return;
+	}
+	if (to != w->index) {
+		if (w->index == 0)
+			(void)worker_chan_write(&w->chans[to - 1], line,
+			    "cannot pass a note on");
+		return;
+	}
+	if (w->note != NULL)
+		w->note(w->note_arg, end + 1);
 }
 
 /* Take the next whole line of ch's input (malloc'd), or NULL. */
@@ -286,8 +343,11 @@ worker_chan_read(struct bufferevent *bev, void *arg)
 				worker_chan_close(ch, "a line too long");
 			return;
 		}
-		if (ch->w->index == 0)
-			worker_chan_reply(ch, line);
+		if (line[0] == WORKER_NOTE_MARK) {
+			worker_chan_note(ch, line);
+			free(line);
+		} else if (ch->w->index == 0)
+			worker_chan_reply(ch, line);	/* takes it */
 		else {
 			worker_serve(ch, line);
 			free(line);
@@ -371,6 +431,37 @@ worker_count(const struct worker *w)
 	return w->n;
 }
 
+uint32_t
+worker_nonce(const struct worker *w)
+{
+	return w->nonce;
+}
+
+void
+worker_set_note(struct worker *w, void (*note)(void *, const char *),
+    void *arg)
+{
+	w->note = note;
+	w->note_arg = arg;
+}
+
+int
+worker_note(struct worker *w, unsigned to, const char *line)
+{
+	struct worker_chan *ch;
+	char head[16];
+
+	if (to >= w->n || to == w->index || strlen(line) > WORKER_REQUEST_MAX ||
+	    strchr(line, '\n') != NULL)
+		return -1;
+	ch = w->index == 0 ? &w->chans[to - 1] : &w->chans[0];
+	snprintf(head, sizeof(head), "%c%u ", WORKER_NOTE_MARK, to);
+	if (ch->bev == NULL ||
+	    bufferevent_write(ch->bev, head, strlen(head)) == -1)
+		return -1;
+	return worker_chan_write(ch, line, "cannot queue a note");
+}
+
 /* Send line on ch and wait for its reply there for f (NULL: drop it). */
 static int
 worker_chan_send(struct worker_chan *ch, const char *line,
@@ -380,10 +471,8 @@ worker_chan_send(struct worker_chan *ch, const char *line,
 
 	if (ch->bev == NULL || (wt = calloc(1, sizeof(*wt))) == NULL)
 		return -1;
-	if (bufferevent_write(ch->bev, line, strlen(line)) == -1 ||
-	    bufferevent_write(ch->bev, "\n", 1) == -1) {
+	if (worker_chan_write(ch, line, "cannot queue a request") == -1) {
 		free(wt);
-		worker_chan_close(ch, "cannot queue a request");
 		return -1;
 	}
 	wt->f = f;

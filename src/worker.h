@@ -12,7 +12,11 @@
  *	worker i --> worker 0	one reply line (the command's JSON reply,
  *				at most WORKER_REPLY_MAX bytes), LF
  *
- * Replies come in the order of the requests. Worker i runs the command
+ *	worker i --> worker 0	a note for worker j: "!j LINE", LF; worker 0
+ *	worker 0 --> worker j	passes it on as it came (or takes it, j = 0)
+ *
+ * Replies come in the order of the requests; a note is one way, never
+ * answered, and may come between them. Worker i runs the command
  * with the serve function it was given (control_execute()): worker 0 has
  * already checked the client's right to run it. A channel that breaks
  * this (a line too long) is closed; the parent stops everything when a
@@ -22,6 +26,7 @@
 #define FEDGATE_WORKER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #define WORKER_REQUEST_MAX	4096		/* bytes of a request line */
 #define WORKER_REPLY_MAX	(64 * 1024 * 1024)	/* bytes of a reply */
@@ -36,6 +41,9 @@ struct worker_fanout;
  * of workers 1 to n - 1. Return NULL with errno set.
  */
 struct worker_mesh *worker_mesh_new(unsigned n);
+/* A random number drawn once for m: the same in every worker of one
+ * fedgated, and not in another's (it names the instance, worker_nonce()). */
+uint32_t worker_mesh_nonce(const struct worker_mesh *m);
 /* Close every descriptor of m and free it (the parent, after the forks).
  * NULL is a no-op. */
 void	worker_mesh_free(struct worker_mesh *m);
@@ -51,6 +59,21 @@ struct worker *worker_new(struct event_base *base, struct worker_mesh *m,
 void	worker_free(struct worker *);
 unsigned worker_index(const struct worker *);
 unsigned worker_count(const struct worker *);
+/* The mesh's nonce (worker_mesh_nonce()). */
+uint32_t worker_nonce(const struct worker *);
+
+/*
+ * Notes: a one-way line from any worker to another (through worker 0),
+ * such as the answer to a ping that a worker's route sent, which came
+ * back on a connection of another worker. note(arg, line) is called in
+ * worker `to` with the line as it was sent. Set the handler before
+ * worker_start(); a note that arrives without one is dropped.
+ */
+void	worker_set_note(struct worker *, void (*note)(void *arg,
+	    const char *line), void *arg);
+/* Send line (at most WORKER_REQUEST_MAX bytes, no LF) to worker `to`, not
+ * this one. 0, or -1 (no such worker, a channel closed, too long). */
+int	worker_note(struct worker *, unsigned to, const char *line);
 
 /*
  * Start reading the channels. Workers 1 to n - 1 answer each request

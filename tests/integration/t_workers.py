@@ -12,7 +12,10 @@ internal server verifies on a connection it makes sure lands on the OTHER
 worker: the answer is valid, since every worker answers from the shared
 dialback secret. Then a message on every stream reaches the internal
 server; status, metrics (control and HTTP) sum both workers; kill reaches
-a leg of worker 1; a runtime policy deny closes the legs of both; reload
+a leg of worker 1; an acknowledgement ping that ack.internal answers
+on a stream of its own that landed on the other worker reaches the route
+that sent it (handed over between the workers); a runtime policy deny
+closes the legs of both; reload
 (control and SIGHUP) reloads both, and says that a change of workers
 needs a restart; SIGTERM stops all three processes, status 0.
 """
@@ -27,8 +30,8 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from s2speer import (NS_DB, NS_STREAM, Fedgated, Inbox, Peer, PeerError,
                      Server, Tap, accept_stream, authoritative_server,
-                     dialback_key, free_port, make_cert, stream_error,
-                     tempdir, wait_until)
+                     dialback_key, dialback_stream, free_port, make_cert,
+                     stream_error, tempdir, wait_until)
 
 SECRET = "workers-secret-0123456789abcdef01"          # fedgated's
 REMOTE_SECRET = "remote-secret-for-its-own-keys-0003"  # remote.example's
@@ -97,7 +100,48 @@ def internal_server(peer):
     inbox.collect(peer)
 
 
+acks = {}       # what ack.internal saw: ping ids, the answer's worker
+
+
+def ack_server(peer):
+    """ack.internal (trusted upstream): takes messages; answers each
+    fedgated ping on a return stream of its own that landed on a worker
+    other than the pinging one (the W of fedgate-ack-NONCE-W-N)."""
+    hdr, sid = accept_stream(peer, "ack.internal")
+    peer.expect_element("result", NS_DB)
+    peer.send("<db:result from='ack.internal' to='remote.example' "
+              "type='valid'/>")
+    while True:
+        try:
+            el = peer.expect_element(timeout=30)
+        except PeerError:
+            return
+        ident = el.get("id", "")
+        if el.name != "iq" or not ident.startswith("fedgate-ack-"):
+            inbox.stanzas.append(el)
+            continue
+        pinger = int(ident.split("-")[3])
+        acks.setdefault("pings", []).append(ident)
+        for _ in range(40):
+            back, _, _, r = dialback_stream(internal_port, "ack.internal",
+                                            "remote.example")
+            port = back.sock.getsockname()[1]
+            wait_until(lambda: worker_of_peer(port) is not None, 5)
+            w = worker_of_peer(port)
+            if r.get("type") == "valid" and w is not None and w != pinger:
+                break
+            back.close()
+        else:
+            acks["error"] = "no return stream on another worker"
+            return
+        acks["answered_on"] = (pinger, w)
+        back.send("<iq type='result' from='%s' to='%s' id='%s'/>" % (
+            el.get("to"), el.get("from"), ident))
+        acks.setdefault("backs", []).append(back)
+
+
 crt, key = make_cert(tmp, "corp.example")
+ack_srv = Server(ack_server)
 auth_srv = Server(authoritative_server("remote.example", REMOTE_SECRET))
 int_srv = Server(internal_server)
 conf = """
@@ -112,6 +156,10 @@ domain "corp.example" {
 	certificate "%s"
 	key "%s"
 }
+domain "ack.example" {
+	upstream "127.0.0.1" port %d trusted
+	internal-name "ack.internal"
+}
 peer "remote.example" {
 	allow
 	tls none
@@ -122,10 +170,10 @@ peer default {
 	deny
 }
 """ % (metrics_port, SECRET, public_port, internal_port, int_srv.port, crt,
-       key, auth_srv.port)
+       key, ack_srv.port, auth_srv.port)
 
 try:
-    fg = Fedgated(conf, tmp)
+    fg = Fedgated(conf, tmp, acks=True)
 except PeerError as e:
     tap.ok(False, "fedgated starts", e)
     sys.exit(tap.done())
@@ -146,15 +194,15 @@ tap.ok(fg.wait_log("worker 1 of 2 running") and
        fg.log_text())
 
 
-def remote_stream():
-    """A verified incoming stream from remote.example to corp.example."""
+def remote_stream(to="corp.example"):
+    """A verified incoming stream from remote.example to `to`."""
     p = Peer(port=public_port)
-    p.open_stream(frm="remote.example", to="corp.example")
+    p.open_stream(frm="remote.example", to=to)
     hdr = p.expect_header()
     p.expect_element("features", NS_STREAM)
-    p.send("<db:result from='remote.example' to='corp.example'>%s"
-           "</db:result>" % dialback_key(REMOTE_SECRET, "corp.example",
-                                         "remote.example", hdr.get("id")))
+    p.send("<db:result from='remote.example' to='%s'>%s</db:result>" % (
+        to, dialback_key(REMOTE_SECRET, to, "remote.example",
+                         hdr.get("id"))))
     res = p.expect_element("result", NS_DB)
     if res.get("type") != "valid":
         raise PeerError("dialback refused: %r" % res)
@@ -219,13 +267,42 @@ tap.ok(all(inbox.wait_id("m%d" % s["id"]) for v in by_worker.values()
            for s, _ in v), "a message on each stream is relayed",
        len(inbox.stanzas))
 
+# An acknowledgement answered on the other worker's connection.
+ack_peer = p = remote_stream("ack.example")
+p.send("<message from='alice@remote.example/pc' to='bob@ack.example' "
+       "type='chat' id='ack1'><body>acknowledge me</body></message>")
+tap.ok(inbox.wait_id("ack1"), "a message reaches ack.internal",
+       fg.log_text()[-2000:])
+
+
+def ack_route():
+    for r in fg.ctl_json("routes").get("routes", []):
+        if r["face"] == "internal" and "ack" in r["local"] + r["remote"]:
+            return r
+    return {}
+
+
+tap.ok(wait_until(lambda: ack_route().get("acked", 0) >= 1 and
+                  ack_route().get("unacked") == 0, 15),
+       "its ping, answered on a stream of the other worker, acknowledges "
+       "it", (acks, ack_route(), fg.log_text()[-2000:]))
+pinger, answerer = acks.get("answered_on", (None, None))
+tap.ok(pinger is not None and pinger != answerer and
+       ack_route().get("worker") == pinger,
+       "the answer came on worker %s, the route is worker %s's" % (
+           answerer, pinger), acks)
+tap.ok("another fedgated's" not in fg.log_text() and
+       "no answer to the acknowledgement ping" not in fg.log_text(),
+       "no ping answer taken for another fedgated's", fg.log_text()[-2000:])
+
 # status, routes and metrics cover both workers.
 st = fg.ctl_json("status")
 total = len(sessions())
 tap.ok(st.get("ok") and st.get("workers") == 2 and st.get("legs") == total,
        "status: 2 workers, the legs of both", (st, total))
 routes = fg.ctl_json("routes").get("routes", [])
-tap.ok(sorted(r["worker"] for r in routes if r["face"] == "internal") ==
+tap.ok(sorted(r["worker"] for r in routes if r["face"] == "internal" and
+              "ack" not in r["local"] + r["remote"]) ==
        [0, 1], "routes lists the internal route of each worker", routes)
 
 
@@ -242,8 +319,9 @@ acc = 'fedgate_connections_accepted_total{listener="127.0.0.1:%d"' % \
     public_port
 got = [line for line in m.get("text", "").splitlines()
        if line.startswith(acc)]
-tap.ok(m.get("ok") and got and got[0].endswith(" %d" % STREAMS),
-       "metrics sums the connections both workers accepted", got)
+tap.ok(m.get("ok") and got and got[0].endswith(" %d" % (STREAMS + 1)),
+       "metrics sums the connections both workers accepted (and ack.example's)",
+       got)
 try:
     with urllib.request.urlopen("http://127.0.0.1:%d/metrics" %
                                 metrics_port, timeout=10) as r:
@@ -315,4 +393,7 @@ for v in by_worker.values():
         q.close()
 if p is not None:
     p.close()
+ack_peer.close()
+for q in acks.get("backs", []):
+    q.close()
 sys.exit(tap.done())

@@ -972,6 +972,69 @@ test_acks_by_ping(void **state)
 	assert_int_equal(info_of("internal", R, L).unacked, 1);
 }
 
+/* What route_ack() handed to another worker. */
+static struct {
+	unsigned	 n, to;
+	char		 id[64];
+} forwarded;
+
+static void
+forward_ack(void *arg, unsigned to, enum config_face face, const char *local,
+    const char *remote, const char *id, const char *type)
+{
+	assert_ptr_equal(arg, &forwarded);
+	assert_int_equal(face, INT);
+	assert_string_equal(local, R);
+	assert_string_equal(remote, L);
+	assert_string_equal(type, "result");
+	forwarded.n++;
+	forwarded.to = to;
+	snprintf(forwarded.id, sizeof(forwarded.id), "%s", id);
+}
+
+/*
+ * Worker 1 of 2: its pings name the instance and the worker; an answer to
+ * worker 0's ping goes to worker 0, one to a worker that does not exist
+ * or garbled is taken and dropped, its own acknowledges.
+ */
+static void
+test_acks_of_workers(void **state)
+{
+	struct route *r = route_get(routes, INT, R, L);
+	struct leg *l;
+	char id[64];
+	const char *p;
+
+	configure_acks(8);
+	route_table_set_worker(routes, 0xabcdef01, 1, 2, forward_ack,
+	    &forwarded);
+	memset(&forwarded, 0, sizeof(forwarded));
+	assert_int_equal(send_msg(r, "1"), 0);
+	l = fake_leg(INT, R, L);
+	l->ready = true;
+	route_leg_ready(r, l);
+	assert_int_equal(fake.nsent, 2);
+	assert_non_null(p = strstr(fake.sent[1].data, "id='"));
+	assert_int_equal(sscanf(p, "id='%63[^']'", id), 1);
+	assert_int_equal(strncmp(id, "fedgate-ack-abcdef01-1-", 23), 0);
+	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-abcdef01-0-7",
+	    "result"));
+	assert_int_equal(forwarded.n, 1);
+	assert_int_equal(forwarded.to, 0);
+	assert_string_equal(forwarded.id, "fedgate-ack-abcdef01-0-7");
+	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-abcdef01-2-7",
+	    "result"));
+	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-abcdef01-0-7x",
+	    "result"));
+	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-abcdef01-1-",
+	    "result"));
+	assert_int_equal(forwarded.n, 1);
+	assert_int_equal(info_of("internal", R, L).unacked, 1);
+	assert_true(route_ack(routes, INT, R, L, id, "result"));
+	assert_int_equal(info_of("internal", R, L).unacked, 0);
+	assert_int_equal(forwarded.n, 1);
+}
+
 /*
  * route_bounce(routes, ) on its own: what is answered, what is dropped.
  */
@@ -1227,6 +1290,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_acks_and_resend,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_acks_by_ping,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_acks_of_workers,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_table,
 		    setup, teardown),

@@ -5,7 +5,9 @@
  * several are in flight; a cancelled fan-out never calls back and its
  * replies are dropped; a broadcast's replies are dropped; a worker that
  * closes its end gives NULL; one that does not answer in time gives NULL
- * after the timeout; a request line too long is never sent.
+ * after the timeout; a request line too long is never sent; notes reach
+ * the worker they name, from any worker, through worker 0, between
+ * requests and replies without disturbing their pairing.
  */
 #include "fgconfig.h"
 
@@ -27,6 +29,22 @@ struct fixture {
 	struct event_base	*base;
 	struct worker		*w[3];
 };
+
+/* Notes taken, in order, as "wI<-LINE". */
+static char	notes[8][64];
+static unsigned	nnotes;
+static struct event_base *notes_base;
+static unsigned	notes_wanted;
+
+static void
+note_taken(void *arg, const char *line)
+{
+	if (nnotes < 8)
+		snprintf(notes[nnotes++], sizeof(notes[0]), "%s<-%s",
+		    (const char *)arg, line);
+	if (nnotes >= notes_wanted)
+		event_base_loopbreak(notes_base);
+}
 
 struct result {
 	struct fixture	*f;
@@ -75,6 +93,12 @@ make(void **state, unsigned start)
 		assert_int_equal(worker_count(f->w[i]), 3);
 	}
 	worker_mesh_free(m);
+	nnotes = 0;
+	notes_base = f->base;
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(worker_nonce(f->w[i]), worker_nonce(f->w[0]));
+		worker_set_note(f->w[i], note_taken, names[i]);
+	}
 	for (unsigned i = 0; i < 3; i++)
 		if (start & (1u << i))
 			assert_int_equal(worker_start(f->w[i], serve_numbered,
@@ -215,6 +239,42 @@ test_too_long(void **state)
 	free(line);
 }
 
+static void
+test_notes(void **state)
+{
+	struct fixture *f = *state;
+	struct result a = { .f = f };
+
+	/* not to oneself, not past the last worker, not a line with a LF */
+	assert_int_equal(worker_note(f->w[1], 1, "x"), -1);
+	assert_int_equal(worker_note(f->w[1], 3, "x"), -1);
+	assert_int_equal(worker_note(f->w[0], 2, "a\nb"), -1);
+	/* worker 1 to 2 passes through 0; 2 to 0; 0 to 1; with a fan-out
+	 * in flight, whose replies still pair */
+	assert_non_null(worker_fanout(f->w[0], "status", 2000, done, &a));
+	assert_int_equal(worker_note(f->w[1], 2, "ack 1 a b c result"), 0);
+	assert_int_equal(worker_note(f->w[2], 0, "to zero"), 0);
+	assert_int_equal(worker_note(f->w[0], 1, "to one"), 0);
+	notes_wanted = 3;
+	run(f);
+	if (a.calls == 0 || nnotes < 3)
+		run(f);
+	if (a.calls == 0 || nnotes < 3)
+		run(f);
+	assert_int_equal(a.calls, 1);
+	assert_string_equal(a.replies[0], "w1:status");
+	assert_string_equal(a.replies[1], "w2:status");
+	assert_int_equal(nnotes, 3);
+	for (unsigned i = 0; i < 3; i++)
+		assert_true(strcmp(notes[i], "w2<-ack 1 a b c result") == 0 ||
+		    strcmp(notes[i], "w0<-to zero") == 0 ||
+		    strcmp(notes[i], "w1<-to one") == 0);
+	assert_string_not_equal(notes[0], notes[1]);
+	assert_string_not_equal(notes[1], notes[2]);
+	assert_string_not_equal(notes[0], notes[2]);
+	result_clear(&a);
+}
+
 int
 main(void)
 {
@@ -225,6 +285,7 @@ main(void)
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_too_long, setup,
 		    teardown),
+		cmocka_unit_test_setup_teardown(test_notes, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);	/* as fedgated: a closed channel */
