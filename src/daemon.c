@@ -114,6 +114,9 @@ daemon_forward_ack(void *arg, unsigned to, enum config_face face,
 	    worker_note(d->worker, to, line) == -1)
 		log_warnx("route: %s->%s: cannot hand the answer to ping %s "
 		    "to worker %u", remote, local, UTIL_ESC(id), to);
+	else
+		log_debug("route: %s->%s: answer to ping %s handed to worker "
+		    "%u", remote, local, UTIL_ESC(id), to);
 }
 
 /* A note from another worker (worker_set_note()). */
