@@ -3,10 +3,12 @@
  * here is a function of the stream, the event and the read-only context;
  * what happens next is written into the caller's actions.
  *
- * On the public face the stream's local domain is a local domain's public
- * name and the remote one a remote domain; on the internal face the local
- * domain is the remote domain fedgated presents itself as, and the remote
- * one the internal server's (internal) name.
+ * On the public face the stream's local domain is a local name's public
+ * name (a local domain's, or of a subdomain it covers: local.h) and the
+ * remote one a remote domain; on the internal face the local domain is
+ * the remote domain fedgated presents itself as, and the remote one the
+ * internal server's (internal) name. Whether a name is local is
+ * local_find()'s answer, everywhere.
  */
 #include "fgconfig.h"
 
