@@ -297,7 +297,7 @@ tls_domain_is_under(const struct tls_domain *d, const char *name)
 
 /*
  * The pair to present for name (NULL: the default): the first pair of
- * name's domain (or of a domain name is under) valid for name, else the
+ * name's own domain valid for name, else of a domain name is under, else the
  * first pair of any domain valid for it, else the own pair of the domain
  * named name even if it is not valid for it (its warning was logged at
  * load). NULL if none.
@@ -309,6 +309,10 @@ tls_domain_find(const struct tls *tls, const char *name)
 
 	if (name == NULL)
 		return TAILQ_FIRST(&tls->domains);
+	TAILQ_FOREACH(d, &tls->domains, entry)	/* the domain's own first */
+		if (strcasecmp(d->name, name) == 0 &&
+		    tls_cert_matches(d->cert, name))
+			return d;
 	TAILQ_FOREACH(d, &tls->domains, entry)
 		if (tls_domain_is_under(d, name) &&
 		    tls_cert_matches(d->cert, name))

@@ -89,6 +89,8 @@ static const struct spec specs[] = {
 	    NULL, "emailProtection", -DAY, 30 * DAY, false, false },
 	{ "wildcorp", BY_CA, "*.corp.example", "*.corp.example", NULL, NULL,
 	    NULL, -DAY, 30 * DAY, false, false },
+	{ "eucorp", BY_CA, "eu.corp.example", "eu.corp.example", NULL, NULL,
+	    NULL, -DAY, 30 * DAY, true, false },
 };
 
 static char	 dir[] = "/tmp/test_tls.XXXXXX";
@@ -696,6 +698,17 @@ test_sni_subdomains(void **state)
 	SSL_free(c);
 	SSL_free(s);
 	assert_null(tls_server_ssl(srv, "a.b.corp.example"));
+	/* a domain under corp.example keeps its own certificate (RSA),
+	 * although corp.example's wildcard (EC) is valid for it too */
+	assert_int_equal(tls_add_domain(srv, "eu.corp.example",
+	    path("eucorp", "pem"), path("eucorp", "key"), err, sizeof(err)), 0);
+	s = tls_server_ssl(srv, "eu.corp.example");
+	assert_non_null(s);
+	c = tls_client_ssl(peer, NULL, "eu.corp.example", false);
+	assert_int_equal(handshake(c, s), HS_OK);
+	assert_true(cert_is_for(c, "eu.corp.example", EVP_PKEY_RSA));
+	SSL_free(c);
+	SSL_free(s);
 	/* the own pair is replaced, the further one stays */
 	assert_int_equal(tls_add_domain(srv, "corp.example", path("corp",
 	    "pem"), path("corp", "key"), err, sizeof(err)), 0);
