@@ -32,6 +32,7 @@
 #include "check.h"
 #include "config.h"
 #include "conn.h"
+#include "local.h"
 #include "log.h"
 #include "resolve.h"
 #include "tls.h"
@@ -62,6 +63,8 @@ struct check {
 	char			 domain[RESOLVE_HOST_MAX];
 	char			 from[RESOLVE_HOST_MAX];
 	const struct config_domain *local;	/* DOMAIN's block, or NULL */
+	char			 inside[JID_DOMAIN_MAX]; /* DOMAIN inside
+						   (local: its internal name) */
 	struct policy_settings	 policy;	/* DOMAIN's effective rule */
 	struct check_report	 report;
 	struct check_tally	 tally;
@@ -506,8 +509,7 @@ check_step_timer(struct check *ch)
 static void
 check_upstream_end(struct check *ch, bool failed)
 {
-	const char *to = ch->local->internal_name != NULL ?
-	    ch->local->internal_name : ch->local->name;
+	const char *to = ch->inside;
 	char subject[CHECK_SUBJECT_MAX];
 
 	snprintf(subject, sizeof(subject), "%s port %u",
@@ -732,8 +734,7 @@ check_upstream_addrs_cb(enum resolve_status st, struct resolve_addrs *a,
 {
 	struct check *ch = arg;
 	char why[400];
-	const char *to = ch->local->internal_name != NULL ?
-	    ch->local->internal_name : ch->local->name;
+	const char *to = ch->inside;
 
 	if (st != RESOLVE_OK) {
 		resolve_req_explain(ch->dns, why, sizeof(why));
@@ -850,6 +851,7 @@ check_start(const struct check_env *env, const char *domain,
     char *err, size_t errlen)
 {
 	struct timeval tv = { CHECK_TIME_MS / 1000, 0 };
+	struct local_name n;
 	struct check *ch;
 
 	if ((ch = check_alloc(env)) == NULL) {
@@ -863,7 +865,10 @@ check_start(const struct check_env *env, const char *domain,
 		check_free(ch);
 		return NULL;
 	}
-	ch->local = config_domain_find(ch->env.config, domain);
+	if (local_find(ch->env.config, CONFIG_FACE_PUBLIC, domain, &n)) {
+		ch->local = n.dom;	/* a local domain, or a subdomain */
+		strlcpy(ch->inside, n.internal_name, sizeof(ch->inside));
+	}
 	log_info("check %s: started, from %s%s", ch->domain, ch->from,
 	    ch->local != NULL ? " (a local domain)" : "");
 	evtimer_add(ch->deadline, &tv);

@@ -170,6 +170,15 @@ config_domain_new(void)
 	return d;
 }
 
+/* Free the n strings of v, and v. */
+static void
+config_strings_free(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
 void
 config_domain_free(struct config_domain *d)
 {
@@ -180,6 +189,9 @@ config_domain_free(struct config_domain *d)
 	free(d->upstream_host);
 	free(d->certificate);
 	free(d->key);
+	config_strings_free(d->more_certificates, d->nmore_certificates);
+	config_strings_free(d->more_keys, d->nmore_keys);
+	config_strings_free(d->subdomain_names, d->nsubdomain_names);
 	free(d->origin.file);
 	free(d);
 }
@@ -682,6 +694,12 @@ config_check_domains(struct config_check *k)
 			config_fail(k, d->origin.file, d->origin.line,
 			    "domain \"%s\" has a key but no certificate",
 			    d->name);
+		if (d->nmore_certificates != d->nmore_keys)
+			config_fail(k, d->origin.file, d->origin.line,
+			    "domain \"%s\": each certificate needs its key "
+			    "(%zu certificate statements, %zu key statements)",
+			    d->name, d->nmore_certificates + 1,
+			    d->nmore_keys + 1);
 		for (e = TAILQ_FIRST(&c->domains); e != d;
 		    e = TAILQ_NEXT(e, entry))
 			if (strcmp(config_domain_inside(d),

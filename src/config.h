@@ -81,6 +81,15 @@ struct config_domain {
 	bool			 upstream_trusted; /* accept its dialback without verify */
 	char			*certificate;	/* PEM chain file, or NULL */
 	char			*key;		/* PEM key file, or NULL */
+	char			**more_certificates; /* the 2nd, 3rd... certificate */
+	char			**more_keys;	/* the 2nd, 3rd... key */
+	size_t			 nmore_certificates;
+	size_t			 nmore_keys;
+	bool			 subdomains;	/* covers names under it (local.h) */
+	char			**subdomain_names; /* subdomains "a" "b": only
+					   a.NAME and b.NAME (normalised,
+					   relative); none: every name */
+	size_t			 nsubdomain_names;
 	struct config_origin	 origin;
 };
 TAILQ_HEAD(config_domains, config_domain);

@@ -31,6 +31,7 @@
 #include "control.h"
 #include "ct.h"
 #include "daemon.h"
+#include "jid.h"
 #include "leg.h"
 #include "listener.h"
 #include "log.h"
@@ -238,12 +239,57 @@ daemon_free(struct daemon *d)
 	free(d);
 }
 
+/*
+ * Load pair i of dom into t (0: its own pair, then its further ones).
+ * Return 0, or -1 with the error appended to *errors.
+ */
+static int
+daemon_load_pair(struct tls *t, struct bundle *b,
+    const struct config_domain *dom, size_t i, char **errors)
+{
+	const char *cert = i == 0 ? dom->certificate :
+	    dom->more_certificates[i - 1];
+	const char *key = i == 0 ? dom->key : dom->more_keys[i - 1];
+	char err[256], line[512];
+
+	switch (i == 0 ? tls_add_domain_bundle(t, b, dom->name, cert, key,
+	    err, sizeof(err)) : tls_add_more_bundle(t, b, dom->name, cert, key,
+	    err, sizeof(err))) {
+	case 0:
+		return 0;
+	case 1:
+		log_warnx("domain %s: certificate %s: %s", dom->name, cert,
+		    err);
+		return 0;
+	default:
+		snprintf(line, sizeof(line), "%s:%d: domain %s: %s",
+		    dom->origin.file, dom->origin.line, dom->name, err);
+		util_append_line(errors, line);
+		return -1;
+	}
+}
+
+/* Say which listed subdomains of dom no certificate is valid for. */
+static void
+daemon_warn_subdomains(const struct tls *t, const struct config_domain *dom)
+{
+	char name[JID_DOMAIN_MAX];
+
+	for (size_t i = 0; i < dom->nsubdomain_names; i++) {
+		snprintf(name, sizeof(name), "%s.%s", dom->subdomain_names[i],
+		    dom->name);
+		if (!tls_has_domain(t, name))
+			log_warnx("domain %s: no certificate is valid for "
+			    "subdomain %s: it is offered no TLS", dom->name,
+			    name);
+	}
+}
+
 struct tls *
 daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 {
 	const struct config_domain *dom;
 	struct tls *t;
-	char err[256], line[512];
 	bool failed = false;
 
 	if ((t = tls_new_bundle(b, c->ca_file, c->ca_path)) == NULL) {
@@ -254,26 +300,17 @@ daemon_load_tls(const struct config *c, struct bundle *b, char **errors)
 	TAILQ_FOREACH(dom, &c->domains, entry) {
 		if (dom->certificate == NULL)
 			continue;
-		switch (tls_add_domain_bundle(t, b, dom->name, dom->certificate,
-		    dom->key, err, sizeof(err))) {
-		case 0:
-			break;
-		case 1:
-			log_warnx("domain %s: certificate %s: %s", dom->name,
-			    dom->certificate, err);
-			break;
-		default:
-			snprintf(line, sizeof(line), "%s:%d: domain %s: %s",
-			    dom->origin.file, dom->origin.line, dom->name, err);
-			util_append_line(errors, line);
-			failed = true;
-			break;
-		}
+		for (size_t i = 0; i <= dom->nmore_certificates &&
+		    i <= dom->nmore_keys; i++)
+			if (daemon_load_pair(t, b, dom, i, errors) == -1)
+				failed = true;
 	}
 	if (failed) {
 		tls_free(t);
 		return NULL;
 	}
+	TAILQ_FOREACH(dom, &c->domains, entry)
+		daemon_warn_subdomains(t, dom);
 	return t;
 }
 

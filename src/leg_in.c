@@ -424,11 +424,28 @@ leg_in_stanza_attrs(const struct xmlstream_element *e,
 /* Mapped local domains one stanza body may name (payload.h). */
 #define LEG_IN_PAYLOAD_MAP	64
 
+/* Whether a domain of c covers subdomains (local.h). */
+static bool
+leg_in_has_subdomains(const struct config *c)
+{
+	const struct config_domain *d;
+
+	TAILQ_FOREACH(d, &c->domains, entry)
+		if (d->subdomains)
+			return true;
+	return false;
+}
+
 /*
  * The rewrite map towards the other face (public names to internal ones
  * on the public face, the reverse on the internal face), reduced to the
  * domains the body b names, or all when it holds a character reference:
- * one scan of b per mapped domain. Return how many, or -1 if more than
+ * one scan of b per mapped domain. A domain with subdomains maps every
+ * name under it (PAYLOAD_MAP_SUBDOMAINS, listed or not: a name the list
+ * leaves out is rewritten too, which never leaks the inside's names).
+ * Domains whose two names are the same are in the map only beside
+ * subdomains, where their own name must win over a shorter suffix (as
+ * local_find() does). Return how many, or -1 if more than
  * LEG_IN_PAYLOAD_MAP.
  */
 static int
@@ -437,18 +454,23 @@ leg_in_payload_map(const struct leg *l, const struct payload_body *b,
 {
 	const struct config_domain *d;
 	struct payload_map m = { NULL, NULL, 0 };
-	int n = 0, ref = -1;	/* not looked for yet */
+	int n = 0, ref = -1, subs = -1;	/* not looked for yet */
 
 	TAILQ_FOREACH(d, &l->config->domains, entry) {
 		if (d->internal_name == NULL ||
-		    strcmp(d->internal_name, d->name) == 0)
-			continue;
+		    strcmp(d->internal_name, d->name) == 0) {
+			if (subs == -1)
+				subs = leg_in_has_subdomains(l->config);
+			if (!subs)
+				continue;
+		}
 		if (ref == -1)
 			ref = payload_has_ref(b->bytes, b->len);
 		m.from = l->face == CONFIG_FACE_PUBLIC ? d->name :
-		    d->internal_name;
-		m.to = l->face == CONFIG_FACE_PUBLIC ? d->internal_name :
-		    d->name;
+		    d->internal_name != NULL ? d->internal_name : d->name;
+		m.to = l->face == CONFIG_FACE_PUBLIC ? (d->internal_name !=
+		    NULL ? d->internal_name : d->name) : d->name;
+		m.flags = d->subdomains ? PAYLOAD_MAP_SUBDOMAINS : 0;
 		if (!ref && !payload_has_domain(b->bytes, b->len, m.from))
 			continue;
 		if (n == LEG_IN_PAYLOAD_MAP)

@@ -21,6 +21,7 @@
 
 #include "ct.h"
 #include "leg_private.h"
+#include "local.h"
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
@@ -465,12 +466,15 @@ leg_out_proxy_prepare(struct leg *l)
 void
 leg_out_start(struct leg *l)
 {
-	const struct config_domain *d;
+	const struct config_domain *d = NULL;
+	struct local_name n;
 	char tag[LEG_NAME_MAX];
 
 	log_debug("%s: starting", leg_name(l, tag, sizeof(tag)));
 	if (l->face == CONFIG_FACE_INTERNAL) {
-		d = config_domain_find_internal(l->config, l->remote);
+		/* the domain, or the domain of the subdomain, served there */
+		if (local_find(l->config, l->face, l->remote, &n))
+			d = n.dom;
 		if (d == NULL || d->upstream_host == NULL) {
 			leg_out_fail(l, XMPP_STANZA_REMOTE_SERVER_NOT_FOUND,
 			    XMPP_STREAM_ERROR_COUNT, "no upstream for the domain");

@@ -23,6 +23,7 @@
 #include <sys/un.h>
 #include <arpa/inet.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -163,8 +164,9 @@ struct cfg_parser {
 	/* the domain block being read */
 	struct config_domain	*dom;
 	bool			 dom_inserted;
-	/* lines of upstream, certificate, key, internal-name (0: unset) */
-	int			 dom_lines[4];
+	/* lines of upstream, (unused), (unused), internal-name, subdomains
+	 * (0: unset) */
+	int			 dom_lines[5];
 };
 
 static struct cfg_parser *cfg;
@@ -205,6 +207,9 @@ static void	 cfg_source(const YYSTYPE *, const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_domain_begin(const YYSTYPE *, const YYSTYPE *);
 static void	 cfg_domain_end(void);
 static int	 cfg_domain_once(const YYSTYPE *, int);
+static void	 cfg_domain_cert(const YYSTYPE *, bool);
+static void	 cfg_subdomains(const YYSTYPE *);
+static void	 cfg_subdomain_name(const YYSTYPE *);
 static void	 cfg_upstream(const YYSTYPE *, const YYSTYPE *,
 		    const YYSTYPE *, int64_t);
 static void	 cfg_peer_begin(const YYSTYPE *, const char *);
@@ -237,6 +242,7 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 %token	PIDFILE PORT PROXYPROTOCOL PUBLIC QUEUE RATE REQUIRED RESOLVE
 %token	RESOLVER ROUTE SECRET SHUTDOWN SOCKET SRV STANZASIZE STATE STDERR SYSLOG
 %token	TIMEOUT TLS TRANSPARENT TRUSTED UPSTREAM USER VERIFY WORKERS YES
+%token	SUBDOMAINS
 %token	STRING NUMBER VARNAME ENDINCLUDE
 
 %%
@@ -523,17 +529,9 @@ domainopts	: /* empty */
 domainopt	: UPSTREAM string optport upflags {
 			cfg_upstream(&$1, &$2, &$3, $4.number);
 		}
-		| CERTIFICATE string {
-			if (cfg_domain_once(&$1, 1) == 0 &&
-			    cfg_check_path(&$2, "certificate", "file",
-			    false) == 0)
-				cfg->dom->certificate = cfg_path(&$2);
-		}
-		| KEY string {
-			if (cfg_domain_once(&$1, 2) == 0 &&
-			    cfg_check_path(&$2, "key", "file", false) == 0)
-				cfg->dom->key = cfg_path(&$2);
-		}
+		| CERTIFICATE string		{ cfg_domain_cert(&$2, false); }
+		| KEY string			{ cfg_domain_cert(&$2, true); }
+		| SUBDOMAINS subnames		{ cfg_subdomains(&$1); }
 		| INTERNALNAME string {
 			char n[JID_DOMAIN_MAX];
 
@@ -549,6 +547,10 @@ domainopt	: UPSTREAM string optport upflags {
 			else
 				cfg_set_str(&cfg->dom->internal_name, n);
 		}
+		;
+
+subnames	: /* empty */
+		| subnames string		{ cfg_subdomain_name(&$2); }
 		;
 
 upflags		: /* empty */			{ $$ = cfg_nothing; }
@@ -711,6 +713,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "stanza-size",		STANZASIZE },
 	{ "state",			STATE },
 	{ "stderr",			STDERR },
+	{ "subdomains",			SUBDOMAINS },
 	{ "syslog",			SYSLOG },
 	{ "timeout",			TIMEOUT },
 	{ "tls",			TLS },
@@ -1964,6 +1967,110 @@ cfg_domain_once(const YYSTYPE *kw, int i)
 	}
 	cfg->dom_lines[i] = kw->lineno;
 	return 0;
+}
+
+/*
+ * certificate FILE, key FILE: the first of each is the domain's own pair;
+ * more make more pairs, the n-th key going with the n-th certificate.
+ */
+static void
+cfg_domain_cert(const YYSTYPE *file, bool is_key)
+{
+	struct config_domain *d = cfg->dom;
+	char **first, ***more, **v, *path;
+	size_t *n;
+
+	if (d == NULL || cfg_check_path(file, is_key ? "key" : "certificate",
+	    "file", false) == -1 || (path = cfg_path(file)) == NULL)
+		return;
+	first = is_key ? &d->key : &d->certificate;
+	more = is_key ? &d->more_keys : &d->more_certificates;
+	n = is_key ? &d->nmore_keys : &d->nmore_certificates;
+	if (*first == NULL) {
+		*first = path;
+		return;
+	}
+	if ((v = reallocarray(*more, *n + 1, sizeof(*v))) == NULL) {
+		free(path);
+		cfg_oom();
+		return;
+	}
+	v[(*n)++] = path;
+	*more = v;
+}
+
+/* subdomains ["label" ...]: the names of the list have been added. */
+static void
+cfg_subdomains(const YYSTYPE *kw)
+{
+	if (cfg->dom == NULL)
+		return;
+	if (cfg->dom_lines[4] != 0) {
+		cfg_error_at(kw, "\"%s\" is already set at line %d",
+		    kw->string, cfg->dom_lines[4]);
+		return;
+	}
+	cfg->dom_lines[4] = kw->lineno;
+	cfg->dom->subdomains = true;
+}
+
+/* Whether s is labels of letters, digits and '-', '.' apart. */
+static bool
+cfg_is_hostname(const char *s)
+{
+	size_t label = 0;
+
+	for (; *s != '\0'; s++) {
+		if (*s == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (isalnum((unsigned char)*s) || *s == '-')
+			label++;
+		else
+			return false;
+	}
+	return label > 0;
+}
+
+/*
+ * One name of subdomains "conference" "pubsub": a name relative to the
+ * domain (one label or more), normalised.
+ */
+static void
+cfg_subdomain_name(const YYSTYPE *name)
+{
+	struct config_domain *d = cfg->dom;
+	char n[JID_DOMAIN_MAX], **v;
+
+	if (d == NULL || cfg->dom_lines[4] != 0)
+		return;
+	if (!cfg_is_hostname(name->string) ||
+	    jid_domain_normalize(name->string, n, sizeof(n)) == -1 ||
+	    (d->name != NULL && strlen(n) + 1 + strlen(d->name) >=
+	    JID_DOMAIN_MAX)) {
+		cfg_error_at(name, "invalid subdomain \"%s\" (a name "
+		    "relative to the domain, such as \"conference\")",
+		    name->string);
+		return;
+	}
+	for (size_t i = 0; i < d->nsubdomain_names; i++)
+		if (strcmp(d->subdomain_names[i], n) == 0) {
+			cfg_error_at(name, "subdomain \"%s\" is listed twice",
+			    name->string);
+			return;
+		}
+	if ((v = reallocarray(d->subdomain_names, d->nsubdomain_names + 1,
+	    sizeof(*v))) == NULL) {
+		cfg_oom();
+		return;
+	}
+	d->subdomain_names = v;
+	if ((v[d->nsubdomain_names] = strdup(n)) == NULL) {
+		cfg_oom();
+		return;
+	}
+	d->nsubdomain_names++;
 }
 
 /* upstream HOST [port PORT] [proxy-protocol] [transparent] [trusted] */

@@ -189,6 +189,10 @@ priv_parent_reload(struct priv_child *pc, uint32_t seq)
 	TAILQ_FOREACH(dom, &c->domains, entry) {
 		priv_parent_add(b, dom->certificate);
 		priv_parent_add(b, dom->key);
+		for (size_t i = 0; i < dom->nmore_certificates; i++)
+			priv_parent_add(b, dom->more_certificates[i]);
+		for (size_t i = 0; i < dom->nmore_keys; i++)
+			priv_parent_add(b, dom->more_keys[i]);
 	}
 	priv_parent_add(b, c->ca_file);
 	config_unref(c);

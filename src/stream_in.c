@@ -3,10 +3,12 @@
  * here is a function of the stream, the event and the read-only context;
  * what happens next is written into the caller's actions.
  *
- * On the public face the stream's local domain is a local domain's public
- * name and the remote one a remote domain; on the internal face the local
- * domain is the remote domain fedgated presents itself as, and the remote
- * one the internal server's (internal) name.
+ * On the public face the stream's local domain is a local name's public
+ * name (a local domain's, or of a subdomain it covers: local.h) and the
+ * remote one a remote domain; on the internal face the local domain is
+ * the remote domain fedgated presents itself as, and the remote one the
+ * internal server's (internal) name. Whether a name is local is
+ * local_find()'s answer, everywhere.
  */
 #include "fgconfig.h"
 
@@ -16,6 +18,7 @@
 #include <string.h>
 
 #include "dialback.h"
+#include "local.h"
 #include "stream_in.h"
 #include "util.h"
 
@@ -199,15 +202,13 @@ stream_in_domain(const char *s, char *out)
 	return s != NULL && jid_domain_normalize(s, out, JID_DOMAIN_MAX) == 0;
 }
 
-/* The local domain config for the domain name we serve on s (public
- * name, or on the internal face the internal server's name). */
-static const struct config_domain *
-stream_in_local(const struct stream_in *s, const struct stream_in_ctx *c,
+/* Whether name (normalised) is ours on s's face (local.h): a local
+ * name outside, or, on the internal face, a name of the inside. */
+static bool
+stream_in_is_local(const struct stream_in *s, const struct stream_in_ctx *c,
     const char *name)
 {
-	if (s->face == CONFIG_FACE_PUBLIC)
-		return config_domain_find(c->config, name);
-	return config_domain_find_internal(c->config, name);
+	return local_is(c->config, s->face, name);
 }
 
 /* The face's checks of the header's to and from (normalised). */
@@ -218,10 +219,10 @@ stream_in_check_faces(struct stream_in *s, const struct stream_in_ctx *c,
 	struct policy_match m;
 
 	if (s->face == CONFIG_FACE_PUBLIC) {
-		if (config_domain_find(c->config, to) == NULL)
+		if (!stream_in_is_local(s, c, to))
 			return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 			    "%s is not a local domain", to), -1;
-		if (from[0] != '\0' && stream_in_local(s, c, from) != NULL)
+		if (from[0] != '\0' && stream_in_is_local(s, c, from))
 			return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 			    "%s is a local domain", from), -1;
 		policy_match(c->config->policy, from[0] != '\0' ? from :
@@ -231,11 +232,10 @@ stream_in_check_faces(struct stream_in *s, const struct stream_in_ctx *c,
 			    XMPP_STREAM_POLICY_VIOLATION,
 			    "%s is denied by policy", from), -1;
 	} else {
-		if (config_domain_find_internal(c->config, to) != NULL)
+		if (stream_in_is_local(s, c, to))
 			return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 			    "%s is a local domain", to), -1;
-		if (from[0] != '\0' &&
-		    config_domain_find_internal(c->config, from) == NULL)
+		if (from[0] != '\0' && !stream_in_is_local(s, c, from))
 			return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 			    "%s is not a local domain", from), -1;
 		policy_match(c->config->policy, to, &m);
@@ -305,19 +305,29 @@ stream_in_check_addresses(struct stream_in *s, const struct stream_in_ctx *c,
 	return stream_in_check_faces(s, c, to, from, a);
 }
 
-/* The public name whose certificate serves the stream, or NULL. */
-static const char *
-stream_in_cert_domain(const struct stream_in *s, const struct stream_in_ctx *c)
+/*
+ * The public name whose certificate serves the stream, into out; false if
+ * none. Outside: the stream's local name, when a certificate is valid for
+ * it (a subdomain with none gets no TLS). Inside, where names are not
+ * checked: the local name's certificate, else its domain's.
+ */
+static bool
+stream_in_cert_domain(const struct stream_in *s, const struct stream_in_ctx *c,
+    char *out)
 {
-	const struct config_domain *d;
+	struct local_name n;
 
-	if (s->face == CONFIG_FACE_PUBLIC)
-		d = config_domain_find(c->config, s->local);
-	else
-		d = config_domain_find_internal(c->config, s->remote);
-	if (d == NULL || !c->has_cert(c->arg, d->name))
-		return NULL;
-	return d->name;
+	if (!local_find(c->config, s->face, s->face == CONFIG_FACE_PUBLIC ?
+	    s->local : s->remote, &n))
+		return false;
+	if (c->has_cert(c->arg, n.public_name)) {
+		snprintf(out, JID_DOMAIN_MAX, "%s", n.public_name);
+		return true;
+	}
+	if (s->face == CONFIG_FACE_PUBLIC || !c->has_cert(c->arg, n.dom->name))
+		return false;
+	snprintf(out, JID_DOMAIN_MAX, "%s", n.dom->name);
+	return true;
 }
 
 /* The TLS rule on this face: the peer's policy on the public face;
@@ -358,6 +368,23 @@ stream_in_offers_external(const struct stream_in *s,
 	    stream_in_cert_is_valid(s, c, s->remote);
 }
 
+/* Say why a subdomain is offered no STARTTLS (a domain without a
+ * certificate is so by configuration, and says nothing). */
+static void
+stream_in_no_cert(const struct stream_in *s, const struct stream_in_ctx *c,
+    enum policy_tls rule, struct stream_in_actions *a)
+{
+	struct local_name n;
+
+	if (s->face != CONFIG_FACE_PUBLIC ||
+	    !local_find(c->config, s->face, s->local, &n) || !n.subdomain)
+		return;
+	stream_in_note(a, NULL, NULL, rule == POLICY_TLS_REQUIRED,
+	    "no certificate is valid for subdomain %s: STARTTLS not "
+	    "offered%s", s->local, rule == POLICY_TLS_REQUIRED ?
+	    ", though the peer's rule requires TLS" : "");
+}
+
 static void
 stream_in_features(struct stream_in *s, const struct stream_in_ctx *c,
     struct stream_in_actions *a)
@@ -366,12 +393,15 @@ stream_in_features(struct stream_in *s, const struct stream_in_ctx *c,
 	    STREAM_IN_SEND_FEATURES)->features;
 	enum policy_tls rule = stream_in_tls_rule(s);
 
+	char cert[JID_DOMAIN_MAX];
+
 	if (!c->tls && rule != POLICY_TLS_NONE &&
-	    stream_in_cert_domain(s, c) != NULL) {
+	    stream_in_cert_domain(s, c, cert)) {
 		f->starttls = true;
 		f->starttls_required = rule == POLICY_TLS_REQUIRED;
 		s->tls_wanted = true;
-	}
+	} else if (!c->tls && rule != POLICY_TLS_NONE)
+		stream_in_no_cert(s, c, rule, a);
 	f->sasl_external = stream_in_offers_external(s, c);
 	f->dialback = (s->policy->auth & POLICY_AUTH_DIALBACK) != 0;
 }
@@ -421,9 +451,9 @@ static void
 stream_in_starttls(struct stream_in *s, const struct stream_in_ctx *c,
     struct stream_in_actions *a)
 {
-	const char *domain = stream_in_cert_domain(s, c);
+	char domain[JID_DOMAIN_MAX];
 
-	if (!s->tls_wanted || c->tls || domain == NULL) {
+	if (!s->tls_wanted || c->tls || !stream_in_cert_domain(s, c, domain)) {
 		stream_in_do(a, STREAM_IN_SEND_TLS_FAILURE);
 		stream_in_close(s, a, XMPP_STREAM_ERROR_COUNT, false, "%s",
 		    "STARTTLS was not offered");
@@ -431,7 +461,8 @@ stream_in_starttls(struct stream_in *s, const struct stream_in_ctx *c,
 	}
 	stream_in_do(a, STREAM_IN_SEND_PROCEED);
 	stream_in_enter_state(s, STREAM_IN_TLS, a);
-	stream_in_do(a, STREAM_IN_START_TLS)->domain = domain;
+	stream_in_do(a, STREAM_IN_START_TLS)->domain = stream_in_keep(a,
+	    domain);
 }
 
 struct stream_pair *
@@ -536,7 +567,7 @@ stream_in_sasl_verdict(struct stream_in *s, const struct stream_in_ctx *c,
 	if (authzid[0] == '\0')
 		snprintf(who, JID_DOMAIN_MAX, "%s", s->remote);
 	else if (!stream_in_domain(authzid, who) ||
-	    stream_in_local(s, c, who) != NULL)
+	    stream_in_is_local(s, c, who))
 		return XMPP_SASL_INVALID_AUTHZID;
 	if (!stream_in_cert_is_valid(s, c, who))
 		return authzid[0] == '\0' ? XMPP_SASL_NOT_AUTHORIZED :
@@ -632,23 +663,27 @@ stream_in_result_faces(struct stream_in *s, const struct stream_in_ctx *c,
     const char *from, const char *to, const struct config_domain **dom,
     struct policy_match *m, struct stream_in_actions *a)
 {
+	struct local_name n;
+
 	if (s->face == CONFIG_FACE_PUBLIC) {
-		if ((*dom = config_domain_find(c->config, to)) == NULL)
+		if (!local_find(c->config, s->face, to, &n))
 			return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 			    "%s is not a local domain", to), -1;
-		if (stream_in_local(s, c, from) != NULL ||
+		if (stream_in_is_local(s, c, from) ||
 		    policy_match(c->config->policy, from, m) == -1)
 			return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 			    "invalid 'from' %s", from), -1;
+		*dom = n.dom;
 		return 0;
 	}
-	if ((*dom = config_domain_find_internal(c->config, from)) == NULL)
+	if (!local_find(c->config, s->face, from, &n))
 		return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 		    "%s is not a local domain", from), -1;
-	if (config_domain_find_internal(c->config, to) != NULL ||
+	if (stream_in_is_local(s, c, to) ||
 	    policy_match(c->config->policy, to, m) == -1)
 		return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 		    "invalid 'to' %s", to), -1;
+	*dom = n.dom;
 	return 0;
 }
 
@@ -853,9 +888,8 @@ stream_in_db_verify(struct stream_in *s, const struct stream_in_ctx *c,
 		return;
 	}
 	/* Public face: keys of local domains; internal: of remote ones. */
-	ours = s->face == CONFIG_FACE_PUBLIC ?
-	    config_domain_find(c->config, to) != NULL :
-	    config_domain_find_internal(c->config, to) == NULL;
+	ours = s->face == CONFIG_FACE_PUBLIC ? stream_in_is_local(s, c, to) :
+	    !stream_in_is_local(s, c, to);
 	if (!ours) {
 		stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 		    "db:verify for %s, which we do not answer for", to);
@@ -944,6 +978,23 @@ stream_in_is_domain(const char *d, const char *s, size_t len)
 	return strncmp(d, s, len) == 0 && d[len] == '\0';
 }
 
+/* Find p's domain of ours and its name on the other face. 0 or -1. */
+static int
+stream_in_map_pair(const struct stream_in *s, const struct stream_in_ctx *c,
+    struct stream_pair *p)
+{
+	enum config_face other = s->face == CONFIG_FACE_PUBLIC ?
+	    CONFIG_FACE_INTERNAL : CONFIG_FACE_PUBLIC;
+	struct local_name n;
+
+	if (!local_find(c->config, s->face, s->face == CONFIG_FACE_PUBLIC ?
+	    p->to : p->from, &n))
+		return -1;
+	p->dom = n.dom;
+	snprintf(p->mapped, sizeof(p->mapped), "%s", local_name_on(&n, other));
+	return 0;
+}
+
 /*
  * The slow path of stream_in_stanza(): normalise the domains of from and
  * to (their spans fs and ts), and find their authenticated pair, or
@@ -974,7 +1025,7 @@ stream_in_stanza_pair(struct stream_in *s, const struct stream_in_ctx *c,
 		return stream_in_refuse(s, a, XMPP_STREAM_INVALID_FROM,
 		    "%s did not authenticate on this stream", fd), NULL;
 	if ((p = stream_in_pair(s, fd, td)) == NULL || p->pending) {
-		served = stream_in_local(s, c, td) != NULL;
+		served = stream_in_is_local(s, c, td);
 		if (s->face == CONFIG_FACE_INTERNAL)
 			served = !served;
 		return stream_in_refuse(s, a, served ?
@@ -982,11 +1033,12 @@ stream_in_stanza_pair(struct stream_in *s, const struct stream_in_ctx *c,
 		    served ? "the domain pair did not authenticate on this "
 		    "stream" : "'to' is not served here"), NULL;
 	}
-	/* Ours of the pair: to (public face) or from (internal face). */
-	if (p->dom == NULL)
-		p->dom = s->face == CONFIG_FACE_PUBLIC ?
-		    config_domain_find(c->config, td) :
-		    config_domain_find_internal(c->config, fd);
+	/* Ours of the pair: to (public face) or from (internal face), and
+	 * its name on the other face. */
+	if (p->dom == NULL && stream_in_map_pair(s, c, p) == -1)
+		return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
+		    "%s is no longer a local name", s->face ==
+		    CONFIG_FACE_PUBLIC ? td : fd), NULL;
 	if (stream_in_is_domain(fd, st->from + fs[0], fs[1]) &&
 	    stream_in_is_domain(td, st->to + ts[0], ts[1]))
 		s->relay_pair = p;
@@ -999,7 +1051,6 @@ stream_in_stanza(struct stream_in *s, const struct stream_in_ctx *c,
     struct stream_in_actions *a)
 {
 	size_t fs[2], ts[2];
-	const struct config_domain *dom;
 	struct stream_pair *p;
 
 	a->n = 0;
@@ -1016,13 +1067,11 @@ stream_in_stanza(struct stream_in *s, const struct stream_in_ctx *c,
 	    !stream_in_is_domain(p->to, st->to + ts[0], ts[1]))
 		if ((p = stream_in_stanza_pair(s, c, st, fs, ts, a)) == NULL)
 			return -1;
-	dom = p->dom;
 	r->pair = p;
 	r->rw.value = r->jid;
 	if (s->face == CONFIG_FACE_PUBLIC) {
-		/* remote -> local domain: to the internal server as remote. */
-		const char *inside = dom->internal_name != NULL ?
-		    dom->internal_name : dom->name;
+		/* remote -> local name: to the internal server as remote. */
+		const char *inside = p->mapped;
 
 		r->rw.name = "to";
 		if (stream_in_rewrite_jid(st->to, ts[0], ts[1], inside, r->jid,
@@ -1036,13 +1085,13 @@ stream_in_stanza(struct stream_in *s, const struct stream_in_ctx *c,
 	} else {
 		/* internal server -> remote: to the world, the public name */
 		r->rw.name = "from";
-		if (stream_in_rewrite_jid(st->from, fs[0], fs[1], dom->name,
+		if (stream_in_rewrite_jid(st->from, fs[0], fs[1], p->mapped,
 		    r->jid, sizeof(r->jid)) == -1)
 			return stream_in_refuse(s, a,
 			    XMPP_STREAM_POLICY_VIOLATION, "%s",
 			    "'from' too long"), -1;
 		r->face = CONFIG_FACE_PUBLIC;
-		r->local = dom->name;
+		r->local = p->mapped;
 		r->remote = p->to;
 	}
 	return 0;

@@ -56,6 +56,8 @@ struct stream_pair {
 	bool		 pending;	/* its dialback verification runs */
 	const struct config_domain *dom; /* ours of the pair, found at its
 					   first stanza (NULL before) */
+	char		 mapped[JID_DOMAIN_MAX]; /* ours of the pair on the
+					   other face (local.h), with dom */
 };
 TAILQ_HEAD(stream_pairs, stream_pair);
 

@@ -52,6 +52,8 @@ struct tls_domain {
 	X509			*cert;
 	EVP_PKEY		*key;
 	STACK_OF(X509)		*chain;		/* intermediates, maybe empty */
+	bool			 more;		/* a further pair of the domain,
+						   not its own (the first) */
 };
 TAILQ_HEAD(tls_domains, tls_domain);
 
@@ -270,6 +272,36 @@ tls_chain_error(SSL *ssl)
 
 /* Domains */
 
+/* The pair loaded first for domain name (its own), or NULL. */
+static struct tls_domain *
+tls_domain_own(const struct tls *tls, const char *name)
+{
+	struct tls_domain	*d;
+
+	TAILQ_FOREACH(d, &tls->domains, entry)
+		if (!d->more && strcasecmp(d->name, name) == 0)
+			return d;
+	return NULL;
+}
+
+/* Whether name is d's domain or a name under it. */
+static bool
+tls_domain_is_under(const struct tls_domain *d, const char *name)
+{
+	size_t n = strlen(name), dn = strlen(d->name);
+
+	return n == dn ? strcasecmp(d->name, name) == 0 :
+	    n > dn + 1 && name[n - dn - 1] == '.' &&
+	    strcasecmp(name + n - dn, d->name) == 0;
+}
+
+/*
+ * The pair to present for name (NULL: the default): the first pair of
+ * name's own domain valid for name, else of a domain name is under, else the
+ * first pair of any domain valid for it, else the own pair of the domain
+ * named name even if it is not valid for it (its warning was logged at
+ * load). NULL if none.
+ */
 static struct tls_domain *
 tls_domain_find(const struct tls *tls, const char *name)
 {
@@ -277,10 +309,18 @@ tls_domain_find(const struct tls *tls, const char *name)
 
 	if (name == NULL)
 		return TAILQ_FIRST(&tls->domains);
-	TAILQ_FOREACH(d, &tls->domains, entry)
-		if (strcasecmp(d->name, name) == 0)
+	TAILQ_FOREACH(d, &tls->domains, entry)	/* the domain's own first */
+		if (strcasecmp(d->name, name) == 0 &&
+		    tls_cert_matches(d->cert, name))
 			return d;
-	return NULL;
+	TAILQ_FOREACH(d, &tls->domains, entry)
+		if (tls_domain_is_under(d, name) &&
+		    tls_cert_matches(d->cert, name))
+			return d;
+	TAILQ_FOREACH(d, &tls->domains, entry)
+		if (tls_cert_matches(d->cert, name))
+			return d;
+	return tls_domain_own(tls, name);
 }
 
 static void
@@ -327,7 +367,8 @@ tls_servername_cb(SSL *ssl, int *alert, void *arg)
 	if (tls == NULL || name == NULL)
 		return SSL_TLSEXT_ERR_NOACK;
 	if ((d = tls_domain_find(tls, name)) == NULL) {
-		log_debug("tls: SNI %s is not a local domain", UTIL_ESC(name));
+		log_debug("tls: SNI %s: no certificate is valid for it",
+		    UTIL_ESC(name));
 		return SSL_TLSEXT_ERR_NOACK;
 	}
 	if (tls_domain_use(ssl, d) == -1) {
@@ -651,7 +692,7 @@ tls_domain_check(struct tls *tls, struct tls_domain *d, char *err,
 static int
 tls_domain_warn(const struct tls_domain *d, char *err, size_t errlen)
 {
-	if (!tls_cert_matches(d->cert, d->name)) {
+	if (!d->more && !tls_cert_matches(d->cert, d->name)) {
 		tls_seterr(err, errlen, "%s: certificate is not valid for "
 		    "this domain name", d->name);
 		return 1;
@@ -677,12 +718,16 @@ tls_add_domain(struct tls *tls, const char *domain, const char *cert_file,
 	    err, errlen);
 }
 
-int
-tls_add_domain_bundle(struct tls *tls, struct bundle *b, const char *domain,
-    const char *cert_file, const char *key_file, char *err, size_t errlen)
+/*
+ * Read and check a pair of domain (a further one with more). Return it,
+ * or NULL with err set; *rc is tls_domain_warn()'s answer.
+ */
+static struct tls_domain *
+tls_load_pair(struct tls *tls, struct bundle *b, const char *domain,
+    const char *cert_file, const char *key_file, bool more, int *rc,
+    char *err, size_t errlen)
 {
-	struct tls_domain	*d, *old;
-	int			 rc;
+	struct tls_domain	*d;
 
 	if (err != NULL && errlen > 0)
 		*err = '\0';
@@ -690,23 +735,51 @@ tls_add_domain_bundle(struct tls *tls, struct bundle *b, const char *domain,
 	    (d->name = strdup(domain)) == NULL) {
 		tls_seterr(err, errlen, "%s: out of memory", domain);
 		free(d);
-		return -1;
+		return NULL;
 	}
+	d->more = more;
 	if (tls_read_chain(d, b, cert_file, err, errlen) == -1 ||
 	    tls_read_key(d, b, key_file, err, errlen) == -1 ||
 	    tls_domain_check(tls, d, err, errlen) == -1) {
 		tls_domain_free(d);
-		return -1;
+		return NULL;
 	}
-	rc = tls_domain_warn(d, err, errlen);
-	if ((old = tls_domain_find(tls, domain)) != NULL) {
+	*rc = tls_domain_warn(d, err, errlen);
+	log_debug("tls: %s: certificate %s, %d intermediates", domain,
+	    cert_file, sk_X509_num(d->chain));
+	return d;
+}
+
+int
+tls_add_domain_bundle(struct tls *tls, struct bundle *b, const char *domain,
+    const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+	struct tls_domain	*d, *old;
+	int			 rc;
+
+	if ((d = tls_load_pair(tls, b, domain, cert_file, key_file, false,
+	    &rc, err, errlen)) == NULL)
+		return -1;
+	if ((old = tls_domain_own(tls, domain)) != NULL) {
 		TAILQ_INSERT_AFTER(&tls->domains, old, d, entry);
 		TAILQ_REMOVE(&tls->domains, old, entry);
 		tls_domain_free(old);
 	} else
 		TAILQ_INSERT_TAIL(&tls->domains, d, entry);
-	log_debug("tls: %s: certificate %s, %d intermediates", domain,
-	    cert_file, sk_X509_num(d->chain));
+	return rc;
+}
+
+int
+tls_add_more_bundle(struct tls *tls, struct bundle *b, const char *domain,
+    const char *cert_file, const char *key_file, char *err, size_t errlen)
+{
+	struct tls_domain	*d;
+	int			 rc;
+
+	if ((d = tls_load_pair(tls, b, domain, cert_file, key_file, true,
+	    &rc, err, errlen)) == NULL)
+		return -1;
+	TAILQ_INSERT_TAIL(&tls->domains, d, entry);
 	return rc;
 }
 

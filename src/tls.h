@@ -6,12 +6,15 @@
  * a trust store shared by both, and the certificate, key and chain of each
  * local domain.
  *
- * Certificates: one server SSL_CTX for all local domains; the domain's
- * certificate is put on each SSL (SSL_use_cert_and_key) when the SSL is made
- * for a known domain, and replaced by the SNI callback when the peer names
- * another local domain. An SNI naming no local domain keeps the certificate
- * already chosen and is not acknowledged: the leg then answers the stream's
- * `to` with host-unknown, which says more than a TLS alert. The same local
+ * Certificates: one server SSL_CTX for all local domains; a domain may
+ * have several certificate and key pairs (tls_add_more_bundle()). The
+ * pair chosen for a name (tls_has_domain()) is put on each SSL
+ * (SSL_use_cert_and_key) when the SSL is made for a known name, and
+ * replaced by the SNI callback when the peer names another. An SNI naming
+ * a name no pair is chosen for keeps the certificate already chosen and
+ * is not acknowledged: the leg then answers the stream's `to` with
+ * host-unknown (or, for a local subdomain no certificate is valid for,
+ * offers no STARTTLS), which says more than a TLS alert. The same
  * certificate is presented as the client certificate on outgoing legs.
  *
  * Protocol: TLS 1.2 minimum, forward-secret key exchange only, AEAD suites
@@ -106,7 +109,23 @@ int	tls_add_domain(struct tls *tls, const char *domain,
 int	tls_add_domain_bundle(struct tls *tls, struct bundle *b,
 	    const char *domain, const char *cert_file, const char *key_file,
 	    char *err, size_t errlen);
-/* Whether a certificate is loaded for local domain `domain`. */
+/*
+ * Add a further certificate and key to local domain `domain` (a domain
+ * block's second, third... pair), read through b as
+ * tls_add_domain_bundle(). Pairs are kept in the order added. Return 0 if
+ * loaded; 1 if loaded although expired or not yet valid (err holds the
+ * warning); -1 if not loaded (err says why).
+ */
+int	tls_add_more_bundle(struct tls *tls, struct bundle *b,
+	    const char *domain, const char *cert_file, const char *key_file,
+	    char *err, size_t errlen);
+/*
+ * Whether a certificate can be presented for `domain` (a local domain's
+ * name or a name under one), as tls_server_ssl() chooses it: the first
+ * pair of the domain (or of a domain `domain` is under) that is valid for
+ * it, else the first of any domain that is valid for it, else the own
+ * (first) pair of the domain named `domain`, valid or not.
+ */
 bool	tls_has_domain(const struct tls *tls, const char *domain);
 
 /*

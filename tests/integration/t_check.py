@@ -130,6 +130,8 @@ records = [
     "--srv-host=_xmpp-server._tcp.corp.example,gw.corp.example,%d,0,0"
     % public_port,
     "--host-record=gw.corp.example,127.0.0.1",
+    "--srv-host=_xmpp-server._tcp.conference.corp.example,gw.corp.example,"
+    "%d,0,0" % public_port,
     "--srv-host=_xmpp-server._tcp.away.example,gw.away.example,5269,0,0",
     "--host-record=gw.away.example,192.0.2.44",
     "--srv-host=_xmpp-server._tcp.down.example,gw.corp.example,%d,0,0"
@@ -152,6 +154,7 @@ listen internal on 127.0.0.1 port %d
 domain "corp.example" {
 	upstream "127.0.0.1" port %d trusted
 	internal-name "corp.internal"
+	subdomains "conference"
 }
 domain "away.example" {
 	upstream "127.0.0.1" port %d
@@ -302,6 +305,14 @@ try:
     tap.ok(wait_until(lambda: "upstream:corp.internal" in closed_politely,
                       5), "the upstream is asked as the internal name",
            closed_politely)
+    rc, reply, steps = check(fg, "conference.corp.example")
+    gw = find(steps, "gateway")
+    tap.ok(rc == 0 and reply.get("local") is True and
+           gw.get("verdict") == "ok" and
+           wait_until(lambda: "upstream:conference.corp.internal" in
+                      closed_politely, 5),
+           "a subdomain is local: the upstream is asked as its internal "
+           "name", "rc %d\n%s\n%s" % (rc, verdicts(steps), closed_politely))
     rc, reply, steps = check(fg, "away.example")
     gw = find(steps, "gateway")
     tap.ok(rc == 1 and gw.get("verdict") == "fail" and

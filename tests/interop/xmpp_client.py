@@ -14,6 +14,17 @@ Four sub-commands:
              UNSUBSCRIBED <bare-jid>
              ERROR <kind> <id> <condition> FROM <jid>   an error stanza came back
              PONG <jid> <id>             an XEP-0199 ping was answered
+             JOINED <room>               our own presence came back from a
+                                         room (XEP-0045 status 110)
+             OCCUPANT <room>/<nick> <jid>|-   an occupant's presence, with
+                                         its real JID when the room shows it
+             GROUPCHAT <token> FROM <room>/<nick>   a group chat message
+             HISTORY <token> FROM <room>/<nick>     one sent before we
+                                         joined (it carries a delay)
+             INVITED <room> FROM <jid>   a mediated invitation (muc#user,
+                                         from the inviter) or a direct one
+                                         (jabber:x:conference, from the room
+                                         or the inviter)
              DONE                        every --expect-* was met
              MISSING presence <jid> | MISSING message <token> <from>
              TIMEOUT                     --timeout passed with expectations unmet
@@ -28,7 +39,10 @@ Four sub-commands:
            print its one-line reply; exit 0 on "OK ...", 1 otherwise.
            Commands: send JID TOKEN | subscribe JID | unsubscribe JID |
            presence [available|away|unavailable] | ping JID [ID] | status |
-           quit
+           join ROOM NICK (with up to 20 messages of history) |
+           groupchat ROOM TOKEN | invite ROOM JID TOKEN (a mediated
+           invitation through the room; TOKEN is its body, so that the
+           room adds no text of its own) | quit
 
   dns      query a DNS server directly (no resolv.conf):
            dns SERVER NAME A|AAAA|SRV  prints one answer a line, exit 1 if none.
@@ -45,6 +59,7 @@ carries the token it bounced.
 
 import argparse
 import asyncio
+import xml.etree.ElementTree as ET
 import logging
 import os
 import signal
@@ -179,8 +194,48 @@ def run_client(args):
     def on_unsubscribed(pres):
         out("UNSUBSCRIBED", bare(pres["from"]))
 
+    NS_MUC = "http://jabber.org/protocol/muc"
+    NS_MUC_USER = NS_MUC + "#user"
+    NS_CONFERENCE = "jabber:x:conference"
+    NS_DELAY = "urn:xmpp:delay"
+
+    def on_muc_presence(pres):
+        x = pres.xml.find("{%s}x" % NS_MUC_USER)
+        if x is None or pres["type"] not in ("available", "unavailable") \
+                and pres["type"] not in pres.showtypes:
+            return
+        item = x.find("{%s}item" % NS_MUC_USER)
+        real = item.get("jid") if item is not None else None
+        codes = [st.get("code") for st in x.findall("{%s}status" % NS_MUC_USER)]
+        if pres["type"] == "unavailable":
+            return
+        out("OCCUPANT", pres["from"].full, real or "-")
+        if "110" in codes:
+            out("JOINED", pres["from"].bare)
+
+    def on_invitation(msg):
+        """Print INVITED for an invitation in msg; True if there was one."""
+        x = msg.xml.find("{%s}x" % NS_MUC_USER)
+        inv = x.find("{%s}invite" % NS_MUC_USER) if x is not None else None
+        if inv is not None:
+            out("INVITED", msg["from"].bare, "FROM", inv.get("from") or "-")
+            return True
+        d = msg.xml.find("{%s}x" % NS_CONFERENCE)
+        if d is not None:
+            out("INVITED", d.get("jid") or "-", "FROM", msg["from"].full)
+            return True
+        return False
+
     def on_message(msg):
         if msg["type"] == "error":
+            return
+        if on_invitation(msg):
+            return
+        if msg["type"] == "groupchat":
+            if msg["body"]:
+                delayed = msg.xml.find("{%s}delay" % NS_DELAY) is not None
+                out("HISTORY" if delayed else "GROUPCHAT", msg["body"],
+                    "FROM", msg["from"].full)
             return
         body = msg["body"]
         if not body:
@@ -220,6 +275,7 @@ def run_client(args):
     xmpp.add_event_handler("presence_subscribed", on_subscribed)
     xmpp.add_event_handler("presence_unsubscribed", on_unsubscribed)
     xmpp.add_event_handler("message", on_message)
+    xmpp.add_event_handler("presence", on_muc_presence)
     xmpp.add_event_handler("message_error", on_error)
     xmpp.add_event_handler("presence_error", on_error)
     xmpp.add_event_handler("failed_auth", on_failed_auth)
@@ -262,6 +318,23 @@ def run_client(args):
             pid = w[2] if len(w) == 3 else xmpp.new_id()
             asyncio.ensure_future(ping(w[1], pid))
             return "OK " + pid
+        elif c == "join" and len(w) == 3:
+            p = xmpp.make_presence(pto="%s/%s" % (w[1], w[2]))
+            x = ET.SubElement(p.xml, "{%s}x" % NS_MUC)
+            ET.SubElement(x, "{%s}history" % NS_MUC, maxstanzas="20")
+            p.send()
+        elif c == "groupchat" and len(w) == 3:
+            m = xmpp.make_message(mto=w[1], mbody=w[2], mtype="groupchat")
+            m["id"] = w[2]
+            m.send()
+            out("SENT", w[2], "TO", w[1])
+        elif c == "invite" and len(w) == 4:
+            m = xmpp.make_message(mto=w[1], mbody=w[3])
+            m["id"] = w[3]
+            x = ET.SubElement(m.xml, "{%s}x" % NS_MUC_USER)
+            ET.SubElement(x, "{%s}invite" % NS_MUC_USER, to=w[2])
+            m.send()
+            out("SENT", w[3], "TO", w[1])
         elif c == "status" and len(w) == 1:
             return "OK " + ("online " + xmpp.boundjid.full if state["online"] else "offline")
         elif c == "quit" and len(w) == 1:

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "fake.h"
+#include "local.h"
 
 struct tls {
 	const struct config	*config;
@@ -60,12 +61,21 @@ fake_tls_ssl(bool server)
 	return ssl;
 }
 
+/*
+ * A local domain has a certificate when its block names one; a subdomain
+ * when its domain's block names a further pair (taken for a wildcard that
+ * is valid for every subdomain).
+ */
 bool
 tls_has_domain(const struct tls *t, const char *domain)
 {
 	const struct config_domain *d = config_domain_find(t->config, domain);
+	struct local_name n;
 
-	return d != NULL && d->certificate != NULL;
+	if (d != NULL)
+		return d->certificate != NULL;
+	return local_find(t->config, CONFIG_FACE_PUBLIC, domain, &n) &&
+	    n.subdomain && n.dom->nmore_certificates > 0;
 }
 
 SSL *

@@ -38,6 +38,7 @@ static const char config_text[] =
     "domain \"corp.example\" {\n"
     "	upstream \"192.0.2.10\"\n"
     "	internal-name \"corp.internal\"\n"
+    "	subdomains \"conference\"\n"
     "}\n"
     "domain \"trust.example\" {\n"
     "	upstream \"192.0.2.11\" trusted\n"
@@ -260,6 +261,57 @@ static const struct icase cases[] = {
 	    { "H to='corp.example' from='extonly.example' version='1.0'" },
 	    "limits header features(external) opened state(open)\n",
 	    STREAM_IN_OPEN },
+
+	/* Subdomains (subdomains "conference" on corp.example). */
+	{ "subdomain: its own pair, relayed under its internal name",
+	    CONFIG_FACE_PUBLIC, false, false, NULL, 0,
+	    { "H to='conference.corp.example' from='remote.example' "
+	    "version='1.0'", "<db:result from='remote.example' "
+	    "to='conference.corp.example'>abcd</db:result>",
+	    "verified remote.example conference.corp.example valid",
+	    "<message from='a@remote.example/r' "
+	    "to='room@conference.corp.example/n'/>" },
+	    "limits header features(starttls dialback) opened state(open)\n"
+	    "verify(remote.example->conference.corp.example abcd)\n"
+	    "auth(remote.example->conference.corp.example dialback) "
+	    "db-result(remote.example->conference.corp.example valid)\n"
+	    "relay(internal remote.example->conference.corp.internal "
+	    "to=room@conference.corp.internal/n)\n", STREAM_IN_OPEN },
+	{ "subdomain: no certificate, no STARTTLS, said", CONFIG_FACE_PUBLIC,
+	    false, true, NULL, 0,
+	    { "H to='conference.corp.example' from='remote.example' "
+	    "version='1.0'" },
+	    "limits header features(dialback) note(no certificate is valid "
+	    "for subdomain conference.corp.example: STARTTLS not offered) "
+	    "opened state(open)\n", STREAM_IN_OPEN },
+	{ "subdomain: not listed", CONFIG_FACE_PUBLIC, false, false, NULL, 0,
+	    { "H to='pubsub.corp.example' from='remote.example' "
+	    "version='1.0'" },
+	    "refuse(host-unknown: pubsub.corp.example is not a local "
+	    "domain)\n", STREAM_IN_CLOSED },
+	{ "subdomain: a remote server cannot claim it", CONFIG_FACE_PUBLIC,
+	    false, false, NULL, 0,
+	    { "H to='corp.example' from='conference.corp.example' "
+	    "version='1.0'" },
+	    "refuse(invalid-from: conference.corp.example is a local "
+	    "domain)\n", STREAM_IN_CLOSED },
+	{ "subdomain: the component's stream inside, relayed out",
+	    CONFIG_FACE_INTERNAL, false, true, NULL, 0,
+	    { "H to='remote.example' from='conference.corp.internal' "
+	    "version='1.0'", "<db:result from='conference.corp.internal' "
+	    "to='remote.example'>k</db:result>",
+	    "verified conference.corp.internal remote.example valid",
+	    "<message from='room@conference.corp.internal/n' "
+	    "to='b@remote.example'/>",
+	    "<message from='a@corp.internal' to='b@remote.example'/>" },
+	    "limits header features(dialback) opened state(open)\n"
+	    "verify(conference.corp.internal->remote.example k)\n"
+	    "auth(conference.corp.internal->remote.example dialback) "
+	    "db-result(conference.corp.internal->remote.example valid)\n"
+	    "relay(public conference.corp.example->remote.example "
+	    "from=room@conference.corp.example/n)\n"
+	    "refuse(invalid-from: corp.internal did not authenticate on this "
+	    "stream)\n", STREAM_IN_CLOSED },
 
 	/* Dialback, receiving server. */
 	{ "dialback: verify, valid, stanza relayed", CONFIG_FACE_PUBLIC,

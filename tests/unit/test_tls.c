@@ -87,6 +87,10 @@ static const struct spec specs[] = {
 	    NULL, NULL, "serverAuth", -DAY, 30 * DAY, false, false },
 	{ "emailonly", BY_CA, "emailonly.example", "emailonly.example", NULL,
 	    NULL, "emailProtection", -DAY, 30 * DAY, false, false },
+	{ "wildcorp", BY_CA, "*.corp.example", "*.corp.example", NULL, NULL,
+	    NULL, -DAY, 30 * DAY, false, false },
+	{ "eucorp", BY_CA, "eu.corp.example", "eu.corp.example", NULL, NULL,
+	    NULL, -DAY, 30 * DAY, true, false },
 };
 
 static char	 dir[] = "/tmp/test_tls.XXXXXX";
@@ -640,6 +644,79 @@ test_sni(void **state)
 	tls_free(srv);
 }
 
+/*
+ * Subdomains: a further pair (a wildcard) of corp.example serves the names
+ * under it that it is valid for; a name it is not valid for is not served
+ * (tls_has_domain() false, SNI not acknowledged, the default stays).
+ */
+static void
+test_sni_subdomains(void **state)
+{
+	static const struct {
+		const char	*sni;
+		const char	*expect;	/* the name it is valid for */
+	} cases[] = {
+		{ "conference.corp.example", "conference.corp.example" },
+		{ "PubSub.Corp.Example", "pubsub.corp.example" },
+		{ "corp.example", "corp.example" },
+		{ "a.b.corp.example", "corp.example" },	/* not covered */
+		{ "other.example", "other.example" },
+	};
+	struct tls	*srv = server_tls(), *peer = peer_tls(NULL, NULL, 0);
+	char		 err[256];
+	SSL		*c, *s;
+
+	(void)state;
+	assert_false(tls_has_domain(srv, "conference.corp.example"));
+	assert_int_equal(tls_add_more_bundle(srv, NULL, "corp.example",
+	    path("wildcorp", "pem"), path("wildcorp", "key"), err,
+	    sizeof(err)), 0);
+	assert_true(tls_has_domain(srv, "conference.corp.example"));
+	assert_true(tls_has_domain(srv, "corp.example"));
+	assert_false(tls_has_domain(srv, "a.b.corp.example"));
+	assert_false(tls_has_domain(srv, "conference.other.example"));
+	for (size_t i = 0; i < nitems(cases); i++) {
+		s = tls_server_ssl(srv, NULL);
+		assert_non_null(s);
+		c = tls_client_ssl(peer, NULL, cases[i].sni, false);
+		assert_non_null(c);
+		assert_int_equal(handshake(c, s), HS_OK);
+		if (!cert_is_for(c, cases[i].expect,
+		    strcmp(cases[i].expect, "other.example") == 0 ?
+		    EVP_PKEY_RSA : EVP_PKEY_EC))
+			fail_msg("case %zu: not a certificate for %s", i,
+			    cases[i].expect);
+		SSL_free(c);
+		SSL_free(s);
+	}
+	/* made for a subdomain: its certificate */
+	s = tls_server_ssl(srv, "muc.corp.example");
+	assert_non_null(s);
+	c = tls_client_ssl(peer, NULL, "muc.corp.example", false);
+	assert_int_equal(handshake(c, s), HS_OK);
+	assert_true(cert_is_for(c, "muc.corp.example", EVP_PKEY_EC));
+	SSL_free(c);
+	SSL_free(s);
+	assert_null(tls_server_ssl(srv, "a.b.corp.example"));
+	/* a domain under corp.example keeps its own certificate (RSA),
+	 * although corp.example's wildcard (EC) is valid for it too */
+	assert_int_equal(tls_add_domain(srv, "eu.corp.example",
+	    path("eucorp", "pem"), path("eucorp", "key"), err, sizeof(err)), 0);
+	s = tls_server_ssl(srv, "eu.corp.example");
+	assert_non_null(s);
+	c = tls_client_ssl(peer, NULL, "eu.corp.example", false);
+	assert_int_equal(handshake(c, s), HS_OK);
+	assert_true(cert_is_for(c, "eu.corp.example", EVP_PKEY_RSA));
+	SSL_free(c);
+	SSL_free(s);
+	/* the own pair is replaced, the further one stays */
+	assert_int_equal(tls_add_domain(srv, "corp.example", path("corp",
+	    "pem"), path("corp", "key"), err, sizeof(err)), 0);
+	assert_true(tls_has_domain(srv, "conference.corp.example"));
+	tls_free(peer);
+	tls_free(srv);
+}
+
 /* A server SSL outlives its struct tls (reload): SNI keeps its certificate. */
 static void
 test_ssl_outlives_tls(void **state)
@@ -1165,6 +1242,7 @@ main(void)
 		cmocka_unit_test(test_add_domain_bundle),
 		cmocka_unit_test(test_make_selfsigned),
 		cmocka_unit_test(test_sni),
+		cmocka_unit_test(test_sni_subdomains),
 		cmocka_unit_test(test_ssl_outlives_tls),
 		cmocka_unit_test(test_peer_check_tls13),
 		cmocka_unit_test(test_peer_check_tls12),
