@@ -939,15 +939,14 @@ test_acks_and_resend(void **state)
 	assert_int_equal(fake.connects, 4);	/* and one back, for the bounces */
 }
 
+/* Send a stanza on r's new ready leg; the ping that follows it goes into
+ * id (64 bytes). */
 static void
-test_acks_by_ping(void **state)
+first_ping(struct route *r, char *id)
 {
-	struct route *r = route_get(routes, INT, R, L);
 	struct leg *l;
-	char id[64];
 	const char *p;
 
-	configure_acks(8);
 	assert_int_equal(send_msg(r, "1"), 0);
 	l = fake_leg(INT, R, L);
 	l->ready = true;
@@ -956,6 +955,16 @@ test_acks_by_ping(void **state)
 	assert_non_null(p = strstr(fake.sent[1].data, "id='"));
 	assert_int_equal(sscanf(p, "id='%63[^']'", id), 1);
 	assert_non_null(strstr(fake.sent[1].data, "urn:xmpp:ping"));
+}
+
+static void
+test_acks_by_ping(void **state)
+{
+	struct route *r = route_get(routes, INT, R, L);
+	char id[64];
+
+	configure_acks(8);
+	first_ping(r, id);
 	assert_false(route_ack(routes, INT, R, L, id, "get"));	/* not an answer */
 	assert_false(route_ack(routes, INT, R, L, "other", "result"));
 	assert_true(route_ack(routes, INT, R, L, id, "result"));
@@ -1001,21 +1010,13 @@ static void
 test_acks_of_workers(void **state)
 {
 	struct route *r = route_get(routes, INT, R, L);
-	struct leg *l;
 	char id[64];
-	const char *p;
 
 	configure_acks(8);
 	route_table_set_worker(routes, 0xabcdef01, 1, 2, forward_ack,
 	    &forwarded);
 	memset(&forwarded, 0, sizeof(forwarded));
-	assert_int_equal(send_msg(r, "1"), 0);
-	l = fake_leg(INT, R, L);
-	l->ready = true;
-	route_leg_ready(r, l);
-	assert_int_equal(fake.nsent, 2);
-	assert_non_null(p = strstr(fake.sent[1].data, "id='"));
-	assert_int_equal(sscanf(p, "id='%63[^']'", id), 1);
+	first_ping(r, id);
 	assert_int_equal(strncmp(id, "fedgate-ack-abcdef01-1-", 23), 0);
 	assert_true(route_ack(routes, INT, R, L, "fedgate-ack-abcdef01-0-7",
 	    "result"));
