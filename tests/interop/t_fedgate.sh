@@ -53,8 +53,10 @@ started=$(date +%s)
 # ---- the world: namespaces, split-horizon DNS, the five servers
 topo_fedgate || bail "topology could not be built"
 topo_fedgate_dns || bail "DNS servers did not start"
+# mod_stanza_debug (shipped with Debian's Prosody): the debug logs hold
+# whole stanzas, payloads included, for the leak checks below.
 for h in corp remote legacy denied secure; do
-	topo_server "$h" || bail "Prosody of $h did not start"
+	topo_server "$h" module=stanza_debug || bail "Prosody of $h did not start"
 done
 ok "topology, split-horizon DNS and five Prosody servers are up"
 
@@ -131,6 +133,7 @@ client_cmd alice send bob@corp.example "$t" >/dev/null
 check "remote: message alice -> bob@corp.example delivered to bob@corp.internal" \
     client_expect bob "RECEIVED $t FROM alice@remote.example" 10
 t=$(token remote-out)
+t_out=$t
 client_cmd bob send alice@remote.example "$t" >/dev/null
 check "remote: message bob -> alice delivered, from bob@corp.example" \
     client_expect alice "RECEIVED $t FROM bob@corp.example" 10
@@ -238,7 +241,10 @@ check "denied: fedgated never connected anywhere for denied.example" sh -c \
      ! grep -q 'query\\[[A-Z]*\\] [^ ]*denied\\.example from $DMZ_PUB' '$(dns_log out)'"
 
 # ---- names: each side sees only its own name of corp (the Prosody debug
-# logs hold every stanza and stream header they sent and received).
+# logs hold every stanza, payload included, and every stream header they
+# sent and received).
+check "remote.example's log holds whole stanzas (the check below reads payloads)" \
+    grep -q "<body>$t_out</body>" "$rl"
 check "the internal name corp.internal never reached the outside servers or clients" \
     none_mention 'corp\.internal' "$rl" "$(prosody_log legacy)" "$sl" \
     "$(prosody_log denied)" "$(client_out alice)" "$(client_out lee)" \
