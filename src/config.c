@@ -732,6 +732,8 @@ config_merge(struct policy_settings *out, const struct policy_settings *in)
 		out->resolve = in->resolve;
 	if (in->set & POLICY_SET_DANE)
 		out->dane = in->dane;
+	if (in->set & POLICY_SET_BIDI)
+		out->bidi = in->bidi;
 	if (in->set & POLICY_SET_TLS_MIN)
 		out->tls_min = in->tls_min;
 	if (in->set & POLICY_SET_CIPHERS)

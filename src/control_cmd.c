@@ -249,6 +249,7 @@ static const struct {
 	{ "allow", POLICY_SET_ALLOW }, { "tls", POLICY_SET_TLS },
 	{ "verify", POLICY_SET_VERIFY }, { "auth", POLICY_SET_AUTH },
 	{ "resolve", POLICY_SET_RESOLVE }, { "dane", POLICY_SET_DANE },
+	{ "bidi", POLICY_SET_BIDI },
 	{ "route", POLICY_SET_ROUTE }, { "stanza_size", POLICY_SET_STANZA_SIZE },
 	{ "rate", POLICY_SET_RATE }, { "burst", POLICY_SET_RATE },
 	{ "connections", POLICY_SET_CONNECTIONS },
@@ -280,6 +281,9 @@ control_settings_json(const struct policy_settings *s, unsigned mask)
 	if (mask & POLICY_SET_DANE)
 		json_object_object_add(o, "dane",
 		    json_object_new_boolean(s->dane));
+	if (mask & POLICY_SET_BIDI)
+		json_object_object_add(o, "bidi",
+		    json_object_new_boolean(s->bidi));
 	if (mask & POLICY_SET_ROUTE) {
 		if (s->route_host[0] != '\0') {
 			route = json_object_new_object();

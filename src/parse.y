@@ -228,7 +228,7 @@ static void	 cfg_peer_limit(const YYSTYPE *, const YYSTYPE *,
 #define CFG_F_TRUSTED		0x8
 %}
 
-%token	ACK ALLOW ANY ATTRIBUTES AUTH BACKOFF BACKOFFMAX BURST CAFILE CAPATH
+%token	ACK ALLOW ANY ATTRIBUTES AUTH BACKOFF BACKOFFMAX BIDI BURST CAFILE CAPATH
 %token	CERTIFICATE CONNECT
 %token	CONNECTIONS CONNECTIONSPERADDRESS CONTROL DANE DEFAULT DENY DEPTH
 %token	DIALBACK DNS DOMAIN DOMAINSPERSTREAM EXTERNAL FACILITY FILENAME GROUP
@@ -595,6 +595,8 @@ peeropt		: ALLOW				{ cfg_peer_mode(&$1, NULL); }
 		| AUTH authmode			{ cfg_peer_mode(&$1, &$2); }
 		| DANE YES			{ cfg_peer_mode(&$1, &$2); }
 		| DANE NO			{ cfg_peer_mode(&$1, &$2); }
+		| BIDI YES			{ cfg_peer_mode(&$1, &$2); }
+		| BIDI NO			{ cfg_peer_mode(&$1, &$2); }
 		| RESOLVE SRV			{ cfg_peer_mode(&$1, &$2); }
 		| RESOLVE ORIGINAL		{ cfg_peer_mode(&$1, &$2); }
 		| ROUTE string optport {
@@ -647,6 +649,7 @@ static const struct cfg_keyword cfg_keywords[] = {
 	{ "auth",			AUTH },
 	{ "backoff",			BACKOFF },
 	{ "backoff-max",		BACKOFFMAX },
+	{ "bidi",			BIDI },
 	{ "burst",			BURST },
 	{ "ca-file",			CAFILE },
 	{ "ca-path",			CAPATH },
@@ -2172,7 +2175,7 @@ cfg_peer_set(const YYSTYPE *kw, unsigned bit, const char *name)
 	return 0;
 }
 
-/* allow, deny, tls MODE, verify MODE, auth MODE, dane, resolve. */
+/* allow, deny, tls MODE, verify MODE, auth MODE, dane, bidi, resolve. */
 static void
 cfg_peer_mode(const YYSTYPE *kw, const YYSTYPE *v)
 {
@@ -2197,6 +2200,9 @@ cfg_peer_mode(const YYSTYPE *kw, const YYSTYPE *v)
 			cfg_note(kw, "dane");
 		if (cfg_peer_set(kw, POLICY_SET_DANE, k) == 0)
 			s->dane = strcmp(v->string, "yes") == 0;
+	} else if (strcmp(k, "bidi") == 0) {
+		if (cfg_peer_set(kw, POLICY_SET_BIDI, k) == 0)
+			s->bidi = strcmp(v->string, "yes") == 0;
 	} else if (strcmp(k, "resolve") == 0) {
 		if (cfg_peer_set(kw, POLICY_SET_RESOLVE, k) == 0)
 			r = policy_resolve_parse(v->string, &s->resolve);

@@ -240,6 +240,7 @@ policy_settings_init(struct policy_settings *s)
 	s->auth = POLICY_AUTH_ANY;
 	s->resolve = POLICY_RESOLVE_SRV;
 	s->dane = false;
+	s->bidi = true;
 	s->tls_min = POLICY_TLS_V1_2;
 }
 
@@ -262,6 +263,8 @@ policy_settings_merge(struct policy_settings *dst,
 		dst->resolve = src->resolve;
 	if (set & POLICY_SET_DANE)
 		dst->dane = src->dane;
+	if (set & POLICY_SET_BIDI)
+		dst->bidi = src->bidi;
 	if (set & POLICY_SET_TLS_MIN)
 		dst->tls_min = src->tls_min;
 	if (set & POLICY_SET_CIPHERS)

@@ -79,7 +79,8 @@ enum policy_kind {
 #define POLICY_SET_DANE		0x200
 #define POLICY_SET_TLS_MIN	0x400
 #define POLICY_SET_CIPHERS	0x800
-#define POLICY_SET_ALL		0xfff
+#define POLICY_SET_BIDI		0x1000
+#define POLICY_SET_ALL		0x1fff
 
 #define POLICY_ROUTE_HOST_MAX	256
 #define POLICY_CIPHERS_MAX	256	/* bytes of `tls ciphers`, with NUL */
@@ -92,6 +93,8 @@ struct policy_settings {
 	enum policy_auth	 auth;
 	enum policy_resolve	 resolve;
 	bool			 dane;		/* check TLSA records (DNSSEC) */
+	bool			 bidi;		/* XEP-0288: offer and ask for
+						   bidirectional streams */
 	enum policy_tls_version	 tls_min;	/* lowest TLS version */
 	/* OpenSSL cipher list for TLS <= 1.2 on this peer's legs; "" none */
 	char			 ciphers[POLICY_CIPHERS_MAX];
@@ -124,7 +127,7 @@ struct policy_match {
 /*
  * Fill s with the built-in defaults, set = 0 (nothing set by a rule): deny,
  * TLS optional, certificate check optional, any authentication, SRV
- * resolution, no DANE, TLS 1.2 at least, the built-in ciphers (""), no
+ * resolution, no DANE, bidirectional streams (XEP-0288), TLS 1.2 at least, the built-in ciphers (""), no
  * static route, no limits of its own (0).
  */
 void	policy_settings_init(struct policy_settings *s);

@@ -231,6 +231,7 @@ render_setting(struct json_object *settings, const char *key, char *buf,
 static const char *const render_settings[][2] = {
 	{ "allow", "allow" }, { "tls", "tls" }, { "verify", "verify" },
 	{ "auth", "auth" }, { "resolve", "resolve" }, { "dane", "dane" },
+	{ "bidi", "bidi" },
 	{ "route", "route" }, { "stanza_size", "stanza-size" },
 	{ "rate", "rate" }, { "burst", "burst" },
 	{ "connections", "connections" },

@@ -390,12 +390,15 @@ check_peer_all(const struct config *c)
 	assert_int_equal(m.settings.route_port, 5299);
 	assert_int_equal(m.settings.resolve, POLICY_RESOLVE_ORIGINAL);
 	assert_true(m.settings.dane);
+	assert_false(m.settings.bidi);
+	assert_true(m.settings.set & POLICY_SET_BIDI);
 	assert_int_equal(m.settings.rate, 10 * 1024);
 	assert_int_equal(m.settings.burst, 64 * 1024);
 	assert_int_equal(m.settings.auth, POLICY_AUTH_EXTERNAL);
 	assert_int_equal(policy_match(c->policy, "r.example", &m), 0);
 	assert_string_equal(m.settings.route_host, "192.0.2.9");
 	assert_int_equal(m.settings.route_port, CONFIG_DEFAULT_PORT);
+	assert_true(m.settings.bidi);		/* the built-in default */
 }
 
 static void
@@ -480,7 +483,7 @@ static const struct good goods[] = {
 	{ "every peer setting",
 	    "peer \"static.example\" {\n"
 	    "  allow\n  route \"GW.static.example\" port 5299\n"
-	    "  resolve original ; dane yes ; auth external\n"
+	    "  resolve original ; dane yes ; auth external ; bidi no\n"
 	    "  tls required verify required\n"
 	    "  limit rate 10k burst 64k\n"
 	    "}\n"

@@ -186,6 +186,7 @@ test_no_rules(void **state)
 	assert_int_equal(def.auth, POLICY_AUTH_ANY);
 	assert_int_equal(def.resolve, POLICY_RESOLVE_SRV);
 	assert_false(def.dane);
+	assert_true(def.bidi);
 	assert_string_equal(def.route_host, "");
 	assert_int_equal(def.route_port, 0);
 	assert_int_equal(def.stanza_size, 0);
