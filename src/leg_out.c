@@ -44,7 +44,8 @@ leg_out_fail(struct leg *l, enum xmpp_stanza_error cond,
 }
 
 /* The settings for an outgoing leg: the remote's rule on the public face;
- * towards the internal server: TLS when offered, unverified, dialback. */
+ * towards the internal server: TLS when offered, unverified, dialback, and
+ * bidi as the rule of the remote domain it speaks as says. */
 static void
 leg_out_policy(struct leg *l)
 {
@@ -60,6 +61,9 @@ leg_out_policy(struct leg *l)
 	l->policy.tls = POLICY_TLS_OPTIONAL;
 	l->policy.verify = POLICY_VERIFY_NONE;
 	l->policy.auth = POLICY_AUTH_DIALBACK;
+	if (l->face == CONFIG_FACE_INTERNAL &&
+	    policy_match(l->config->policy, l->local, &m) == 0)
+		l->policy.bidi = m.settings.bidi;
 }
 
 static struct leg *

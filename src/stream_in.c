@@ -61,6 +61,30 @@ stream_in_init(struct stream_in *s, enum config_face face, char *local,
 	TAILQ_INIT(&s->dead);
 }
 
+int
+stream_in_init_reverse(struct stream_in *s, enum config_face face,
+    char *local, char *remote, struct policy_settings *policy,
+    size_t pair_size, enum leg_auth auth)
+{
+	struct stream_pair *p;
+
+	stream_in_init(s, face, local, remote, policy, pair_size);
+	s->state = STREAM_IN_OPEN;
+	s->opened = true;
+	s->peer_version = true;
+	s->bidi = true;
+	s->reverse = true;
+	s->auth = auth;
+	if ((p = calloc(1, s->pair_size)) == NULL)
+		return -1;
+	snprintf(p->from, sizeof(p->from), "%s", remote);
+	snprintf(p->to, sizeof(p->to), "%s", local);
+	p->auth = auth;
+	TAILQ_INSERT_TAIL(&s->pairs, p, entry);
+	s->npairs = 1;
+	return 0;
+}
+
 static void
 stream_in_bury(struct stream_in *s)
 {
@@ -404,6 +428,10 @@ stream_in_features(struct stream_in *s, const struct stream_in_ctx *c,
 		stream_in_no_cert(s, c, rule, a);
 	f->sasl_external = stream_in_offers_external(s, c);
 	f->dialback = (s->policy->auth & POLICY_AUTH_DIALBACK) != 0;
+	/* XEP-0288: asked for before authentication, so offered until then */
+	f->bidi = s->policy->bidi && stream_in_first_pair(s, false) == NULL;
+	if (f->bidi)
+		s->bidi_offered = true;
 }
 
 void
@@ -912,6 +940,62 @@ stream_in_is(const struct xmlstream_node *n, const char *ns, const char *name)
 	return strcmp(n->ns, ns) == 0 && strcmp(n->name, name) == 0;
 }
 
+/*
+ * The peer's <bidi xmlns='urn:xmpp:bidi'/> (XEP-0288): enabled if it was
+ * offered and no pair has authenticated yet; else ignored, and the peer
+ * keeps a stream of its own for its stanzas to us.
+ */
+static void
+stream_in_bidi(struct stream_in *s, struct stream_in_actions *a)
+{
+	if (s->bidi)
+		return;
+	if (!s->bidi_offered || stream_in_first_pair(s, false) != NULL) {
+		stream_in_note(a, s->remote[0] != '\0' ? s->remote : NULL,
+		    NULL, true, "bidi asked for but %s: ignored",
+		    !s->bidi_offered ? "not offered (bidi no)" :
+		    "after authentication");
+		return;
+	}
+	s->bidi = true;
+	stream_in_do(a, STREAM_IN_BIDI);
+}
+
+/*
+ * An element on the reverse direction of a bidirectional outgoing stream:
+ * db:verify answered as on any stream; a db:result (a domain pair the
+ * peer adds) answered with not-allowed, so that it opens its own stream
+ * for that pair; anything else is unsupported.
+ */
+static void
+stream_in_reverse_element(struct stream_in *s, const struct stream_in_ctx *c,
+    const struct xmlstream_node *n, struct stream_in_actions *a)
+{
+	char from[JID_DOMAIN_MAX], to[JID_DOMAIN_MAX];
+
+	if (stream_in_is(n, XMPP_NS_DIALBACK, "verify")) {
+		stream_in_db_verify(s, c, n, a);
+		return;
+	}
+	if (!stream_in_is(n, XMPP_NS_DIALBACK, "result") ||
+	    xmlstream_node_attr(n, "type") != NULL) {
+		stream_in_refuse(s, a, XMPP_STREAM_UNSUPPORTED_STANZA_TYPE,
+		    "unexpected <%s/> on a bidirectional stream",
+		    UTIL_ESC(n->name));
+		return;
+	}
+	if (!stream_in_domain(xmlstream_node_attr(n, "from"), from) ||
+	    !stream_in_domain(xmlstream_node_attr(n, "to"), to)) {
+		stream_in_refuse(s, a, XMPP_STREAM_IMPROPER_ADDRESSING, "%s",
+		    "db:result without a valid 'from' and 'to'");
+		return;
+	}
+	stream_in_note(a, from, to, true, "%s", "db:result on a "
+	    "bidirectional outgoing stream: not-allowed (the peer adds a "
+	    "domain on a stream of its own)");
+	stream_in_db_reply(a, from, to, XMPP_DB_ERROR, XMPP_STANZA_NOT_ALLOWED);
+}
+
 void
 stream_in_element(struct stream_in *s, const struct stream_in_ctx *c,
     const struct xmlstream_element *e, struct stream_in_actions *a)
@@ -921,7 +1005,11 @@ stream_in_element(struct stream_in *s, const struct stream_in_ctx *c,
 	stream_in_begin(s, a);
 	if (s->state != STREAM_IN_OPEN)
 		return;
-	if (stream_in_is(n, XMPP_NS_DIALBACK, "result"))
+	if (s->reverse)
+		stream_in_reverse_element(s, c, n, a);
+	else if (stream_in_is(n, XMPP_NS_BIDI, "bidi"))
+		stream_in_bidi(s, a);
+	else if (stream_in_is(n, XMPP_NS_DIALBACK, "result"))
 		stream_in_db_result(s, c, n, a);
 	else if (stream_in_is(n, XMPP_NS_DIALBACK, "verify"))
 		stream_in_db_verify(s, c, n, a);

@@ -20,6 +20,15 @@
  *   wait-header -> open [-> tls -> wait-header -> open]
  *                       [-> wait-header (SASL success) -> open]
  *   any -> closed (refused, or the peer ended it)
+ *
+ * Bidirectional streams (XEP-0288): features offer <bidi/> while no pair
+ * has authenticated, when the peer's rule says bidi yes; the peer's
+ * <bidi xmlns='urn:xmpp:bidi'/> then enables it (the BIDI action): the
+ * driver may send, on this stream, stanzas of the reverse of an
+ * authenticated pair (from its to, to its from), never before. The same
+ * module checks the stanzas that come back on a bidirectional outgoing
+ * stream: stream_in_init_reverse() starts one open, its one pair the
+ * reverse of the outgoing stream's.
  */
 #ifndef FEDGATE_STREAM_IN_H
 #define FEDGATE_STREAM_IN_H
@@ -84,6 +93,11 @@ struct stream_in {
 	bool			 opened;	/* a header was answered */
 	bool			 peer_version;	/* the peer said 1.0 */
 	bool			 tls_wanted;	/* STARTTLS was offered */
+	bool			 bidi_offered;	/* features offered XEP-0288 */
+	bool			 bidi;		/* the peer enabled it */
+	bool			 reverse;	/* the reverse direction of an
+					   outgoing stream (no features,
+					   no dialback of its own) */
 };
 
 /*
@@ -129,6 +143,7 @@ enum stream_in_do {
 				   stream_in_verify_refused() now); last */
 	STREAM_IN_NOTE,		/* log .why, about .from->.to or .from */
 	STREAM_IN_STATE,	/* the stream entered .state */
+	STREAM_IN_BIDI,		/* the peer enabled XEP-0288 on the stream */
 	STREAM_IN_CLOSE		/* close with .cond (XMPP_STREAM_ERROR_COUNT:
 				   cleanly) for .why (NULL: none); .yes: a
 				   refusal */
@@ -187,6 +202,20 @@ struct stream_in_relay {
 void	stream_in_init(struct stream_in *s, enum config_face face,
 	    char *local, char *remote, struct policy_settings *policy,
 	    size_t pair_size);
+/*
+ * Start s as the reverse direction of a bidirectional outgoing stream of
+ * face from local to remote (the caller's buffers and policy, as above):
+ * open at once, with one pair, remote -> local, authenticated by auth (how
+ * the outgoing stream authenticated; the peer is the server fedgated
+ * reached for remote). Stanzas then go through stream_in_stanza() as on an
+ * incoming stream of that pair; db:verify is answered, a db:result for
+ * another pair is answered with an error (not-allowed: the peer opens a
+ * stream of its own for it), anything else closes the stream. Return 0, or
+ * -1 if out of memory.
+ */
+int	stream_in_init_reverse(struct stream_in *s, enum config_face face,
+	    char *local, char *remote, struct policy_settings *policy,
+	    size_t pair_size, enum leg_auth auth);
 /* Free the pairs of s. */
 void	stream_in_clear(struct stream_in *s);
 const char *stream_in_state_name(enum stream_in_state);

@@ -256,6 +256,23 @@ stream_out_ready(struct stream_out *s, const struct stream_out_ctx *c,
 		s->sm = STREAM_OUT_SM_ENABLING;
 	}
 	stream_out_do(a, STREAM_OUT_AUTHENTICATED)->auth = auth;
+	if (s->bidi)
+		stream_out_do(a, STREAM_OUT_BIDI)->auth = auth;
+}
+
+/*
+ * Ask for a bidirectional stream (XEP-0288) if the features f offer it and
+ * the peer's rule allows: before authenticating, once per stream.
+ */
+static void
+stream_out_ask_bidi(struct stream_out *s, const struct xmlstream_node *f,
+    struct stream_out_actions *a)
+{
+	if (s->verify || s->bidi || !s->policy->bidi ||
+	    xmlstream_node_child(f, XMPP_NS_BIDI_FEATURES, "bidi") == NULL)
+		return;
+	s->bidi = true;
+	stream_out_do(a, STREAM_OUT_SEND_BIDI);
 }
 
 static void
@@ -288,6 +305,7 @@ stream_out_features(struct stream_out *s, const struct stream_out_ctx *c,
 		    "the peer requires TLS, which policy forbids");
 		return;
 	}
+	stream_out_ask_bidi(s, f, a);
 	if (c->tls && !s->verify && s->face == CONFIG_FACE_PUBLIC &&
 	    (s->policy->auth & POLICY_AUTH_EXTERNAL) &&
 	    xmpp_features_offer_external(f) && c->has_cert) {

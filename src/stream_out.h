@@ -20,6 +20,13 @@
  *       [-> sasl -> wait-header -> wait-features] -> dialback -> ready
  *   connecting -> wait-header -> dialback (a pre-1.0 peer)
  *   any -> closed (failed, or done: a verify leg has its verdict)
+ *
+ * Bidirectional streams (XEP-0288): when the features offer <bidi/>, the
+ * peer's rule says bidi yes and the stream is not a verify leg, <bidi/>
+ * goes out before authentication (SASL or dialback; after STARTTLS when
+ * there is one). Once ready, the BIDI action tells the driver that the
+ * peer may send stanzas back on the stream: the driver checks them as an
+ * incoming stream of the reverse pair (stream_in_init_reverse()).
  */
 #ifndef FEDGATE_STREAM_OUT_H
 #define FEDGATE_STREAM_OUT_H
@@ -76,6 +83,7 @@ struct stream_out {
 	uint32_t		 sm_sent;	/* stanzas since <enable/> */
 	uint32_t		 sm_acked;	/* the peer's last h */
 	bool			 sm_asked;	/* an <r/> is unanswered */
+	bool			 bidi;		/* <bidi/> sent (XEP-0288) */
 };
 
 /* What the module may know of the world, read only. */
@@ -98,11 +106,14 @@ enum stream_out_do {
 	STREAM_OUT_SEND_DB_VERIFY, /* db:verify with .id and .key */
 	STREAM_OUT_SEND_SM_ENABLE,
 	STREAM_OUT_SEND_SM_ANSWER, /* <a h='0'/>: we receive nothing */
+	STREAM_OUT_SEND_BIDI,	/* <bidi xmlns='urn:xmpp:bidi'/> */
 	STREAM_OUT_OPENED,	/* the peer's header came */
 	STREAM_OUT_START_TLS,	/* TLS as the client, after <proceed/> */
 	STREAM_OUT_RESTART,	/* a new stream starts: reset the framer */
 	STREAM_OUT_AUTH_RESULT,	/* .method succeeded (.yes) or not */
 	STREAM_OUT_AUTHENTICATED, /* by .auth: start carrying stanzas */
+	STREAM_OUT_BIDI,	/* ready and bidirectional: the peer's stanzas
+				   come back on the stream (by .auth) */
 	STREAM_OUT_VERDICT,	/* a verify leg's answer: .verdict */
 	STREAM_OUT_ACKED,	/* the peer acknowledged .count more
 				   stanzas (0 and SM off: it refused SM) */

@@ -504,7 +504,7 @@ xmpp_render_features(struct xmpp_buf *buf, const struct xmpp_features *f)
 	bool tls = f->starttls || f->starttls_required;
 	int rc = -1;
 
-	if (!tls && !f->sasl_external && !f->dialback)
+	if (!tls && !f->sasl_external && !f->dialback && !f->bidi)
 		return xmpp_put(buf, "<stream:features/>");
 	if (xmpp_put(buf, "<stream:features>") == -1)
 		goto out;
@@ -523,6 +523,9 @@ xmpp_render_features(struct xmpp_buf *buf, const struct xmpp_features *f)
 	    xmpp_put(buf, "<dialback xmlns='" XMPP_NS_DIALBACK_FEATURES "'>"
 	    "<errors/></dialback>") == -1)
 		goto out;
+	if (f->bidi &&
+	    xmpp_put(buf, "<bidi xmlns='" XMPP_NS_BIDI_FEATURES "'/>") == -1)
+		goto out;
 	rc = xmpp_put(buf, "</stream:features>");
  out:
 	return xmpp_done(buf, mark, rc);
@@ -532,6 +535,12 @@ int
 xmpp_render_starttls(struct xmpp_buf *buf)
 {
 	return xmpp_put(buf, "<starttls xmlns='" XMPP_NS_TLS "'/>");
+}
+
+int
+xmpp_render_bidi(struct xmpp_buf *buf)
+{
+	return xmpp_put(buf, "<bidi xmlns='" XMPP_NS_BIDI "'/>");
 }
 
 int

@@ -31,7 +31,7 @@
 #define XMPP_NS_STREAM_ERRORS	"urn:ietf:params:xml:ns:xmpp-streams"
 #define XMPP_NS_STANZA_ERRORS	"urn:ietf:params:xml:ns:xmpp-stanzas"
 #define XMPP_NS_XML		"http://www.w3.org/XML/1998/namespace"
-/* XEP-0288 (bidirectional S2S): named so it can be recognised; not offered. */
+/* XEP-0288 (bidirectional S2S): the request, and the stream feature. */
 #define XMPP_NS_BIDI		"urn:xmpp:bidi"
 #define XMPP_NS_BIDI_FEATURES	"urn:xmpp:features:bidi"
 
@@ -220,6 +220,7 @@ struct xmpp_features {
 	bool	starttls_required;	/* ... with <required/> (implies starttls) */
 	bool	sasl_external;		/* SASL mechanism EXTERNAL (XEP-0178) */
 	bool	dialback;		/* XEP-0220 2.4.2 dialback with errors */
+	bool	bidi;			/* XEP-0288 bidirectional streams */
 };
 
 /*
@@ -227,7 +228,8 @@ struct xmpp_features {
  * xmlns='urn:ietf:params:xml:ns:xmpp-tls'/> (or with a <required/> child),
  * <mechanisms xmlns='urn:ietf:params:xml:ns:xmpp-sasl'><mechanism>EXTERNAL
  * </mechanism></mechanisms>, <dialback xmlns='urn:xmpp:features:dialback'>
- * <errors/></dialback>. With nothing offered: <stream:features/>.
+ * <errors/></dialback>, <bidi xmlns='urn:xmpp:features:bidi'/>. With
+ * nothing offered: <stream:features/>.
  */
 int	xmpp_render_features(struct xmpp_buf *, const struct xmpp_features *);
 
@@ -235,6 +237,8 @@ int	xmpp_render_features(struct xmpp_buf *, const struct xmpp_features *);
 int	xmpp_render_starttls(struct xmpp_buf *);
 int	xmpp_render_tls_proceed(struct xmpp_buf *);
 int	xmpp_render_tls_failure(struct xmpp_buf *);
+/* XEP-0288: the initiating entity asks for a bidirectional stream. */
+int	xmpp_render_bidi(struct xmpp_buf *);
 /*
  * SASL EXTERNAL (RFC 6120 6.4, XEP-0178). The <auth/> carries authzid in
  * base64, or "=" (an empty response) if authzid is NULL or "".

@@ -30,6 +30,9 @@
 	"xmlns:db='jabber:server:dialback'"
 #define PUB	"H to='corp.example' from='remote.example' version='1.0'"
 #define INT	"H to='remote.example' from='corp.internal' version='1.0'"
+#define BIDI_H	"H to='corp.example' from='bidi.example' version='1.0'"
+#define BIDI_DB	"<db:result from='bidi.example' to='corp.example'>k</db:result>"
+#define BIDI	"<bidi xmlns='urn:xmpp:bidi'/>"
 #define SASL_NS	"urn:ietf:params:xml:ns:xmpp-sasl"
 #define TRACE_MAX 4096
 
@@ -51,6 +54,11 @@ static const char config_text[] =
     "	tls optional\n"
     "	verify optional\n"
     "	auth any\n"
+    "	bidi no\n"
+    "}\n"
+    "peer \"bidi.example\" {\n"
+    "	allow\n"
+    "	bidi yes\n"
     "}\n"
     "peer \"denied.example\" deny\n"
     "peer \"secure.example\" {\n"
@@ -630,6 +638,77 @@ static const struct icase cases[] = {
 	    "limits header features(dialback) opened state(open)\n"
 	    "refuse(unsupported-stanza-type: unexpected <foo/>)\n\n",
 	    STREAM_IN_CLOSED },
+
+	/* Bidirectional streams (XEP-0288). */
+	{ "bidi: offered, enabled before dialback", CONFIG_FACE_PUBLIC, false,
+	    false, "bidi.example", 0,
+	    { BIDI_H, "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>",
+	    "tls", BIDI_H, BIDI, BIDI_DB },
+	    "limits header features(starttls dialback bidi) opened "
+	    "state(open)\n"
+	    "proceed state(tls) start-tls(corp.example)\n"
+	    "restart state(wait-header)\n"
+	    "header features(external dialback bidi) reopened state(open)\n"
+	    "bidi\n"
+	    "auth(bidi.example->corp.example dialback+cert) "
+	    "db-result(bidi.example->corp.example valid)\n", STREAM_IN_OPEN },
+	{ "bidi: not offered after authentication", CONFIG_FACE_PUBLIC, true,
+	    false, "bidi.example", 0,
+	    { BIDI_H, "<auth xmlns='" SASL_NS "' mechanism='EXTERNAL'>=</auth>",
+	    BIDI_H, BIDI },
+	    "limits header features(external dialback bidi) opened "
+	    "state(open)\n"
+	    "auth(bidi.example->corp.example sasl-external) sasl-success "
+	    "restart state(wait-header)\n"
+	    "header features(dialback) reopened state(open)\n"
+	    "note(bidi.example: bidi asked for but after authentication: "
+	    "ignored)\n", STREAM_IN_OPEN },
+	{ "bidi: not offered with bidi no", CONFIG_FACE_PUBLIC, false, true,
+	    NULL, 0, { PUB, BIDI },
+	    "limits header features(dialback) opened state(open)\n"
+	    "note(remote.example: bidi asked for but not offered (bidi no): "
+	    "ignored)\n", STREAM_IN_OPEN },
+	{ "bidi: offered to the internal server", CONFIG_FACE_INTERNAL, false,
+	    true, NULL, 0,
+	    { "H to='bidi.example' from='corp.internal' version='1.0'", BIDI },
+	    "limits header features(dialback bidi) opened state(open)\n"
+	    "bidi\n", STREAM_IN_OPEN },
+};
+
+/*
+ * The reverse direction of a bidirectional outgoing stream on the public
+ * face, corp.example -> remote.example: stream_in_init_reverse(), no
+ * header.
+ */
+static const struct icase reverse_cases[] = {
+	{ "reverse: stanzas of the pair relayed inside", CONFIG_FACE_PUBLIC,
+	    true, false, NULL, 0,
+	    { "<message from='a@remote.example' to='b@corp.example'/>",
+	    "<iq from='remote.example' to='corp.example' id='p' "
+	    "type='result'/>" },
+	    "relay(internal remote.example->corp.internal to=b@corp.internal)\n"
+	    "relay(internal remote.example->corp.internal to=corp.internal)\n",
+	    STREAM_IN_OPEN },
+	{ "reverse: a domain that did not authenticate", CONFIG_FACE_PUBLIC,
+	    true, false, NULL, 0,
+	    { "<message from='a@other.example' to='b@corp.example'/>" },
+	    "refuse(invalid-from: other.example did not authenticate on this "
+	    "stream)\n", STREAM_IN_CLOSED },
+	{ "reverse: db:verify answered, db:result not-allowed",
+	    CONFIG_FACE_PUBLIC, true, false, NULL, 0,
+	    { "<db:verify from='remote.example' to='corp.example' "
+	    "id='s1'>{KEY}</db:verify>",
+	    "<db:result from='other.example' to='corp.example'>k</db:result>" },
+	    "note(db:verify corp.example->remote.example id s1: valid) "
+	    "db-verify(remote.example->corp.example s1 valid)\n"
+	    "note(other.example->corp.example: db:result on a bidirectional "
+	    "outgoing stream: not-allowed (the peer adds a domain on a stream "
+	    "of its own)) db-result(other.example->corp.example "
+	    "error:not-allowed)\n", STREAM_IN_OPEN },
+	{ "reverse: anything else ends it", CONFIG_FACE_PUBLIC, true, false,
+	    NULL, 0, { "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>" },
+	    "refuse(unsupported-stanza-type: unexpected <starttls/> on a "
+	    "bidirectional stream)\n", STREAM_IN_CLOSED },
 };
 
 struct run {
@@ -703,14 +782,14 @@ cond_name(enum xmpp_stream_error e)
 static void
 trace_features(struct run *r, const struct xmpp_features *f)
 {
-	bool any = f->starttls || f->sasl_external || f->dialback;
+	bool any = f->starttls || f->sasl_external || f->dialback || f->bidi;
 
-	tr(r, "features%s%s%s%s%s%s", any ? "(" : "",
+	tr(r, "features%s%s%s%s%s%s%s", any ? "(" : "",
 	    f->starttls ? "starttls" : "",
 	    f->starttls_required ? " required" : "",
 	    f->sasl_external ? (f->starttls ? " external" : "external") : "",
 	    f->dialback ? (f->starttls || f->sasl_external ? " dialback" :
-	    "dialback") : "", any ? ")" : "");
+	    "dialback") : "", f->bidi ? " bidi" : "", any ? ")" : "");
 }
 
 static void
@@ -782,6 +861,9 @@ trace_action(struct run *r, const struct stream_in_action *x)
 		break;
 	case STREAM_IN_STATE:
 		tr(r, "state(%s)", stream_in_state_name(x->state));
+		break;
+	case STREAM_IN_BIDI:
+		tr(r, "bidi");
 		break;
 	case STREAM_IN_CLOSE:
 		tr(r, "%s(%s: %s)", x->yes ? "refuse" : "close",
@@ -900,9 +982,8 @@ run_event(struct run *r, const char *ev)
 }
 
 static void
-test_case(void **state)
+run_case(const struct icase *c, bool reverse)
 {
-	const struct icase *c = *state;
 	struct run *r;
 	char *errors = NULL;
 
@@ -912,8 +993,20 @@ test_case(void **state)
 	    strlen(config_text), false, &errors);
 	if (r->config == NULL)
 		fail_msg("config: %s", errors != NULL ? errors : "?");
-	stream_in_init(&r->s, c->face, r->local, r->remote, &r->policy,
-	    sizeof(struct stream_pair));
+	if (reverse) {
+		snprintf(r->local, sizeof(r->local), "corp.example");
+		snprintf(r->remote, sizeof(r->remote), "remote.example");
+		policy_settings_init(&r->policy);
+		assert_int_equal(stream_in_init_reverse(&r->s, c->face,
+		    r->local, r->remote, &r->policy,
+		    sizeof(struct stream_pair), LEG_AUTH_DIALBACK), 0);
+		/* the elements' namespaces come from a peer's header */
+		assert_non_null(r->xs = xmlstream_new(NULL));
+		assert_int_equal(xmlstream_feed(r->xs, HDR_OPEN ">",
+		    strlen(HDR_OPEN ">"), &(size_t){ 0 }), XMLSTREAM_HEADER);
+	} else
+		stream_in_init(&r->s, c->face, r->local, r->remote, &r->policy,
+		    sizeof(struct stream_pair));
 	r->ctx = (struct stream_in_ctx){ .config = r->config, .tls = c->tls,
 	    .has_cert = ctx_has_cert, .peer_cert_valid = ctx_peer_cert_valid,
 	    .authenticated = ctx_authenticated, .arg = r };
@@ -928,14 +1021,32 @@ test_case(void **state)
 	free(r);
 }
 
+static void
+test_case(void **state)
+{
+	run_case(*state, false);
+}
+
+static void
+test_reverse_case(void **state)
+{
+	run_case(*state, true);
+}
+
 int
 main(void)
 {
-	struct CMUnitTest tests[nitems(cases)];
+	struct CMUnitTest tests[nitems(cases) + nitems(reverse_cases)];
+	size_t n = 0;
 
 	for (size_t i = 0; i < nitems(cases); i++) {
-		tests[i] = (struct CMUnitTest){ cases[i].name, test_case, NULL,
-		    NULL, (void *)(uintptr_t)&cases[i] };
+		tests[n++] = (struct CMUnitTest){ cases[i].name, test_case,
+		    NULL, NULL, (void *)(uintptr_t)&cases[i] };
+	}
+	for (size_t i = 0; i < nitems(reverse_cases); i++) {
+		tests[n++] = (struct CMUnitTest){ reverse_cases[i].name,
+		    test_reverse_case, NULL, NULL,
+		    (void *)(uintptr_t)&reverse_cases[i] };
 	}
 	return cmocka_run_group_tests_name("stream_in", tests, NULL, NULL);
 }

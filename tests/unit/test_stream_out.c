@@ -40,6 +40,7 @@
 #define F_DB	"<dialback xmlns='urn:xmpp:features:dialback'><errors/>" \
 	"</dialback>"
 #define F_SM	"<sm xmlns='urn:xmpp:sm:3'/>"
+#define F_BIDI	"<bidi xmlns='urn:xmpp:features:bidi'/>"
 #define PROCEED	"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 #define SASL_NS	"urn:ietf:params:xml:ns:xmpp-sasl"
 #define SM_NS	"urn:xmpp:sm:3"
@@ -70,6 +71,10 @@ static const char config_text[] =
     "peer \"extonly.example\" {\n"
     "	allow\n"
     "	auth external\n"
+    "}\n"
+    "peer \"nobidi.example\" {\n"
+    "	allow\n"
+    "	bidi no\n"
     "}\n";
 
 struct ocase {
@@ -325,6 +330,67 @@ static const struct ocase cases[] = {
 	    "db-result(minted) state(dialback)\n"
 	    "fail(remote-server-not-found unsupported-stanza-type: unexpected "
 	    "element from the peer)\n", STREAM_OUT_CLOSED },
+	{ "bidi: asked for after STARTTLS, before dialback",
+	    CONFIG_FACE_PUBLIC, "remote.example", false, false, false,
+	    { "connected", PEER_H, FEAT(F_TLS F_DB F_BIDI), PROCEED,
+	    "tls valid", PEER_H, FEAT(F_DB F_BIDI), DB_OK },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "starttls state(tls)\n"
+	    "start-tls\n"
+	    "restart state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "bidi-request db-result(minted) state(dialback)\n"
+	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
+	    "state(ready) authenticated(dialback) bidi(dialback)\n",
+	    STREAM_OUT_READY },
+	{ "bidi: asked for once, before SASL", CONFIG_FACE_PUBLIC,
+	    "remote.example", false, true, false,
+	    { "tls valid", PEER_H, FEAT(F_EXT F_DB F_BIDI),
+	    "<success xmlns='" SASL_NS "'/>", PEER_H, FEAT(F_DB F_BIDI) },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "bidi-request sasl-auth state(sasl)\n"
+	    "auth-result(sasl-external ok) restart state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "note(authenticated by sasl-external, ready) state(ready) "
+	    "authenticated(sasl-external) bidi(sasl-external)\n",
+	    STREAM_OUT_READY },
+	{ "bidi: towards the internal server", CONFIG_FACE_INTERNAL, NULL,
+	    false, false, false,
+	    { "connected", PEER_H, FEAT(F_DB F_BIDI), DB_OK },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "bidi-request db-result(minted) state(dialback)\n"
+	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
+	    "state(ready) authenticated(dialback) bidi(dialback)\n",
+	    STREAM_OUT_READY },
+	{ "bidi: not offered, not asked for", CONFIG_FACE_PUBLIC,
+	    "remote.example", false, false, false,
+	    { "connected", PEER_H, FEAT(F_DB), DB_OK },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "db-result(minted) state(dialback)\n"
+	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
+	    "state(ready) authenticated(dialback)\n", STREAM_OUT_READY },
+	{ "bidi: offered, the rule says bidi no", CONFIG_FACE_PUBLIC,
+	    "nobidi.example", false, false, false,
+	    { "connected", PEER_H, FEAT(F_DB F_BIDI), DB_OK },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "db-result(minted) state(dialback)\n"
+	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
+	    "state(ready) authenticated(dialback)\n", STREAM_OUT_READY },
+	{ "bidi: never on a verify leg", CONFIG_FACE_PUBLIC, "remote.example",
+	    true, false, false,
+	    { "connected", PEER_H, FEAT(F_DB F_BIDI), "<db:verify "
+	    "from='remote.example' to='corp.example' id='in-1' "
+	    "type='valid'/>" },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "db-verify(in-1 abcd) state(dialback)\n"
+	    "verdict(valid) close(verification done: valid)\n",
+	    STREAM_OUT_CLOSED },
 };
 
 struct run {
@@ -386,6 +452,12 @@ trace_action(struct run *r, const struct stream_out_action *x)
 		break;
 	case STREAM_OUT_SEND_SM_ANSWER:
 		tr(r, "sm-answer");
+		break;
+	case STREAM_OUT_SEND_BIDI:
+		tr(r, "bidi-request");
+		break;
+	case STREAM_OUT_BIDI:
+		tr(r, "bidi(%s)", leg_auth_name(x->auth));
 		break;
 	case STREAM_OUT_OPENED:
 		tr(r, "opened");

@@ -372,6 +372,13 @@ static const struct {
 	  "</mechanism></mechanisms><dialback "
 	  "xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
 	  "</stream:features>" },
+	{ { .bidi = true },
+	  "<stream:features><bidi xmlns='urn:xmpp:features:bidi'/>"
+	  "</stream:features>" },
+	{ { .starttls = true, .dialback = true, .bidi = true },
+	  "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
+	  "<dialback xmlns='urn:xmpp:features:dialback'><errors/></dialback>"
+	  "<bidi xmlns='urn:xmpp:features:bidi'/></stream:features>" },
 };
 
 static void
@@ -396,6 +403,8 @@ test_tls_sasl(void **state)
 	expect_buf(buf, "<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
 	assert_int_equal(xmpp_render_tls_failure(buf), 0);
 	expect_buf(buf, "<failure xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>");
+	assert_int_equal(xmpp_render_bidi(buf), 0);
+	expect_buf(buf, "<bidi xmlns='urn:xmpp:bidi'/>");
 
 	assert_int_equal(xmpp_render_sasl_auth_external(buf, NULL), 0);
 	expect_buf(buf, "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' "
