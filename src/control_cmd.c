@@ -640,6 +640,29 @@ control_pairs_json(const char *domains)
 	return list;
 }
 
+/* leg_info's flows, "from->to from->to", as an array of {"from", "to"}. */
+static struct json_object *
+control_flows_json(const char *flows)
+{
+	struct json_object *list = json_object_new_array(), *o;
+	char *copy, *word, *arrow, *save = NULL;
+
+	if (flows == NULL || (copy = strdup(flows)) == NULL)
+		return list;
+	for (word = strtok_r(copy, " ", &save); word != NULL;
+	    word = strtok_r(NULL, " ", &save)) {
+		if ((arrow = strstr(word, "->")) == NULL)
+			continue;
+		*arrow = '\0';
+		o = json_object_new_object();
+		json_object_object_add(o, "from", control_json_text(word));
+		json_object_object_add(o, "to", control_json_text(arrow + 2));
+		json_object_array_add(list, o);
+	}
+	free(copy);
+	return list;
+}
+
 struct control_sessions {
 	struct json_object		*list;
 	const struct control_queues	*queues;
@@ -667,6 +690,8 @@ control_list_session(const struct leg_info *li, void *arg)
 	json_object_object_add(o, "tls", control_json_text(li->tls));
 	json_object_object_add(o, "auth", json_object_new_string(li->auth));
 	json_object_object_add(o, "domains", control_pairs_json(li->domains));
+	json_object_object_add(o, "bidi", json_object_new_boolean(li->bidi));
+	json_object_object_add(o, "carries", control_flows_json(li->carries));
 	json_object_object_add(o, "age", control_json_u64(li->age_ms / 1000));
 	json_object_object_add(o, "stanzas_in",
 	    control_json_u64(li->stanzas_in));

@@ -222,11 +222,19 @@ leg_env_routes(const struct leg_env *env)
 	return env->routes;
 }
 
+/*
+ * The route carrier's connect: a bidirectional incoming leg of the pair's
+ * reverse when there is one (XEP-0288: no connection of its own), else a
+ * new outgoing leg.
+ */
 static struct leg *
 leg_connect(void *arg, struct route *r, enum config_face face,
     const char *local, const char *remote, uint64_t cause)
 {
-	return leg_out_connect(arg, r, face, local, remote, cause);
+	struct leg *l = leg_in_bidi_carrier(arg, r, face, local, remote);
+
+	return l != NULL ? l : leg_out_connect(arg, r, face, local, remote,
+	    cause);
 }
 
 static void
@@ -794,6 +802,10 @@ leg_reap(void *arg)
 
 	if (!l->outgoing)
 		stream_in_clear(&l->istream);
+	if (l->reverse != NULL) {
+		stream_in_clear(l->reverse);
+		free(l->reverse);
+	}
 	xmlstream_free(l->xs);
 	xmpp_buf_free(l->out);
 	timer_free(l->timer);
@@ -1062,10 +1074,12 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 	}
 }
 
+/* Ready to carry a route's stanzas: an outgoing leg once authenticated;
+ * a bidirectional incoming leg (it was given the route authenticated). */
 static bool
 leg_is_ready(const struct leg *l)
 {
-	return l->state == LEG_READY;
+	return l->state == (l->outgoing ? LEG_READY : LEG_OPEN);
 }
 
 static bool
@@ -1077,12 +1091,13 @@ leg_is_congested(const struct leg *l)
 static int
 leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 {
-	if (l->state != LEG_READY || conn_writev(l->conn, iov, iovcnt) == -1)
+	if (!leg_is_ready(l) || conn_writev(l->conn, iov, iovcnt) == -1)
 		return -1;
 	l->stanzas_out++;
 	metrics_stanza(&l->stanzas_written, l->face, true, l->local,
 	    l->remote);
-	stream_out_sent(&l->ostream);
+	if (l->outgoing)
+		stream_out_sent(&l->ostream);
 	leg_touch(l);
 	return 0;
 }
@@ -1090,13 +1105,17 @@ leg_send(struct leg *l, const struct iovec *iov, int iovcnt)
 static bool
 leg_has_sm(const struct leg *l)
 {
-	return stream_out_has_sm(&l->ostream);
+	return l->outgoing && stream_out_has_sm(&l->ostream);
 }
 
 static int
 leg_request_ack(struct leg *l)
 {
-	int may = stream_out_may_ask(&l->ostream);
+	int may;
+
+	if (!l->outgoing)
+		return -1;
+	may = stream_out_may_ask(&l->ostream);
 
 	if (l->state != LEG_READY || may != 1)
 		return l->state != LEG_READY ? -1 : may;
@@ -1136,7 +1155,12 @@ leg_resume(void *arg, uint64_t id)
 static void
 leg_detach_route(struct leg *l)
 {
+	struct stream_pair *p;
+
 	l->route = NULL;
+	if (!l->outgoing)		/* a bidi leg carries it no more */
+		TAILQ_FOREACH(p, &l->istream.pairs, entry)
+			((struct leg_pair *)p)->carries_reverse = false;
 }
 
 void
@@ -1235,6 +1259,50 @@ leg_count(const struct leg_env *env)
 	return env->total;
 }
 
+/* Append "from->to" to buf (*off bytes used), space-separated; never a
+ * half-written one. */
+static void
+leg_info_flow(char *buf, size_t len, size_t *off, const char *from,
+    const char *to)
+{
+	int n = snprintf(buf + *off, len - *off, "%s%s->%s", *off > 0 ? " " :
+	    "", from, to);
+
+	if (n < 0 || (size_t)n >= len - *off) {
+		buf[*off] = '\0';
+		return;
+	}
+	*off += (size_t)n;
+}
+
+/* The stanza flows l carries (leg_info.carries). */
+static const char *
+leg_info_carries(const struct leg *l)
+{
+	static char buf[512];
+	const struct stream_pair *p;
+	size_t off = 0;
+
+	buf[0] = '\0';
+	if (l->outgoing) {
+		if (l->verify)
+			return buf;
+		leg_info_flow(buf, sizeof(buf), &off, l->local, l->remote);
+		if (l->reverse != NULL)
+			leg_info_flow(buf, sizeof(buf), &off, l->remote,
+			    l->local);
+		return buf;
+	}
+	TAILQ_FOREACH(p, &l->istream.pairs, entry) {
+		if (p->pending)
+			continue;
+		leg_info_flow(buf, sizeof(buf), &off, p->from, p->to);
+		if (((const struct leg_pair *)p)->carries_reverse)
+			leg_info_flow(buf, sizeof(buf), &off, p->to, p->from);
+	}
+	return buf;
+}
+
 void
 leg_info_of(const struct leg *l, struct leg_info *i)
 {
@@ -1269,6 +1337,8 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	    sizeof(tls)) : "";
 	i->auth = leg_auth_names[l->auth];
 	i->domains = pairs;
+	i->bidi = l->bidi;
+	i->carries = leg_info_carries(l);
 	i->age_ms = timer_now_ms() - l->created;
 	i->stanzas_in = l->stanzas_in;
 	i->stanzas_out = l->stanzas_out;

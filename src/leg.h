@@ -77,6 +77,12 @@ struct leg_info {
 	const char	*tls;		/* "TLSv1.3 TLS_AES_..." or "" */
 	const char	*auth;
 	const char	*domains;	/* incoming: authenticated pairs */
+	bool		 bidi;		/* XEP-0288: stanzas flow both ways */
+	const char	*carries;	/* the stanza flows it carries,
+					   "from->to from->to": an outgoing
+					   leg's pair, an incoming leg's
+					   authenticated ones, and with bidi
+					   their reverse where it is used */
 	uint64_t	 age_ms;
 	uint64_t	 stanzas_in, stanzas_out;
 	uint64_t	 bytes_in, bytes_out;

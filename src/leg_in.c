@@ -7,6 +7,12 @@
  * dialback verifications (leg_out_verify()), logs, counts, and relays the
  * stanzas of authenticated pairs to the route of the other face, with the
  * rewrite stream_in_stanza() decided.
+ *
+ * Bidirectional streams (XEP-0288): an incoming leg whose peer enabled
+ * bidi may carry the route of the reverse of one authenticated pair
+ * (leg_in_bidi_carrier()); the stanzas a peer sends back on a
+ * bidirectional outgoing leg are checked and relayed here too, through
+ * that leg's reverse stream (leg_in_reverse_element()).
  */
 #include "fgconfig.h"
 
@@ -133,6 +139,14 @@ leg_in_ended(struct leg *l)
 	struct stream_pair *p;
 	struct leg *v;
 
+	if (l->route != NULL) {
+		struct route *r = l->route;
+
+		/* what it holds for the peer goes out on a new leg */
+		l->route = NULL;
+		route_leg_gone(r, l, XMPP_STANZA_REMOTE_SERVER_TIMEOUT,
+		    "the bidirectional stream closed");
+	}
 	TAILQ_FOREACH(p, &l->istream.pairs, entry) {
 		if (!p->pending || (v = leg_find(l->env,
 		    leg_in_pair_of(p)->verifier)) == NULL ||
@@ -222,8 +236,8 @@ leg_in_start_tls(struct leg *l, const char *domain)
 static void
 leg_in_note(const struct leg *l, const struct stream_in_action *x)
 {
-	log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " in %s%s%s%s%s: %s", l->id,
-	    config_face_name(l->face), x->from != NULL ? " " : "",
+	log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " %s %s%s%s%s%s: %s", l->id,
+	    l->outgoing ? "out" : "in", config_face_name(l->face), x->from != NULL ? " " : "",
 	    x->from != NULL ? x->from : "", x->to != NULL ? "->" : "",
 	    x->to != NULL ? x->to : "", x->why);
 }
@@ -333,6 +347,15 @@ leg_in_act(struct leg *l, const struct stream_in_action *x)
 		break;
 	case STREAM_IN_STATE:
 		leg_enter_state(l, leg_in_state(x->state));
+		break;
+	case STREAM_IN_BIDI:
+		l->bidi = true;
+		log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " in %s %s->%s: bidi "
+		    "enabled (XEP-0288): stanzas to %s may go back on this "
+		    "stream once it authenticates", l->id,
+		    config_face_name(l->face), l->remote[0] != '\0' ?
+		    l->remote : "(unknown)", l->local, l->remote[0] != '\0' ?
+		    l->remote : "the peer");
 		break;
 	case STREAM_IN_CLOSE:
 		leg_in_close(l, x);
@@ -579,6 +602,15 @@ leg_in_relay(struct leg *l, struct leg_pair *p,
 		leg_pause(l, r);
 }
 
+/* Whether e is a stanza (message, presence, iq of jabber:server). */
+static bool
+leg_in_is_stanza(const struct xmlstream_node *n)
+{
+	return strcmp(n->ns, XMPP_NS_SERVER) == 0 &&
+	    (strcmp(n->name, "message") == 0 ||
+	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0);
+}
+
 /*
  * A stanza: stream_in_stanza() checks its addressing against the
  * authenticated pairs and decides the rewrite of the domain of ours (to on
@@ -587,7 +619,8 @@ leg_in_relay(struct leg *l, struct leg_pair *p,
  * and looking up happen once per pair. Nothing is allocated.
  */
 static void
-leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
+leg_in_stanza(struct leg *l, struct stream_in *s,
+    const struct xmlstream_element *e)
 {
 	struct xmpp_stanza_attrs a;
 	struct stream_in_actions acts;
@@ -597,7 +630,7 @@ leg_in_stanza(struct leg *l, const struct xmlstream_element *e)
 
 	leg_in_stanza_attrs(e, &a);
 	leg_in_ctx(l, &c);
-	if (stream_in_stanza(&l->istream, &c, &a, &r, &acts) == -1) {
+	if (stream_in_stanza(s, &c, &a, &r, &acts) == -1) {
 		leg_in_execute(l, &acts);
 		return;
 	}
@@ -618,13 +651,63 @@ leg_in_element(struct leg *l, const struct xmlstream_element *e)
 	struct stream_in_actions a;
 	struct stream_in_ctx c;
 
-	if (strcmp(n->ns, XMPP_NS_SERVER) == 0 &&
-	    (strcmp(n->name, "message") == 0 ||
-	    strcmp(n->name, "presence") == 0 || strcmp(n->name, "iq") == 0)) {
-		leg_in_stanza(l, e);
+	if (leg_in_is_stanza(n)) {
+		leg_in_stanza(l, &l->istream, e);
 		return;
 	}
 	leg_in_ctx(l, &c);
 	stream_in_element(&l->istream, &c, e, &a);
 	leg_in_execute(l, &a);
+}
+
+void
+leg_in_reverse_element(struct leg *l, const struct xmlstream_element *e)
+{
+	struct stream_in_actions a;
+	struct stream_in_ctx c;
+
+	if (leg_in_is_stanza(&e->node)) {
+		leg_in_stanza(l, l->reverse, e);
+		return;
+	}
+	leg_in_ctx(l, &c);
+	stream_in_element(l->reverse, &c, e, &a);
+	leg_in_execute(l, &a);
+}
+
+/* The authenticated pair remote -> local of l whose reverse carries no
+ * route, or NULL. */
+static struct leg_pair *
+leg_in_bidi_pair(struct leg *l, const char *local, const char *remote)
+{
+	struct stream_pair *p;
+
+	TAILQ_FOREACH(p, &l->istream.pairs, entry)
+		if (!p->pending && strcmp(p->from, remote) == 0 &&
+		    strcmp(p->to, local) == 0)
+			return leg_in_pair_of(p);
+	return NULL;
+}
+
+struct leg *
+leg_in_bidi_carrier(struct leg_env *env, struct route *r,
+    enum config_face face, const char *local, const char *remote)
+{
+	struct leg_pair *p;
+	struct leg *l;
+
+	TAILQ_FOREACH(l, &env->registry, entry) {
+		if (l->outgoing || !l->bidi || l->face != face ||
+		    l->state != LEG_OPEN || l->route != NULL || l->conn == NULL ||
+		    (p = leg_in_bidi_pair(l, local, remote)) == NULL)
+			continue;
+		p->carries_reverse = true;
+		l->route = r;
+		log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " in %s %s->%s: bidi: "
+		    "carries the route %s->%s too (no connection of its own)",
+		    l->id, config_face_name(face), remote, local, local,
+		    remote);
+		return l;
+	}
+	return NULL;
 }

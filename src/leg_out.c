@@ -660,6 +660,13 @@ leg_out_element(struct leg *l, const struct xmlstream_element *e)
 	struct stream_out_actions a;
 	struct stream_out_ctx c;
 
+	/* bidi: stanzas and dialback go to the reverse direction */
+	if (l->reverse != NULL && l->state == LEG_READY &&
+	    (strcmp(e->node.ns, XMPP_NS_SERVER) == 0 ||
+	    strcmp(e->node.ns, XMPP_NS_DIALBACK) == 0)) {
+		leg_in_reverse_element(l, e);
+		return;
+	}
 	leg_out_ctx(l, &c);
 	stream_out_element(&l->ostream, &c, e, &a);
 	leg_out_execute(l, &a);
@@ -775,9 +782,41 @@ leg_out_render(struct leg *l, const struct stream_out_action *x)
 	case STREAM_OUT_SEND_SM_ANSWER:
 		xmpp_render_sm_answer(l->out, 0);
 		return true;
+	case STREAM_OUT_SEND_BIDI:
+		xmpp_render_bidi(l->out);
+		return true;
 	default:
 		return false;
 	}
+}
+
+/*
+ * The stream is ready and bidirectional (XEP-0288): the peer's stanzas
+ * from remote to local come back on it, checked by a reverse stream as on
+ * an incoming stream of that pair. Without memory for it, the leg stays
+ * one-way (a stanza the peer sends then ends it).
+ */
+static void
+leg_out_bidi(struct leg *l, enum leg_auth auth)
+{
+	char tag[LEG_NAME_MAX];
+
+	if ((l->reverse = calloc(1, sizeof(*l->reverse))) == NULL ||
+	    stream_in_init_reverse(l->reverse, l->face, l->local, l->remote,
+	    &l->policy, sizeof(struct leg_pair), auth) == -1) {
+		if (l->reverse != NULL) {
+			stream_in_clear(l->reverse);
+			free(l->reverse);
+			l->reverse = NULL;
+		}
+		log_warnx("%s: bidi: out of memory, the stream stays one-way",
+		    leg_name(l, tag, sizeof(tag)));
+		return;
+	}
+	l->bidi = true;
+	log_peer(LOG_LEVEL_INFO, "%s: bidi enabled (XEP-0288): stanzas from "
+	    "%s to %s come back on this stream", leg_name(l, tag, sizeof(tag)),
+	    l->remote, l->local);
 }
 
 /* Carry out one action that is not a rendering. */
@@ -806,6 +845,9 @@ leg_out_act(struct leg *l, const struct stream_out_action *x)
 		break;
 	case STREAM_OUT_AUTHENTICATED:
 		leg_out_ready(l, x->auth);
+		break;
+	case STREAM_OUT_BIDI:
+		leg_out_bidi(l, x->auth);
 		break;
 	case STREAM_OUT_VERDICT:
 		leg_out_verdict(l, x->verdict);

@@ -36,6 +36,8 @@ struct leg_pair {
 	/* for relaying, found at its first stanza */
 	struct metrics_counter	 stanzas;	/* stanzas read for it */
 	struct route_cache	 route;		/* where its stanzas go */
+	bool			 carries_reverse; /* bidi: the route of its
+					   reverse (to -> from) uses the leg */
 };
 
 TAILQ_HEAD(leg_registry, leg);
@@ -87,6 +89,9 @@ struct leg {
 	bool			 peer_version;	/* peer sent version 1.0 */
 	bool			 broken;	/* bad transition: close it */
 	bool			 paused;	/* reading paused: route congested */
+	bool			 bidi;		/* XEP-0288 on the stream: stanzas
+						   flow both ways (doc/internals/
+						   legs.md "Bidirectional") */
 	char			 stream_id[STREAM_OUT_ID_MAX];
 					/* incoming: ours; outgoing: theirs */
 	char			 local[JID_DOMAIN_MAX];	/* ours, as on the wire */
@@ -115,8 +120,10 @@ struct leg {
 	struct sockaddr_storage	 source;
 	socklen_t		 sourcelen;	/* 0: fedgated's own address */
 
-	/* outgoing */
+	/* outgoing; and a bidi incoming leg carrying a route */
 	struct route		*route;		/* NULL for a verify leg */
+	struct stream_in	*reverse;	/* outgoing, bidi: the checks of
+						   the peer's stanzas (NULL) */
 	uint64_t		 cause;		/* the incoming leg it is for */
 	uint8_t			*proxy;		/* PROXY v2 header to send
 						   first, or NULL */
@@ -207,8 +214,22 @@ const struct xmlstream_limits *leg_limits(const struct leg *);
 void	leg_in_header(struct leg *, const struct xmlstream_header *);
 void	leg_in_element(struct leg *, const struct xmlstream_element *);
 void	leg_in_tls_done(struct leg *);
-/* The incoming leg l ends: stop the verifications it started. */
+/* The incoming leg l ends: stop the verifications it started; a route it
+ * carried (bidi) sends what it holds on a new leg. */
 void	leg_in_ended(struct leg *);
+/*
+ * The bidirectional outgoing leg l read e, which is no element of its own
+ * stream: a stanza, or a dialback element of the reverse direction.
+ * Check it with l->reverse as an incoming stream would, and relay it.
+ */
+void	leg_in_reverse_element(struct leg *, const struct xmlstream_element *);
+/*
+ * A bidirectional incoming leg of face, open, on which remote -> local
+ * authenticated and whose reverse carries no route yet: it takes the
+ * route local -> remote (l->route). NULL if none.
+ */
+struct leg *leg_in_bidi_carrier(struct leg_env *, struct route *,
+	    enum config_face face, const char *local, const char *remote);
 /* A verify leg reports its verdict to the incoming leg id. */
 void	leg_in_verified(struct leg_env *, uint64_t id, const char *from,
 	    const char *to, enum xmpp_db_type verdict, const char *why);

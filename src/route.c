@@ -1013,6 +1013,9 @@ route_start_leg(struct route *r)
 		r->leg = l;
 		route_log(LOG_LEVEL_DEBUG, r, "starting a leg for %zu stanzas",
 		    r->queue_len);
+		/* a leg that is up already (a bidirectional incoming one) */
+		if (r->table->legs->is_ready(l))
+			route_leg_ready(r, l);
 		return 0;
 	}
 	/* Empty if the leg already reported why (route_leg_gone()). */

@@ -197,7 +197,9 @@ void	route_bounce(struct route_table *, const struct route_origin *origin,
 
 /*
  * A route starts its outgoing leg with leg_connect(), naming as its cause
- * the incoming leg of the first stanza queued (route_origin.leg_id).
+ * the incoming leg of the first stanza queued (route_origin.leg_id). The
+ * carrier may hand it a leg that is ready at once (a bidirectional
+ * incoming leg of the reverse pair, XEP-0288): the queue flushes then.
  *
  * Called by the route's outgoing leg (a leg that is not, or no longer, the
  * route's is ignored). A leg that fails within leg_connect() (denied by

@@ -528,6 +528,21 @@ render_via(struct json_object *o, char *buf, size_t len)
 	return render_cell(o, "resolve", buf, len);
 }
 
+/* "in", "out"; "in+bidi", "out+bidi" for a bidirectional stream
+ * (XEP-0288), which carries stanzas both ways. */
+static const char *
+render_dir(struct json_object *l, char *buf, size_t len)
+{
+	struct json_object *bidi = render_get(l, "bidi");
+	size_t n;
+
+	render_cell(l, "direction", buf, len);
+	n = strlen(buf);
+	if (bidi != NULL && json_object_get_boolean(bidi) && n + 6 < len)
+		snprintf(buf + n, len - n, "+bidi");
+	return buf;
+}
+
 static void
 render_sessions(struct json_object *reply, FILE *out)
 {
@@ -553,8 +568,7 @@ render_sessions(struct json_object *reply, FILE *out)
 		row[ID] = render_cell(l, "id", cells[ID], RENDER_CELL_MAX);
 		row[FACE] = render_cell(l, "face", cells[FACE], RENDER_CELL_MAX);
 		row[DIR] = verify != NULL && json_object_get_boolean(verify) ?
-		    "verify" : render_cell(l, "direction", cells[DIR],
-		    RENDER_CELL_MAX);
+		    "verify" : render_dir(l, cells[DIR], RENDER_CELL_MAX);
 		row[LOCAL] = render_cell(l, "local", cells[LOCAL],
 		    RENDER_CELL_MAX);
 		row[REMOTE] = render_cell(l, "remote", cells[REMOTE],
