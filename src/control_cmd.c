@@ -675,7 +675,7 @@ control_list_session(const struct leg_info *li, void *arg)
 	struct control_queue key = { .leg_id = li->id }, *q = NULL;
 	struct json_object *o = json_object_new_object();
 
-	if (li->outgoing && s->queues->n > 0)
+	if ((li->outgoing || li->bidi) && s->queues->n > 0)
 		q = bsearch(&key, s->queues->v, s->queues->n,
 		    sizeof(*s->queues->v), control_queue_cmp);
 	json_object_object_add(o, "id", control_json_u64(li->id));

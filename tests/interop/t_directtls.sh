@@ -8,8 +8,12 @@
 #     remote.example (dialback) and secure.example (SASL EXTERNAL) connect
 #     with TLS from the first byte;
 #   - bidirectional streams (XEP-0288): remote.example and the internal
-#     Prosody have mod_s2s_bidi enabled; fedgated does not offer it, so each
-#     direction keeps its own stream.
+#     Prosody have mod_s2s_bidi enabled. remote.example's stream to
+#     fedgated enables bidi, and fedgated's stanzas to remote.example go
+#     back on it (no outgoing public leg); inside, fedgated's leg and the
+#     internal Prosody's own (opened for its dialback verification) are
+#     both bidirectional. secure.example has no bidi: a leg per direction.
+#     t_bidi.sh has the one-connection-per-peer case.
 # fedgated's own outgoing legs still use STARTTLS (it does not look up
 # _xmpps-server records).
 # TAP on stdout; exit status non-zero on failure. Needs root.
@@ -72,18 +76,32 @@ bidi_offered() {
 	grep -q "Sending stream features: .*urn:xmpp:features:bidi" "$(prosody_log remote)" &&
 	    grep -q "Sending stream features: .*urn:xmpp:features:bidi" "$(prosody_log corp)"
 }
-check "remote.example and corp.internal offer bidi (XEP-0288); fedgated ignores it" bidi_offered
-one_leg_each_way() {
-	fgctl_has_session face=public direction=in remote=remote.example &&
-	    fgctl_has_session face=public direction=out remote=remote.example \
-	    state=ready &&
-	    fgctl_has_session face=internal direction=in remote=corp.internal \
-	    local=remote.example &&
-	    fgctl_has_session face=internal direction=out remote=corp.internal \
-	    local=remote.example state=ready
+check "remote.example and corp.internal offer bidi (XEP-0288)" bidi_offered
+remote_bidi() {
+	fgctl_has_session face=public direction=in remote=remote.example \
+	    bidi=true &&
+	    ! fgctl_has_session face=public direction=out remote=remote.example
 }
-check "fedgated keeps one leg per direction with remote.example and corp.internal" \
-    one_leg_each_way
+check "fedgated sends to remote.example on remote.example's own stream (bidi)" \
+    remote_bidi
+check "the log says so" grep -Eq \
+    "$L in public remote\\.example->corp\\.example: bidi: carries the route corp\\.example->remote\\.example" "$flog"
+inside_bidi() {
+	fgctl_has_session face=internal direction=in remote=corp.internal \
+	    local=remote.example bidi=true &&
+	    fgctl_has_session face=internal direction=out remote=corp.internal \
+	    local=remote.example state=ready bidi=true
+}
+check "inside, both legs of remote.example's pairs are bidirectional" \
+    inside_bidi
+secure_two_legs() {
+	fgctl_has_session face=public direction=in remote=secure.example \
+	    bidi=false &&
+	    fgctl_has_session face=public direction=out remote=secure.example \
+	    state=ready bidi=false
+}
+check "secure.example (no mod_s2s_bidi) keeps one leg per direction" \
+    secure_two_legs
 note "fedgatectl sessions:"
 fgctl sessions 2>&1 | diag
 
