@@ -1,8 +1,10 @@
 /*
  * leg: one S2S stream on one TCP connection, in one direction of stanza
- * flow (DESIGN.md "The model"). A leg is on the public or the internal
- * face, and incoming (a peer connected) or outgoing (we connected, for a
- * route or to verify a dialback key). Each leg negotiates TLS and
+ * flow (DESIGN.md "The model"), or in both when the peer speaks XEP-0288
+ * (doc/internals/legs.md "Bidirectional streams"). A leg is on the public
+ * or the internal face, and incoming (a peer connected) or outgoing (we
+ * connected, for a route or to verify a dialback key). Each leg
+ * negotiates TLS and
  * authenticates on its own; stream IDs are per leg. What a stream says
  * and decides is in stream_in.c and stream_out.c (sans I/O); the leg
  * drives them and does the I/O (doc/internals/legs.md).

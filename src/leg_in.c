@@ -237,7 +237,8 @@ static void
 leg_in_note(const struct leg *l, const struct stream_in_action *x)
 {
 	log_peer(LOG_LEVEL_INFO, "leg %" PRIu64 " %s %s%s%s%s%s: %s", l->id,
-	    l->outgoing ? "out" : "in", config_face_name(l->face), x->from != NULL ? " " : "",
+	    l->outgoing ? "out" : "in", config_face_name(l->face),
+	    x->from != NULL ? " " : "",
 	    x->from != NULL ? x->from : "", x->to != NULL ? "->" : "",
 	    x->to != NULL ? x->to : "", x->why);
 }

@@ -127,8 +127,9 @@ struct policy_match {
 /*
  * Fill s with the built-in defaults, set = 0 (nothing set by a rule): deny,
  * TLS optional, certificate check optional, any authentication, SRV
- * resolution, no DANE, bidirectional streams (XEP-0288), TLS 1.2 at least, the built-in ciphers (""), no
- * static route, no limits of its own (0).
+ * resolution, no DANE, bidirectional streams (XEP-0288), TLS 1.2 at
+ * least, the built-in ciphers (""), no static route, no limits of its
+ * own (0).
  */
 void	policy_settings_init(struct policy_settings *s);
 
