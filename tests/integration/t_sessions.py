@@ -262,7 +262,15 @@ CANNED = {"ok": True, "command": "sessions", "sessions": [
      "tls": "TLSv1.2 ECDHE-RSA-AES128-GCM-SHA256", "auth": "none",
      "domains": [], "age": 90061, "stanzas_in": 2, "stanzas_out": 1500,
      "bytes_in": 1536, "bytes_out": 5 * 1024 * 1024, "queue": 4,
-     "transparent": None, "original": None, "resolve": "srv"}]}
+     "transparent": None, "original": None, "resolve": "srv"},
+    {"id": 14, "face": "public", "direction": "in", "verify": False,
+     "local": "corp.example", "remote": "remote.example",
+     "peer": "198.51.100.7:40312", "state": "open", "tls": "",
+     "auth": "dialback", "domains": [], "age": 5, "stanzas_in": 1,
+     "stanzas_out": 1, "bytes_in": 100, "bytes_out": 100, "queue": 0,
+     "bidi": True, "carries": [
+         {"from": "remote.example", "to": "corp.example"},
+         {"from": "corp.example", "to": "remote.example"}]}]}
 
 
 def fake_daemon(path, reply):
@@ -287,9 +295,9 @@ t = fake_daemon(fake, CANNED)
 rc, out, err = fg.ctl("-s", fake, "sessions", check=False)  # the last -s
 t.join(5)
 rows = [line.split() for line in out.splitlines()]
-tap.ok(rc == 0 and len(rows) == 3 and all(len(r) == 14 for r in rows),
+tap.ok(rc == 0 and len(rows) == 4 and all(len(r) == 14 for r in rows),
        "every cell of a sessions line is one word", out + err)
-if len(rows) == 3:
+if len(rows) == 4:
     tap.ok(rows[1][4] == "-" and rows[1][8] == "1.3/AES_256_GCM" and
            rows[1][10] == "1h2m" and rows[1][13] == "-",
            "unknown remote and no queue are -, TLS and age are short",
@@ -304,4 +312,6 @@ if len(rows) == 3:
            rows[2][6] == "srv",
            "VIA: a transparent leg's original destination, an outgoing "
            "leg's resolution", out)
+    tap.ok(rows[3][2] == "in+bidi" and rows[1][2] == "in",
+           "DIR marks a bidirectional leg (XEP-0288)", out)
 sys.exit(tap.done())
