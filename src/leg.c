@@ -973,7 +973,9 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 			leg_out_element(l, xmlstream_element(l->xs));
 		else
 			leg_in_element(l, xmlstream_element(l->xs));
-		if (!l->outgoing && leg_output_is_full(l))
+		/* A bidi leg carrying a route: the route's congestion bounds
+		 * its output, as on an outgoing leg. */
+		if (!l->outgoing && l->route == NULL && leg_output_is_full(l))
 			return false;
 		break;
 	case XMLSTREAM_END:
