@@ -271,6 +271,14 @@ stream_out_ask_bidi(struct stream_out *s, const struct xmlstream_node *f,
 	if (s->verify || s->bidi || !s->policy->bidi ||
 	    xmlstream_node_child(f, XMPP_NS_BIDI_FEATURES, "bidi") == NULL)
 		return;
+	/* Its stanzas would be taken as from an authenticated remote: not
+	 * where its rule wants a certificate that it did not show. */
+	if (s->face == CONFIG_FACE_PUBLIC && !s->peer_valid &&
+	    !(s->policy->auth & POLICY_AUTH_DIALBACK)) {
+		stream_out_note(a, true, "bidi offered, not asked for: the "
+		    "peer's rule accepts it only with a valid certificate");
+		return;
+	}
 	s->bidi = true;
 	stream_out_do(a, STREAM_OUT_SEND_BIDI);
 }
@@ -331,6 +339,7 @@ stream_out_tls_done(struct stream_out *s, const struct stream_out_ctx *c,
 		    "the peer's certificate is not valid for it");
 		return;
 	}
+	s->peer_valid = peer_valid;
 	if (s->state == STREAM_OUT_TLS)
 		stream_out_do(a, STREAM_OUT_RESTART);
 	stream_out_open(s, a);

@@ -24,7 +24,11 @@
  * Bidirectional streams (XEP-0288): when the features offer <bidi/>, the
  * peer's rule says bidi yes and the stream is not a verify leg, <bidi/>
  * goes out before authentication (SASL or dialback; after STARTTLS when
- * there is one). Once ready, the BIDI action tells the driver that the
+ * there is one). The peer's stanzas are then taken on the strength of
+ * having reached its server (and of its certificate where it was valid):
+ * on the public face, a rule that accepts the peer only with SASL
+ * EXTERNAL (auth external) needs its certificate valid for that, else
+ * bidi is not asked for. Once ready, the BIDI action tells the driver that the
  * peer may send stanzas back on the stream: the driver checks them as an
  * incoming stream of the reverse pair (stream_in_init_reverse()).
  */
@@ -84,6 +88,8 @@ struct stream_out {
 	uint32_t		 sm_acked;	/* the peer's last h */
 	bool			 sm_asked;	/* an <r/> is unanswered */
 	bool			 bidi;		/* <bidi/> sent (XEP-0288) */
+	bool			 peer_valid;	/* the peer's certificate is valid
+						   for remote (after TLS) */
 };
 
 /* What the module may know of the world, read only. */

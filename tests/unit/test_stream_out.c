@@ -381,6 +381,25 @@ static const struct ocase cases[] = {
 	    "db-result(minted) state(dialback)\n"
 	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
 	    "state(ready) authenticated(dialback)\n", STREAM_OUT_READY },
+	{ "bidi: auth external and no valid certificate: not asked for",
+	    CONFIG_FACE_PUBLIC, "extonly.example", false, true, false,
+	    { "connected", PEER_H, FEAT(F_TLS F_BIDI), PROCEED, "tls invalid",
+	    PEER_H, FEAT(F_EXT F_BIDI) },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "starttls state(tls)\n"
+	    "start-tls\n"
+	    "restart state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "note(bidi offered, not asked for: the peer's rule accepts it only "
+	    "with a valid certificate) sasl-auth state(sasl)\n",
+	    STREAM_OUT_SASL },
+	{ "bidi: auth external with a valid certificate", CONFIG_FACE_PUBLIC,
+	    "extonly.example", false, true, false,
+	    { "tls valid", PEER_H, FEAT(F_EXT F_BIDI) },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "bidi-request sasl-auth state(sasl)\n", STREAM_OUT_SASL },
 	{ "bidi: never on a verify leg", CONFIG_FACE_PUBLIC, "remote.example",
 	    true, false, false,
 	    { "connected", PEER_H, FEAT(F_DB F_BIDI), "<db:verify "
