@@ -261,6 +261,20 @@ stream_out_ready(struct stream_out *s, const struct stream_out_ctx *c,
 }
 
 /*
+ * Whether the features f offer bidirectional streams: <bidi/> in
+ * urn:xmpp:features:bidi (XEP-0288), or in urn:xmpp:bidi, the request's
+ * namespace, which ejabberd's receiving side offered from 24.10 to at
+ * least 24.12 (it takes the request in the right one). We offer only the
+ * XEP's.
+ */
+static bool
+stream_out_bidi_offered(const struct xmlstream_node *f)
+{
+	return xmlstream_node_child(f, XMPP_NS_BIDI_FEATURES, "bidi") != NULL ||
+	    xmlstream_node_child(f, XMPP_NS_BIDI, "bidi") != NULL;
+}
+
+/*
  * Ask for a bidirectional stream (XEP-0288) if the features f offer it and
  * the peer's rule allows: before authenticating, once per stream.
  */
@@ -269,7 +283,7 @@ stream_out_ask_bidi(struct stream_out *s, const struct xmlstream_node *f,
     struct stream_out_actions *a)
 {
 	if (s->verify || s->bidi || !s->policy->bidi ||
-	    xmlstream_node_child(f, XMPP_NS_BIDI_FEATURES, "bidi") == NULL)
+	    !stream_out_bidi_offered(f))
 		return;
 	/* Its stanzas would be taken as from an authenticated remote: not
 	 * where its rule wants a certificate that it did not show. */

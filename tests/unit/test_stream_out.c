@@ -41,6 +41,8 @@
 	"</dialback>"
 #define F_SM	"<sm xmlns='urn:xmpp:sm:3'/>"
 #define F_BIDI	"<bidi xmlns='urn:xmpp:features:bidi'/>"
+/* ejabberd 24.10-24.12's offer, in the request's namespace */
+#define F_BIDI_EJ "<bidi xmlns='urn:xmpp:bidi'/>"
 #define PROCEED	"<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"
 #define SASL_NS	"urn:ietf:params:xml:ns:xmpp-sasl"
 #define SM_NS	"urn:xmpp:sm:3"
@@ -359,6 +361,15 @@ static const struct ocase cases[] = {
 	{ "bidi: towards the internal server", CONFIG_FACE_INTERNAL, NULL,
 	    false, false, false,
 	    { "connected", PEER_H, FEAT(F_DB F_BIDI), DB_OK },
+	    "state(wait-header) header\n"
+	    "opened state(wait-features)\n"
+	    "bidi-request db-result(minted) state(dialback)\n"
+	    "auth-result(dialback ok) note(authenticated by dialback, ready) "
+	    "state(ready) authenticated(dialback) bidi(dialback)\n",
+	    STREAM_OUT_READY },
+	{ "bidi: offered in urn:xmpp:bidi (ejabberd 24.12), asked for",
+	    CONFIG_FACE_PUBLIC, "remote.example", false, false, false,
+	    { "connected", PEER_H, FEAT(F_DB F_BIDI_EJ), DB_OK },
 	    "state(wait-header) header\n"
 	    "opened state(wait-features)\n"
 	    "bidi-request db-result(minted) state(dialback)\n"
