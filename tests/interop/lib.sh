@@ -705,6 +705,19 @@ prosody_shell() {
 # Accounts are made through its HTTP API (mod_http_api "register"), which
 # listens on the namespace's own 127.0.0.1:5280 only.
 EJABBERD_LIBS=/usr/lib/x86_64-linux-gnu
+# A newer ejabberd, from bookworm-backports (24.12: mod_s2s_bidi, XEP-0288),
+# unpacked beside the build and never installed (quickstart's
+# ejabberd_backports): its tree's lib directories go first in ERL_LIBS, so
+# its applications shadow Debian 12's. Unset or absent: tests that need it
+# skip.
+EJABBERD_BPO=${EJABBERD_BPO:-}
+# ejabberd_bpo_libs: ERL_LIBS for the backports tree, or nothing (status 1).
+ejabberd_bpo_libs() {
+	[ -n "$EJABBERD_BPO" ] &&
+	    ls -d "$EJABBERD_BPO"/usr/lib/x86_64-linux-gnu/ejabberd-* >/dev/null 2>&1 ||
+	    return 1
+	echo "$EJABBERD_BPO/usr/lib/x86_64-linux-gnu:$EJABBERD_BPO/usr/lib/erlang/lib"
+}
 
 # ejabberd_config NAME ADDR DOMAIN [KEY=VALUE...]: write an ejabberd
 # configuration for one instance in $FG_TMP/ejabberd-NAME/ and print its
@@ -712,6 +725,8 @@ EJABBERD_LIBS=/usr/lib/x86_64-linux-gnu
 #   starttls=optional|required|false   s2s_use_starttls (false: plain TCP)
 #   cert=self|ca                      the domain's certificate
 #   trust_ca=no|yes                   trust the test CA for peer certificates
+#   release=debian|backports          Debian 12's ejabberd, or EJABBERD_BPO's
+#   bidi=off|on                       mod_s2s_bidi (XEP-0288; backports only)
 # s2s: dialback (mod_s2s_dialback) after STARTTLS when the peer's
 # certificate does not pass; c2s: STARTTLS offered, not required.
 ejabberd_config() {
@@ -719,12 +734,17 @@ ejabberd_config() {
 	_addr=$2
 	_dom=$3
 	shift 3
-	_stls=optional _cert=self _trust=no
+	_stls=optional _cert=self _trust=no _libs=$EJABBERD_LIBS _bidi=off
 	for _kv in "$@"; do
 		case $_kv in
 		starttls=*)	_stls=${_kv#*=} ;;
 		cert=*)		_cert=${_kv#*=} ;;
 		trust_ca=*)	_trust=${_kv#*=} ;;
+		release=debian)	_libs=$EJABBERD_LIBS ;;
+		release=backports)
+			_libs=$(ejabberd_bpo_libs) ||
+			    { note "ejabberd_config: no backports tree (EJABBERD_BPO)"; return 1; } ;;
+		bidi=*)		_bidi=${_kv#*=} ;;
 		*)	note "ejabberd_config: unknown option $_kv"; return 1 ;;
 		esac
 	done
@@ -764,6 +784,17 @@ ejabberd_config() {
 		echo "s2s_timeout: 10"
 		echo "negotiation_timeout: 10"
 		echo "auth_method: internal"
+		# 24.12 offers SCRAM-*-PLUS with a channel binding slixmpp does
+		# not match under TLS 1.3, then refuses plain SCRAM from a
+		# client that says it could bind ("Invalid channel binding"):
+		# the test clients use PLAIN, inside TLS.
+		if [ "$_libs" != "$EJABBERD_LIBS" ]; then
+			echo "disable_sasl_mechanisms:"
+			for _m in SCRAM-SHA-512-PLUS SCRAM-SHA-256-PLUS SCRAM-SHA-1-PLUS \
+			    SCRAM-SHA-512 SCRAM-SHA-256 SCRAM-SHA-1 DIGEST-MD5 X-OAUTH2; do
+				echo "  - \"$_m\""
+			done
+		fi
 		echo "api_permissions:"
 		echo "  \"register on loopback\":"
 		echo "    who:"
@@ -776,8 +807,10 @@ ejabberd_config() {
 		echo "  mod_ping: {}"
 		echo "  mod_s2s_dialback: {}"
 		echo "  mod_http_api: {}"
+		if [ "$_bidi" = on ]; then echo "  mod_s2s_bidi: {}"; fi
 	} >"$_cfg"
 	printf '%s\n' "$_addr 5222 5269" >"$_dir/where"
+	printf '%s\n' "$_libs" >"$_dir/libs"
 	echo "$_cfg"
 }
 
@@ -789,7 +822,8 @@ ejabberd_start() {
 	_cfg=$3
 	_dir=$(dirname "$_cfg")
 	read -r _addr _c2s _s2s <"$_dir/where"
-	fg_spawn "$_dir/console.log" env HOME="$_dir" ERL_LIBS="$EJABBERD_LIBS" \
+	read -r _libs <"$_dir/libs"
+	fg_spawn "$_dir/console.log" env HOME="$_dir" ERL_LIBS="$_libs" \
 	    EJABBERD_CONFIG_PATH="$_cfg" \
 	    EJABBERD_LOG_PATH="$_dir/log/ejabberd.log" \
 	    ERL_CRASH_DUMP="$_dir/erl_crash.dump" ERL_CRASH_DUMP_BYTES=0 \
