@@ -148,6 +148,28 @@ wait_log_from() {
 	wait_until "$4" _grep_from "$1" "$2" "$3"
 }
 
+# has FILE REGEX: a line of FILE matches, now or within 5 s (log lines
+# about an event may come a little after a client saw the event).
+has() { wait_log "$1" "$2" 5; }
+
+# lacks FILE REGEX: FILE exists and no line matches.
+lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
+
+# none_mention REGEX FILE...: every FILE exists and none has a match (the
+# first matches of the one that has are shown).
+none_mention() {
+	_re=$1
+	shift
+	for _f in "$@"; do
+		[ -f "$_f" ] || { note "$_f is missing"; return 1; }
+		lacks "$_f" "$_re" || {
+			note "$_f matches $_re:"
+			grep -E -- "$_re" "$_f" 2>/dev/null | head -n 5 | cut -c1-300 | diag
+			return 1
+		}
+	done
+}
+
 # count_log FILE REGEX: how many lines of FILE match.
 count_log() {
 	grep -Ec -- "$2" "$1" 2>/dev/null || true

@@ -29,15 +29,6 @@ if ! command -v erl >/dev/null 2>&1 ||
 fi
 
 L='leg [0-9]+'
-has() { wait_log "$1" "$2" 5; }
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
-none_mention() {
-	_re=$1
-	shift
-	for _f in "$@"; do
-		lacks "$_f" "$_re" || { note "$_f matches $_re"; return 1; }
-	done
-}
 
 # ej_wire LOG: what ejabberd sent and received on its streams (its debug
 # log's "Received XML on stream" and "Send XML on stream" lines).

@@ -81,19 +81,6 @@ fedgated_start_ns dmz "$conf" "$flog" "$DMZ_PUB:5269" "$DMZ_INT:5269" ||
     bail "fedgated did not start"
 ok "fedgated listens on its public and internal faces"
 
-# has FILE REGEX: a line of FILE matches, within 5 s (log lines about an
-# event may come a little after the client saw the event).
-has() { wait_log "$1" "$2" 5; }
-# lacks FILE REGEX: FILE exists and no line matches.
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
-# none_mention REGEX FILE...: every FILE exists and none has a match.
-none_mention() {
-	_re=$1
-	shift
-	for _f in "$@"; do
-		lacks "$_f" "$_re" || { note "$_f matches $_re"; return 1; }
-	done
-}
 L='leg [0-9]+'
 S2S_TLS='s2s(in|out)[0-9a-f]+[[:space:]]+info[[:space:]]+Stream encrypted'
 

@@ -23,8 +23,6 @@ if [ ! -x /usr/sbin/jabberd2-router ] || [ ! -f "$JABBERD2_SCHEMA" ]; then
 fi
 
 L='leg [0-9]+'
-has() { wait_log "$1" "$2" 5; }
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
 
 topo_fedgate || bail "topology could not be built"
 topo_outside_host j2 "$J2_ADDR" || bail "j2.example's host"

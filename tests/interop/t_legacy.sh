@@ -26,8 +26,6 @@ fg_init
 started=$(date +%s)
 
 L='leg [0-9]+'
-has() { wait_log "$1" "$2" 5; }
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
 S2S_TLS='s2s(in|out)[0-9a-f]+[[:space:]]+info[[:space:]]+Stream encrypted'
 OLD_CIPHER=ECDHE-ECDSA-AES128-SHA
 

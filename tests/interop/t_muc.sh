@@ -72,20 +72,6 @@ fedgated_start_ns dmz "$conf" "$flog" "$DMZ_PUB:5269" "$DMZ_INT:5269" ||
     bail "fedgated did not start"
 ok "fedgated listens on its public and internal faces"
 
-has() { wait_log "$1" "$2" 5; }
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
-# none_mention REGEX FILE...: every FILE exists and none has a match.
-none_mention() {
-	_re=$1
-	shift
-	for _f in "$@"; do
-		lacks "$_f" "$_re" || {
-			note "$_f matches $_re:"
-			grep -E -- "$_re" "$_f" | head -n 5 | diag
-			return 1
-		}
-	done
-}
 # all_mention REGEX FILE...: every FILE has a match.
 all_mention() {
 	_re=$1

@@ -57,8 +57,6 @@ check "the DMZ does not forward 5269: corp cannot reach remote.example itself" \
     not tcp_probe corp "$REMOTE_ADDR" 5269 1
 
 L='leg [0-9]+'
-has() { wait_log "$1" "$2" 5; }
-lacks() { [ -f "$1" ] && ! grep -Eq -- "$2" "$1"; }
 # Every leg of flows has the entry of its own connection (the join is by
 # the leg's addresses: the entry's original or reply tuple is local ->
 # peer).
