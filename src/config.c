@@ -737,10 +737,9 @@ config_merge(struct policy_settings *out, const struct policy_settings *in)
 	if (in->set & POLICY_SET_TLS_MIN)
 		out->tls_min = in->tls_min;
 	if (in->set & POLICY_SET_CIPHERS)
-		memcpy(out->ciphers, in->ciphers, sizeof(out->ciphers));
+		out->ciphers = in->ciphers;
 	if (in->set & POLICY_SET_ROUTE) {
-		memcpy(out->route_host, in->route_host,
-		    sizeof(out->route_host));
+		out->route_host = in->route_host;
 		out->route_port = in->route_port;
 	}
 	if (in->set & POLICY_SET_STANZA_SIZE)

@@ -601,12 +601,18 @@ peeropt		: ALLOW				{ cfg_peer_mode(&$1, NULL); }
 		| RESOLVE ORIGINAL		{ cfg_peer_mode(&$1, &$2); }
 		| ROUTE string optport {
 			struct policy_settings *s = &cfg->peer.s;
+			char host[POLICY_ROUTE_HOST_MAX];
 
 			cfg_note(&$1, "route");
 			if (cfg_peer_set(&$1, POLICY_SET_ROUTE, "route") ==
-			    -1 || cfg_host(&$2, "route host", s->route_host,
-			    sizeof(s->route_host)) == -1)
+			    -1 || cfg_host(&$2, "route host", host,
+			    sizeof(host)) == -1)
 				break;
+			if ((s->route_host = policy_text(host)) == NULL) {
+				s->route_host = "";
+				cfg_error_at(&$2, "route: out of memory");
+				break;
+			}
 			s->route_port = $3.number > 0 ? (uint16_t)$3.number :
 			    CONFIG_DEFAULT_PORT;
 		}
@@ -2232,14 +2238,16 @@ cfg_peer_ciphers(const YYSTYPE *kw, const YYSTYPE *v)
 
 	if (cfg_peer_set(kw, POLICY_SET_CIPHERS, "tls ciphers") == -1)
 		return;
-	if (strlen(v->string) >= sizeof(s->ciphers))
-		cfg_error_at(v, "tls ciphers: longer than %zu bytes",
-		    sizeof(s->ciphers) - 1);
+	if (strlen(v->string) >= POLICY_CIPHERS_MAX)
+		cfg_error_at(v, "tls ciphers: longer than %d bytes",
+		    POLICY_CIPHERS_MAX - 1);
 	else if (v->string[0] == '\0' || !tls_ciphers_are_valid(v->string))
 		cfg_error_at(v, "tls ciphers \"%s\" selects no cipher",
 		    v->string);
-	else
-		snprintf(s->ciphers, sizeof(s->ciphers), "%s", v->string);
+	else if ((s->ciphers = policy_text(v->string)) == NULL) {
+		s->ciphers = "";
+		cfg_error_at(v, "tls ciphers: out of memory");
+	}
 }
 
 /* limit stanza-size SIZE | connections N | rate SIZE [burst SIZE] */

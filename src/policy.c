@@ -230,10 +230,48 @@ policy_tls_version_number(enum policy_tls_version v)
 	return 0x0301 + (int)v;
 }
 
+/* The shared texts of settings (policy_text()), by content. */
+struct policy_text {
+	RB_ENTRY(policy_text)	 entry;
+	char			 text[];
+};
+
+static int
+policy_text_cmp(const struct policy_text *a, const struct policy_text *b)
+{
+	return strcmp(a->text, b->text);
+}
+
+RB_HEAD(policy_texts, policy_text);
+RB_PROTOTYPE(policy_texts, policy_text, entry, policy_text_cmp)
+RB_GENERATE(policy_texts, policy_text, entry, policy_text_cmp)
+
+static struct policy_texts policy_texts = RB_INITIALIZER(&policy_texts);
+
+const char *
+policy_text(const char *s)
+{
+	struct policy_text *t, *found;
+	size_t len = strlen(s);
+
+	if (len == 0)
+		return "";
+	if ((t = malloc(sizeof(*t) + len + 1)) == NULL)
+		return NULL;
+	memcpy(t->text, s, len + 1);
+	if ((found = RB_INSERT(policy_texts, &policy_texts, t)) != NULL) {
+		free(t);
+		return found->text;
+	}
+	return t->text;
+}
+
 void
 policy_settings_init(struct policy_settings *s)
 {
 	memset(s, 0, sizeof(*s));
+	s->ciphers = "";
+	s->route_host = "";
 	s->allow = false;
 	s->tls = POLICY_TLS_OPTIONAL;
 	s->verify = POLICY_VERIFY_OPTIONAL;
@@ -268,10 +306,9 @@ policy_settings_merge(struct policy_settings *dst,
 	if (set & POLICY_SET_TLS_MIN)
 		dst->tls_min = src->tls_min;
 	if (set & POLICY_SET_CIPHERS)
-		memcpy(dst->ciphers, src->ciphers, sizeof(dst->ciphers));
+		dst->ciphers = src->ciphers;
 	if (set & POLICY_SET_ROUTE) {
-		memcpy(dst->route_host, src->route_host,
-		    sizeof(dst->route_host));
+		dst->route_host = src->route_host;
 		dst->route_port = src->route_port;
 	}
 	if (set & POLICY_SET_STANZA_SIZE)
@@ -306,9 +343,10 @@ policy_settings_is_valid(const struct policy_settings *s)
 	if ((s->set & POLICY_SET_TLS_MIN) && (s->tls_min < POLICY_TLS_V1_0 ||
 	    s->tls_min > POLICY_TLS_V1_3))
 		return false;
-	if (memchr(s->ciphers, '\0', sizeof(s->ciphers)) == NULL)
+	if (s->ciphers == NULL || s->route_host == NULL)
 		return false;
-	return memchr(s->route_host, '\0', sizeof(s->route_host)) != NULL;
+	return strlen(s->ciphers) < POLICY_CIPHERS_MAX &&
+	    strlen(s->route_host) < POLICY_ROUTE_HOST_MAX;
 }
 
 /*

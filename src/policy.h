@@ -96,10 +96,18 @@ struct policy_settings {
 	bool			 bidi;		/* XEP-0288: offer and ask for
 						   bidirectional streams */
 	enum policy_tls_version	 tls_min;	/* lowest TLS version */
-	/* OpenSSL cipher list for TLS <= 1.2 on this peer's legs; "" none */
-	char			 ciphers[POLICY_CIPHERS_MAX];
-	/* POLICY_SET_ROUTE covers route_host and route_port. */
-	char			 route_host[POLICY_ROUTE_HOST_MAX]; /* "" none */
+	/*
+	 * The two texts are shared (policy_text()): settings are copied by
+	 * value into every leg, and two pointers cost 16 bytes where two
+	 * arrays cost 512 (bench/RESULTS.md, memory). Never NULL once
+	 * policy_settings_init() ran.
+	 */
+	/* OpenSSL cipher list for TLS <= 1.2 on this peer's legs; "" none;
+	 * shorter than POLICY_CIPHERS_MAX */
+	const char		*ciphers;
+	/* POLICY_SET_ROUTE covers route_host and route_port. "" none;
+	 * shorter than POLICY_ROUTE_HOST_MAX */
+	const char		*route_host;
 	uint16_t		 route_port;
 	uint64_t		 stanza_size;	/* bytes; 0: the global limit */
 	/* POLICY_SET_RATE covers rate and burst. */
@@ -132,6 +140,14 @@ struct policy_match {
  * own (0).
  */
 void	policy_settings_init(struct policy_settings *s);
+
+/*
+ * The shared copy of the text s: the same pointer for the same text, held
+ * until the process ends (texts come from configuration and control
+ * commands, a handful per policy; a text once used stays, however often
+ * it is set again). NULL if out of memory.
+ */
+const char *policy_text(const char *s);
 
 struct policy *policy_new(void);
 void	policy_free(struct policy *);

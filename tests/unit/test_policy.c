@@ -214,7 +214,7 @@ test_inheritance(void **state)
 	    POLICY_SET_RATE;
 	d.allow = true;
 	d.tls = POLICY_TLS_REQUIRED;
-	strlcpy(d.route_host, "relay.example", sizeof(d.route_host));
+	d.route_host = policy_text("relay.example");
 	d.route_port = 5270;
 	d.rate = 1000;
 	d.burst = 2000;
@@ -623,6 +623,7 @@ test_tls_version(void **state)
 	const char *bad[] = { "tlsv1", "TLSv1.4", "SSLv3", "TLSv1.", "", "1.0" };
 	struct policy		*p;
 	struct policy_settings	 d, r, s;
+	char			 longer[POLICY_CIPHERS_MAX + 1];
 	struct policy_match	 m;
 	enum policy_tls_version	 v;
 	char			 err[128];
@@ -656,7 +657,7 @@ test_tls_version(void **state)
 	assert_non_null(p = policy_new());
 	d = allow(true);
 	d.set |= POLICY_SET_CIPHERS;
-	strlcpy(d.ciphers, "ECDHE+AESGCM", sizeof(d.ciphers));
+	d.ciphers = policy_text("ECDHE+AESGCM");
 	assert_int_equal(policy_add(p, "default", &d, CONF, 1, err,
 	    sizeof(err)), 0);
 	r = allow(true);
@@ -674,16 +675,21 @@ test_tls_version(void **state)
 	assert_int_equal(m.settings.tls_min, POLICY_TLS_V1_2);
 	assert_false(m.settings.set & POLICY_SET_TLS_MIN);
 
-	/* out of range, or a list without its NUL: refused */
+	/* out of range, a list too long or none at all: refused */
 	s = allow(true);
 	s.set |= POLICY_SET_TLS_MIN;
 	s.tls_min = 7;
 	assert_int_equal(policy_add(p, "x.example", &s, CONF, 3, err,
 	    sizeof(err)), -1);
 	assert_string_equal(err, "invalid settings for peer \"x.example\"");
+	memset(longer, 'A', sizeof(longer) - 1);
+	longer[sizeof(longer) - 1] = '\0';
 	s = allow(true);
 	s.set |= POLICY_SET_CIPHERS;
-	memset(s.ciphers, 'A', sizeof(s.ciphers));
+	s.ciphers = longer;
+	assert_int_equal(policy_add(p, "x.example", &s, CONF, 3, err,
+	    sizeof(err)), -1);
+	s.ciphers = NULL;
 	assert_int_equal(policy_add(p, "x.example", &s, CONF, 3, err,
 	    sizeof(err)), -1);
 	/* a runtime rule cannot be written with them */
@@ -692,11 +698,29 @@ test_tls_version(void **state)
 	policy_free(p);
 }
 
+/* Settings share their texts: one copy of each, whoever sets it. */
+static void
+test_text_shared(void **state)
+{
+	char a[] = "ECDHE+AESGCM", b[] = "ECDHE+AESGCM";
+	const char *t = policy_text(a);
+
+	assert_non_null(t);
+	assert_ptr_not_equal(t, a);
+	assert_string_equal(t, "ECDHE+AESGCM");
+	assert_ptr_equal(policy_text(b), t);	/* the same text: the same copy */
+	a[0] = 'X';				/* the caller's buffer is its own */
+	assert_string_equal(t, "ECDHE+AESGCM");
+	assert_ptr_not_equal(policy_text("relay.example"), t);
+	assert_string_equal(policy_text(""), "");
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_match_order),
+		cmocka_unit_test(test_text_shared),
 		cmocka_unit_test(test_match_no_default),
 		cmocka_unit_test(test_no_rules),
 		cmocka_unit_test(test_inheritance),
