@@ -45,6 +45,36 @@ stream_in_state_name(enum stream_in_state st)
 	return stream_in_state_names[st];
 }
 
+/*
+ * A pair from -> to, zeroed but for its names, which live in the same
+ * allocation after its s->pair_size bytes (the driver's part included).
+ * NULL if out of memory.
+ */
+static struct stream_pair *
+stream_in_new_pair(const struct stream_in *s, const char *from,
+    const char *to)
+{
+	size_t flen = strlen(from) + 1, tlen = strlen(to) + 1;
+	struct stream_pair *p;
+	char *names;
+
+	if ((p = calloc(1, s->pair_size + flen + tlen)) == NULL)
+		return NULL;
+	names = (char *)p + s->pair_size;
+	memcpy(names, from, flen);
+	memcpy(names + flen, to, tlen);
+	p->from = names;
+	p->to = names + flen;
+	return p;
+}
+
+static void
+stream_in_free_pair(struct stream_pair *p)
+{
+	free(p->mapped);
+	free(p);
+}
+
 void
 stream_in_init(struct stream_in *s, enum config_face face, char *local,
     char *remote, struct policy_settings *policy, size_t pair_size)
@@ -75,10 +105,8 @@ stream_in_init_reverse(struct stream_in *s, enum config_face face,
 	s->bidi = true;
 	s->reverse = true;
 	s->auth = auth;
-	if ((p = calloc(1, s->pair_size)) == NULL)
+	if ((p = stream_in_new_pair(s, remote, local)) == NULL)
 		return -1;
-	snprintf(p->from, sizeof(p->from), "%s", remote);
-	snprintf(p->to, sizeof(p->to), "%s", local);
 	p->auth = auth;
 	TAILQ_INSERT_TAIL(&s->pairs, p, entry);
 	s->npairs = 1;
@@ -92,7 +120,7 @@ stream_in_bury(struct stream_in *s)
 
 	while ((p = TAILQ_FIRST(&s->dead)) != NULL) {
 		TAILQ_REMOVE(&s->dead, p, entry);
-		free(p);
+		stream_in_free_pair(p);
 	}
 }
 
@@ -103,7 +131,7 @@ stream_in_clear(struct stream_in *s)
 
 	while ((p = TAILQ_FIRST(&s->pairs)) != NULL) {
 		TAILQ_REMOVE(&s->pairs, p, entry);
-		free(p);
+		stream_in_free_pair(p);
 	}
 	stream_in_bury(s);
 	s->npairs = 0;
@@ -525,10 +553,8 @@ stream_in_add_pair(struct stream_in *s, const char *from, const char *to,
 		p->auth = auth;
 		return p;
 	}
-	if ((p = calloc(1, s->pair_size)) == NULL)
+	if ((p = stream_in_new_pair(s, from, to)) == NULL)
 		return NULL;
-	snprintf(p->from, sizeof(p->from), "%s", from);
-	snprintf(p->to, sizeof(p->to), "%s", to);
 	p->auth = auth;
 	TAILQ_INSERT_TAIL(&s->pairs, p, entry);
 	s->npairs++;
@@ -1066,7 +1092,10 @@ stream_in_is_domain(const char *d, const char *s, size_t len)
 	return strncmp(d, s, len) == 0 && d[len] == '\0';
 }
 
-/* Find p's domain of ours and its name on the other face. 0 or -1. */
+/*
+ * Find p's domain of ours and its name on the other face. 0; -1 if it is
+ * not a local name (any more); -2 out of memory.
+ */
 static int
 stream_in_map_pair(const struct stream_in *s, const struct stream_in_ctx *c,
     struct stream_pair *p)
@@ -1074,12 +1103,16 @@ stream_in_map_pair(const struct stream_in *s, const struct stream_in_ctx *c,
 	enum config_face other = s->face == CONFIG_FACE_PUBLIC ?
 	    CONFIG_FACE_INTERNAL : CONFIG_FACE_PUBLIC;
 	struct local_name n;
+	char *mapped;
 
 	if (!local_find(c->config, s->face, s->face == CONFIG_FACE_PUBLIC ?
 	    p->to : p->from, &n))
 		return -1;
+	if ((mapped = strdup(local_name_on(&n, other))) == NULL)
+		return -2;
+	free(p->mapped);
+	p->mapped = mapped;
 	p->dom = n.dom;
-	snprintf(p->mapped, sizeof(p->mapped), "%s", local_name_on(&n, other));
 	return 0;
 }
 
@@ -1098,6 +1131,7 @@ stream_in_stanza_pair(struct stream_in *s, const struct stream_in_ctx *c,
 	char fd[JID_DOMAIN_MAX], td[JID_DOMAIN_MAX];
 	struct stream_pair *p;
 	bool from_known = false, served;
+	int m;
 
 	if (!stream_in_jid_domain(st->from, fs[0], fs[1], fd) ||
 	    !stream_in_jid_domain(st->to, ts[0], ts[1], td))
@@ -1123,10 +1157,13 @@ stream_in_stanza_pair(struct stream_in *s, const struct stream_in_ctx *c,
 	}
 	/* Ours of the pair: to (public face) or from (internal face), and
 	 * its name on the other face. */
-	if (p->dom == NULL && stream_in_map_pair(s, c, p) == -1)
+	if (p->dom == NULL && (m = stream_in_map_pair(s, c, p)) == -1)
 		return stream_in_refuse(s, a, XMPP_STREAM_HOST_UNKNOWN,
 		    "%s is no longer a local name", s->face ==
 		    CONFIG_FACE_PUBLIC ? td : fd), NULL;
+	if (p->dom == NULL)			/* m == -2 */
+		return stream_in_refuse(s, a, XMPP_STREAM_RESOURCE_CONSTRAINT,
+		    "out of memory"), NULL;
 	if (stream_in_is_domain(fd, st->from + fs[0], fs[1]) &&
 	    stream_in_is_domain(td, st->to + ts[0], ts[1]))
 		s->relay_pair = p;

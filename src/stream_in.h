@@ -59,14 +59,16 @@ enum stream_in_state {
  */
 struct stream_pair {
 	TAILQ_ENTRY(stream_pair) entry;
-	char		 from[JID_DOMAIN_MAX];	/* the peer's, normalised */
-	char		 to[JID_DOMAIN_MAX];	/* ours, normalised */
+	/* from and to are in the pair's own allocation, after its
+	 * pair_size bytes: exactly their length, not JID_DOMAIN_MAX each. */
+	const char	*from;		/* the peer's, normalised */
+	const char	*to;		/* ours, normalised */
 	enum leg_auth	 auth;
 	bool		 pending;	/* its dialback verification runs */
 	const struct config_domain *dom; /* ours of the pair, found at its
 					   first stanza (NULL before) */
-	char		 mapped[JID_DOMAIN_MAX]; /* ours of the pair on the
-					   other face (local.h), with dom */
+	char		*mapped;	/* ours of the pair on the other face
+					   (local.h), with dom; NULL before */
 };
 TAILQ_HEAD(stream_pairs, stream_pair);
 
