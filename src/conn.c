@@ -36,6 +36,8 @@ struct conn {
 	bool			 tls_done;	/* handshake finished */
 	bool			 upgraded;	/* TLS came by STARTTLS */
 	bool			 closing;	/* conn_close() called */
+	bool			 lingering;	/* closing, still reading
+						   (conn_close_linger()) */
 	bool			 finishing;	/* CLOSED is scheduled */
 	bool			 abandoned;	/* freed by the owner meanwhile */
 	bool			 congested;
@@ -322,7 +324,8 @@ conn_finish_close(evutil_socket_t fd, short what, void *arg)
 static void
 conn_maybe_closed(struct conn *c)
 {
-	if (!c->closing || c->finishing || !conn_is_flushed(c))
+	if (!c->closing || c->lingering || c->finishing ||
+	    !conn_is_flushed(c))
 		return;
 	c->finishing = true;
 	if (event_base_once(c->base, -1, EV_TIMEOUT, conn_finish_close, c,
@@ -343,6 +346,12 @@ conn_raw_drained(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 void
 conn_close(struct conn *c)
 {
+	if (c->lingering) {
+		c->lingering = false;
+		bufferevent_disable(c->top, EV_READ);
+		conn_maybe_closed(c);
+		return;
+	}
 	if (c->closing)
 		return;
 	c->closing = true;
@@ -354,6 +363,24 @@ conn_close(struct conn *c)
 	/* The write callback runs (deferred) and finishes when output is empty. */
 	bufferevent_trigger(c->top, EV_WRITE,
 	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+void
+conn_close_linger(struct conn *c)
+{
+	if (c->closing)
+		return;
+	conn_close(c);
+	c->lingering = true;
+	bufferevent_enable(c->top, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->top)) > 0)
+		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
+bool
+conn_is_lingering(const struct conn *c)
+{
+	return c->lingering;
 }
 
 /*
@@ -440,7 +467,7 @@ conn_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
 
-	if (!c->closing)
+	if (!c->closing || c->lingering)
 		c->handler->read(c, c->arg);
 }
 

@@ -71,9 +71,20 @@ struct conn *conn_new_connect_from(struct event_base *,
 void	conn_free(struct conn *);
 /*
  * Flush what is queued for writing (bounded by the caller's timers), then
- * close and report CONN_EV_CLOSED. Reading stops at once.
+ * close and report CONN_EV_CLOSED. Reading stops at once; on a lingering
+ * conn it stops now and the close goes on.
  */
 void	conn_close(struct conn *);
+/*
+ * Close, but linger: writing stops as with conn_close() and what is
+ * queued is flushed, while reading goes on, so that what the peer sent
+ * before it saw our close still reaches the owner (RFC 6120 4.4). The
+ * close finishes (CONN_EV_CLOSED) once the owner calls conn_close(), for
+ * instance at the peer's EOF (reported as CONN_EV_EOF) or its end of
+ * stream, or on its own timer.
+ */
+void	conn_close_linger(struct conn *);
+bool	conn_is_lingering(const struct conn *);
 
 /*
  * Upgrade to TLS (STARTTLS): as server or client with ssl (taken over).

@@ -345,6 +345,16 @@ leg_state_timeout(const struct leg *l, enum leg_state s)
 	}
 }
 
+/* Whom l talks to: its connection's peer; before it has one, the target
+ * an outgoing leg tries ("" none). */
+static const char *
+leg_peer(const struct leg *l)
+{
+	if (l->conn != NULL)
+		return conn_peer(l->conn);
+	return l->dial != NULL ? l->dial->host : "";
+}
+
 /* Arm the leg's timer to fire in ms milliseconds (0: disarm it). */
 static void
 leg_arm_timer_ms(struct leg *l, uint64_t ms)
@@ -470,8 +480,7 @@ leg_timeout(void *arg)
 		l->fail_cond = XMPP_STANZA_REMOTE_SERVER_TIMEOUT;
 		if (l->state == LEG_CONNECTING)
 			(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
-			    "connect to %s timed out", l->conn != NULL ?
-			    conn_peer(l->conn) : l->host);
+			    "connect to %s timed out", leg_peer(l));
 		else
 			(void)leg_printf(&l->last_error, LEG_ERROR_MAX,
 			    "timed out %s", leg_state_names[l->state]);
@@ -708,9 +717,9 @@ leg_accept(struct leg_env *env, enum config_face face, bool direct_tls,
 		memcpy(&l->reached, peer->local, peer->locallen);
 		l->reachedlen = peer->locallen;
 	}
-	if (orig != NULL) {
+	if (orig != NULL && (l->orig = malloc(sizeof(*l->orig))) != NULL) {
 		l->transparent = orig->how;
-		memcpy(&l->orig, &orig->dst, sizeof(l->orig));
+		memcpy(l->orig, &orig->dst, sizeof(*l->orig));
 		l->origlen = orig->len;
 		snprintf(dst, sizeof(dst), " (transparent, %s, original "
 		    "destination ", orig->how);
@@ -812,6 +821,8 @@ leg_reap(void *arg)
 	timer_free(l->keepalive);
 	resolve_targets_free(l->targets);
 	resolve_addrs_free(l->addrs);
+	free(l->dial);
+	free(l->orig);
 	free(l->proxy);
 	free(l->proxy_desc);
 	free(l->close_reason);
@@ -883,11 +894,32 @@ leg_can_send(const struct leg *l)
 	    l->state != LEG_TLS;
 }
 
+/*
+ * Whether l, closing with cond, goes on reading until the peer ends its
+ * stream (or the closing timer fires): an open incoming stream closed by
+ * us for no fault of the peer's (a plain close: idle, kill; or
+ * system-shutdown), whose peer may have sent stanzas before it saw our
+ * close. They are relayed as any other (RFC 6120 4.4: the other party
+ * gets time to send outstanding data). A stream ended for an error of the
+ * peer's is not read further.
+ */
+static bool
+leg_lingers(const struct leg *l, enum xmpp_stream_error cond)
+{
+	return !l->outgoing && !l->peer_closed && l->state == LEG_OPEN &&
+	    (cond == XMPP_STREAM_ERROR_COUNT ||
+	    cond == XMPP_STREAM_SYSTEM_SHUTDOWN) &&
+	    leg_first_pair(l, false) != NULL;
+}
+
 void
 leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 {
+	bool linger;
+
 	if (l->state == LEG_CLOSING || l->state == LEG_CLOSED)
 		return;
+	linger = leg_lingers(l, cond);
 	if (leg_text(l->close_reason)[0] == '\0')
 		leg_set_reason(l, "%s%s%s", cond == XMPP_STREAM_ERROR_COUNT ?
 		    "stream closed" : xmpp_stream_error_name(cond),
@@ -915,7 +947,10 @@ leg_close(struct leg *l, enum xmpp_stream_error cond, const char *text)
 		xmpp_render_close(l->out);
 	leg_flush_out(l);
 	leg_enter_state(l, LEG_CLOSING);
-	conn_close(l->conn);
+	if (linger)
+		conn_close_linger(l->conn);
+	else
+		conn_close(l->conn);
 }
 
 /* Map a framer error to its stream error. */
@@ -979,10 +1014,19 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 			return false;
 		break;
 	case XMLSTREAM_END:
+		l->peer_closed = true;
+		if (l->state == LEG_CLOSING) {	/* lingering: done */
+			conn_close(l->conn);
+			return false;
+		}
 		leg_set_reason(l, "peer closed the stream");
 		leg_close(l, XMPP_STREAM_ERROR_COUNT, NULL);
 		return false;
 	case XMLSTREAM_ERROR:
+		if (l->state == LEG_CLOSING) {	/* lingering: no more */
+			conn_close(l->conn);
+			return false;
+		}
 		leg_set_reason(l, "%s: %s", xmlstream_error_name(
 		    xmlstream_last_error(l->xs)), xmlstream_error_detail(l->xs));
 		metrics_stream_refused(l->face, l->outgoing, l->local,
@@ -990,7 +1034,9 @@ leg_feed(struct leg *l, const char *buf, size_t len, size_t *used)
 		leg_close(l, leg_framer_error(l), NULL);
 		return false;
 	}
-	return l->state != LEG_CLOSING && l->state != LEG_CLOSED && !l->paused;
+	if (l->state == LEG_CLOSING)
+		return l->conn != NULL && conn_is_lingering(l->conn);
+	return l->state != LEG_CLOSED && !l->paused;
 }
 
 static void
@@ -1044,6 +1090,11 @@ leg_conn_event(struct conn *c, enum conn_event ev, void *arg)
 			route_leg_drained(l->route, l);
 		break;
 	case CONN_EV_EOF:
+		l->peer_closed = true;
+		if (l->state == LEG_CLOSING && conn_is_lingering(c)) {
+			conn_close(c);	/* it read all there was: finish */
+			break;
+		}
 		if (l->state != LEG_CONNECTING && l->state != LEG_CLOSING &&
 		    l->state != LEG_TLS) {
 			/* A half-close: the peer still reads our close. */
@@ -1333,7 +1384,7 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->verify = l->verify;
 	i->local = l->local;
 	i->remote = l->remote;
-	i->peer = l->conn != NULL ? conn_peer(l->conn) : l->host;
+	i->peer = leg_peer(l);
 	i->state = leg_state_names[l->state];
 	i->tls = l->conn != NULL ? conn_tls_description(l->conn, tls,
 	    sizeof(tls)) : "";
@@ -1350,17 +1401,18 @@ leg_info_of(const struct leg *l, struct leg_info *i)
 	i->paused = l->paused;
 	i->transparent = l->transparent;
 	i->original = "";
-	if (l->origlen > 0)
-		i->original = util_sockaddr_str((const struct sockaddr *)&l->orig,
+	if (l->orig != NULL)
+		i->original = util_sockaddr_str((const struct sockaddr *)l->orig,
 		    orig, sizeof(orig));
 	i->resolve = l->resolved_by;
 	i->local_addr = l->conn != NULL && conn_local_addr(l->conn,
 	    &local) == 0 ? (const struct sockaddr *)&local : NULL;
 	i->peer_addr = l->conn != NULL ? conn_peer_addr(l->conn) : NULL;
 	i->source = "";
-	if (l->sourcelen > 0)	/* the socket's, once it has one */
+	if (l->dial != NULL && l->dial->sourcelen > 0)	/* the socket's,
+							   once it has one */
 		i->source = util_sockaddr_str(i->local_addr != NULL ?
-		    i->local_addr : (const struct sockaddr *)&l->source,
+		    i->local_addr : (const struct sockaddr *)&l->dial->source,
 		    source, sizeof(source));
 }
 

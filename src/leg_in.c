@@ -594,8 +594,8 @@ leg_in_relay(struct leg *l, struct leg_pair *p,
 		    sizeof(struct sockaddr_storage));
 	/* The original destination is the server of the domain the stream
 	 * was opened to, not of other domains piggybacked on it. */
-	if (l->origlen > 0 && l->conn != NULL && strcmp(remote, l->local) == 0)
-		route_set_original(r, (const struct sockaddr *)&l->orig,
+	if (l->orig != NULL && l->conn != NULL && strcmp(remote, l->local) == 0)
+		route_set_original(r, (const struct sockaddr *)l->orig,
 		    l->origlen, conn_peer_addr(l->conn),
 		    sizeof(struct sockaddr_storage));
 	route_send(r, iov, nitems(iov), &o);

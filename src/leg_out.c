@@ -74,6 +74,10 @@ leg_out_new(struct leg_env *env, enum config_face face, const char *local,
 
 	if ((l = leg_alloc(env, face, true)) == NULL)
 		return NULL;
+	if ((l->dial = calloc(1, sizeof(*l->dial))) == NULL) {
+		leg_end(l, "out of memory");
+		return NULL;
+	}
 	snprintf(l->local, sizeof(l->local), "%s", local);
 	snprintf(l->remote, sizeof(l->remote), "%s", remote);
 	l->fail_cond = XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
@@ -106,7 +110,7 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 {
 	struct leg *l;
 
-	if (strlen(key) >= sizeof(l->verify_key) ||
+	if (strlen(key) >= sizeof(l->dial->verify_key) ||
 	    (l = leg_out_new(asker->env, asker->face, p->s.to,
 	    p->s.from)) == NULL)
 		return -1;
@@ -115,8 +119,9 @@ leg_out_verify(struct leg *asker, struct leg_pair *p, const char *key)
 	l->env->verifying++;		/* leg_end() counts it out */
 	l->verify_for = asker->id;
 	p->verifier = l->id;
-	memcpy(l->verify_key, key, strlen(key) + 1);
-	snprintf(l->verify_id, sizeof(l->verify_id), "%s", asker->stream_id);
+	memcpy(l->dial->verify_key, key, strlen(key) + 1);
+	snprintf(l->dial->verify_id, sizeof(l->dial->verify_id), "%s",
+	    asker->stream_id);
 	leg_out_start(l);
 	return 0;
 }
@@ -133,7 +138,7 @@ leg_out_addrs_cb(enum resolve_status st, struct resolve_addrs *a, void *arg)
 	l->dns = NULL;
 	if (st != RESOLVE_OK) {
 		(void)leg_printf(&l->last_error, LEG_ERROR_MAX, "%s: %s",
-		    l->host, why);
+		    l->dial->host, why);
 		l->fail_cond = st == RESOLVE_TIMEOUT ?
 		    XMPP_STANZA_REMOTE_SERVER_TIMEOUT :
 		    XMPP_STANZA_REMOTE_SERVER_NOT_FOUND;
@@ -154,7 +159,7 @@ static void
 leg_out_resolve_host(struct leg *l, const char *host, uint16_t port,
     bool direct_tls)
 {
-	snprintf(l->host, sizeof(l->host), "%s", host);
+	snprintf(l->dial->host, sizeof(l->dial->host), "%s", host);
 	l->port = port;
 	l->direct_tls = direct_tls;
 	if (l->state != LEG_RESOLVING)
@@ -291,7 +296,7 @@ leg_out_original(struct leg *l, const struct sockaddr_storage *dst,
 	a->addr[0].len = d->sa_family == AF_INET ? sizeof(struct sockaddr_in) :
 	    sizeof(struct sockaddr_in6);
 	(void)dstlen;
-	snprintf(l->host, sizeof(l->host), "%s", addr);
+	snprintf(l->dial->host, sizeof(l->dial->host), "%s", addr);
 	l->direct_tls = false;
 	log_peer(LOG_LEVEL_INFO, "%s: resolve original: connecting to %s, "
 	    "where the internal server meant to go",
@@ -314,13 +319,13 @@ leg_out_take_source(struct leg *l)
 	if (l->verify || l->route == NULL || !route_source(l->route, &src,
 	    &len))
 		return;
-	ct_unmap((const struct sockaddr *)&src, &l->source);
-	if (l->source.ss_family == AF_INET) {
-		((struct sockaddr_in *)&l->source)->sin_port = 0;
-		l->sourcelen = sizeof(struct sockaddr_in);
+	ct_unmap((const struct sockaddr *)&src, &l->dial->source);
+	if (l->dial->source.ss_family == AF_INET) {
+		((struct sockaddr_in *)&l->dial->source)->sin_port = 0;
+		l->dial->sourcelen = sizeof(struct sockaddr_in);
 	} else {
-		((struct sockaddr_in6 *)&l->source)->sin6_port = 0;
-		l->sourcelen = sizeof(struct sockaddr_in6);
+		((struct sockaddr_in6 *)&l->dial->source)->sin6_port = 0;
+		l->dial->sourcelen = sizeof(struct sockaddr_in6);
 	}
 }
 
@@ -328,9 +333,10 @@ leg_out_take_source(struct leg *l)
 static const struct sockaddr *
 leg_out_source_for(const struct leg *l, const struct resolve_addr *a)
 {
-	if (l->sourcelen == 0 || l->source.ss_family != a->ss.ss_family)
+	if (l->dial->sourcelen == 0 ||
+	    l->dial->source.ss_family != a->ss.ss_family)
 		return NULL;
-	return (const struct sockaddr *)&l->source;
+	return (const struct sockaddr *)&l->dial->source;
 }
 
 /* Public outgoing: a static route, the original destination, or SRV. */
@@ -548,8 +554,8 @@ leg_out_source_failed(struct leg *l, int err)
 	log_warnx("%s: upstream transparent: cannot connect from %s: %s; "
 	    "connecting from this host's address", leg_name(l, name,
 	    sizeof(name)), util_sockaddr_str((const struct sockaddr *)
-	    &l->source, src, sizeof(src)), strerror(err));
-	l->sourcelen = 0;
+	    &l->dial->source, src, sizeof(src)), strerror(err));
+	l->dial->sourcelen = 0;
 }
 
 bool
@@ -576,7 +582,8 @@ leg_out_retry(struct leg *l)
 		if (leg_connect_addr(l, (const struct sockaddr *)&a->ss, a->len,
 		    tsrc != NULL ? tsrc : src != NULL ?
 		    (const struct sockaddr *)&src->addr : NULL,
-		    tsrc != NULL ? l->sourcelen : src != NULL ? src->addrlen : 0,
+		    tsrc != NULL ? l->dial->sourcelen : src != NULL ?
+		    src->addrlen : 0,
 		    tsrc != NULL, ssl) == 0)
 			return true;
 		if (tsrc != NULL) {
@@ -606,8 +613,8 @@ leg_out_ctx(const struct leg *l, struct stream_out_ctx *c)
 	c->has_cert = l->env->tls != NULL && tls_has_domain(l->env->tls,
 	    l->local);
 	c->acks = l->route != NULL && l->config->limits.unacked > 0;
-	c->verify_id = l->verify_id;
-	c->verify_key = l->verify_key;
+	c->verify_id = l->dial->verify_id;
+	c->verify_key = l->dial->verify_key;
 }
 
 void
@@ -618,7 +625,7 @@ leg_out_connected(struct leg *l)
 	struct stream_out_actions a;
 	struct stream_out_ctx c;
 
-	if (l->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
+	if (l->dial->sourcelen > 0 && conn_local_addr(l->conn, &local) == 0) {
 		snprintf(src, sizeof(src), " from ");
 		util_sockaddr_str((const struct sockaddr *)&local,
 		    src + strlen(src), sizeof(src) - strlen(src));

@@ -40,6 +40,20 @@ struct leg_pair {
 					   reverse (to -> from) uses the leg */
 };
 
+/*
+ * What only an outgoing leg uses to dial and to verify: allocated with it
+ * (leg_out.c), so that an incoming leg does not carry these 600 bytes.
+ */
+struct leg_dial {
+	char			 verify_key[DIALBACK_KEY_MAX + 1];
+	char			 verify_id[DIALBACK_STREAM_ID_SIZE + 64];
+	char			 host[RESOLVE_HOST_MAX]; /* the target tried */
+	/* internal outgoing (upstream transparent): the remote peer's
+	 * address it connects from */
+	struct sockaddr_storage	 source;
+	socklen_t		 sourcelen;	/* 0: fedgated's own address */
+};
+
 TAILQ_HEAD(leg_registry, leg);
 RB_HEAD(leg_ids, leg);
 RB_HEAD(leg_hosts, leg_host);
@@ -89,6 +103,7 @@ struct leg {
 	bool			 peer_version;	/* peer sent version 1.0 */
 	bool			 broken;	/* bad transition: close it */
 	bool			 paused;	/* reading paused: route congested */
+	bool			 peer_closed;	/* its end of stream or EOF came */
 	bool			 bidi;		/* XEP-0288 on the stream: stanzas
 						   flow both ways (doc/internals/
 						   legs.md "Bidirectional") */
@@ -111,14 +126,11 @@ struct leg {
 	struct metrics_counter	 stanzas_written; /* outgoing */
 	/* incoming through a transparent listener */
 	const char		*transparent;	/* ct_how_name(); NULL: not */
-	struct sockaddr_storage	 orig;		/* the original destination */
+	struct sockaddr_storage	*orig;		/* the original destination,
+						   NULL: none */
 	socklen_t		 origlen;	/* 0: none */
 	/* public outgoing: how its target was found */
 	const char		*resolved_by;	/* "srv", "original", "route" */
-	/* internal outgoing (upstream transparent): the remote peer's
-	 * address it connects from */
-	struct sockaddr_storage	 source;
-	socklen_t		 sourcelen;	/* 0: fedgated's own address */
 
 	/* outgoing; and a bidi incoming leg carrying a route */
 	struct route		*route;		/* NULL for a verify leg */
@@ -131,8 +143,7 @@ struct leg {
 	char			*proxy_desc;	/* what it says, for logs */
 	bool			 verify;	/* sends db:verify, not db:result */
 	uint64_t		 verify_for;	/* the incoming leg asking */
-	char			 verify_key[DIALBACK_KEY_MAX + 1];
-	char			 verify_id[DIALBACK_STREAM_ID_SIZE + 64];
+	struct leg_dial		*dial;		/* outgoing; NULL incoming */
 	struct resolve_req	*dns;
 	struct resolve_targets	*targets;
 	size_t			 target_next;
@@ -140,7 +151,6 @@ struct leg {
 	size_t			 addr_next;
 	uint16_t		 port;		/* of the target being tried */
 	bool			 direct_tls;	/* that target: XEP-0368 */
-	char			 host[RESOLVE_HOST_MAX];
 	char			*last_error;	/* LEG_ERROR_MAX, once set */
 	enum xmpp_stanza_error	 fail_cond;	/* for bouncing the queue */
 	bool			 verify_done;	/* the verdict was reported */

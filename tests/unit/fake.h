@@ -75,6 +75,12 @@ void	fake_conn_tls_finish(struct conn *, enum fake_cert,
 bool	fake_conn_is_reading(const struct conn *);
 /* Closed by the leg: conn_close() (graceful) or conn_free(). */
 bool	fake_conn_is_closed(const struct conn *);
+/* Whether the leg still reads what the peer sends: not closed, or
+ * closed but lingering (conn_close_linger()). */
+bool	fake_conn_is_readable(const struct conn *);
+/* Every peer that our close left reading (conn_close_linger()) closes
+ * its side (EOF). */
+void	fake_conn_end_lingering(void);
 /* Run one piece of pending work (a read callback, a CLOSED event).
  * Return false if there was none. */
 bool	fake_conn_run_one(void);

@@ -42,6 +42,8 @@ struct conn {
 	bool			 reading;
 	bool			 read_pending;	/* the loop owes a read */
 	bool			 closing;	/* conn_close(): CLOSED owed */
+	bool			 lingering;	/* conn_close_linger(): closed
+						   for writing, still read */
 	bool			 closed;	/* the leg let go of it */
 	bool			 freed_by_leg;
 	bool			 tls, tls_pending;
@@ -148,9 +150,26 @@ conn_free(struct conn *c)
 void
 conn_close(struct conn *c)
 {
+	c->lingering = false;
 	c->reading = false;
 	c->read_pending = false;
 	c->closing = true;
+}
+
+void
+conn_close_linger(struct conn *c)
+{
+	if (c->closing || c->closed)
+		return;
+	c->lingering = true;
+	c->reading = true;
+	c->read_pending = evbuffer_get_length(c->in) > 0;
+}
+
+bool
+conn_is_lingering(const struct conn *c)
+{
+	return c->lingering;
 }
 
 int
@@ -187,7 +206,7 @@ conn_writev(struct conn *c, const struct iovec *iov, int iovcnt)
 {
 	size_t len = 0;
 
-	if (c->closing || c->closed)
+	if (c->closing || c->closed || c->lingering)
 		return -1;
 	for (int i = 0; i < iovcnt; i++)
 		len += iov[i].iov_len;
@@ -226,7 +245,7 @@ conn_output_length(const struct conn *c)
 void
 conn_set_reading(struct conn *c, bool on)
 {
-	if (c->closing || c->closed)
+	if (c->closing || c->closed || c->lingering)
 		return;
 	c->reading = on;
 	/* Resuming runs the read callback from the loop. */
@@ -429,7 +448,21 @@ fake_conn_is_reading(const struct conn *c)
 bool
 fake_conn_is_closed(const struct conn *c)
 {
-	return c->closed || c->closing;
+	return c->closed || c->closing || c->lingering;
+}
+
+bool
+fake_conn_is_readable(const struct conn *c)
+{
+	return !c->closed && !c->closing;
+}
+
+void
+fake_conn_end_lingering(void)
+{
+	for (size_t i = 0; i < nconns; i++)
+		if (conns[i]->lingering)
+			fake_conn_event(conns[i], CONN_EV_EOF);
 }
 
 bool

@@ -645,7 +645,7 @@ scn_in(struct scn *s, char *rest)
 	static char text[SCN_TEXT];
 	size_t len = scn_text(s, scn_rest(rest), text, sizeof(text), SCN_SUBST_ALL);
 
-	if (fake_conn_is_closed(c))
+	if (!fake_conn_is_readable(c))
 		scn_fail(s, "connection %s is closed", name);
 	if (!s->bytewise) {
 		fake_conn_input(c, text, len);
@@ -653,7 +653,7 @@ scn_in(struct scn *s, char *rest)
 	}
 	/* One byte a read, the loop running between them; bytes after the
 	 * leg closed the connection are not read, as in one read. */
-	for (size_t i = 0; i < len && !fake_conn_is_closed(c); i++) {
+	for (size_t i = 0; i < len && fake_conn_is_readable(c); i++) {
 		fake_conn_input(c, text + i, 1);
 		scn_run_loop();
 	}
@@ -979,6 +979,8 @@ scn_teardown(struct scn *s)
 {
 	if (s->env != NULL) {
 		scn_shutdown(s, NULL);
+		fake_conn_end_lingering();
+		scn_run_loop();
 		if (leg_count(s->env) != 0)
 			scn_fail(s, "%u legs left after closing them all",
 			    leg_count(s->env));
