@@ -77,7 +77,9 @@ struct daemon {
 	struct worker		*worker;	/* which of the workers; or NULL */
 	struct event		*drain_timer;	/* polls DRAINING */
 	uint64_t		 drain_deadline; /* util_now_ms() */
-	bool			 legs_closed;	/* system-shutdown sent */
+	bool			 in_closed;	/* system-shutdown sent to the
+						   incoming legs */
+	bool			 legs_closed;	/* and to every leg */
 };
 
 static const char *const daemon_state_names[] = {
@@ -783,8 +785,11 @@ daemon_drained(struct daemon *d)
 /*
  * DRAINING, every 50 ms: once no stanza is queued or unacknowledged (or
  * the drain time is nearly over: its last quarter, at most 2 s, is for
- * closing), bounce what is left and close every leg with system-shutdown;
- * once no leg is left (or the drain time is over), stop.
+ * closing), close the incoming legs with system-shutdown; each reads on
+ * until its peer ends the stream, relaying what the peer sent before it
+ * saw the close on the outgoing legs, still open. Once no incoming leg is
+ * left (or late), bounce what is left and close every leg; once no leg is
+ * left (or the drain time is over), stop.
  */
 static void
 daemon_drain_tick(evutil_socket_t fd, short events, void *arg)
@@ -796,7 +801,13 @@ daemon_drain_tick(evutil_socket_t fd, short events, void *arg)
 	bool late = util_now_ms() + margin >= d->drain_deadline;
 	const struct timeval tick = { 0, 50000 };
 
-	if (!d->legs_closed && (route_queued(leg_env_routes(d->legs)) == 0 || late)) {
+	if (!d->in_closed &&
+	    (route_queued(leg_env_routes(d->legs)) == 0 || late)) {
+		d->in_closed = true;
+		leg_close_incoming(d->legs, "system shutdown");
+	}
+	if (d->in_closed && !d->legs_closed &&
+	    (leg_count_incoming(d->legs) == 0 || late)) {
 		if (late && route_queued(leg_env_routes(d->legs)) > 0)
 			log_warnx("shutdown: drain time over with %zu stanzas "
 			    "queued or unacknowledged", route_queued(leg_env_routes(d->legs)));

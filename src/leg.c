@@ -1239,6 +1239,31 @@ leg_close_all(struct leg_env *env, const char *reason)
 	}
 }
 
+void
+leg_close_incoming(struct leg_env *env, const char *reason)
+{
+	struct leg *l, *next;
+
+	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
+		if (l->outgoing)
+			continue;
+		leg_set_reason(l, "%s", reason);
+		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
+	}
+}
+
+unsigned
+leg_count_incoming(const struct leg_env *env)
+{
+	const struct leg *l;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(l, &env->registry, entry)
+		if (!l->outgoing && l->state != LEG_CLOSED)
+			n++;
+	return n;
+}
+
 /* Whether the current policy allows the remote domain d. */
 static bool
 leg_domain_is_allowed(const struct leg_env *env, const char *d)

@@ -159,6 +159,12 @@ void	leg_close(struct leg *, enum xmpp_stream_error cond, const char *text);
 
 /* Close every leg with system-shutdown (drain). */
 void	leg_close_all(struct leg_env *, const char *reason);
+/* Close the incoming legs with system-shutdown, the first step of a
+ * drain: each reads on until its peer ends the stream (leg_close()), and
+ * relays on the outgoing legs, still open. */
+void	leg_close_incoming(struct leg_env *, const char *reason);
+/* Incoming legs not yet ended (lingering ones included). */
+unsigned leg_count_incoming(const struct leg_env *);
 /* Close the legs whose authenticated remote domain the current policy now
  * denies (after a reload, or a runtime rule), with policy-violation, and
  * reason in the log. Return how many. */
