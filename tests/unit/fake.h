@@ -73,7 +73,8 @@ bool	fake_conn_tls_pending(const struct conn *);
 void	fake_conn_tls_finish(struct conn *, enum fake_cert,
 	    const char *names);
 bool	fake_conn_is_reading(const struct conn *);
-/* Closed by the leg: conn_close() (graceful) or conn_free(). */
+/* Closed by the leg: conn_close() (graceful), conn_close_linger() (ours
+ * closed, the peer's still read) or conn_free(). */
 bool	fake_conn_is_closed(const struct conn *);
 /* Whether the leg still reads what the peer sends: not closed, or
  * closed but lingering (conn_close_linger()). */
