@@ -1234,6 +1234,12 @@ leg_close_all(struct leg_env *env, const char *reason)
 	struct leg *l, *next;
 
 	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
+		/* One still reading after our close reads no more. */
+		if (l->state == LEG_CLOSING && l->conn != NULL &&
+		    conn_is_lingering(l->conn)) {
+			conn_close(l->conn);
+			continue;
+		}
 		leg_set_reason(l, "%s", reason);
 		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
 	}

@@ -157,7 +157,8 @@ void	leg_accept(struct leg_env *, enum config_face face, bool direct_tls,
  */
 void	leg_close(struct leg *, enum xmpp_stream_error cond, const char *text);
 
-/* Close every leg with system-shutdown (drain). */
+/* Close every leg with system-shutdown (drain); a leg still reading
+ * after its close (leg_close_incoming()) stops reading and finishes. */
 void	leg_close_all(struct leg_env *, const char *reason);
 /* Close the incoming legs with system-shutdown, the first step of a
  * drain: each reads on until its peer ends the stream (leg_close()), and
