@@ -365,6 +365,15 @@ conn_close(struct conn *c)
 	    BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
 }
 
+/* Read again; what is buffered already reaches the owner from the loop. */
+static void
+conn_resume_reading(struct conn *c)
+{
+	bufferevent_enable(c->top, EV_READ);
+	if (evbuffer_get_length(bufferevent_get_input(c->top)) > 0)
+		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+}
+
 void
 conn_close_linger(struct conn *c)
 {
@@ -372,9 +381,7 @@ conn_close_linger(struct conn *c)
 		return;
 	conn_close(c);
 	c->lingering = true;
-	bufferevent_enable(c->top, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(c->top)) > 0)
-		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	conn_resume_reading(c);
 }
 
 bool
@@ -578,9 +585,7 @@ conn_set_reading(struct conn *c, bool on)
 		bufferevent_disable(c->top, EV_READ);
 		return;
 	}
-	bufferevent_enable(c->top, EV_READ);
-	if (evbuffer_get_length(bufferevent_get_input(c->top)) > 0)
-		bufferevent_trigger(c->top, EV_READ, BEV_TRIG_DEFER_CALLBACKS);
+	conn_resume_reading(c);
 }
 
 size_t

@@ -1228,6 +1228,14 @@ leg_start_keepalive(struct leg *l)
 		timer_start(l->keepalive, ms);
 }
 
+/* Close l with system-shutdown, reason in its log line. */
+static void
+leg_shut(struct leg *l, const char *reason)
+{
+	leg_set_reason(l, "%s", reason);
+	leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
+}
+
 void
 leg_close_all(struct leg_env *env, const char *reason)
 {
@@ -1236,12 +1244,10 @@ leg_close_all(struct leg_env *env, const char *reason)
 	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
 		/* One still reading after our close reads no more. */
 		if (l->state == LEG_CLOSING && l->conn != NULL &&
-		    conn_is_lingering(l->conn)) {
+		    conn_is_lingering(l->conn))
 			conn_close(l->conn);
-			continue;
-		}
-		leg_set_reason(l, "%s", reason);
-		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
+		else
+			leg_shut(l, reason);
 	}
 }
 
@@ -1250,12 +1256,9 @@ leg_close_incoming(struct leg_env *env, const char *reason)
 {
 	struct leg *l, *next;
 
-	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next) {
-		if (l->outgoing)
-			continue;
-		leg_set_reason(l, "%s", reason);
-		leg_close(l, XMPP_STREAM_SYSTEM_SHUTDOWN, NULL);
-	}
+	TAILQ_FOREACH_SAFE(l, &env->registry, entry, next)
+		if (!l->outgoing)
+			leg_shut(l, reason);
 }
 
 unsigned

@@ -170,6 +170,21 @@ none_mention() {
 	done
 }
 
+# conns SHORT ADDR: established TCP connections of namespace SHORT with
+# ADDR, whichever side opened them.
+conns() {
+	ip netns exec "$(ns_name "$1")" ss -Htn state established "dst $2" |
+	    wc -l
+}
+# conns_are N SHORT ADDR
+conns_are() { [ "$(conns "$2" "$3")" -eq "$1" ]; }
+# dmz_5269_conns_are N: the DMZ has N established connections on port
+# 5269, either way (the bidi tests: one per peer).
+dmz_5269_conns_are() {
+	[ "$(ip netns exec "$(ns_name dmz)" ss -Htn state established \
+	    '( sport = :5269 or dport = :5269 )' | wc -l)" -eq "$1" ]
+}
+
 # count_log FILE REGEX: how many lines of FILE match.
 count_log() {
 	grep -Ec -- "$2" "$1" 2>/dev/null || true

@@ -39,17 +39,6 @@ client_spawn alice remote alice@remote.example alice-pw "$REMOTE_ADDR"
 client_spawn bob corp bob@corp.internal bob-pw "$CORP_ADDR"
 client_online alice bob || bail "clients did not come online"
 
-# conns SHORT ADDR: established TCP connections of namespace SHORT with
-# ADDR, whichever side opened them.
-conns() {
-	ip netns exec "$(ns_name "$1")" ss -Htn state established "dst $2" |
-	    wc -l
-}
-# conns_are N SHORT ADDR
-conns_are() {
-	[ "$(conns "$2" "$3")" -eq "$1" ]
-}
-
 both_ways bob alice alice@remote.example inside
 
 L='leg [0-9]+'
@@ -71,8 +60,7 @@ check "outside: one connection between remote.example and fedgated" \
     wait_until 10 conns_are 1 remote "$DMZ_PUB"
 check "inside: one connection between the internal Prosody and fedgated" \
     wait_until 10 conns_are 1 corp "$DMZ_INT"
-check "dmz: two connections on 5269 in all" sh -c \
-    "[ \$(ip netns exec '$(ns_name dmz)' ss -Htn state established '( sport = :5269 or dport = :5269 )' | wc -l) -eq 2 ]"
+check "dmz: two connections on 5269 in all" dmz_5269_conns_are 2
 check "fedgatectl sessions: the public leg is outgoing and bidi, both ways" \
     fgctl_has_session face=public direction=out remote=remote.example \
     state=ready bidi=true

@@ -39,17 +39,6 @@ if ! command -v erl >/dev/null 2>&1 || ! ejabberd_bpo_libs >/dev/null; then
 fi
 
 L='leg [0-9]+'
-# conns SHORT ADDR: established TCP connections of namespace SHORT with
-# ADDR, whichever side opened them.
-conns() {
-	ip netns exec "$(ns_name "$1")" ss -Htn state established "dst $2" |
-	    wc -l
-}
-conns_are() { [ "$(conns "$2" "$3")" -eq "$1" ]; }
-dmz_5269_conns_are() {
-	[ "$(ip netns exec "$(ns_name dmz)" ss -Htn state established \
-	    '( sport = :5269 or dport = :5269 )' | wc -l)" -eq "$1" ]
-}
 
 # ---- the world: the fedgate topology, ej.example outside
 topo_fedgate || bail "topology could not be built"
