@@ -716,43 +716,6 @@ config_check_domains(struct config_check *k)
 	}
 }
 
-/* Copy into out the fields that in sets. */
-static void
-config_merge(struct policy_settings *out, const struct policy_settings *in)
-{
-	if (in->set & POLICY_SET_ALLOW)
-		out->allow = in->allow;
-	if (in->set & POLICY_SET_TLS)
-		out->tls = in->tls;
-	if (in->set & POLICY_SET_VERIFY)
-		out->verify = in->verify;
-	if (in->set & POLICY_SET_AUTH)
-		out->auth = in->auth;
-	if (in->set & POLICY_SET_RESOLVE)
-		out->resolve = in->resolve;
-	if (in->set & POLICY_SET_DANE)
-		out->dane = in->dane;
-	if (in->set & POLICY_SET_BIDI)
-		out->bidi = in->bidi;
-	if (in->set & POLICY_SET_TLS_MIN)
-		out->tls_min = in->tls_min;
-	if (in->set & POLICY_SET_CIPHERS)
-		out->ciphers = in->ciphers;
-	if (in->set & POLICY_SET_ROUTE) {
-		out->route_host = in->route_host;
-		out->route_port = in->route_port;
-	}
-	if (in->set & POLICY_SET_STANZA_SIZE)
-		out->stanza_size = in->stanza_size;
-	if (in->set & POLICY_SET_RATE) {
-		out->rate = in->rate;
-		out->burst = in->burst;
-	}
-	if (in->set & POLICY_SET_CONNECTIONS)
-		out->connections = in->connections;
-	out->set |= in->set;
-}
-
 struct config_rules {
 	const struct policy_rule **v;
 	size_t			 n;
@@ -836,8 +799,8 @@ config_check_rule(struct config_check *k, const struct policy_rule *r,
 	policy_settings_init(&s);
 	s.set = 0;
 	if (dflt != NULL)
-		config_merge(&s, dflt);
-	config_merge(&s, rs);
+		policy_settings_merge(&s, dflt);
+	policy_settings_merge(&s, rs);
 	if (!s.allow)
 		return;
 	if (s.tls == POLICY_TLS_NONE && s.verify == POLICY_VERIFY_REQUIRED)

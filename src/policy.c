@@ -282,8 +282,7 @@ policy_settings_init(struct policy_settings *s)
 	s->tls_min = POLICY_TLS_V1_2;
 }
 
-/* Copy into dst the fields that src sets, and mark them set. */
-static void
+void
 policy_settings_merge(struct policy_settings *dst,
     const struct policy_settings *src)
 {

@@ -140,6 +140,9 @@ struct policy_match {
  * own (0).
  */
 void	policy_settings_init(struct policy_settings *s);
+/* Copy into dst the fields that src sets, and mark them set in dst. */
+void	policy_settings_merge(struct policy_settings *dst,
+	    const struct policy_settings *src);
 
 /*
  * The shared copy of the text s: the same pointer for the same text, held
